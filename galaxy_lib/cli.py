@@ -1,0 +1,139 @@
+"""Command line: ``python -m galaxy_lib <verb>`` (console script ``galaxy-lib``).
+
+Each verb is a thin wrapper over one library call, imported lazily so that ``--help`` and
+data checks do not pay for importing TensorFlow. Errors about the user's input
+(:class:`~galaxy_lib.errors.GalaxyLibError`, ``ValueError``, ``FileNotFoundError``) are printed
+as one line and exit with status 2; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def _check_data(args: argparse.Namespace) -> int:
+    from galaxy_lib import dataset
+
+    summary = dataset.check_data(
+        args.path,
+        tree_tolerance=args.tolerance,
+        skip_bad_images=args.skip_bad_images,
+        resize_bad_size=args.resize_bad_size,
+    )
+    print(summary)
+    return 0
+
+
+def _synth(args: argparse.Namespace) -> int:
+    from galaxy_lib import synth
+
+    synth.generate(args.out, n=args.n, seed=args.seed, n_test=args.test_n, overwrite=args.overwrite)
+    return 0
+
+
+def _config_from(args: argparse.Namespace):
+    from galaxy_lib.config import load_config, parse_overrides
+
+    overrides = parse_overrides(args.set or [])
+    if getattr(args, "data", None):
+        overrides["data"] = args.data
+    return load_config(args.file, overrides)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from galaxy_lib import train
+
+    train.train(_config_from(args), args.out)
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from galaxy_lib import predict
+
+    predict.predict_to_csv(args.run, args.images, args.out, batch_size=args.batch_size)
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from galaxy_lib import evaluate
+
+    evaluate.evaluate_run(args.run, data=args.data)
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from galaxy_lib import report
+
+    report.build_report(_config_from(args), kernel=args.kernel, config_file=args.file)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m galaxy_lib",
+        description="Galaxy Zoo VGG6: data checks, synthetic sky, training, evaluation and reports.",
+    )
+    sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    p = sub.add_parser("check-data", help="validate a Kaggle-layout data set and print a summary")
+    p.add_argument("path", help="folder with images_training_rev1/ and training_solutions_rev1.csv, or the Kaggle zips")
+    p.add_argument("--tolerance", type=float, default=0.01, help="allowed deviation from the tree sums (default 0.01)")
+    p.add_argument("--skip-bad-images", action="store_true", help="list unreadable JPEGs instead of failing")
+    p.add_argument("--resize-bad-size", action="store_true", help="accept images that are not 424x424 (resized)")
+    p.set_defaults(func=_check_data)
+
+    p = sub.add_parser("synth", help="generate a synthetic Galaxy Zoo sky in Kaggle layout")
+    p.add_argument("--n", type=int, default=2000, help="labelled galaxies (default 2000)")
+    p.add_argument("--test-n", type=int, default=0, help="unlabelled galaxies in images_test_rev1/ (default 0)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
+    p.set_defaults(func=_synth)
+
+    def config_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("-f", "--file", help="parameters/NAME.yaml (defaults: the paper's settings)")
+        p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one config key (repeatable)")
+        p.add_argument("--data", help="data set path (overrides the file's `data`)")
+
+    p = sub.add_parser("train", help="train a model into a run folder (resumes an interrupted run)")
+    config_args(p)
+    p.add_argument("--out", required=True, help="run folder, e.g. runs/NAME")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("predict", help="write a Kaggle submission CSV for a folder or zip of images")
+    p.add_argument("run", help="run folder made by `train`")
+    p.add_argument("images", help="folder or zip of 424x424 JPEGs, e.g. images_test_rev1")
+    p.add_argument("--out", required=True, help="CSV to write")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.set_defaults(func=_predict)
+
+    p = sub.add_parser("evaluate", help="held-out metrics, baselines, AUC table and figures for a run")
+    p.add_argument("run", help="run folder made by `train`")
+    p.add_argument("--data", help="data set path (default: the run's own)")
+    p.set_defaults(func=_evaluate)
+
+    p = sub.add_parser("report", help="execute the notebooks with papermill and render HTML reports")
+    config_args(p)
+    p.add_argument("--kernel", default=None, help="Jupyter kernel name (default: the current Python)")
+    p.set_defaults(func=_report)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from galaxy_lib.errors import GalaxyLibError
+
+    try:
+        return args.func(args)
+    except (GalaxyLibError, ValueError, FileNotFoundError, FileExistsError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,277 @@
+"""One configuration object for data, model, training, evaluation and reports.
+
+The defaults below reproduce the paper's *code* (see ``docs`` and
+``../shared/docs/galaxy-zoo-facts.md``); ``parameters/*.yaml`` files hold only overrides,
+with their reasons in comments (the nanoGPT habit). The same frozen object flows from a
+notebook's ``parameters`` cell or the command line into every library call and is saved
+with each run, so a run folder always says exactly how it was made.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "head": ("sigmoid", "tree"),
+    "loss": ("bce", "mse"),
+    "lr_schedule": ("constant", "cosine"),
+    "strategy": ("auto", "none", "mirrored", "multi_worker"),
+    "tta": ("none", "flips", "dihedral"),
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every setting of a run. Field comments are the documentation users see."""
+
+    # --- data -----------------------------------------------------------------------
+    data: str = "data/synthetic"  # Kaggle-layout folder or zip; relative to the project root
+    synthetic: bool = False  # generate a synthetic sky at `data` when it is missing
+    synthetic_n: int = 2000  # galaxies in that synthetic sky
+    synthetic_seed: int = 0  # its seed (independent of the training seed)
+    max_images: int = 0  # use at most this many labelled galaxies (0 = all); seeded choice
+    skip_bad_images: bool = False  # skip unreadable JPEGs (listed) instead of failing
+    resize_bad_size: bool = False  # resize images that are not 424x424 instead of failing
+    tree_tolerance: float = 0.01  # how far a row's answers may stray from its tree sums
+
+    # --- split ------------------------------------------------------------------------
+    val_fraction: float = 0.1  # share of galaxies for validation (model selection)
+    test_fraction: float = 0.2  # share held out for the final test, never trained on
+    test_pool_file: str = ""  # CSV (GalaxyID[, subset]) of galaxies allowed in the test set
+    test_pool_subset: str = ""  # keep only rows of test_pool_file whose `subset` equals this
+
+    # --- input geometry -------------------------------------------------------------------
+    crop: int = 128  # central crop side in pixels of the 424x424 image (paper: 128)
+    image_size: int = 0  # resize the crop to this side (0 = keep the crop size)
+    cache_crops: bool = False  # keep decoded uint8 crops on disk after the first epoch
+
+    # --- model ----------------------------------------------------------------------------
+    model: str = "vgg6"  # architecture name
+    head: str = "sigmoid"  # 'sigmoid' (paper) or 'tree' (outputs obey the tree sums)
+    second_pool: int = 4  # size of the second max-pool (paper: 4)
+    width: float = 1.0  # multiplies every layer's filter/unit count (paper: 1.0)
+
+    # --- training -------------------------------------------------------------------------
+    seed: int = 0  # seeds the split, shuffling, weights and augmentation
+    epochs: int = 50  # training epochs (paper: 50)
+    batch_size: int = 256  # images per step (paper: 256)
+    learning_rate: float = 1e-3  # Adam learning rate (paper: 1e-3)
+    lr_schedule: str = "constant"  # 'constant' (paper) or 'cosine' decay over all epochs
+    loss: str = "bce"  # 'bce' on soft vote fractions (paper) or 'mse' (the Kaggle metric)
+    augment: bool = False  # random 90-degree rotations and flips
+    augment_rotate: bool = False  # free rotation by any angle (needs augment)
+    augment_shift: int = 0  # random shifts of up to this many pixels (needs augment)
+    early_stopping_patience: int = 0  # stop after this many epochs without val improvement (0 = off)
+    time_limit_minutes: float = 0.0  # stop training after this wall time (0 = no limit)
+    strategy: str = "auto"  # tf.distribute: auto, none, mirrored, multi_worker
+    mixed_precision: bool = False  # float16 compute on GPUs
+    deterministic: bool = True  # TensorFlow op determinism (identical seeded CPU runs)
+    threads: int = 0  # TensorFlow intra-op threads (0 = one per core)
+
+    # --- evaluation -------------------------------------------------------------------------
+    tta: str = "none"  # test-time averaging: none, flips (4 views) or dihedral (8 views)
+    auc_min_positives: int = 20  # answers with fewer positives are 'not measurable'
+    bootstrap: int = 1000  # bootstrap resamples for AUC intervals
+    central_pixel_clusters: int = 0  # 0 = Kaggle's fixed colour bins; >0 = k-means clusters
+
+    # --- report -----------------------------------------------------------------------------
+    run_name: str = "default"  # names runs/<run_name> and reports/<run_name>
+    runs_dir: str = "runs"  # where run folders go
+    reports_dir: str = "reports"  # where rendered reports go
+
+    def __post_init__(self) -> None:
+        for key, allowed in CHOICES.items():
+            value = getattr(self, key)
+            if value not in allowed:
+                raise ValueError(f"config key {key!r}: {value!r} is not one of {', '.join(allowed)}")
+        checks = {
+            "crop": 8 <= self.crop <= 424,
+            "image_size": self.image_size == 0 or 8 <= self.image_size <= 424,
+            "epochs": self.epochs >= 1,
+            "batch_size": self.batch_size >= 1,
+            "learning_rate": self.learning_rate > 0,
+            "val_fraction": 0 <= self.val_fraction < 1,
+            "test_fraction": 0 <= self.test_fraction < 1 and self.val_fraction + self.test_fraction < 1,
+            "second_pool": self.second_pool >= 1,
+            "width": self.width > 0,
+            "synthetic_n": self.synthetic_n >= 1,
+            "max_images": self.max_images >= 0,
+            "augment_shift": self.augment_shift >= 0,
+            "threads": self.threads >= 0,
+            "auc_min_positives": self.auc_min_positives >= 1,
+            "bootstrap": self.bootstrap >= 0,
+            "tree_tolerance": self.tree_tolerance >= 0,
+        }
+        for key, ok in checks.items():
+            if not ok:
+                raise ValueError(f"config key {key!r}: value {getattr(self, key)!r} is out of range")
+
+    @property
+    def input_size(self) -> int:
+        """Side of the square the model sees: the resize target, else the crop."""
+        return self.image_size or self.crop
+
+    def replace(self, **changes: Any) -> Config:
+        """A copy with some keys changed, validated like :func:`from_dict`."""
+        return from_dict({**self.to_dict(), **changes})
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the resolved configuration as YAML (atomically)."""
+        atomic_write_text(Path(path), yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+
+_FIELDS = {f.name: f for f in fields(Config)}
+_HINTS = typing.get_type_hints(Config)
+
+
+def _coerce(key: str, value: Any, source: str) -> Any:
+    """Check (and gently convert) one value against the field's type, naming key and source."""
+    hint = _HINTS[key]
+    where = f" in {source}" if source else ""
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in {"true", "false", "yes", "no", "1", "0"}:
+            return value.lower() in {"true", "yes", "1"}
+        raise ValueError(f"config key {key!r}{where}: expected true or false, got {value!r}")
+    if hint is int:
+        if isinstance(value, bool):
+            raise ValueError(f"config key {key!r}{where}: expected an integer, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+        raise ValueError(f"config key {key!r}{where}: expected an integer, got {value!r}")
+    if hint is float:
+        if isinstance(value, bool):
+            raise ValueError(f"config key {key!r}{where}: expected a number, got {value!r}")
+        if isinstance(value, int | float):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ValueError(f"config key {key!r}{where}: expected a number, got {value!r}")
+    if hint is str:
+        if value is None:
+            return ""
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            return str(value)
+        raise ValueError(f"config key {key!r}{where}: expected a string, got {value!r}")
+    if isinstance(hint, types.UnionType):  # pragma: no cover - no such fields yet
+        return value
+    raise TypeError(f"unsupported config type for {key!r}: {hint}")
+
+
+def from_dict(values: Mapping[str, Any], source: str = "") -> Config:
+    """Build a validated :class:`Config`; unknown keys are an error naming them."""
+    unknown = sorted(set(values) - set(_FIELDS))
+    if unknown:
+        where = f" in {source}" if source else ""
+        raise ValueError(f"unknown config key(s){where}: {', '.join(unknown)}")
+    return Config(**{k: _coerce(k, v, source) for k, v in values.items()})
+
+
+def parse_overrides(pairs: Iterable[str]) -> dict[str, Any]:
+    """``['epochs=2', 'head=tree']`` -> dict, values parsed as YAML scalars."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"override {pair!r} is not of the form key=value")
+        out[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
+    return out
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    overrides: Mapping[str, Any] | Iterable[str] | None = None,
+) -> Config:
+    """Defaults, then the YAML file at ``path``, then ``overrides`` (dict or ``key=value`` list).
+
+    A YAML file may name another with ``base: other.yaml`` (relative to itself) to inherit it.
+    """
+    values: dict[str, Any] = {}
+    if path:
+        values.update(_read_yaml(Path(path)))
+    if overrides:
+        extra = dict(overrides) if isinstance(overrides, Mapping) else parse_overrides(overrides)
+        values.update(extra)
+    return from_dict(values, source=str(path) if path else "overrides")
+
+
+def _read_yaml(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    if not path.is_file():
+        raise FileNotFoundError(f"configuration file not found: {path}")
+    try:
+        loaded = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML ({exc.__class__.__name__}: {exc})") from None
+    if not isinstance(loaded, dict):
+        raise ValueError(f"{path}: expected a mapping of key: value, got {type(loaded).__name__}")
+    base = loaded.pop("base", None)
+    values: dict[str, Any] = {}
+    if base:
+        base_path = (path.parent / str(base)).resolve()
+        if base_path in _seen:
+            raise ValueError(f"{path}: 'base' chain loops back to {base_path}")
+        values.update(_read_yaml(base_path, (*_seen, path.resolve())))
+    unknown = sorted(set(loaded) - set(_FIELDS))
+    if unknown:
+        raise ValueError(f"unknown config key(s) in {path}: {', '.join(unknown)}")
+    values.update(loaded)
+    return values
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path`` and rename it into place, so a
+    crash never leaves a half-written file where a good one was."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def project_root() -> Path:
+    """The project folder (holding ``parameters/``): ``$GALAXY_LIB_ROOT``, else the nearest
+    folder at or above the current one that has ``parameters/`` and ``pyproject.toml``, else
+    the current folder. Notebooks run from ``notebooks/`` and the CLI from the root, and both
+    must read ``data: data/synthetic`` as the same folder."""
+    env = os.environ.get("GALAXY_LIB_ROOT")
+    if env:
+        return Path(env).resolve()
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / "parameters").is_dir() and (folder / "pyproject.toml").is_file():
+            return folder
+    return here
+
+
+def resolve_path(path: str | os.PathLike[str]) -> Path:
+    """An absolute path: relative ones are taken from :func:`project_root`."""
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else (project_root() / p).resolve()
