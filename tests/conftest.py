@@ -23,3 +23,42 @@ def real_sample() -> Path:
     if not (SAMPLE / "training_solutions_rev1.csv").is_file():
         pytest.skip(f"real Galaxy Zoo sample not found at {SAMPLE}")
     return SAMPLE
+
+
+def write_kaggle_folder(root: Path, n: int = 12, seed: int = 0, size: int = 424, first_id: int = 100000) -> Path:
+    """A tiny, tree-consistent Kaggle-layout data set of random-blob JPEGs (no synth needed).
+
+    Labels are drawn per question from a Dirichlet and multiplied down the tree, and the
+    image brightness tracks Class1.1 so that a model can learn *something* from pixels.
+    """
+    import cv2
+    import numpy as np
+    import pandas as pd
+
+    from galaxy_lib import tree
+
+    rng = np.random.default_rng(seed)
+    per_question = np.zeros((n, tree.N_ANSWERS))
+    for s in tree.question_slices():
+        per_question[:, s] = rng.dirichlet(np.ones(s.stop - s.start), size=n)
+    labels = tree.normalise_to_tree(per_question)
+    ids = np.arange(first_id, first_id + n)
+    images = root / "images_training_rev1"
+    images.mkdir(parents=True, exist_ok=True)
+    yy, xx = np.mgrid[:size, :size]
+    r2 = (yy - size / 2) ** 2 + (xx - size / 2) ** 2
+    for gid, row in zip(ids, labels, strict=True):
+        blob = np.exp(-r2 / (2 * (size / 12) ** 2))[..., None] * (60 + 180 * row[0])
+        noise = rng.normal(0, 6, (size, size, 3))
+        img = np.clip(blob * np.array([0.8, 0.9, 1.0]) + noise + 10, 0, 255).astype(np.uint8)
+        cv2.imwrite(str(images / f"{gid}.jpg"), img)
+    df = pd.DataFrame(labels, columns=list(tree.ANSWER_COLUMNS))
+    df.insert(0, tree.ID_COLUMN, ids)
+    df.to_csv(root / "training_solutions_rev1.csv", index=False)
+    return root
+
+
+@pytest.fixture
+def kaggle_folder(tmp_path) -> Path:
+    """12 random galaxies in Kaggle layout under a temporary folder."""
+    return write_kaggle_folder(tmp_path / "kaggle")
