@@ -27,6 +27,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "lr_schedule": ("constant", "cosine"),
     "strategy": ("auto", "none", "mirrored", "multi_worker"),
     "tta": ("none", "flips", "dihedral"),
+    "tree_normalisation": ("softmax", "relu"),
 }
 
 
@@ -58,6 +59,7 @@ class Config:
     # --- model ----------------------------------------------------------------------------
     model: str = "vgg6"  # architecture name
     head: str = "sigmoid"  # 'sigmoid' (paper) or 'tree' (outputs obey the tree sums)
+    tree_normalisation: str = "softmax"  # tree head per question: 'softmax' or Dieleman's 'relu' (ReLU / sum)
     second_pool: int = 4  # size of the second max-pool (paper: 4)
     width: float = 1.0  # multiplies every layer's filter/unit count (paper: 1.0)
 
