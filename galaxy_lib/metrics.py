@@ -1,0 +1,341 @@
+"""Metrics for 37-answer Galaxy Zoo predictions, all on plain arrays (no TensorFlow).
+
+The seed paper reported one RMSE and one "accuracy", both taken from the last *training*
+epoch, and per-answer AUCs from a leaky test set (one of them from a single positive
+galaxy). The functions here compute the same quantities *and* the ones that make them
+interpretable on held-out galaxies:
+
+* :func:`rmse` -- the Kaggle metric, over every galaxy x 37 answers; per answer and per
+  question too, so one can see where the error lives.
+* :func:`paper_accuracy` -- Keras' categorical accuracy on a 37-wide output, as the paper
+  logged it: argmax of the 37 predictions equals argmax of the 37 targets. It mixes
+  answers of different questions (and depths of the tree), so :func:`question_accuracy`
+  gives the meaningful version: per question, is the top answer right, among galaxies
+  for which most volunteers actually reached that question.
+* :func:`auc_table` -- per-answer ROC AUC with the paper's binarisation (vote fraction
+  > 0.5 is positive), with positive/negative counts and a seeded bootstrap interval; an
+  answer with too few positives is reported as "not measurable (n positives)" instead of
+  a number that would only describe a handful of galaxies.
+* :func:`roc_curves` -- false/true positive rates for every answer that has both classes.
+
+:func:`evaluate_predictions` bundles them into one :class:`EvaluationResult`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score, roc_curve
+
+from galaxy_lib import tree
+
+POSITIVE_THRESHOLD = 0.5
+"""The paper's binarisation: an answer is 'present' when its vote fraction exceeds this."""
+
+
+def _check_pair(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both arrays as float64 ``(n, 37)``, same shape, finite; a clear ValueError otherwise."""
+    y_true = np.asarray(y_true, dtype=np.float64)
+    y_pred = np.asarray(y_pred, dtype=np.float64)
+    for name, arr in (("y_true", y_true), ("y_pred", y_pred)):
+        if arr.ndim != 2 or arr.shape[1] != tree.N_ANSWERS:
+            raise ValueError(f"{name}: expected shape (n, {tree.N_ANSWERS}), got {arr.shape}")
+        if not np.all(np.isfinite(arr)):
+            bad = int(np.argwhere(~np.isfinite(arr))[0][0])
+            raise ValueError(f"{name}: row {bad} holds NaN or infinite values")
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true has {len(y_true)} rows but y_pred has {len(y_pred)}")
+    if len(y_true) == 0:
+        raise ValueError("no galaxies to evaluate (empty arrays)")
+    return y_true, y_pred
+
+
+# --- RMSE ---------------------------------------------------------------------------------
+
+
+def rmse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """The Kaggle metric: root of the mean squared error over all galaxies x 37 answers."""
+    y_true, y_pred = _check_pair(y_true, y_pred)
+    return float(np.sqrt(np.mean((y_pred - y_true) ** 2)))
+
+
+def rmse_per_answer(y_true: np.ndarray, y_pred: np.ndarray) -> pd.Series:
+    """RMSE of each answer column over all galaxies, indexed by column name."""
+    y_true, y_pred = _check_pair(y_true, y_pred)
+    values = np.sqrt(np.mean((y_pred - y_true) ** 2, axis=0))
+    return pd.Series(values, index=list(tree.ANSWER_COLUMNS), name="rmse")
+
+
+def rmse_per_question(y_true: np.ndarray, y_pred: np.ndarray) -> pd.Series:
+    """RMSE over each question's answer columns (all galaxies), indexed ``Q1`` ... ``Q11``.
+
+    The squares of these, weighted by each question's number of answers, average to the
+    square of :func:`rmse`, so the table shows which questions the overall error comes from.
+    """
+    y_true, y_pred = _check_pair(y_true, y_pred)
+    sq = (y_pred - y_true) ** 2
+    values = [np.sqrt(sq[:, s].mean()) for s in tree.question_slices()]
+    return pd.Series(values, index=[f"Q{q.number}" for q in tree.QUESTIONS], name="rmse")
+
+
+def rmse_per_galaxy(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """RMSE of each galaxy over its 37 answers (used to pick best and worst examples)."""
+    y_true, y_pred = _check_pair(y_true, y_pred)
+    return np.sqrt(np.mean((y_pred - y_true) ** 2, axis=1))
+
+
+# --- accuracy ------------------------------------------------------------------------------
+
+
+def paper_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """The paper's accuracy (Keras categorical accuracy on 37 outputs): the share of
+    galaxies whose largest predicted answer is their largest true answer, over all 37
+    columns at once. Ties go to the first column, as ``argmax`` does in Keras."""
+    y_true, y_pred = _check_pair(y_true, y_pred)
+    return float(np.mean(np.argmax(y_pred, axis=1) == np.argmax(y_true, axis=1)))
+
+
+def reach_weights(y_true: np.ndarray) -> np.ndarray:
+    """Per galaxy and question ``(n, 11)``: the share of volunteers who reached the question,
+    i.e. the true value of its parent answer (1 for questions asked of every galaxy)."""
+    y_true = np.asarray(y_true, dtype=np.float64)
+    return np.stack(
+        [np.ones(len(y_true)) if p is None else y_true[:, p] for p in tree.parent_indices()], axis=1
+    )
+
+
+def question_accuracy(y_true: np.ndarray, y_pred: np.ndarray, min_reach: float = 0.5) -> pd.DataFrame:
+    """Per question, how often the predicted top answer (argmax within the question's
+    answers) is the true top answer, among galaxies that reached the question with weight
+    ``>= min_reach``. Deep questions (bar, arms, odd features) are only meaningful for the
+    galaxies most volunteers were actually asked them about.
+
+    Columns: ``question`` (``Q1``...), ``text``, ``reached`` (galaxies counted), ``accuracy``
+    (NaN when none reached it).
+    """
+    y_true, y_pred = _check_pair(y_true, y_pred)
+    reach = reach_weights(y_true)
+    rows = []
+    for qi, (q, s) in enumerate(zip(tree.QUESTIONS, tree.question_slices(), strict=True)):
+        mask = reach[:, qi] >= min_reach
+        n = int(mask.sum())
+        if n:
+            hits = np.argmax(y_pred[mask, s], axis=1) == np.argmax(y_true[mask, s], axis=1)
+            acc = float(hits.mean())
+        else:
+            acc = float("nan")
+        rows.append({"question": f"Q{q.number}", "text": q.text, "reached": n, "accuracy": acc})
+    return pd.DataFrame(rows)
+
+
+# --- ROC AUC -------------------------------------------------------------------------------
+
+
+def binarise(y_true: np.ndarray, threshold: float = POSITIVE_THRESHOLD) -> np.ndarray:
+    """The paper's truth for ROC analysis: ``True`` where the vote fraction exceeds ``threshold``."""
+    return np.asarray(y_true) > threshold
+
+
+def _bootstrap_counts(rng: np.random.Generator, n_rows: int, n: int) -> np.ndarray:
+    """How often each of ``n`` galaxies is drawn in each of ``n_rows`` resamples of size ``n``."""
+    draws = rng.integers(0, n, size=(n_rows, n))
+    offsets = (np.arange(n_rows) * n)[:, None]
+    return np.bincount((draws + offsets).ravel(), minlength=n_rows * n).reshape(n_rows, n)
+
+
+def _weighted_auc(order: np.ndarray, group_starts: np.ndarray, positive: np.ndarray,
+                  weights: np.ndarray) -> np.ndarray:
+    """AUC for many weightings of the same galaxies at once.
+
+    A bootstrap resample is the original sample with integer weights (how often each galaxy
+    was drawn), so the scores need sorting only once. With galaxies sorted by score and tied
+    scores grouped, AUC = sum over groups of (positive weight in the group) x (negative weight
+    in lower groups + half the negative weight in the group), over (P x N). Rows without
+    positives or negatives give NaN.
+
+    ``order`` sorts the galaxies by score, ``group_starts`` marks where each run of tied
+    scores starts in that order, ``positive`` is the boolean truth, ``weights`` is
+    ``(rows, n)``.
+    """
+    w = weights[:, order].astype(np.float64)
+    pos = positive[order]
+    wp = np.add.reduceat(w * pos, group_starts, axis=1)
+    wn = np.add.reduceat(w * ~pos, group_starts, axis=1)
+    below = np.cumsum(wn, axis=1) - wn
+    total_p, total_n = wp.sum(axis=1), wn.sum(axis=1)
+    numerator = (wp * (below + 0.5 * wn)).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        auc = numerator / (total_p * total_n)
+    auc[(total_p == 0) | (total_n == 0)] = np.nan
+    return auc
+
+
+def bootstrap_auc(
+    positive: np.ndarray,
+    scores: np.ndarray,
+    n_bootstrap: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+    chunk: int = 100,
+) -> np.ndarray:
+    """Percentile bootstrap interval of ROC AUC for several answers at once.
+
+    ``positive`` and ``scores`` are ``(n, k)``; every answer is evaluated on the *same*
+    seeded resamples of galaxies (so the intervals of different answers are comparable and
+    the result depends only on ``seed``). Returns ``(k, 2)`` low/high bounds (NaN when
+    ``n_bootstrap`` is 0). Resamples are processed ``chunk`` at a time to bound memory.
+    """
+    positive = np.asarray(positive, dtype=bool)
+    scores = np.asarray(scores, dtype=np.float64)
+    n, k = scores.shape
+    out = np.full((k, 2), np.nan)
+    if n_bootstrap <= 0 or k == 0:
+        return out
+    prepared = []
+    for j in range(k):
+        order = np.argsort(scores[:, j], kind="stable")
+        sorted_scores = scores[order, j]
+        starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
+        prepared.append((order, starts))
+    rng = np.random.default_rng(seed)
+    aucs = np.empty((n_bootstrap, k))
+    for start in range(0, n_bootstrap, chunk):
+        rows = min(chunk, n_bootstrap - start)
+        counts = _bootstrap_counts(rng, rows, n)
+        for j, (order, starts) in enumerate(prepared):
+            aucs[start : start + rows, j] = _weighted_auc(order, starts, positive[:, j], counts)
+    tail = (1 - confidence) / 2 * 100
+    for j in range(k):
+        finite = aucs[:, j][np.isfinite(aucs[:, j])]
+        if len(finite):
+            out[j] = np.percentile(finite, [tail, 100 - tail])
+    return out
+
+
+def auc_table(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    *,
+    min_positives: int = 20,
+    n_bootstrap: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+    threshold: float = POSITIVE_THRESHOLD,
+) -> pd.DataFrame:
+    """Per-answer ROC AUC with the paper's binarisation, counts and a bootstrap interval.
+
+    An answer with fewer than ``min_positives`` positive galaxies, or with no negatives,
+    gets ``auc`` NaN and the note ``"not measurable (n positives)"``: the paper's AUC of 0.42
+    for label 19 (Class8.2) came from a single positive galaxy and says nothing about the
+    model. Measurable AUCs are scikit-learn's ``roc_auc_score``.
+
+    Columns: ``column``, ``label``, ``question``, ``positives``, ``negatives``, ``auc``,
+    ``low``, ``high``, ``note``; one row per answer in Kaggle order.
+    """
+    y_true, y_pred = _check_pair(y_true, y_pred)
+    if min_positives < 1:
+        raise ValueError(f"min_positives must be at least 1, got {min_positives}")
+    positive = binarise(y_true, threshold)
+    n_pos = positive.sum(axis=0)
+    n_neg = len(y_true) - n_pos
+    measurable = (n_pos >= min_positives) & (n_neg > 0)
+    auc = np.full(tree.N_ANSWERS, np.nan)
+    for j in np.flatnonzero(measurable):
+        auc[j] = roc_auc_score(positive[:, j], y_pred[:, j])
+    bounds = np.full((tree.N_ANSWERS, 2), np.nan)
+    idx = np.flatnonzero(measurable)
+    bounds[idx] = bootstrap_auc(positive[:, idx], y_pred[:, idx], n_bootstrap, seed, confidence)
+    question_of = {c: f"Q{q.number}" for q in tree.QUESTIONS for c in q.columns}
+    notes = []
+    for j in range(tree.N_ANSWERS):
+        if measurable[j]:
+            notes.append("")
+        elif n_neg[j] == 0:
+            notes.append("not measurable (no negatives)")
+        else:
+            notes.append(f"not measurable ({int(n_pos[j])} positive{'s' if n_pos[j] != 1 else ''})")
+    return pd.DataFrame(
+        {
+            "column": list(tree.ANSWER_COLUMNS),
+            "label": [tree.ANSWER_LABELS[c] for c in tree.ANSWER_COLUMNS],
+            "question": [question_of[c] for c in tree.ANSWER_COLUMNS],
+            "positives": n_pos.astype(int),
+            "negatives": n_neg.astype(int),
+            "auc": auc,
+            "low": bounds[:, 0],
+            "high": bounds[:, 1],
+            "note": notes,
+        }
+    )
+
+
+def roc_curves(
+    y_true: np.ndarray, y_pred: np.ndarray, threshold: float = POSITIVE_THRESHOLD
+) -> dict[str, pd.DataFrame | None]:
+    """ROC curve data per answer (scikit-learn ``roc_curve``): a DataFrame with ``fpr``,
+    ``tpr``, ``threshold``, or ``None`` where the answer has no positives or no negatives
+    (a curve is undefined). Curves are given for every answer with both classes, measurable
+    or not, so a figure can still show them -- marked."""
+    y_true, y_pred = _check_pair(y_true, y_pred)
+    positive = binarise(y_true, threshold)
+    out: dict[str, pd.DataFrame | None] = {}
+    for j, column in enumerate(tree.ANSWER_COLUMNS):
+        if positive[:, j].all() or not positive[:, j].any():
+            out[column] = None
+            continue
+        fpr, tpr, thresholds = roc_curve(positive[:, j], y_pred[:, j])
+        out[column] = pd.DataFrame({"fpr": fpr, "tpr": tpr, "threshold": thresholds})
+    return out
+
+
+# --- everything at once ------------------------------------------------------------------------
+
+
+@dataclass
+class EvaluationResult:
+    """All metrics of one set of predictions against the truth (one split of one model)."""
+
+    n: int
+    rmse: float
+    accuracy: float  # the paper's 37-way argmax accuracy
+    rmse_per_answer: pd.Series
+    rmse_per_question: pd.Series
+    question_accuracy: pd.DataFrame
+    auc: pd.DataFrame
+    roc: dict[str, pd.DataFrame | None] = field(repr=False)
+
+    def summary(self) -> dict[str, float | int]:
+        """The headline numbers as plain Python values."""
+        measurable = self.auc["auc"].notna()
+        return {
+            "n": self.n,
+            "rmse": self.rmse,
+            "accuracy": self.accuracy,
+            "auc_measurable": int(measurable.sum()),
+            "auc_mean": float(self.auc.loc[measurable, "auc"].mean()) if measurable.any() else float("nan"),
+        }
+
+
+def evaluate_predictions(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    *,
+    min_positives: int = 20,
+    n_bootstrap: int = 1000,
+    seed: int = 0,
+    min_reach: float = 0.5,
+) -> EvaluationResult:
+    """Every metric of this module for one set of predictions (see the module docstring)."""
+    y_true, y_pred = _check_pair(y_true, y_pred)
+    return EvaluationResult(
+        n=len(y_true),
+        rmse=rmse(y_true, y_pred),
+        accuracy=paper_accuracy(y_true, y_pred),
+        rmse_per_answer=rmse_per_answer(y_true, y_pred),
+        rmse_per_question=rmse_per_question(y_true, y_pred),
+        question_accuracy=question_accuracy(y_true, y_pred, min_reach),
+        auc=auc_table(y_true, y_pred, min_positives=min_positives, n_bootstrap=n_bootstrap, seed=seed),
+        roc=roc_curves(y_true, y_pred),
+    )
