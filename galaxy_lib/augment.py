@@ -1,0 +1,151 @@
+"""Seeded augmentation of training batches and test-time averaging (TTA) views.
+
+A galaxy's morphology does not depend on how the telescope happened to be oriented, so
+every image has eight equally valid views: the dihedral group of the square (four 90-degree
+rotations, each optionally mirrored). Training on random views teaches the network that
+invariance; averaging its predictions over the views at test time removes what is left of
+the orientation noise.
+
+The eight views are built from three independent choices, applied in this order:
+transpose (mirror about the main diagonal), flip left-right, flip up-down. View ``i`` uses
+bit 0 of ``i`` for the transpose, bit 1 for left-right and bit 2 for up-down, so view 0 is
+the image itself and views 0, 2, 4, 6 are the four plain flips (no transpose).
+
+All randomness is *stateless* (``tf.random.stateless_*`` keyed by an explicit seed): the
+same seed gives the same batch, inside or outside ``tf.data``, before and after a resume.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from galaxy_lib.config import Config
+from galaxy_lib.tf_setup import import_tensorflow
+
+tf = import_tensorflow()
+
+TTA_VIEWS: dict[str, tuple[int, ...]] = {
+    "none": (0,),
+    "flips": (0, 2, 4, 6),  # identity, left-right, up-down, both (= rotation by 180 degrees)
+    "dihedral": tuple(range(8)),  # all four rotations, each with and without a mirror
+}
+
+Augmenter = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
+
+
+def dihedral_view(images: tf.Tensor, index: int) -> tf.Tensor:
+    """View ``index`` (0-7) of a batch of square NHWC images; see the module docstring."""
+    if not 0 <= index < 8:
+        raise ValueError(f"dihedral view index must be 0-7, got {index}")
+    images = tf.convert_to_tensor(images)
+    if index & 1:
+        images = tf.transpose(images, [0, 2, 1, 3])
+    if index & 2:
+        images = tf.reverse(images, axis=[2])
+    if index & 4:
+        images = tf.reverse(images, axis=[1])
+    return images
+
+
+def random_dihedral(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """Each image of the batch in one of its 8 dihedral views, chosen uniformly per image.
+
+    ``seed`` is a stateless seed (two integers). Square images only (a transpose must keep
+    the shape).
+    """
+    batch = tf.shape(images)[0]
+    bits = tf.random.stateless_uniform([batch, 3], seed=seed, minval=0, maxval=2, dtype=tf.int32)
+    choose = [tf.reshape(tf.cast(bits[:, i], tf.bool), [-1, 1, 1, 1]) for i in range(3)]
+    images = tf.where(choose[0], tf.transpose(images, [0, 2, 1, 3]), images)
+    images = tf.where(choose[1], tf.reverse(images, axis=[2]), images)
+    return tf.where(choose[2], tf.reverse(images, axis=[1]), images)
+
+
+def rotate_shift(images: tf.Tensor, angles: tf.Tensor, shifts: tf.Tensor) -> tf.Tensor:
+    """Rotate each image by ``angles[i]`` radians about its centre and move it by
+    ``shifts[i] = (dx, dy)`` pixels, with bilinear interpolation and mirrored borders."""
+    shape = tf.shape(images)
+    batch, height, width = shape[0], shape[1], shape[2]
+    angles = tf.cast(angles, tf.float32)
+    shifts = tf.cast(shifts, tf.float32)
+    cos, sin = tf.cos(angles), tf.sin(angles)
+    cx = (tf.cast(width, tf.float32) - 1) / 2
+    cy = (tf.cast(height, tf.float32) - 1) / 2
+    # Output pixel (x, y) samples the input at R(x - c) + c - shift.
+    transforms = tf.stack(
+        [
+            cos,
+            -sin,
+            cx - cos * cx + sin * cy - shifts[:, 0],
+            sin,
+            cos,
+            cy - sin * cx - cos * cy - shifts[:, 1],
+            tf.zeros([batch]),
+            tf.zeros([batch]),
+        ],
+        axis=1,
+    )
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=images,
+        transforms=transforms,
+        output_shape=tf.stack([height, width]),
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="REFLECT",
+    )
+
+
+def random_rotate_shift(images: tf.Tensor, seed: tf.Tensor, *, rotate: bool, max_shift: int) -> tf.Tensor:
+    """:func:`rotate_shift` by a uniform angle (when ``rotate``) and a uniform shift of up to
+    ``max_shift`` pixels in x and y; the images unchanged when neither is asked for."""
+    if not rotate and max_shift <= 0:
+        return images
+    batch = tf.shape(images)[0]
+    seeds = tf.random.experimental.stateless_split(seed, 2)
+    if rotate:
+        angles = tf.random.stateless_uniform([batch], seed=seeds[0], minval=0.0, maxval=2 * math.pi)
+    else:
+        angles = tf.zeros([batch])
+    limit = float(max_shift)
+    shifts = tf.random.stateless_uniform([batch, 2], seed=seeds[1], minval=-limit, maxval=limit)
+    return rotate_shift(images, angles, shifts)
+
+
+def make_augmenter(config: Config) -> Augmenter | None:
+    """``augment(images, seed) -> images`` for the configuration, or None when ``augment`` is off.
+
+    Random dihedral view always; free rotation and shifts when ``augment_rotate`` /
+    ``augment_shift`` ask for them.
+    """
+    if not config.augment:
+        return None
+    rotate, max_shift = config.augment_rotate, config.augment_shift
+
+    def augment(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+        seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2)
+        images = random_dihedral(images, seeds[0])
+        return random_rotate_shift(images, seeds[1], rotate=rotate, max_shift=max_shift)
+
+    return augment
+
+
+def augment_dataset(dataset: tf.data.Dataset, augment: Augmenter | None, seed: int) -> tf.data.Dataset:
+    """Apply ``augment`` to the images of a batched ``(x, y)`` dataset, batch ``i`` seeded by
+    ``(seed, i)``, so one epoch's augmentation is fixed by ``seed`` alone (callers pass a seed
+    that combines the run's seed and the epoch number)."""
+    if augment is None:
+        return dataset
+
+    def apply(index: tf.Tensor, batch: tuple[tf.Tensor, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
+        images, labels = batch
+        return augment(images, tf.stack([tf.constant(seed, tf.int64), index])), labels
+
+    return dataset.enumerate().map(apply, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def tta_views(name: str) -> tuple[int, ...]:
+    """Dihedral view indices averaged by the test-time augmentation ``name``."""
+    if name not in TTA_VIEWS:
+        raise ValueError(f"tta {name!r} is not one of {', '.join(TTA_VIEWS)}")
+    return TTA_VIEWS[name]
