@@ -1,0 +1,114 @@
+"""Views of a data set before any model sees it: example galleries per question, the
+distribution of every answer's vote fractions, and how closely the labels follow the tree.
+
+The first notebook uses these to teach what the 37 numbers per galaxy mean. Figures are built
+without ``pyplot`` (as in :mod:`galaxy_lib.figures`), so they never pile up in memory and
+Jupyter displays a returned figure inline.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import cv2
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+
+from galaxy_lib import tree
+
+
+class _ReadsBytes(Protocol):
+    def read_bytes(self, galaxy_id: int) -> bytes: ...
+
+
+def _centre(images: _ReadsBytes, galaxy_id: int, crop: int) -> np.ndarray | None:
+    """The central ``crop`` pixels of one galaxy as RGB uint8 (None if it cannot be decoded)."""
+    image = cv2.imdecode(np.frombuffer(images.read_bytes(int(galaxy_id)), np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        return None
+    h, w = image.shape[:2]
+    side = min(crop, h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    return cv2.cvtColor(image[top : top + side, left : left + side], cv2.COLOR_BGR2RGB)
+
+
+def question_gallery(
+    images: _ReadsBytes,
+    ids: np.ndarray,
+    labels: np.ndarray,
+    question: int,
+    per_answer: int = 3,
+    crop: int = 212,
+) -> Figure:
+    """For one question, the galaxies that received the highest vote fraction for each answer.
+
+    Columns are the question's answers, rows the top ``per_answer`` galaxies, each titled with
+    its GalaxyID and vote fraction. A rare answer's best example may still have a small fraction:
+    the title shows it, which is itself a lesson about how little some answers are used.
+    """
+    if not 1 <= question <= len(tree.QUESTIONS):
+        raise ValueError(f"question must be 1..{len(tree.QUESTIONS)}, got {question}")
+    q = tree.QUESTIONS[question - 1]
+    ids = np.asarray(ids)
+    labels = np.asarray(labels)
+    if len(ids) != len(labels) or len(ids) == 0:
+        raise ValueError(f"need as many ids as label rows (and at least one), got {len(ids)} and {len(labels)}")
+    per_answer = max(1, min(per_answer, len(ids)))
+    fig = Figure(figsize=(1.9 * len(q.columns), 2.0 * per_answer + 0.5), dpi=100, layout="constrained")
+    axes = np.atleast_2d(fig.subplots(per_answer, len(q.columns), squeeze=False))
+    for c, (column, answer) in enumerate(zip(q.columns, q.answers, strict=True)):
+        j = tree.column_index(column)
+        best = np.argsort(-labels[:, j], kind="stable")[:per_answer]
+        for r, i in enumerate(best):
+            ax = axes[r, c]
+            ax.axis("off")
+            picture = _centre(images, int(ids[i]), crop)
+            if picture is not None:
+                ax.imshow(picture)
+            ax.set_title(f"{ids[i]}: {labels[i, j]:.2f}", fontsize=7.5)
+        axes[0, c].set_title(f"{column} {answer}\n{axes[0, c].get_title()}", fontsize=8)
+    fig.suptitle(f"Q{q.number}. {q.text}", fontsize=10)
+    return fig
+
+
+def answer_distributions(labels: np.ndarray) -> Figure:
+    """Box plot of every answer's vote fractions (outliers hidden) with its mean as a dot,
+    coloured by question: most answers are near zero for most galaxies, which is why the
+    all-zeros predictor is not as bad as it sounds and why RMSE rewards getting Q1 right."""
+    labels = np.asarray(labels, dtype=float)
+    if labels.ndim != 2 or labels.shape[1] != tree.N_ANSWERS:
+        raise ValueError(f"expected labels of shape (n, {tree.N_ANSWERS}), got {labels.shape}")
+    names = [f"{c} {tree.ANSWER_LABELS[c]}" for c in tree.ANSWER_COLUMNS]
+    long = pd.DataFrame(labels, columns=names).melt(var_name="answer", value_name="vote fraction")
+    palette = sns.color_palette("tab20", len(tree.QUESTIONS))
+    colours = [palette[int(c.split(".")[0][5:]) - 1] for c in tree.ANSWER_COLUMNS]
+    with sns.axes_style("whitegrid"):
+        fig = Figure(figsize=(8.5, 10.5), dpi=100, layout="constrained")
+        ax = fig.subplots()
+    sns.boxplot(data=long, y="answer", x="vote fraction", hue="answer", palette=colours, legend=False,
+                showfliers=False, width=0.65, ax=ax, order=names)
+    ax.scatter(labels.mean(axis=0), np.arange(tree.N_ANSWERS), color="black", s=12, zorder=3, label="mean")
+    ax.set_xlim(-0.02, 1.02)
+    ax.set_ylabel("")
+    ax.tick_params(axis="y", labelsize=8)
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title(f"Vote fractions of {len(labels):,} galaxies (boxes: quartiles, whiskers: 1.5 IQR)", fontsize=10)
+    return fig
+
+
+def tree_sum_table(labels: np.ndarray, tolerance: float = 0.01) -> pd.DataFrame:
+    """Per question: what its answers must sum to, the worst deviation over all galaxies and how
+    many galaxies deviate by more than ``tolerance`` and by more than rounding (1e-4)."""
+    sums, expected = tree.question_sums(labels)
+    deviation = np.abs(sums - expected)
+    return pd.DataFrame(
+        {
+            "question": [f"Q{q.number}" for q in tree.QUESTIONS],
+            "answers sum to": [q.parent or "1" for q in tree.QUESTIONS],
+            "worst deviation": deviation.max(axis=0),
+            f"rows > {tolerance:g}": (deviation > tolerance).sum(axis=0),
+            "rows > 1e-4": (deviation > 1e-4).sum(axis=0),
+        }
+    ).set_index("question")
