@@ -1,0 +1,242 @@
+"""Evaluation figures (matplotlib + seaborn) for notebooks, HTML reports and run folders.
+
+Every function returns a :class:`matplotlib.figure.Figure` built without ``pyplot``: no
+global figure list to leak memory over many calls, no backend to pick (saving uses Agg),
+and Jupyter still displays a returned figure inline. :func:`save_figure` writes a PNG
+atomically. Sizes are chosen to read well at 100 dpi in an HTML page.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from galaxy_lib import metrics, tree
+
+DPI = 100
+KEY_ANSWERS: tuple[str, ...] = ("Class1.1", "Class1.2", "Class2.1", "Class4.1")
+"""Smooth, features/disk, edge-on and spiral: the answers most science cases use."""
+
+SOURCE_COLOURS = {"model": "#c0392b", "baseline": "#7f8c8d", "Kaggle leaderboard": "#2980b9"}
+_QUESTION_PALETTE = sns.color_palette("tab20", len(tree.QUESTIONS))
+
+
+def _figure(width: float, height: float) -> Figure:
+    with sns.axes_style("whitegrid"):
+        return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+
+
+def _subplots(fig: Figure, rows: int, cols: int, **kwargs) -> np.ndarray:
+    with sns.axes_style("whitegrid"):
+        return np.atleast_1d(fig.subplots(rows, cols, squeeze=False, **kwargs))
+
+
+def save_figure(fig: Figure, path: str | os.PathLike[str], dpi: int = DPI) -> Path:
+    """Save ``fig`` as PNG at ``path`` via a temporary file and a rename (never half-written)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=dpi, format="png", bbox_inches="tight", pad_inches=0.1)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a figure is meant to be shared
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+# --- training ---------------------------------------------------------------------------------
+
+
+def training_curves(history: pd.DataFrame) -> Figure:
+    """Loss, RMSE and the paper's accuracy per epoch, training vs validation.
+
+    The training curves are Keras' running averages with dropout on, the kind of number the
+    paper reported; the validation curves are galaxies the model never trained on.
+    """
+    panels = [("loss", "loss"), ("rmse", "RMSE (Kaggle metric)"), ("accuracy", "accuracy (argmax of 37)")]
+    panels = [(key, title) for key, title in panels if key in history or f"val_{key}" in history]
+    if not panels or "epoch" not in history:
+        raise ValueError("history needs an 'epoch' column and at least one of loss, rmse, accuracy")
+    fig = _figure(4.2 * len(panels), 3.4)
+    axes = _subplots(fig, 1, len(panels)).ravel()
+    for ax, (key, title) in zip(axes, panels, strict=True):
+        if key in history:
+            ax.plot(history["epoch"], history[key], marker="o", ms=3, label="training (dropout on)")
+        if f"val_{key}" in history:
+            ax.plot(history["epoch"], history[f"val_{key}"], marker="o", ms=3, label="validation")
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        ax.legend(fontsize=8)
+    return fig
+
+
+# --- ROC and AUC ------------------------------------------------------------------------------------
+
+
+def _auc_title(row: pd.Series) -> tuple[str, str]:
+    head = f"{row['column']} {tree.ANSWER_LABELS[row['column']].split(' ', 1)[1]}"
+    if pd.isna(row["auc"]):
+        return f"{head}\n{row['note']}", "#999999"
+    return f"{head}\nAUC {row['auc']:.3f}, {int(row['positives'])} pos.", "black"
+
+
+def roc_grid(roc: Mapping[str, pd.DataFrame | None], auc: pd.DataFrame, cols: int = 7) -> Figure:
+    """ROC curves of all 37 answers, one panel each, titled with the AUC and the number of
+    positives; unmeasurable answers are drawn dashed and grey, titled 'not measurable'."""
+    rows = int(np.ceil(tree.N_ANSWERS / cols))
+    fig = _figure(2.1 * cols, 2.15 * rows)
+    axes = _subplots(fig, rows, cols, sharex=True, sharey=True).ravel()
+    table = auc.set_index("column", drop=False)
+    for ax, column in zip(axes, tree.ANSWER_COLUMNS, strict=False):
+        row = table.loc[column]
+        title, colour = _auc_title(row)
+        curve = roc.get(column)
+        ax.plot([0, 1], [0, 1], color="#cccccc", lw=0.8)
+        if curve is not None:
+            measurable = not pd.isna(row["auc"])
+            ax.plot(curve["fpr"], curve["tpr"], color="#c0392b" if measurable else "#999999",
+                    ls="-" if measurable else "--", lw=1.4)
+        else:
+            ax.text(0.5, 0.5, "no curve", ha="center", va="center", color="#999999", fontsize=8)
+        ax.set_title(title, fontsize=7.5, color=colour)
+        ax.tick_params(labelsize=7)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+    for ax in axes[tree.N_ANSWERS:]:
+        ax.set_visible(False)
+    fig.supxlabel("false positive rate", fontsize=9)
+    fig.supylabel("true positive rate", fontsize=9)
+    return fig
+
+
+def auc_bars(auc: pd.DataFrame) -> Figure:
+    """AUC per answer with its bootstrap 95% interval, coloured and grouped by question;
+    unmeasurable answers have no bar and say why."""
+    fig = _figure(8.5, 10.5)
+    (ax,) = _subplots(fig, 1, 1).ravel()
+    y = np.arange(len(auc))[::-1]
+    question_index = {f"Q{q.number}": i for i, q in enumerate(tree.QUESTIONS)}
+    colours = [_QUESTION_PALETTE[question_index[q]] for q in auc["question"]]
+    values = auc["auc"].to_numpy(dtype=float)
+    measurable = np.isfinite(values)
+    err = np.vstack([values - auc["low"].to_numpy(dtype=float), auc["high"].to_numpy(dtype=float) - values])
+    err = np.where(np.isfinite(err), err, 0.0)
+    ax.barh(y[measurable], values[measurable], color=np.array(colours)[measurable], height=0.75,
+            xerr=err[:, measurable], error_kw={"elinewidth": 1, "capsize": 2, "ecolor": "#333333"})
+    for yi, note in zip(y[~measurable], auc.loc[~measurable, "note"], strict=True):
+        ax.text(0.505, yi, note, va="center", fontsize=8, color="#777777", style="italic")
+    ax.axvline(0.5, color="#555555", lw=1, ls=":")
+    ax.set_yticks(y, [f"{c}  {tree.ANSWER_LABELS[c]}" for c in auc["column"]], fontsize=8)
+    for tick, colour in zip(ax.get_yticklabels(), colours, strict=True):
+        tick.set_color(colour)
+    ax.set_xlim(0.5, 1.0)
+    ax.set_ylim(-0.7, len(auc) - 0.3)
+    ax.set_xlabel("ROC AUC (vote fraction > 0.5 is positive), bootstrap 95% interval")
+    return fig
+
+
+# --- RMSE vs baselines -------------------------------------------------------------------------------
+
+
+def rmse_comparison(table: pd.DataFrame) -> Figure:
+    """Horizontal bars of RMSE for the model(s), the baselines (measured on the same test
+    galaxies) and the Kaggle leaderboard anchors (measured on Kaggle's test set).
+    ``table`` is :func:`galaxy_lib.baselines.baseline_table`'s output."""
+    table = table.sort_values("rmse", kind="stable").reset_index(drop=True)
+    fig = _figure(8.0, 0.38 * len(table) + 1.4)
+    (ax,) = _subplots(fig, 1, 1).ravel()
+    reasonable = table.loc[table["rmse"] < 0.5, "rmse"]
+    limit = 1.2 * (reasonable.max() if len(reasonable) else table["rmse"].max())
+    y = np.arange(len(table))[::-1]
+    colours = [SOURCE_COLOURS.get(s, "#333333") for s in table["source"]]
+    ax.barh(y, np.minimum(table["rmse"], limit), color=colours, height=0.7)
+    for yi, value in zip(y, table["rmse"], strict=True):
+        clipped = value > limit
+        ax.text(min(value, limit) * (0.99 if clipped else 1.0) + (0 if clipped else limit * 0.01), yi,
+                f"{value:.4f}" + (" (off scale)" if clipped else ""), va="center",
+                ha="right" if clipped else "left", fontsize=8, color="white" if clipped else "black")
+    ax.set_yticks(y, table["name"], fontsize=9)
+    ax.set_xlim(0, limit * 1.12)
+    ax.set_xlabel("RMSE over 37 answers (lower is better)")
+    handles = [Patch(color=c, label=s) for s, c in SOURCE_COLOURS.items() if s in set(table["source"])]
+    ax.legend(handles=handles, fontsize=8, loc="upper right")
+    return fig
+
+
+# --- predictions ------------------------------------------------------------------------------------------
+
+
+def prediction_scatter(y_true: np.ndarray, y_pred: np.ndarray, columns: Sequence[str] = KEY_ANSWERS) -> Figure:
+    """Predicted vs true vote fraction for a few key answers, with the RMSE and Pearson r."""
+    y_true = np.asarray(y_true, dtype=float)
+    y_pred = np.asarray(y_pred, dtype=float)
+    fig = _figure(3.3 * len(columns), 3.5)
+    axes = _subplots(fig, 1, len(columns)).ravel()
+    alpha = float(np.clip(30 / max(len(y_true), 1) ** 0.5, 0.08, 0.8))
+    for ax, column in zip(axes, columns, strict=True):
+        j = tree.column_index(column)
+        t, p = y_true[:, j], y_pred[:, j]
+        ax.scatter(t, p, s=6, alpha=alpha, color="#2c3e50", edgecolors="none")
+        ax.plot([0, 1], [0, 1], color="#c0392b", lw=1)
+        r = np.corrcoef(t, p)[0, 1] if t.std() > 0 and p.std() > 0 else float("nan")
+        rmse = float(np.sqrt(np.mean((p - t) ** 2)))
+        ax.set_title(f"{column} {tree.ANSWER_LABELS[column]}\nRMSE {rmse:.3f}, r {r:.2f}", fontsize=9)
+        ax.set_xlabel("true vote fraction")
+        ax.set_xlim(-0.02, 1.02)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_aspect("equal")
+    axes[0].set_ylabel("predicted")
+    return fig
+
+
+def _top(values: np.ndarray) -> str:
+    j = int(np.argmax(values))
+    return f"{tree.ANSWER_LABELS[tree.ANSWER_COLUMNS[j]]} {values[j]:.2f}"
+
+
+def galaxy_gallery(
+    images, ids: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, n: int = 6, crop: int = 212
+) -> Figure:
+    """The ``n`` best and ``n`` worst predicted galaxies (by per-galaxy RMSE), showing the
+    central ``crop`` pixels, with the true and predicted top answers (argmax of 37).
+
+    ``images`` is anything with ``read_bytes(galaxy_id)`` (a :class:`~galaxy_lib.dataset.ImageSource`).
+    """
+    ids = np.asarray(ids)
+    errors = metrics.rmse_per_galaxy(y_true, y_pred)
+    order = np.argsort(errors, kind="stable")
+    n = max(1, min(n, len(ids) // 2 or 1))
+    picks = [("best", order[:n]), ("worst", order[::-1][:n])]
+    fig = _figure(2.3 * n, 2 * 2.75)
+    axes = _subplots(fig, 2, n)
+    for r, (name, rows) in enumerate(picks):
+        for c in range(n):
+            ax = axes[r, c]
+            ax.axis("off")
+            if c >= len(rows):
+                continue
+            i = int(rows[c])
+            image = cv2.imdecode(np.frombuffer(images.read_bytes(int(ids[i])), np.uint8), cv2.IMREAD_COLOR)
+            if image is not None:
+                h, w = image.shape[:2]
+                side = min(crop, h, w)
+                top, left = (h - side) // 2, (w - side) // 2
+                ax.imshow(cv2.cvtColor(image[top : top + side, left : left + side], cv2.COLOR_BGR2RGB))
+            ax.set_title(
+                f"{name}: {ids[i]}, RMSE {errors[i]:.3f}\ntrue: {_top(y_true[i])}\npred: {_top(y_pred[i])}",
+                fontsize=7.5,
+                loc="left",
+            )
+    return fig
