@@ -34,6 +34,21 @@ def _centre(images: _ReadsBytes, galaxy_id: int, crop: int) -> np.ndarray | None
     return cv2.cvtColor(image[top : top + side, left : left + side], cv2.COLOR_BGR2RGB)
 
 
+def decision_tree_table() -> pd.DataFrame:
+    """The 11 questions as a table: their answers, columns and which answer leads to them."""
+    return pd.DataFrame(
+        {
+            "question": [q.text for q in tree.QUESTIONS],
+            "answers": [" / ".join(q.answers) for q in tree.QUESTIONS],
+            "columns": [f"{q.columns[0]}-{q.columns[-1].removeprefix('Class')}" for q in tree.QUESTIONS],
+            "asked when (answers sum to)": [
+                f"{q.parent} {tree.ANSWER_LABELS[q.parent]}" if q.parent else "always (1)" for q in tree.QUESTIONS
+            ],
+        },
+        index=pd.Index([f"Q{q.number}" for q in tree.QUESTIONS], name="Q"),
+    )
+
+
 def question_gallery(
     images: _ReadsBytes,
     ids: np.ndarray,

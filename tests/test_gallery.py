@@ -1,0 +1,46 @@
+"""Data-set views used by the first notebook."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from galaxy_lib import dataset, gallery, tree
+
+
+def test_question_gallery_shows_the_top_galaxies_per_answer(kaggle_folder):
+    data = dataset.load_dataset(kaggle_folder)
+    fig = gallery.question_gallery(data.images, data.ids, data.labels, question=1, per_answer=2)
+    image_axes = [ax for ax in fig.axes if ax.images]
+    assert len(image_axes) == 2 * 3  # two rows, one column per Q1 answer
+    j = tree.column_index("Class1.3")
+    best = data.ids[np.argmax(data.labels[:, j])]
+    titles = " ".join(ax.get_title() for ax in fig.axes)
+    assert f"{best}: {data.labels[:, j].max():.2f}" in titles
+    assert "Class1.3 star or artifact" in titles
+    with pytest.raises(ValueError, match="question must be 1..11"):
+        gallery.question_gallery(data.images, data.ids, data.labels, question=12)
+
+
+def test_tree_sum_table_counts_violations():
+    per_question = np.zeros((4, tree.N_ANSWERS))
+    for s in tree.question_slices():
+        per_question[:, s] = 1 / (s.stop - s.start)  # each question's answers sum to 1
+    labels = tree.normalise_to_tree(per_question)  # consistent with the tree
+    labels[2, tree.column_index("Class7.1")] += 0.05  # one galaxy breaks Q7 by 0.05
+    table = gallery.tree_sum_table(labels, tolerance=0.01)
+    assert table.loc["Q7", "rows > 0.01"] == 1
+    assert table.loc["Q7", "worst deviation"] == pytest.approx(0.05)
+    assert table.drop(index="Q7")["rows > 1e-4"].sum() == 0
+    assert table.loc["Q8", "answers sum to"] == "Class6.1"
+
+
+def test_answer_distributions_and_tree_table():
+    labels = tree.normalise_to_tree(np.random.default_rng(0).dirichlet(np.ones(tree.N_ANSWERS), 50))
+    fig = gallery.answer_distributions(labels)
+    assert len(fig.axes[0].get_yticklabels()) == tree.N_ANSWERS
+    with pytest.raises(ValueError, match="shape"):
+        gallery.answer_distributions(labels[:, :5])
+    table = gallery.decision_tree_table()
+    assert list(table.index) == [f"Q{q.number}" for q in tree.QUESTIONS]
+    assert table.loc["Q11", "columns"] == "Class11.1-11.6"
