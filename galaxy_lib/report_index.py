@@ -110,13 +110,15 @@ def render_index(entries: list[dict[str, Any]], failures: list[dict[str, Any]]) 
 
 
 def _device(entry: dict[str, Any]) -> str:
-    """A short device description from whatever environment record the run left."""
+    """A short device description from the run's environment record (GPU names, else the CPU)."""
     env = entry.get("environment")
     env = env if isinstance(env, dict) else {}
-    gpus = env.get("gpus") or env.get("gpu")
+    tf_view = env.get("tensorflow") if isinstance(env.get("tensorflow"), dict) else {}
+    gpus = tf_view.get("gpus") or env.get("gpus")
     if gpus:
-        return ", ".join(map(str, gpus)) if isinstance(gpus, list) else str(gpus)
-    cpu = env.get("cpu") or env.get("cpu_name") or env.get("processor") or ""
-    count = env.get("cpu_count") or env.get("cores")
-    text = f"{cpu} ({count} cores)" if cpu and count else str(cpu)
-    return f"{text}; kernel {entry.get('kernel', '?')}".strip("; ")
+        text = ", ".join(map(str, gpus)) if isinstance(gpus, list) else str(gpus)
+    else:
+        cpu = env.get("cpu") or env.get("processor") or env.get("machine") or "CPU"
+        cores = env.get("usable_cpus") or env.get("cpu_count")
+        text = f"{cpu}, {cores} cores" if cores else str(cpu)
+    return f"{text}; kernel {entry.get('kernel', '?')}"
