@@ -1,0 +1,393 @@
+"""Honest evaluation of a trained run: held-out metrics, baselines, AUC table and figures.
+
+The seed paper's "RMSE 0.11446, accuracy 72.28%" were the last *training* epoch's running
+figures, logged by Keras with dropout active, on a split whose "test" set mostly overlapped
+the training set. Here every headline number is measured on the run's held-out **test**
+galaxies (never trained on, never used to choose an epoch), next to:
+
+* the paper's style of figure for the same run (last-epoch training RMSE/accuracy from
+  ``history.csv``) so the gap is visible (:func:`paper_vs_honest_table`);
+* baselines fitted on the run's training galaxies only and scored on the same test
+  galaxies with the same functions (:func:`baseline_table`), plus Kaggle's leaderboard;
+* per-answer AUCs with counts, intervals and "not measurable" where positives are few.
+
+:func:`evaluate_run` is the command-line entry (``python -m galaxy_lib evaluate RUN``): it
+predicts, computes, writes ``metrics.json``, ``auc.csv``, ``predictions_test.csv`` and
+``figures/*.png`` into the run folder (each atomically) and prints a summary.
+:func:`assess` does the same from predictions already made, for notebooks and tests.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from galaxy_lib import baselines, figures, metrics, tree
+from galaxy_lib.baselines import baseline_table
+from galaxy_lib.config import Config, atomic_write_text
+from galaxy_lib.errors import DataError
+from galaxy_lib.metrics import EvaluationResult, evaluate_predictions
+
+__all__ = [
+    "PAPER_REPORTED",
+    "RunEvaluation",
+    "assess",
+    "baseline_table",
+    "evaluate_predictions",
+    "evaluate_run",
+    "paper_vs_honest_table",
+    "write_evaluation",
+]
+
+PAPER_REPORTED = {"rmse": 0.11446, "accuracy": 0.7228}
+"""The seed paper's published figures: last training epoch, dropout on, leaky split."""
+
+FIGURE_NAMES = (
+    "training_curves",
+    "roc_curves",
+    "auc_per_answer",
+    "rmse_vs_baselines",
+    "predicted_vs_true",
+    "gallery",
+)
+
+
+@dataclass
+class RunEvaluation:
+    """Everything :func:`assess` measured for one run; :attr:`metrics` is what goes to JSON."""
+
+    config: Config
+    evaluated_split: str  # 'test', or 'val' when the run has no test galaxies
+    ids: np.ndarray  # galaxies of the evaluated split
+    y_true: np.ndarray
+    y_pred: np.ndarray
+    result: EvaluationResult  # metrics on the evaluated split
+    val: EvaluationResult | None
+    baselines: pd.DataFrame
+    paper_vs_honest: pd.DataFrame
+    history: pd.DataFrame
+    metrics: dict[str, Any]
+    figures: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def auc(self) -> pd.DataFrame:
+        return self.result.auc
+
+    def predictions_frame(self) -> pd.DataFrame:
+        """Kaggle-format predictions of the evaluated split: GalaxyID + 37 answer columns."""
+        frame = pd.DataFrame(self.y_pred, columns=list(tree.ANSWER_COLUMNS))
+        frame.insert(0, tree.ID_COLUMN, self.ids)
+        return frame
+
+    def summary_text(self) -> str:
+        """A few lines for the terminal or a notebook."""
+        m = self.metrics
+        split = self.evaluated_split
+        lines = [
+            f"Held-out {split} set: {m['n_' + split]} galaxies never trained on "
+            f"({m['model']} model, test-time averaging: {m['tta']})",
+            f"  {split} RMSE {m[split + '_rmse']:.4f}   accuracy (argmax of 37) {m[split + '_accuracy']:.3f}",
+        ]
+        if m.get("train_rmse_last_epoch") is not None:
+            acc = m.get("train_accuracy_last_epoch")
+            lines.append(
+                f"  paper's view, last training epoch (dropout on): RMSE {m['train_rmse_last_epoch']:.4f}"
+                + (f"   accuracy {acc:.3f}" if acc is not None else "")
+            )
+        base = ", ".join(f"{name} {value:.4f}" for name, value in m["baselines"].items())
+        lines.append(f"  baselines on the same galaxies: {base}")
+        measurable = [v["auc"] for v in m["auc"].values() if v["auc"] is not None]
+        if measurable:
+            lines.append(
+                f"  AUC measurable for {len(measurable)}/37 answers (>= {m['auc_min_positives']} positives): "
+                f"median {np.median(measurable):.3f}, lowest {min(measurable):.3f}"
+            )
+        else:
+            lines.append(f"  AUC: no answer has {m['auc_min_positives']} positives in this split")
+        return "\n".join(lines)
+
+
+# --- tables ---------------------------------------------------------------------------------------
+
+
+def _last(history: pd.DataFrame, column: str) -> float | None:
+    if history is None or column not in history or history[column].dropna().empty:
+        return None
+    return float(history[column].dropna().iloc[-1])
+
+
+def paper_vs_honest_table(
+    history: pd.DataFrame,
+    val: EvaluationResult | None = None,
+    test: EvaluationResult | None = None,
+    *,
+    n_train: int | None = None,
+    model: str = "best",
+    include_paper: bool = True,
+) -> pd.DataFrame:
+    """The paper's style of figure next to the honest ones, for the same run.
+
+    Rows: the paper as published (optional); this run's last training epoch as Keras logged
+    it (running average over the epoch, dropout on: exactly what the paper reported); the
+    last epoch's validation figures from the same log; and, recomputed from predictions of
+    the ``model`` checkpoint, validation (used to choose that checkpoint, so slightly
+    optimistic) and the held-out test set (never seen: the honest number).
+
+    Columns: ``figure``, ``rmse``, ``accuracy``, ``galaxies``, ``seen in training``.
+    """
+    rows: list[dict[str, Any]] = []
+    if include_paper:
+        rows.append({"figure": "paper as published: last training epoch, leaky split",
+                     "rmse": PAPER_REPORTED["rmse"], "accuracy": PAPER_REPORTED["accuracy"],
+                     "galaxies": np.nan, "seen in training": "yes"})
+    epoch = _last(history, "epoch")
+    tag = f"epoch {int(epoch)}" if epoch is not None else "last epoch"
+    if _last(history, "rmse") is not None:
+        rows.append({"figure": f"this run, paper's view: training, {tag} (Keras log, dropout on)",
+                     "rmse": _last(history, "rmse"), "accuracy": _last(history, "accuracy"),
+                     "galaxies": n_train if n_train is not None else np.nan, "seen in training": "yes"})
+    if _last(history, "val_rmse") is not None:
+        rows.append({"figure": f"this run: validation, {tag} (Keras log)",
+                     "rmse": _last(history, "val_rmse"), "accuracy": _last(history, "val_accuracy"),
+                     "galaxies": val.n if val is not None else np.nan, "seen in training": "no"})
+    if val is not None:
+        rows.append({"figure": f"this run: validation, {model} model", "rmse": val.rmse, "accuracy": val.accuracy,
+                     "galaxies": val.n, "seen in training": "no (chose the checkpoint)"})
+    if test is not None:
+        rows.append({"figure": f"this run: held-out test, {model} model", "rmse": test.rmse,
+                     "accuracy": test.accuracy, "galaxies": test.n, "seen in training": "no"})
+    frame = pd.DataFrame(rows, columns=["figure", "rmse", "accuracy", "galaxies", "seen in training"])
+    frame["galaxies"] = frame["galaxies"].astype("Int64")
+    return frame
+
+
+# --- the evaluation itself --------------------------------------------------------------------------
+
+
+def _split_ids(split: pd.DataFrame, name: str) -> np.ndarray:
+    if tree.ID_COLUMN not in split or "split" not in split:
+        raise DataError(f"split table needs columns {tree.ID_COLUMN} and split, has {list(split.columns)}")
+    return split.loc[split["split"] == name, tree.ID_COLUMN].to_numpy(dtype=np.int64)
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe: NaN/inf -> None, numpy scalars -> Python, recursively."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return None if not math.isfinite(float(value)) else float(value)
+    if value is pd.NA:
+        return None
+    return value
+
+
+def _auc_dict(table: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    return {
+        row.column: {"auc": row.auc, "positives": int(row.positives), "negatives": int(row.negatives),
+                     "low": row.low, "high": row.high, "note": row.note}
+        for row in table.itertuples()
+    }
+
+
+def assess(
+    config: Config,
+    split: pd.DataFrame,
+    history: pd.DataFrame,
+    data,
+    predictions: dict[str, np.ndarray],
+    *,
+    model: str = "best",
+    progress: bool = True,
+    make_figures: bool = True,
+) -> RunEvaluation:
+    """All metrics, baselines, tables and figures from predictions already made.
+
+    ``predictions`` maps ``'test'`` (and optionally ``'val'``) to ``(n, 37)`` arrays in the
+    order of that split's GalaxyIDs in ``split``. ``data`` is a
+    :class:`~galaxy_lib.dataset.GalaxyData` holding at least the run's galaxies. Baselines are
+    fitted on the ``train`` rows of ``split`` only.
+    """
+    ids = {name: _split_ids(split, name) for name in ("train", "val", "test")}
+    evaluated = "test" if len(ids["test"]) else "val"
+    if not len(ids[evaluated]):
+        raise DataError("the run's split has neither test nor validation galaxies: nothing held out to evaluate")
+    if not len(ids["train"]):
+        raise DataError("the run's split has no training galaxies: baselines cannot be fitted")
+    for name in ("val", "test"):
+        if len(ids[name]) and name in predictions and len(predictions[name]) != len(ids[name]):
+            raise ValueError(f"{name}: {len(predictions[name])} predictions for {len(ids[name])} galaxies")
+    if evaluated not in predictions:
+        raise ValueError(f"no predictions for the {evaluated} split")
+
+    _, y_train = data.subset(ids["train"])
+    _, y_eval = data.subset(ids[evaluated])
+    y_pred = np.asarray(predictions[evaluated], dtype=np.float64)
+    result = evaluate_predictions(y_eval, y_pred, min_positives=config.auc_min_positives,
+                                  n_bootstrap=config.bootstrap, seed=config.seed)
+    val = None
+    if evaluated == "test" and len(ids["val"]) and "val" in predictions:
+        _, y_val = data.subset(ids["val"])
+        val = evaluate_predictions(y_val, predictions["val"], min_positives=config.auc_min_positives,
+                                   n_bootstrap=0, seed=config.seed)
+
+    colours = baselines.central_pixel_colours(
+        data.images, np.concatenate([ids["train"], ids[evaluated]]), progress=progress
+    )
+    base_preds = baselines.baseline_predictions(
+        y_train, len(y_eval), train_colours=colours[: len(ids["train"])], eval_colours=colours[len(ids["train"]) :],
+        clusters=config.central_pixel_clusters, seed=config.seed,
+    )
+    model_name = f"this model ({evaluated})"
+    table = baseline_table(y_eval, base_preds, models={model_name: y_pred})
+    paper = paper_vs_honest_table(history, val, result if evaluated == "test" else None,
+                                  n_train=len(ids["train"]), model=model)
+
+    test = result if evaluated == "test" else None
+    m: dict[str, Any] = {
+        "evaluated_split": evaluated,
+        "model": model,
+        "tta": config.tta,
+        "n_train": len(ids["train"]),
+        "n_val": len(ids["val"]),
+        "n_test": len(ids["test"]),
+        "test_rmse": test.rmse if test else None,
+        "test_accuracy": test.accuracy if test else None,
+        "val_rmse": val.rmse if val else (result.rmse if evaluated == "val" else None),
+        "val_accuracy": val.accuracy if val else (result.accuracy if evaluated == "val" else None),
+        "train_rmse_last_epoch": _last(history, "rmse"),
+        "train_accuracy_last_epoch": _last(history, "accuracy"),
+        "val_rmse_last_epoch": _last(history, "val_rmse"),
+        "val_accuracy_last_epoch": _last(history, "val_accuracy"),
+        "epochs": int(_last(history, "epoch")) if _last(history, "epoch") is not None else None,
+        "paper_reported": PAPER_REPORTED,
+        "rmse_per_question": result.rmse_per_question.to_dict(),
+        "rmse_per_answer": result.rmse_per_answer.to_dict(),
+        "question_accuracy": {
+            row.question: {"reached": int(row.reached), "accuracy": row.accuracy}
+            for row in result.question_accuracy.itertuples()
+        },
+        "baselines": {k: metrics.rmse(y_eval, v) for k, v in base_preds.items()},
+        "baseline_accuracy": {k: metrics.paper_accuracy(y_eval, v) for k, v in base_preds.items()},
+        "central_pixel_clusters": config.central_pixel_clusters,
+        "kaggle_anchors": dict(baselines.KAGGLE_ANCHORS),
+        "auc_min_positives": config.auc_min_positives,
+        "bootstrap": config.bootstrap,
+        "auc": _auc_dict(result.auc),
+        "paper_vs_honest": paper.astype(object).where(paper.notna(), None).to_dict(orient="records"),
+    }
+    evaluation = RunEvaluation(
+        config=config, evaluated_split=evaluated, ids=ids[evaluated], y_true=y_eval, y_pred=y_pred, result=result,
+        val=val, baselines=table, paper_vs_honest=paper, history=history, metrics=_clean(m),
+    )
+    if make_figures:
+        evaluation.figures = make_evaluation_figures(evaluation, data.images)
+    return evaluation
+
+
+def make_evaluation_figures(evaluation: RunEvaluation, images) -> dict[str, Any]:
+    """The standard figures of an evaluation, by name (see :data:`FIGURE_NAMES`)."""
+    out: dict[str, Any] = {}
+    history = evaluation.history
+    if history is not None and "epoch" in history and len(history):
+        out["training_curves"] = figures.training_curves(history)
+    out["roc_curves"] = figures.roc_grid(evaluation.result.roc, evaluation.result.auc)
+    out["auc_per_answer"] = figures.auc_bars(evaluation.result.auc)
+    out["rmse_vs_baselines"] = figures.rmse_comparison(evaluation.baselines)
+    out["predicted_vs_true"] = figures.prediction_scatter(evaluation.y_true, evaluation.y_pred)
+    out["gallery"] = figures.galaxy_gallery(images, evaluation.ids, evaluation.y_true, evaluation.y_pred)
+    return out
+
+
+def _atomic_csv(frame: pd.DataFrame, path: Path) -> None:
+    atomic_write_text(path, frame.to_csv(index=False))
+
+
+def write_evaluation(evaluation: RunEvaluation, run_dir: str | os.PathLike[str]) -> dict[str, Path]:
+    """Write ``metrics.json``, ``auc.csv``, ``baselines.csv``, ``paper_vs_honest.csv``,
+    ``question_accuracy.csv``, ``predictions_<split>.csv`` and ``figures/<name>.png`` into
+    ``run_dir``, each through a temporary file and a rename. Returns the paths by name."""
+    run_dir = Path(run_dir)
+    written: dict[str, Path] = {}
+    for name, fig in evaluation.figures.items():
+        written[f"figures/{name}.png"] = figures.save_figure(fig, run_dir / "figures" / f"{name}.png")
+    tables = {
+        "auc.csv": evaluation.result.auc,
+        "baselines.csv": evaluation.baselines,
+        "paper_vs_honest.csv": evaluation.paper_vs_honest,
+        "question_accuracy.csv": evaluation.result.question_accuracy,
+        f"predictions_{evaluation.evaluated_split}.csv": evaluation.predictions_frame(),
+    }
+    for name, frame in tables.items():
+        _atomic_csv(frame, run_dir / name)
+        written[name] = run_dir / name
+    evaluation.metrics["figures"] = sorted(k for k in written if k.startswith("figures/"))
+    atomic_write_text(run_dir / "metrics.json", json.dumps(_clean(evaluation.metrics), indent=2) + "\n")
+    written["metrics.json"] = run_dir / "metrics.json"
+    return written
+
+
+def _load_data(config: Config, data):
+    from galaxy_lib import dataset
+
+    if data is None:
+        return dataset.load_for_config(config)
+    if isinstance(data, dataset.GalaxyData):
+        return data
+    return dataset.load_for_config(config.replace(data=str(Path(data).expanduser().resolve())))
+
+
+def evaluate_run(
+    run_dir: str | os.PathLike[str],
+    data=None,
+    *,
+    which: str = "best",
+    batch_size: int = 64,
+    progress: bool = True,
+    verbose: bool = True,
+    return_evaluation: bool = False,
+):
+    """Evaluate a run folder made by ``train``: predict its validation and test galaxies with
+    the ``which`` checkpoint (``best`` by validation RMSE, or ``last``), compute every metric and
+    baseline, write the files (see :func:`write_evaluation`) and print a summary.
+
+    ``data`` is the data set (path or loaded :class:`~galaxy_lib.dataset.GalaxyData`);
+    default: the one named in the run's configuration. Returns the ``metrics.json``
+    dictionary (or the whole :class:`RunEvaluation` with ``return_evaluation``).
+    """
+    from galaxy_lib import predict, train
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"run folder not found: {run_dir}")
+    run = train.load_run(run_dir)
+    galaxy_data = _load_data(run.config, data)
+    model = train.load_model(run_dir, which)
+    predictions = {}
+    for name in ("val", "test"):
+        ids = _split_ids(run.split, name)
+        if len(ids):
+            galaxy_data.subset(ids)  # a clear error naming a missing galaxy before any prediction
+            predictions[name] = predict.predict_galaxies(run_dir, galaxy_data.images, ids, batch_size=batch_size,
+                                                         model=model)
+    evaluation = assess(run.config, run.split, run.history, galaxy_data, predictions, model=which, progress=progress)
+    written = write_evaluation(evaluation, run_dir)
+    if verbose:
+        print(evaluation.summary_text())
+        print(f"  wrote {', '.join(k for k in written if not k.startswith('figures/'))} and "
+              f"{sum(k.startswith('figures/') for k in written)} figures in {run_dir / 'figures'}")
+    if return_evaluation:
+        return evaluation
+    for fig in evaluation.figures.values():
+        fig.clear()  # free memory: the PNGs are written
+    return evaluation.metrics

@@ -1,0 +1,106 @@
+"""Evaluation of a run: tables, metrics.json and files, from predictions and from a trained run."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import write_kaggle_folder
+
+from galaxy_lib import evaluate, metrics, tree
+from galaxy_lib.config import Config
+from galaxy_lib.dataset import load_dataset
+
+EXPECTED_FIGURES = {f"figures/{name}.png" for name in evaluate.FIGURE_NAMES}
+
+
+def history_frame(epochs: int = 3) -> pd.DataFrame:
+    e = np.arange(1, epochs + 1)
+    return pd.DataFrame({"epoch": e, "loss": 0.5 / e, "rmse": 0.2 / e, "accuracy": 0.5 + 0.1 * e,
+                         "val_loss": 0.55 / e, "val_rmse": 0.21 / e, "val_accuracy": 0.45 + 0.1 * e})
+
+
+def test_paper_vs_honest_table_puts_training_figures_beside_held_out_ones():
+    rng = np.random.default_rng(0)
+    y = rng.random((40, 37))
+    val = metrics.evaluate_predictions(y, np.clip(y + 0.1, 0, 1), n_bootstrap=0)
+    test = metrics.evaluate_predictions(y, np.clip(y + 0.2, 0, 1), n_bootstrap=0)
+    table = evaluate.paper_vs_honest_table(history_frame(), val, test, n_train=100)
+    assert list(table.columns) == ["figure", "rmse", "accuracy", "galaxies", "seen in training"]
+    assert table.loc[0, "rmse"] == evaluate.PAPER_REPORTED["rmse"]
+    train_row = table[table["figure"].str.contains("paper's view")].iloc[0]
+    assert train_row["rmse"] == pytest.approx(0.2 / 3) and train_row["galaxies"] == 100
+    assert "epoch 3" in train_row["figure"]
+    test_row = table[table["figure"].str.contains("held-out test")].iloc[0]
+    assert test_row["rmse"] == pytest.approx(test.rmse) and test_row["seen in training"] == "no"
+    assert len(table) == 5
+    assert len(evaluate.paper_vs_honest_table(pd.DataFrame(), None, test, include_paper=False)) == 1
+
+
+@pytest.fixture
+def small_run(tmp_path):
+    root = write_kaggle_folder(tmp_path / "kaggle", n=60, size=128)
+    data = load_dataset(root, progress=False, resize_bad_size=True)  # small images keep the test fast
+    ids = data.ids
+    split = pd.DataFrame({tree.ID_COLUMN: ids, "split": ["train"] * 36 + ["val"] * 12 + ["test"] * 12})
+    config = Config(auc_min_positives=3, bootstrap=50, seed=1)
+    return config, split, data
+
+
+def test_assess_and_write_produce_every_file(tmp_path, small_run):
+    config, split, data = small_run
+    _, y_test = data.subset(split.loc[split["split"] == "test", tree.ID_COLUMN].to_numpy())
+    _, y_val = data.subset(split.loc[split["split"] == "val", tree.ID_COLUMN].to_numpy())
+    rng = np.random.default_rng(0)
+    preds = {"test": np.clip(y_test + rng.normal(0, 0.05, y_test.shape), 0, 1),
+             "val": np.clip(y_val + rng.normal(0, 0.05, y_val.shape), 0, 1)}
+    ev = evaluate.assess(config, split, history_frame(), data, preds, progress=False)
+    run_dir = tmp_path / "run"
+    written = evaluate.write_evaluation(ev, run_dir)
+
+    for name in ("metrics.json", "auc.csv", "predictions_test.csv", "baselines.csv", "paper_vs_honest.csv"):
+        assert (run_dir / name).is_file(), name
+    assert set(written) >= EXPECTED_FIGURES
+    assert all((run_dir / f).stat().st_size > 1000 for f in EXPECTED_FIGURES)
+    assert not list(run_dir.rglob("*.tmp")) and not list(run_dir.rglob(".*"))
+
+    m = json.loads((run_dir / "metrics.json").read_text())
+    assert m["test_rmse"] == pytest.approx(metrics.rmse(y_test, preds["test"]))
+    assert m["test_accuracy"] == pytest.approx(metrics.paper_accuracy(y_test, preds["test"]))
+    assert m["val_rmse"] == pytest.approx(metrics.rmse(y_val, preds["val"]))
+    assert m["train_rmse_last_epoch"] == pytest.approx(0.2 / 3)
+    assert set(m["baselines"]) == {"all-zeros", "all-ones", "training mean", "central pixel"}
+    assert m["baselines"]["all-zeros"] == pytest.approx(np.sqrt(np.mean(y_test**2)))
+    assert set(m["auc"]) == set(tree.ANSWER_COLUMNS)
+    for entry in m["auc"].values():
+        assert set(entry) >= {"auc", "positives", "negatives", "low", "high"}
+        assert entry["positives"] + entry["negatives"] == 12
+        assert (entry["auc"] is None) == (entry["positives"] < 3 or entry["negatives"] == 0)
+    assert (m["n_train"], m["n_val"], m["n_test"]) == (36, 12, 12)
+
+    auc = pd.read_csv(run_dir / "auc.csv")
+    assert len(auc) == 37 and auc["column"].tolist() == list(tree.ANSWER_COLUMNS)
+    predictions = pd.read_csv(run_dir / "predictions_test.csv")
+    assert list(predictions.columns) == list(tree.KAGGLE_COLUMNS)
+    assert np.allclose(predictions[list(tree.ANSWER_COLUMNS)].to_numpy(), preds["test"])
+    assert ev.summary_text().startswith("Held-out test set: 12 galaxies")
+
+
+def test_baselines_are_fitted_on_training_rows_only(small_run):
+    config, split, data = small_run
+    train_ids = split.loc[split["split"] == "train", tree.ID_COLUMN].to_numpy()
+    test_ids = split.loc[split["split"] == "test", tree.ID_COLUMN].to_numpy()
+    _, y_train = data.subset(train_ids)
+    _, y_test = data.subset(test_ids)
+    ev = evaluate.assess(config, split, history_frame(), data, {"test": y_test}, progress=False, make_figures=False)
+    expected = np.sqrt(np.mean((y_test - y_train.mean(axis=0)) ** 2))
+    assert ev.metrics["baselines"]["training mean"] == pytest.approx(expected)
+    assert ev.metrics["test_rmse"] == 0.0 and ev.metrics["val_rmse"] is None
+
+
+def test_wrong_number_of_predictions_is_a_clear_error(small_run):
+    config, split, data = small_run
+    with pytest.raises(ValueError, match="test: 5 predictions for 12 galaxies"):
+        evaluate.assess(config, split, history_frame(), data, {"test": np.zeros((5, 37))}, progress=False)
