@@ -1,0 +1,105 @@
+"""The committed notebooks, and the whole chain through them on parameters/smoke.yaml.
+
+The chain test runs the real notebooks with papermill on a real kernel and renders them with
+nbconvert, exactly as ``python -m galaxy_lib report`` does: data generation, training,
+evaluation, both HTML files and the index; then a broken data path must fail loudly while the
+earlier report survives.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from galaxy_lib import cli, report
+from galaxy_lib.config import load_config
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((REPO / "notebooks").glob(report.NOTEBOOK_PATTERN))
+
+
+def test_the_three_notebooks_exist():
+    assert [p.name for p in NOTEBOOKS] == ["01_data.ipynb", "02_train.ipynb", "03_evaluate.ipynb"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_clean_with_one_literal_parameters_cell(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    assert nb.metadata.kernelspec["name"] == "python3"
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, f"{path.name}: outputs not stripped"
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, f"{path.name}: expected exactly one cell tagged 'parameters'"
+    statements = ast.parse(tagged[0].source).body
+    names = []
+    for statement in statements:
+        # typed, literal defaults only (papermill cannot recompute derived values)
+        assert isinstance(statement, ast.AnnAssign), ast.unparse(statement)
+        ast.literal_eval(statement.value)
+        names.append(statement.target.id)
+    assert names[:3] == ["config_file", "overrides", "run_dir"]
+    assert all("#" in line for line in tagged[0].source.splitlines()), "every parameter has a comment"
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
+
+
+def test_default_parameters_name_an_existing_configuration():
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        source = next(c.source for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+        values = {s.target.id: ast.literal_eval(s.value) for s in ast.parse(source).body}
+        config = load_config(REPO / values["config_file"], values["overrides"])
+        assert config.synthetic, "the notebooks' defaults must run without any download"
+
+
+def _section(page: str, heading_id: str) -> str:
+    """The HTML between a heading's anchor and the next h2."""
+    start = page.index(f'id="{heading_id}"')
+    end = page.find("<h2", start)
+    return page[start : end if end > 0 else None]
+
+
+@pytest.mark.slow
+def test_smoke_report_chain_and_a_failing_rerun(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GALAXY_LIB_ROOT", str(REPO))
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
+    where = ["--set", f"runs_dir={tmp_path / 'runs'}", "--set", f"reports_dir={tmp_path / 'reports'}"]
+    argv = ["report", "-f", str(REPO / "parameters" / "smoke.yaml"), *where]
+    assert cli.main([*argv, "--data", str(tmp_path / "smoke")]) == 0, capsys.readouterr().err
+
+    folder = tmp_path / "reports" / "smoke"
+    full = (folder / report.FULL_HTML).read_text()
+    no_code = (folder / report.NO_CODE_HTML).read_text()
+    metrics = json.loads((tmp_path / "runs" / "smoke" / "metrics.json").read_text())
+    for page in (full, no_code):
+        auc = _section(page, "The-AUC-table")
+        assert "<table" in auc and "positives" in auc and "Class8.2" in auc
+        assert "data:image/png;base64," in _section(page, "ROC-curves")  # the ROC grid, embedded
+        assert "data:image/png;base64," in _section(page, "Training-curves")
+        assert "Where this report ran" in page and "03_evaluate.ipynb" in page
+    assert "evaluate.evaluate_run" in full and "evaluate.evaluate_run" not in no_code
+    for name in ("01_data.ipynb", "02_train.ipynb", "03_evaluate.ipynb", "metrics.json", "report.json"):
+        assert (folder / name).is_file(), name
+
+    index = (tmp_path / "reports" / "index.html").read_text()
+    assert 'href="smoke/report.html"' in index
+    assert f"{metrics['test_rmse']:.4f}" in index
+    assert re.search(r"training mean: 0\.\d{4}", index)
+
+    # A data folder without labels: notebook 1 fails, the command says where, the report survives.
+    (tmp_path / "empty").mkdir()
+    before = (folder / report.FULL_HTML).read_bytes()
+    capsys.readouterr()
+    status = cli.main([*argv, "--data", str(tmp_path / "empty"), "--set", "synthetic=false"])
+    message = capsys.readouterr().err
+    assert status != 0
+    assert "01_data.ipynb failed in cell In [" in message and "DataError" in message
+    assert str(tmp_path / "empty") in message
+    assert (folder / report.FULL_HTML).read_bytes() == before
+    assert (tmp_path / "reports" / "smoke.failed" / "01_data.ipynb").is_file()
