@@ -1,0 +1,199 @@
+"""Input pipeline: crops match a cv2 decode, order/shuffle/cache behave, the in-RAM loader refuses big sets."""
+
+from __future__ import annotations
+
+import shutil
+import zipfile
+
+import cv2
+import numpy as np
+import pytest
+
+from galaxy_lib import dataset, pipeline
+from galaxy_lib.errors import DataError
+
+IMAGES = "images_training_rev1"
+
+
+def _cv2_crop_rgb(path: str, crop: int) -> np.ndarray:
+    lo = (424 - crop) // 2
+    return cv2.cvtColor(cv2.imread(path), cv2.COLOR_BGR2RGB)[lo : lo + crop, lo : lo + crop]
+
+
+def _batches(ds) -> tuple[np.ndarray, np.ndarray]:
+    xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in ds], strict=True)
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def test_real_crops_match_cv2_decode(real_sample):
+    """decode_and_crop_jpeg decodes only the window; libjpeg's chroma upsampling at the window
+    edge may differ from a full decode by a few levels on a handful of pixels, no more."""
+    data = dataset.load_dataset(real_sample, progress=False)
+    ids, labels = data.ids[::100], data.labels[::100]
+    x, y = _batches(pipeline.make_dataset(data.images, ids, labels, crop=128, batch_size=16))
+    assert x.shape == (len(ids), 128, 128, 3) and x.dtype == np.float32
+    assert np.array_equal(y, labels)
+    reference = np.stack([_cv2_crop_rgb(data.images.file_path(g), 128) for g in ids]).astype(np.float32)
+    diff = np.abs(x * 255 - reference)
+    assert diff.max() <= 8, diff.max()
+    assert diff.mean() < 0.05, diff.mean()
+    assert (diff > 0.5).mean() < 0.01
+
+
+def test_real_in_ram_loader_is_the_papers_bgr_crop(real_sample):
+    data = dataset.load_dataset(real_sample, progress=False)
+    ids = data.ids[:5]
+    array = pipeline.load_in_ram(data.images, ids, crop=128)
+    assert array.shape == (5, 128, 128, 3) and array.dtype == np.uint8
+    expected = np.stack([cv2.imread(data.images.file_path(g))[148:276, 148:276] for g in ids])
+    assert np.array_equal(array, expected)
+
+
+def test_shapes_range_and_order(kaggle_folder):
+    data = dataset.load_dataset(kaggle_folder)
+    x, y = _batches(pipeline.make_dataset(data.images, data.ids, data.labels, crop=64, batch_size=5))
+    assert x.shape == (12, 64, 64, 3) and y.shape == (12, 37)
+    assert x.min() >= 0.0 and x.max() <= 1.0 and x.max() > 0.3
+    assert np.array_equal(y, data.labels)  # no shuffle: the order of ids
+    batches = list(pipeline.make_dataset(data.images, data.ids, data.labels, crop=64, batch_size=5,
+                                         drop_remainder=True))
+    assert [len(b[0]) for b in batches] == [5, 5]
+    images_only = next(iter(pipeline.make_dataset(data.images, data.ids[:3], crop=32, batch_size=3)))
+    assert images_only.shape == (3, 32, 32, 3)
+    for gid, image in zip(data.ids[:3], images_only.numpy(), strict=True):
+        reference = _cv2_crop_rgb(data.images.file_path(gid), 32).astype(np.float32)
+        assert np.abs(image * 255 - reference).max() <= 8
+
+
+def test_seeded_shuffle_is_reproducible_and_reshuffles_each_epoch(kaggle_folder):
+    data = dataset.load_dataset(kaggle_folder)
+
+    def epochs(seed: int) -> list[list[float]]:
+        ds = pipeline.make_dataset(data.images, data.ids, data.labels, crop=16, batch_size=4, shuffle=True, seed=seed)
+        return [_batches(ds)[1][:, 0].tolist() for _ in range(2)]
+
+    first, again, other = epochs(1), epochs(1), epochs(2)
+    assert first == again
+    assert first[0] != first[1]  # a new order every epoch
+    assert first != other
+    assert sorted(first[0]) == sorted(data.labels[:, 0].tolist())  # every galaxy once per epoch
+
+
+def test_resize_after_crop(kaggle_folder):
+    data = dataset.load_dataset(kaggle_folder)
+    x = next(iter(pipeline.make_dataset(data.images, data.ids[:2], crop=207, image_size=69, batch_size=2)))
+    assert x.shape == (2, 69, 69, 3)
+    crop = _cv2_crop_rgb(data.images.file_path(data.ids[0]), 207)
+    reference = cv2.resize(crop, (69, 69), interpolation=cv2.INTER_AREA).astype(np.float32)
+    assert np.abs(x.numpy()[0] * 255 - reference).mean() < 1.0
+
+
+def test_zip_and_folder_give_the_same_batches(kaggle_folder, tmp_path):
+    folder = dataset.open_images(kaggle_folder / IMAGES)
+    archive = tmp_path / "images.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as handle:
+        for jpg in sorted((kaggle_folder / IMAGES).iterdir()):
+            handle.write(jpg, f"{IMAGES}/{jpg.name}")
+    zipped = dataset.open_images(archive)
+    ids = folder.ids()
+    a = np.concatenate([b.numpy() for b in pipeline.make_dataset(folder, ids, crop=48, batch_size=5)])
+    b = np.concatenate([b.numpy() for b in pipeline.make_dataset(zipped, ids, crop=48, batch_size=5)])
+    assert np.array_equal(a, b)
+
+
+def test_crop_cache_gives_identical_batches_and_is_keyed(kaggle_folder, tmp_path):
+    data = dataset.load_dataset(kaggle_folder)
+    cache = tmp_path / "cache"
+    kwargs = {"crop": 60, "image_size": 20, "batch_size": 5}
+    plain = _batches(pipeline.make_dataset(data.images, data.ids, data.labels, **kwargs))
+    cached = _batches(pipeline.make_dataset(data.images, data.ids, data.labels, cache_dir=cache, **kwargs))
+    assert np.array_equal(plain[0], cached[0]) and np.array_equal(plain[1], cached[1])
+    files = sorted(cache.glob("*.u8"))
+    assert len(files) == 1 and files[0].stat().st_size == 12 * 20 * 20 * 3
+    # reused, not rebuilt: with the JPEGs gone the cache still serves the same crops
+    stamp = files[0].stat().st_mtime_ns
+    shutil.move(kaggle_folder / IMAGES, tmp_path / "moved")
+    again = _batches(pipeline.make_dataset(data.images, data.ids, data.labels, cache_dir=cache, **kwargs))
+    assert np.array_equal(again[0], plain[0]) and files[0].stat().st_mtime_ns == stamp
+    shutil.move(tmp_path / "moved", kaggle_folder / IMAGES)
+    # other ids or geometry: a new file, never the stale one
+    pipeline.make_dataset(data.images, data.ids[:6], data.labels[:6], cache_dir=cache, **kwargs)
+    pipeline.make_dataset(data.images, data.ids, data.labels, cache_dir=cache, crop=60, image_size=0, batch_size=5)
+    assert len(list(cache.glob("*.u8"))) == 3
+    # shuffled epochs from the cache: same labels/images pairing as without the cache
+    shuffled = _batches(pipeline.make_dataset(data.images, data.ids, data.labels, cache_dir=cache, shuffle=True,
+                                              seed=3, **kwargs))
+    order = [int(np.nonzero(data.labels[:, 0] == v)[0][0]) for v in shuffled[1][:, 0]]
+    assert order != list(range(12))
+    assert np.array_equal(shuffled[0], plain[0][order])
+
+
+def test_bad_size_image_is_resized_when_asked(kaggle_folder):
+    big = cv2.imread(str(kaggle_folder / IMAGES / "100001.jpg"))
+    cv2.imwrite(str(kaggle_folder / IMAGES / "100001.jpg"), cv2.resize(big, (212, 212), interpolation=cv2.INTER_AREA))
+    data = dataset.load_dataset(kaggle_folder, resize_bad_size=True)
+    x = next(iter(pipeline.make_dataset(data.images, data.ids[:2], crop=64, batch_size=2, resize_bad_size=True)))
+    assert x.shape == (2, 64, 64, 3)
+    reference = cv2.cvtColor(big, cv2.COLOR_BGR2RGB)[180:244, 180:244].astype(np.float32)
+    assert np.abs(x.numpy()[1] * 255 - reference).mean() < 6  # same part of the sky, blurred by the round trip
+
+
+def test_augment_gets_a_seed_per_batch_and_epoch(kaggle_folder):
+    data = dataset.load_dataset(kaggle_folder)
+    tf = pipeline.tf
+
+    def augment(x, seed):  # marks each batch with (part of) the seed it was given
+        assert seed.shape == (2,) and seed.dtype == tf.int64
+        return x + tf.cast(tf.abs(seed[1]) % 10007, tf.float32) + tf.cast(seed[0], tf.float32) * 0.0
+
+    def seeds_per_batch(ds) -> list[int]:
+        x = _batches(ds)[0] - plain
+        return [round(float(x[i * 4, 0, 0, 0])) for i in range(3)]
+
+    plain = _batches(pipeline.make_dataset(data.images, data.ids, data.labels, crop=16, batch_size=4))[0]
+    ds = pipeline.make_dataset(data.images, data.ids, data.labels, crop=16, batch_size=4, augment=augment, seed=5)
+    epoch_one, epoch_two = seeds_per_batch(ds), seeds_per_batch(ds)
+    assert len(set(epoch_one)) == 3 and epoch_one != epoch_two
+    again = pipeline.make_dataset(data.images, data.ids, data.labels, crop=16, batch_size=4, augment=augment, seed=5)
+    assert seeds_per_batch(again) == epoch_one
+
+
+def test_inputs_are_checked(kaggle_folder):
+    data = dataset.load_dataset(kaggle_folder)
+    with pytest.raises(ValueError, match=r"labels must have shape \(12, 37\)"):
+        pipeline.make_dataset(data.images, data.ids, data.labels[:5])
+    with pytest.raises(DataError, match="empty id list"):
+        pipeline.make_dataset(data.images, [])
+    with pytest.raises(DataError, match="no image for GalaxyID 5"):
+        pipeline.make_dataset(data.images, [5])
+
+
+def test_in_ram_estimate_and_refusal(kaggle_folder):
+    assert pipeline.estimate_in_ram_bytes(61578, 128) == 61578 * 128 * 128 * 3 * 4  # the paper's 12.1 GB
+    assert pipeline.estimate_in_ram_bytes(10, 128, "uint8") == 10 * 128 * 128 * 3
+    source = dataset.open_images(kaggle_folder / IMAGES)
+    # 61,578 crops (ids need not even exist): refused up front, before a single image is read
+    with pytest.raises(DataError, match=r"61,578 crops of 128x128 .* about 6\.1 GB .* limit of 4 GB"):
+        pipeline.load_in_ram(source, np.arange(61578), crop=128)
+    with pytest.raises(DataError, match="limit of 0.001 GB"):
+        pipeline.load_in_ram(source, source.ids(), crop=128, max_gigabytes=0.001)
+    small = pipeline.load_in_ram(source, source.ids()[:3], crop=32, dtype="float32")
+    assert small.dtype == np.float32 and small.shape == (3, 32, 32, 3) and small.max() <= 1.0
+
+
+def test_cache_key_depends_on_ids_order_and_geometry(kaggle_folder):
+    source = dataset.open_images(kaggle_folder / IMAGES)
+    ids = source.ids()
+    key = pipeline.cache_key(source, ids, 128, 0, False)
+    assert key == pipeline.cache_key(source, ids.copy(), 128, 0, False)
+    assert len({key, pipeline.cache_key(source, ids[::-1], 128, 0, False),
+                pipeline.cache_key(source, ids, 64, 0, False), pipeline.cache_key(source, ids, 128, 64, False),
+                pipeline.cache_key(source, ids, 128, 0, True)}) == 5
+
+
+def test_crop_offset_is_the_papers_window():
+    assert pipeline.crop_offset(128) == 148
+    assert pipeline.crop_offset(207) == 108
+    with pytest.raises(ValueError):
+        pipeline.crop_offset(500)
+
