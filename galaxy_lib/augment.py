@@ -116,7 +116,8 @@ def make_augmenter(config: Config) -> Augmenter | None:
     """``augment(images, seed) -> images`` for the configuration, or None when ``augment`` is off.
 
     Random dihedral view always; free rotation and shifts when ``augment_rotate`` /
-    ``augment_shift`` ask for them.
+    ``augment_shift`` ask for them. ``seed`` is a stateless seed (two integers):
+    :func:`galaxy_lib.pipeline.make_dataset` passes one per batch, derived from its own seed.
     """
     if not config.augment:
         return None
@@ -128,20 +129,6 @@ def make_augmenter(config: Config) -> Augmenter | None:
         return random_rotate_shift(images, seeds[1], rotate=rotate, max_shift=max_shift)
 
     return augment
-
-
-def augment_dataset(dataset: tf.data.Dataset, augment: Augmenter | None, seed: int) -> tf.data.Dataset:
-    """Apply ``augment`` to the images of a batched ``(x, y)`` dataset, batch ``i`` seeded by
-    ``(seed, i)``, so one epoch's augmentation is fixed by ``seed`` alone (callers pass a seed
-    that combines the run's seed and the epoch number)."""
-    if augment is None:
-        return dataset
-
-    def apply(index: tf.Tensor, batch: tuple[tf.Tensor, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
-        images, labels = batch
-        return augment(images, tf.stack([tf.constant(seed, tf.int64), index])), labels
-
-    return dataset.enumerate().map(apply, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
 def tta_views(name: str) -> tuple[int, ...]:

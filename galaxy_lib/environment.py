@@ -1,0 +1,133 @@
+"""What a run ran on: package versions, devices, threads and the settings that change numbers.
+
+Every run folder gets an ``environment.json`` so that a figure can be traced to the
+software and hardware that produced it (oneDNN and thread counts change floating-point
+results on CPU; a GPU changes them again). Reports show the same record. Package versions
+come from ``importlib.metadata`` so asking for them does not import TensorFlow; devices and
+TensorFlow's thread settings are read only when TensorFlow is already loaded or asked for.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import platform
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from galaxy_lib.config import atomic_write_text
+
+PACKAGES = (
+    "galaxy-lib",
+    "tensorflow",
+    "keras",
+    "numpy",
+    "pandas",
+    "opencv-python-headless",
+    "scikit-learn",
+    "matplotlib",
+    "seaborn",
+    "papermill",
+    "nbconvert",
+    "pyyaml",
+    "tqdm",
+)
+ENV_VARIABLES = (
+    "TF_ENABLE_ONEDNN_OPTS",
+    "TF_CPP_MIN_LOG_LEVEL",
+    "TF_DETERMINISTIC_OPS",
+    "TF_CONFIG",
+    "CUDA_VISIBLE_DEVICES",
+    "OMP_NUM_THREADS",
+)
+
+
+def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str | None]:
+    """Installed version of each distribution (None when it is not installed)."""
+    versions: dict[str, str | None] = {}
+    for name in names:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def git_commit(folder: Path | None = None) -> str | None:
+    """The project's git commit (with ``+dirty`` when files changed), or None outside git."""
+    folder = folder or Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=folder, capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{commit}+dirty" if dirty else commit
+
+
+def tensorflow_record() -> dict[str, Any]:
+    """Devices, thread settings and determinism as TensorFlow sees them (imports TensorFlow)."""
+    from galaxy_lib.tf_setup import import_tensorflow
+
+    tf = import_tensorflow()
+    gpus = tf.config.list_physical_devices("GPU")
+    details = []
+    for gpu in gpus:
+        try:
+            details.append(tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name))
+        except (ValueError, RuntimeError):  # pragma: no cover - depends on the driver
+            details.append(gpu.name)
+    try:
+        deterministic = bool(tf.config.experimental.is_op_determinism_enabled())
+    except AttributeError:  # pragma: no cover - older TensorFlow
+        deterministic = None
+    return {
+        "logical_devices": [d.name for d in tf.config.list_logical_devices()],
+        "gpus": details,
+        "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+        "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+        "op_determinism": deterministic,
+        "built_with_cuda": tf.test.is_built_with_cuda(),
+    }
+
+
+def environment_record(include_tensorflow: bool | None = None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A JSON-ready description of this machine and software.
+
+    ``include_tensorflow``: add :func:`tensorflow_record` (None = only when TensorFlow is
+    already imported, so callers that never touched it stay quick).
+    """
+    if include_tensorflow is None:
+        include_tensorflow = "tensorflow" in sys.modules
+    record: dict[str, Any] = {
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "processor": platform.processor() or None,
+        "cpu_count": os.cpu_count(),
+        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "packages": package_versions(),
+        "environment_variables": {k: os.environ.get(k) for k in ENV_VARIABLES},
+        "git_commit": git_commit(),
+    }
+    if include_tensorflow:
+        record["tensorflow"] = tensorflow_record()
+    if extra:
+        record.update(extra)
+    return record
+
+
+def write_environment(path: str | os.PathLike[str], extra: dict[str, Any] | None = None) -> Path:
+    """Write :func:`environment_record` (with TensorFlow's view) as JSON, atomically."""
+    path = Path(path)
+    atomic_write_text(path, json.dumps(environment_record(include_tensorflow=True, extra=extra), indent=2) + "\n")
+    return path

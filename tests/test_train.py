@@ -1,0 +1,189 @@
+"""Training runs on a tiny data set: run folder, reproducibility, resume, stopping rules, strategies."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import write_kaggle_folder
+
+from galaxy_lib import split, train, tree
+from galaxy_lib.config import Config
+
+pytestmark = pytest.mark.slow
+
+COMPARED = [c for c in train.HISTORY_COLUMNS if c != "seconds"]
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    return write_kaggle_folder(tmp_path_factory.mktemp("tiny") / "kaggle", n=24, seed=3)
+
+
+def tiny_config(data, **changes) -> Config:
+    base = dict(
+        data=str(data), crop=128, image_size=32, second_pool=2, epochs=3, batch_size=8,
+        val_fraction=0.25, test_fraction=0.25, seed=5,
+    )
+    return Config(**{**base, **changes})
+
+
+class Interrupt(Exception):
+    pass
+
+
+class InterruptAt:
+    """A Keras-like callback that kills training at (epoch, batch), as a crash or Ctrl-C would."""
+
+    def __new__(cls, epoch: int, batch: int):
+        class _Callback(train.keras.callbacks.Callback):
+            def on_train_batch_end(self, b, logs=None):
+                if self.current_epoch == epoch and b == batch:
+                    raise Interrupt(f"killed in epoch {epoch}, batch {batch}")
+
+            def on_epoch_begin(self, e, logs=None):
+                self.current_epoch = e
+
+        return _Callback()
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tiny_data, tmp_path_factory):
+    """A 3-epoch run, never stopped: the reference for reproducibility and resume."""
+    return train.train(tiny_config(tiny_data), tmp_path_factory.mktemp("runs") / "reference", verbose=False)
+
+
+def test_run_folder_holds_everything_needed(uninterrupted, tiny_data):
+    run = train.load_run(uninterrupted)
+    for name in ("config.yaml", "split.csv", "history.csv", "best.keras", "last.keras", "environment.json"):
+        assert (uninterrupted / name).is_file(), name
+    assert run.config == tiny_config(tiny_data)
+    assert list(run.history.columns) == train.HISTORY_COLUMNS
+    assert run.history["epoch"].tolist() == [1, 2, 3]
+    assert np.isfinite(run.history[COMPARED].to_numpy(dtype=float)).all()
+    assert (run.history["rmse"] > 0).all() and (run.history["val_accuracy"].between(0, 1)).all()
+    counts = run.split["split"].value_counts()
+    assert (counts["train"], counts["val"], counts["test"]) == (12, 6, 6)
+    split.check_disjoint(run.split)
+    best = run.history["val_rmse"].min()
+    state = json.loads((uninterrupted / "resume" / "state.json").read_text())
+    assert state["epoch"] == 3 and state["best"] == pytest.approx(best) and state["finished"].startswith("reached")
+    assert [p.name for p in (uninterrupted / "resume").glob("*.keras")] == ["epoch-0003.keras"]
+    env = json.loads((uninterrupted / "environment.json").read_text())
+    assert env["packages"]["tensorflow"] and env["replicas"] == 1 and env["deterministic"] is True
+    model = train.load_model(uninterrupted, "best")
+    assert model.predict(np.zeros((2, 32, 32, 3), "float32"), verbose=0).shape == (2, 37)
+    with pytest.raises(ValueError):
+        train.load_model(uninterrupted, "first")
+
+
+def test_same_seed_same_history_and_a_different_seed_differs(uninterrupted, tiny_data, tmp_path):
+    again = train.train(tiny_config(tiny_data), tmp_path / "again", verbose=False)
+    reference = train.load_run(uninterrupted).history[COMPARED]
+    pd.testing.assert_frame_equal(train.load_run(again).history[COMPARED], reference)
+    other = train.train(tiny_config(tiny_data, seed=6, epochs=1), tmp_path / "other", verbose=False)
+    assert train.load_run(other).history["loss"].iloc[0] != reference["loss"].iloc[0]
+
+
+def test_killed_run_resumes_where_it_stopped_and_matches_an_uninterrupted_one(uninterrupted, tiny_data, tmp_path):
+    out = tmp_path / "killed"
+    config = tiny_config(tiny_data)
+    with pytest.raises(Interrupt):
+        train.train(config, out, callbacks=[InterruptAt(epoch=1, batch=0)], verbose=False)
+    assert train.read_history(out / "history.csv")["epoch"].tolist() == [1]  # epoch 2 was cut short
+    train.train(config, out, verbose=False)
+    history = train.load_run(out).history
+    assert history["epoch"].tolist() == [1, 2, 3]  # every epoch once, epoch 1 not redone
+    pd.testing.assert_frame_equal(history[COMPARED], train.load_run(uninterrupted).history[COMPARED])
+    # Rerunning a finished run trains nothing more.
+    before = (out / "history.csv").read_text()
+    train.train(config, out, verbose=False)
+    assert (out / "history.csv").read_text() == before
+
+
+def test_resume_refuses_a_different_configuration(tiny_data, tmp_path):
+    out = tmp_path / "run"
+    train.train(tiny_config(tiny_data, epochs=1), out, verbose=False)
+    with pytest.raises(ValueError, match="learning_rate"):
+        train.train(tiny_config(tiny_data, epochs=2, learning_rate=0.01), out, verbose=False)
+    train.train(tiny_config(tiny_data, epochs=2), out, verbose=False)  # more epochs: allowed
+    assert train.load_run(out).history["epoch"].tolist() == [1, 2]
+
+
+def test_tree_head_with_augmentation_mse_and_cosine_schedule(tiny_data, tmp_path):
+    config = tiny_config(
+        tiny_data, head="tree", loss="mse", augment=True, augment_rotate=True, augment_shift=2,
+        lr_schedule="cosine", epochs=2, time_limit_minutes=60,
+    )
+    out = train.train(config, tmp_path / "improved", verbose=True)
+    history = train.load_run(out).history
+    assert history["learning_rate"].tolist() == pytest.approx([1e-3, 0.5e-3])
+    x = np.random.default_rng(0).uniform(size=(4, 32, 32, 3)).astype("float32")
+    predictions = train.load_model(out, "last").predict(x, verbose=0)
+    assert tree.tree_violations(predictions, tolerance=1e-5).empty
+
+
+def test_stop_rules():
+    config = Config(epochs=10, early_stopping_patience=2, time_limit_minutes=1)
+    state = {"epoch": 3, "epochs_without_improvement": 1, "elapsed_seconds": 30.0, "monitor": "val_rmse"}
+    history = pd.DataFrame({"seconds": [20.0, 10.0, 10.0]})
+    assert train._stop_reason(config, state, history) is None
+    assert "early stopping" in train._stop_reason(config, {**state, "epochs_without_improvement": 2}, history)
+    assert "time limit" in train._stop_reason(config, {**state, "elapsed_seconds": 51.0}, history)
+    assert "reached 10 epochs" in train._stop_reason(config, {**state, "epoch": 10}, history)
+    assert train._stop_reason(config.replace(early_stopping_patience=0, time_limit_minutes=0),
+                              {**state, "epochs_without_improvement": 9, "elapsed_seconds": 1e6}, history) is None
+
+
+def test_time_limit_stops_cleanly_after_a_finished_epoch(tiny_data, tmp_path):
+    out = train.train(tiny_config(tiny_data, epochs=5, time_limit_minutes=0.001), tmp_path / "timed", verbose=False)
+    state = json.loads((out / "resume" / "state.json").read_text())
+    assert state["epoch"] == 1 and state["finished"].startswith("time limit")
+    assert train.load_run(out).history["epoch"].tolist() == [1]
+
+
+def test_learning_rate_schedule():
+    constant = Config(learning_rate=0.01, epochs=4)
+    assert [train.learning_rate_at(constant, e) for e in range(4)] == [0.01] * 4
+    cosine = constant.replace(lr_schedule="cosine")
+    rates = [train.learning_rate_at(cosine, e) for e in range(4)]
+    assert rates[0] == pytest.approx(0.01) and rates[2] == pytest.approx(0.005) and rates == sorted(rates, reverse=True)
+
+
+def test_cli_train_verb(tiny_data, tmp_path, repo_root):
+    from galaxy_lib import cli
+
+    out = tmp_path / "cli"
+    rc = cli.main([
+        "train", "-f", str(repo_root / "parameters" / "smoke.yaml"), "--data", str(tiny_data), "--out", str(out),
+        "--set", "epochs=1", "--set", "synthetic=false",
+    ])
+    assert rc == 0 and train.load_run(out).history["epoch"].tolist() == [1]
+
+
+def test_mirrored_strategy_on_two_logical_cpus(tiny_data, tmp_path):
+    """Two logical CPU devices must be declared before TensorFlow starts: a fresh process."""
+    script = textwrap.dedent(f"""
+        import json, sys
+        from galaxy_lib.tf_setup import import_tensorflow
+        tf = import_tensorflow()
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        from galaxy_lib import train
+        from galaxy_lib.config import Config
+        config = Config(data={str(tiny_data)!r}, crop=128, image_size=32, second_pool=2, epochs=1, batch_size=8,
+                        val_fraction=0.25, test_fraction=0.25, strategy="mirrored")
+        out = train.train(config, {str(tmp_path / "mirrored")!r}, verbose=False)
+        print(json.dumps(json.loads((out / "environment.json").read_text())))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    env = json.loads(done.stdout.strip().splitlines()[-1])
+    assert env["strategy"] == "MirroredStrategy" and env["replicas"] == 2
+    history = pd.read_csv(tmp_path / "mirrored" / "history.csv")
+    assert len(history) == 1 and np.isfinite(history["val_rmse"]).all()
