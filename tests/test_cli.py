@@ -1,0 +1,42 @@
+"""Command line: each verb's success path and its one-line error with exit status 2."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from galaxy_lib import cli
+
+
+def test_check_data_good_folder_prints_summary(kaggle_folder, capsys):
+    assert cli.main(["check-data", str(kaggle_folder)]) == 0
+    out = capsys.readouterr().out
+    assert "12 labelled with a usable image" in out
+    assert "Class11.6" in out and "tree sums:" in out
+
+
+def test_check_data_bad_value_exits_2_with_one_line(kaggle_folder, capsys):
+    csv = kaggle_folder / "training_solutions_rev1.csv"
+    df = pd.read_csv(csv)
+    df["Class1.2"] = df["Class1.2"].astype(object)
+    df.loc[0, "Class1.2"] = "lots"
+    df.to_csv(csv, index=False)
+    assert cli.main(["check-data", str(kaggle_folder)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert err.startswith("error: ") and "training_solutions_rev1.csv line 2" in err and "Class1.2" in err
+
+
+def test_check_data_missing_folder_exits_2(tmp_path, capsys):
+    assert cli.main(["check-data", str(tmp_path / "nowhere")]) == 2
+    assert "data set not found" in capsys.readouterr().err
+
+
+def test_check_data_options_skip_and_resize(kaggle_folder, capsys):
+    jpg = kaggle_folder / "images_training_rev1" / "100000.jpg"
+    jpg.write_bytes(jpg.read_bytes()[:1000])
+    assert cli.main(["check-data", str(kaggle_folder)]) == 2
+    assert "100000.jpg: truncated JPEG" in capsys.readouterr().err
+    assert cli.main(["check-data", str(kaggle_folder), "--skip-bad-images"]) == 0
+    assert "skipped:     1 bad images" in capsys.readouterr().out
+    assert cli.main(["check-data", str(kaggle_folder), "--tolerance", "0.5", "--skip-bad-images"]) == 0
+    assert "within 0.5" in capsys.readouterr().out
