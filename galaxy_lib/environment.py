@@ -85,9 +85,11 @@ def tensorflow_record() -> dict[str, Any]:
             details.append(tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name))
         except (ValueError, RuntimeError):  # pragma: no cover - depends on the driver
             details.append(gpu.name)
-    try:
-        deterministic = bool(tf.config.experimental.is_op_determinism_enabled())
-    except AttributeError:  # pragma: no cover - older TensorFlow
+    try:  # no public getter exists; this is the one enable_op_determinism() sets
+        from tensorflow.python.framework import config as tf_config
+
+        deterministic: bool | None = bool(tf_config.is_op_determinism_enabled())
+    except (ImportError, AttributeError):  # pragma: no cover - other TensorFlow versions
         deterministic = None
     return {
         "logical_devices": [d.name for d in tf.config.list_logical_devices()],

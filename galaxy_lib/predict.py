@@ -1,0 +1,113 @@
+"""Predictions from a trained run: arrays for evaluation, Kaggle submission CSVs for test images.
+
+Images go through exactly the run's own preprocessing (its crop and resize, read from the
+run's ``config.yaml``) in streamed batches, so predicting Kaggle's 79,975 test images needs
+no more memory than predicting ten. Test-time averaging (TTA) feeds each batch in several
+dihedral views (:mod:`galaxy_lib.augment`) as one larger batch and averages the answers.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from galaxy_lib import augment, dataset, pipeline, tree
+from galaxy_lib.tf_setup import import_tensorflow
+from galaxy_lib.train import keras, load_model, load_run
+
+tf = import_tensorflow()
+
+
+def _predict_function(model: keras.Model, views: tuple[int, ...]):
+    """A compiled ``images -> mean prediction over views`` for one batch."""
+
+    @tf.function(reduce_retracing=True)
+    def predict(images: tf.Tensor) -> tf.Tensor:
+        stacked = tf.concat([augment.dihedral_view(images, v) for v in views], axis=0)
+        outputs = tf.cast(model(stacked, training=False), tf.float32)
+        return tf.reduce_mean(tf.reshape(outputs, [len(views), -1, tree.N_ANSWERS]), axis=0)
+
+    return predict
+
+
+def iter_predictions(
+    run_dir: str | os.PathLike[str],
+    images: dataset.ImageSource,
+    ids: np.ndarray,
+    *,
+    tta: str | None = None,
+    batch_size: int = 64,
+    model: keras.Model | None = None,
+    progress: bool | None = None,
+):
+    """Yield ``(ids, predictions)`` one batch at a time, in the order of ``ids``."""
+    config = load_run(run_dir).config
+    model = model if model is not None else load_model(run_dir, "best")
+    views = augment.tta_views(tta or config.tta)
+    ids = np.asarray(ids, dtype=np.int64)
+    batches = pipeline.make_dataset(
+        images, ids, None, crop=config.crop, image_size=config.image_size, batch_size=batch_size,
+        resize_bad_size=config.resize_bad_size,
+    )
+    predict = _predict_function(model, views)
+    start = 0
+    show = len(ids) >= 1000 if progress is None else progress
+    with tqdm(total=len(ids), desc="predicting", unit="galaxy", disable=not show) as bar:
+        for x in batches:
+            out = predict(x).numpy()
+            yield ids[start : start + len(out)], out
+            start += len(out)
+            bar.update(len(out))
+
+
+def predict_galaxies(
+    run_dir: str | os.PathLike[str],
+    images: dataset.ImageSource,
+    ids: np.ndarray,
+    *,
+    tta: str | None = None,
+    batch_size: int = 64,
+    model: keras.Model | None = None,
+) -> np.ndarray:
+    """``(n, 37)`` float32 predictions for ``ids`` (in that order) from the run's best model
+    (or ``model``), with test-time averaging ``tta`` (None = the run's own ``tta``)."""
+    ids = np.asarray(ids, dtype=np.int64)
+    parts = [p for _, p in iter_predictions(run_dir, images, ids, tta=tta, batch_size=batch_size, model=model)]
+    return np.concatenate(parts) if parts else np.zeros((0, tree.N_ANSWERS), np.float32)
+
+
+def predict_to_csv(
+    run_dir: str | os.PathLike[str],
+    images_path: str | os.PathLike[str],
+    out_csv: str | os.PathLike[str],
+    batch_size: int = 64,
+) -> Path:
+    """Write a Kaggle submission CSV (``GalaxyID`` + 37 ``ClassN.M`` columns, values clipped
+    to [0, 1]) for every image in a folder or zip, e.g. ``images_test_rev1``.
+
+    Rows are written as they are predicted, to a temporary file renamed at the end, so a
+    killed run never leaves a short file that looks complete.
+    """
+    images = dataset.open_images(images_path)
+    ids = images.ids()
+    out = Path(out_csv)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(",".join(tree.KAGGLE_COLUMNS) + "\n")
+            for batch_ids, values in iter_predictions(run_dir, images, ids, batch_size=batch_size, progress=True):
+                block = pd.DataFrame(np.clip(values, 0.0, 1.0), columns=list(tree.ANSWER_COLUMNS))
+                block.insert(0, tree.ID_COLUMN, batch_ids)
+                block.to_csv(handle, header=False, index=False, float_format="%.6f")
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    print(f"wrote {len(ids):,} predictions to {out}", flush=True)
+    return out
