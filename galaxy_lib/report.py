@@ -107,6 +107,7 @@ def build_report(
             raise ReportError(f"{exc.message}; executed notebook kept in {failed / exc.notebook}") from None
         raise
     target = reports / name
+    _make_readable(staging)
     _swap_into_place(staging, target)
     shutil.rmtree(reports / f"{name}.failed", ignore_errors=True)
     write_index(reports)
@@ -289,6 +290,13 @@ def _keep_failed(staging: Path, failed: Path, exc: BaseException, timings: list[
     return failed
 
 
+def _make_readable(folder: Path) -> None:
+    """Temporary folders and files are private (0700/0600); a report is meant to be shared or served."""
+    folder.chmod(0o755)
+    for path in folder.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+
+
 def _swap_into_place(staging: Path, target: Path) -> None:
     """Replace ``target`` by ``staging`` with renames, so the old report goes only once the new one is whole."""
     old = None
@@ -386,8 +394,10 @@ def render_html(executed: Sequence[Path], out_dir: Path, summary: Mapping[str, A
     notebooks = [nbformat.read(path, as_version=4) for path in executed]
     combined = nbformat.v4.new_notebook(metadata=copy.deepcopy(notebooks[0].metadata))
     combined.cells.append(nbformat.v4.new_markdown_cell(_header_markdown(summary)))
-    for notebook in notebooks:
-        combined.cells.extend(notebook.cells)
+    for path, notebook in zip(executed, notebooks, strict=True):
+        for number, cell in enumerate(notebook.cells):
+            cell["id"] = f"{path.stem}-{number}"  # cell ids must stay unique in the joined notebook
+            combined.cells.append(cell)
     combined.cells.append(nbformat.v4.new_markdown_cell(_environment_markdown(summary)))
     resources = {"metadata": {"name": f"Galaxy Zoo report: {summary['name']}"}}
     quiet_log = logging.getLogger("galaxy_lib.report.nbconvert")  # not "alternative text is missing" per figure

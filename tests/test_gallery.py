@@ -44,3 +44,9 @@ def test_answer_distributions_and_tree_table():
     table = gallery.decision_tree_table()
     assert list(table.index) == [f"Q{q.number}" for q in tree.QUESTIONS]
     assert table.loc["Q11", "columns"] == "Class11.1-11.6"
+
+
+def test_as_jpeg_embeds_a_jpeg(kaggle_folder):
+    data = dataset.load_dataset(kaggle_folder)
+    image = gallery.as_jpeg(gallery.question_gallery(data.images, data.ids, data.labels, question=2, per_answer=1))
+    assert image.data[:3] == b"\xff\xd8\xff" and image.format == "jpeg"
