@@ -1,0 +1,224 @@
+"""Training speed of VGG6: images/s per input size, batch size, oneDNN and thread setting,
+and the share of each step spent waiting for input.
+
+For each setting a train step is timed twice with the same model and optimizer as
+``galaxy_lib.train`` uses:
+
+* ``cached``: one in-memory batch repeated (no JPEG decoding, no augmentation): the speed of
+  the model itself;
+* ``pipeline``: the real input pipeline (``pipeline.make_dataset``: read, decode-and-crop,
+  resize, shuffle, augment when the configuration does) feeding ``model.fit``;
+* ``crop cache``: the same pipeline reading decoded uint8 crops from its on-disk cache
+  (``cache_crops: true``) instead of decoding JPEGs.
+
+``input wait = 1 - pipeline images/s / cached images/s``: the part of a step the model sat
+waiting for data (0 means the pipeline keeps up; it is noisy around 0 and can go slightly
+negative). Each oneDNN / thread setting runs in its own Python process because TensorFlow
+reads ``TF_ENABLE_ONEDNN_OPTS`` and fixes its thread pools when it starts.
+
+Usage::
+
+    python benchmarks/bench_train.py                       # the full grid (about 15 minutes on 2 cores)
+    python benchmarks/bench_train.py --quick               # batch 64 and 256, fewer images (3-4 minutes)
+    python benchmarks/bench_train.py --sizes 128 --batch-sizes 64 --onednn on --threads 0 1 2
+
+Input images: the shared real sample (``../shared/data/galaxy-zoo-sample`` or
+``$GALAXY_SAMPLE``), else generated JPEGs. Figures depend on what else the machine is doing:
+run it on an idle machine for numbers worth recording.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_SAMPLE = Path(os.environ.get("GALAXY_SAMPLE", REPO.parent / "shared" / "data" / "galaxy-zoo-sample"))
+
+# Input geometry per benchmarked side: the paper's 128 crop, and Dieleman's 207 crop shrunk
+# to 69 with the second pool at 2 (parameters/improved.yaml).
+GEOMETRY = {
+    128: {"crop": 128, "image_size": 0, "second_pool": 4},
+    69: {"crop": 207, "image_size": 69, "second_pool": 2},
+}
+
+
+def generate_jpegs(folder: Path, n: int = 400, seed: int = 0) -> Path:
+    """Galaxy-like 424x424 JPEGs when the real sample is absent (speed only, no labels needed)."""
+    import cv2
+    import numpy as np
+
+    images = folder / "images_training_rev1"
+    images.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:424, :424].astype(np.float32) - 212
+    for i in range(n):
+        a, b = rng.uniform(10, 60), rng.uniform(5, 40)
+        blob = np.exp(-0.5 * ((xx / a) ** 2 + (yy / b) ** 2))[..., None] * rng.uniform(80, 250, 3)
+        image = np.clip(blob + rng.normal(8, 6, (424, 424, 3)), 0, 255).astype(np.uint8)
+        cv2.imwrite(str(images / f"{100000 + i}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    return images
+
+
+def _timed_fit(model, dataset, steps: int, warmup: int) -> float:
+    """Seconds per step over ``steps`` steps after ``warmup`` untimed ones (tracing, caches)."""
+    import keras
+
+    marks: list[float] = []
+
+    class Clock(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            marks.append(time.perf_counter())
+
+    model.fit(dataset, steps_per_epoch=warmup + steps, epochs=1, verbose=0, callbacks=[Clock()], shuffle=False)
+    return (marks[-1] - marks[warmup - 1]) / steps
+
+
+def child(args: argparse.Namespace) -> None:
+    """Measure every size x batch size in this process (one oneDNN / thread setting)."""
+    from galaxy_lib.tf_setup import import_tensorflow
+
+    tf = import_tensorflow()
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    import numpy as np
+
+    from galaxy_lib import augment, dataset, models, pipeline
+    from galaxy_lib.config import Config
+    from galaxy_lib.train import _compile
+
+    if args.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    images = dataset.open_images(args.images)
+    ids = images.ids()
+    rng = np.random.default_rng(0)
+    labels = rng.dirichlet(np.ones(37), size=len(ids)).astype("float32")
+    for side in args.sizes:
+        for batch_size in args.batch_sizes:
+            config = Config(
+                **GEOMETRY[side], batch_size=batch_size, head=args.head, loss=args.loss, augment=args.augment
+            )
+            steps = max(3, args.images_per_run // batch_size)
+            warmup = 2
+            keras = models.keras
+            keras.utils.set_random_seed(0)
+            model = models.build_model(config)
+            _compile(model, config)
+            x = tf.random.uniform([batch_size, side, side, 3])
+            y = tf.constant(labels[:batch_size] if batch_size <= len(ids) else np.resize(labels, (batch_size, 37)))
+            cached = tf.data.Dataset.from_tensors((x, y)).repeat()
+            cached_step = _timed_fit(model, cached, steps, warmup)
+            streamed = pipeline.make_dataset(
+                images, ids, labels, crop=config.crop, image_size=config.image_size, batch_size=batch_size,
+                shuffle=True, seed=0, augment=augment.make_augmenter(config), drop_remainder=True,
+            ).repeat()
+            pipeline_step = _timed_fit(model, streamed, steps, warmup)
+            with tempfile.TemporaryDirectory() as cache:
+                from_cache = pipeline.make_dataset(
+                    images, ids, labels, crop=config.crop, image_size=config.image_size, batch_size=batch_size,
+                    shuffle=True, seed=0, augment=augment.make_augmenter(config), drop_remainder=True,
+                    cache_dir=cache,
+                ).repeat()
+                cache_step = _timed_fit(model, from_cache, steps, warmup)
+            result = {
+                "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
+                "threads": args.threads,
+                "deterministic": args.deterministic,
+                "side": side,
+                "batch_size": batch_size,
+                "steps": steps,
+                "cached_images_per_s": batch_size / cached_step,
+                "pipeline_images_per_s": batch_size / pipeline_step,
+                "input_wait": 1 - cached_step / pipeline_step,
+                "crop_cache_images_per_s": batch_size / cache_step,
+                "crop_cache_input_wait": 1 - cached_step / cache_step,
+            }
+            print("RESULT " + json.dumps(result), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_SAMPLE, help="Kaggle-layout data set or image folder")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[128, 69], choices=sorted(GEOMETRY))
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 64, 128, 256])
+    parser.add_argument("--onednn", choices=["on", "off", "both"], default="both")
+    parser.add_argument("--threads", type=int, nargs="+", default=[0], help="intra-op threads (0 = TF default)")
+    parser.add_argument("--deterministic", choices=["on", "off", "both"], default="on")
+    parser.add_argument("--images-per-run", type=int, default=1536, help="images timed per measurement")
+    parser.add_argument("--head", default="tree")
+    parser.add_argument("--loss", default="mse")
+    parser.add_argument("--no-augment", dest="augment", action="store_false", help="pipeline without augmentation")
+    parser.add_argument("--quick", action="store_true", help="batch sizes 64 and 256, 512 images per measurement")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--images", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        args.threads = args.threads[0]
+        args.deterministic = args.deterministic == "on"
+        child(args)
+        return
+    if args.quick:
+        args.batch_sizes, args.images_per_run = [64, 256], 512
+
+    with tempfile.TemporaryDirectory() as tmp:
+        if (args.data / "images_training_rev1").is_dir():
+            images, source = args.data / "images_training_rev1", f"real images from {args.data}"
+        elif args.data.is_dir() and any(args.data.glob("*.jpg")):
+            images, source = args.data, f"images from {args.data}"
+        else:
+            images, source = generate_jpegs(Path(tmp)), "400 generated JPEGs (real sample not found)"
+        onednn = {"on": ["1"], "off": ["0"], "both": ["1", "0"]}[args.onednn]
+        deterministic = {"on": ["on"], "off": ["off"], "both": ["on", "off"]}[args.deterministic]
+        print(f"VGG6 training speed on {os.cpu_count()} CPU cores; {source}")
+        print(f"head {args.head}, loss {args.loss}, augmentation {'on' if args.augment else 'off'} in the pipeline")
+        results = []
+        for flag in onednn:
+            for threads in args.threads:
+                for det in deterministic:
+                    command = [
+                        sys.executable, __file__, "--child", "--images", str(images),
+                        "--sizes", *map(str, args.sizes), "--batch-sizes", *map(str, args.batch_sizes),
+                        "--threads", str(threads), "--deterministic", det,
+                        "--images-per-run", str(args.images_per_run), "--head", args.head, "--loss", args.loss,
+                    ]
+                    if not args.augment:
+                        command.append("--no-augment")
+                    env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": flag, "TF_CPP_MIN_LOG_LEVEL": "2"}
+                    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+                    if done.returncode != 0:
+                        sys.exit(f"child failed (oneDNN {flag}, threads {threads}):\n{done.stderr[-3000:]}")
+                    for line in done.stdout.splitlines():
+                        if line.startswith("RESULT "):
+                            results.append(json.loads(line[7:]))
+                            r = results[-1]
+                            print(
+                                f"  {r['side']:>3}px batch {r['batch_size']:>3}"
+                                f"  oneDNN {'on ' if flag == '1' else 'off'}"
+                                f"  threads {threads or 'default':>7}  determinism {det:>3}:"
+                                f"  cached {r['cached_images_per_s']:6.1f} img/s"
+                                f"  pipeline {r['pipeline_images_per_s']:6.1f} img/s"
+                                f" (input wait {100 * r['input_wait']:5.1f}%)"
+                                f"  crop cache {r['crop_cache_images_per_s']:6.1f} img/s"
+                                f" (input wait {100 * r['crop_cache_input_wait']:5.1f}%)",
+                                flush=True,
+                            )
+        best = {}
+        for r in results:
+            key = r["side"]
+            if key not in best or r["pipeline_images_per_s"] > best[key]["pipeline_images_per_s"]:
+                best[key] = r
+        for side, r in sorted(best.items(), reverse=True):
+            print(
+                f"fastest at {side}px: {r['pipeline_images_per_s']:.1f} img/s with batch {r['batch_size']}, "
+                f"oneDNN {'on' if r['onednn'] == '1' else 'off'}, threads {r['threads'] or 'default'}"
+            )
+
+
+if __name__ == "__main__":
+    main()
