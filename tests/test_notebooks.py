@@ -83,7 +83,7 @@ def test_smoke_report_chain_and_a_failing_rerun(tmp_path, monkeypatch, capsys):
         assert "data:image/png;base64," in _section(page, "ROC-curves")  # the ROC grid, embedded
         assert "data:image/png;base64," in _section(page, "Training-curves")
         assert "Where this report ran" in page and "03_evaluate.ipynb" in page
-    assert "evaluate.evaluate_run" in full and "evaluate.evaluate_run" not in no_code
+    assert "return_evaluation" in full and "return_evaluation" not in no_code  # code shown / hidden
     for name in ("01_data.ipynb", "02_train.ipynb", "03_evaluate.ipynb", "metrics.json", "report.json"):
         assert (folder / name).is_file(), name
 
