@@ -47,6 +47,7 @@ FULL_HTML = "report.html"  # with code, for students
 NO_CODE_HTML = "report_no_code.html"  # code hidden, for instructors
 SUMMARY_FILE = "report.json"  # what the index reads: date, data, timings, headline metrics
 FAILURE_FILE = "failure.json"
+ABOUT_CODE_TAG = "about-code"  # markdown cells about the code itself, left out of the code-hidden report
 PRIVATE_KERNEL = "galaxy-lib-current"  # kernel spec we write when no spec runs this interpreter
 _PYTHON_NAMES = {"python", f"python{sys.version_info[0]}", "python{}.{}".format(*sys.version_info[:2])}
 HEADLINE_KEYS = ("test_rmse", "test_accuracy", "val_rmse", "train_rmse_last_epoch", "train_accuracy_last_epoch")
@@ -284,6 +285,7 @@ def _keep_failed(staging: Path, failed: Path, exc: BaseException, timings: list[
     }
     try:
         atomic_write_text(staging / FAILURE_FILE, json.dumps(note, indent=2) + "\n")
+        _make_readable(staging)
         os.replace(staging, failed)
     except OSError:  # pragma: no cover - the original error matters more
         shutil.rmtree(staging, ignore_errors=True)
@@ -409,6 +411,7 @@ def render_html(executed: Sequence[Path], out_dir: Path, summary: Mapping[str, A
     atomic_write_text(full, body)
 
     quiet = copy.deepcopy(combined)
+    quiet.cells = [c for c in quiet.cells if ABOUT_CODE_TAG not in c.metadata.get("tags", [])]
     for cell in quiet.cells:
         if cell.cell_type == "code":  # instructors need results, not warnings or progress bars
             cell.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and o.name == "stderr")]

@@ -34,6 +34,7 @@ def write_index(reports_dir: str | Path) -> Path:
     entries = sorted((e for e in entries if e), key=lambda e: str(e.get("date", "")), reverse=True)
     failures = [_load(path) | {"folder": path.parent.name} for path in sorted(reports.glob("*.failed/failure.json"))]
     atomic_write_text(reports / INDEX_FILE, render_index(entries, failures))
+    (reports / INDEX_FILE).chmod(0o644)  # temporary files are private; the index is meant to be read
     return reports / INDEX_FILE
 
 

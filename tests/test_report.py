@@ -42,6 +42,7 @@ def _notebook(path: Path, *cells: str) -> None:
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.cells.append(nbformat.v4.new_markdown_cell("# Throwaway notebook"))
+    nb.cells.append(nbformat.v4.new_markdown_cell("about-code-marker", metadata={"tags": [report.ABOUT_CODE_TAG]}))
     parameters = nbformat.v4.new_code_cell(PARAMETERS)
     parameters.metadata["tags"] = ["parameters"]
     nb.cells.append(parameters)
@@ -89,6 +90,7 @@ def test_report_renders_both_html_files_and_index(project):
         assert "marker-output tiny" in page  # outputs of the second notebook are there
         assert "Where this report ran" in page and "02_second.ipynb" in page
     assert "set_title" in full and "set_title" not in no_code  # code shown / hidden
+    assert "about-code-marker" in full and "about-code-marker" not in no_code  # so is prose about the code
 
     executed = nbformat.read(folder / "02_second.ipynb", as_version=4)
     assert executed.metadata.papermill.parameters["overrides"] == {"seed": 5}
