@@ -1,0 +1,114 @@
+"""Held-out quality on real data: train a configuration for a fixed wall time on the shared
+sample and score it on galaxies it never saw.
+
+Every configuration is scored on the *same* test set: the split is made once here (seed
+``--split-seed``) with the test galaxies drawn only from the sample's unbiased GalaxyID block
+(``complete_id_block_945990_999967`` in ``manifest.csv``; 612 galaxies, about 20% of the block)
+and written into the run folder before training, so ``train`` reuses it. The 399 hand-picked
+``extra_selected`` galaxies stay in training. The configuration's own data, split and
+time-limit keys are overridden; everything else (model, loss, augmentation, batch size ...)
+is what the parameters file says.
+
+Printed: epochs run, wall time, validation RMSE, and on the test set the RMSE (Kaggle's metric)
+and the paper's categorical accuracy for the best-by-validation model with each test-time
+averaging (none, flips, dihedral), plus the training-mean predictor for scale.
+
+Usage::
+
+    python benchmarks/bench_quality.py -f parameters/paper.yaml --minutes 20
+    python benchmarks/bench_quality.py -f parameters/improved.yaml --minutes 20 --out runs/bench-improved
+    python benchmarks/bench_quality.py -f parameters/improved.yaml --minutes 5 --set batch_size=32
+
+A run folder that exists is resumed (or, when finished, only re-scored). Use 2 otherwise idle
+CPU cores for figures worth recording: the time limit makes the score depend on speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_SAMPLE = Path(os.environ.get("GALAXY_SAMPLE", REPO.parent / "shared" / "data" / "galaxy-zoo-sample"))
+POOL_FILE = "manifest.csv"
+POOL_SUBSET = "complete_id_block_945990_999967"
+TEST_FRACTION = 0.18  # of all 3,399 galaxies: 612, about 20% of the 3,000-galaxy unbiased block
+VAL_FRACTION = 0.1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-f", "--file", required=True, help="parameters/NAME.yaml")
+    parser.add_argument("--minutes", type=float, default=20.0, help="training wall-time budget (default 20)")
+    parser.add_argument("--data", type=Path, default=DEFAULT_SAMPLE, help="the shared real sample")
+    parser.add_argument("--out", type=Path, help="run folder (default runs/bench-<parameters name>)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    parser.add_argument("--split-seed", type=int, default=0, help="seed of the shared split (default 0)")
+    args = parser.parse_args()
+
+    from galaxy_lib import dataset, metrics, predict, split, train
+    from galaxy_lib.config import load_config, parse_overrides
+
+    if not (args.data / "training_solutions_rev1.csv").is_file():
+        raise SystemExit(f"real sample not found at {args.data} (set --data or $GALAXY_SAMPLE)")
+    overrides = parse_overrides(args.set)
+    overrides.update(
+        data=str(args.data.resolve()), max_images=0, test_pool_file=POOL_FILE, test_pool_subset=POOL_SUBSET,
+        test_fraction=TEST_FRACTION, val_fraction=VAL_FRACTION, time_limit_minutes=args.minutes,
+    )
+    config = load_config(args.file, overrides)
+    out = args.out or REPO / "runs" / f"bench-{Path(args.file).stem}"
+
+    data = dataset.load_for_config(config)
+    if not (out / "split.csv").is_file():
+        pool = split.read_test_pool(args.data / POOL_FILE, POOL_SUBSET)
+        shared = split.make_split(
+            data.ids, seed=args.split_seed, val_fraction=VAL_FRACTION, test_fraction=TEST_FRACTION, test_pool=pool
+        )
+        out.mkdir(parents=True, exist_ok=True)
+        split.save_split(shared, out / "split.csv")
+
+    started = time.monotonic()
+    run_dir = train.train(config, out)
+    wall = time.monotonic() - started
+    run = train.load_run(run_dir)
+    state = json.loads((run_dir / "resume" / "state.json").read_text())
+
+    test_ids, test_labels = data.subset(split.ids_of(run.split, "test"))
+    train_ids, train_labels = data.subset(split.ids_of(run.split, "train"))
+    pool = set(split.read_test_pool(args.data / POOL_FILE, POOL_SUBSET).tolist())
+    assert set(test_ids.tolist()) <= pool, "test galaxies must come from the unbiased block"
+    mean_prediction = metrics.rmse(test_labels, np_tile(train_labels.mean(axis=0), len(test_ids)))
+
+    model = train.load_model(run_dir, "best")
+    print()
+    print(f"configuration   {args.file} (+ {', '.join(args.set) or 'no overrides'}), budget {args.minutes:g} min")
+    print(f"run folder      {run_dir}")
+    print(f"galaxies        {len(train_ids):,} train / {len(split.ids_of(run.split, 'val')):,} val / "
+          f"{len(test_ids):,} test (test only from {POOL_SUBSET})")
+    print(f"training        {state['epoch']} epochs, {state['elapsed_seconds'] / 60:.1f} min in all "
+          f"(this call {wall / 60:.1f} min); stopped: {state['finished']}")
+    print(f"validation      best val RMSE {run.history['val_rmse'].min():.4f} "
+          f"(epoch {int(run.history.loc[run.history['val_rmse'].idxmin(), 'epoch'])})")
+    print(f"training mean   test RMSE {mean_prediction:.4f} (predict the training set's mean answers)")
+    for tta in ("none", "flips", "dihedral"):
+        predictions = predict.predict_galaxies(run_dir, data.images, test_ids, tta=tta, model=model)
+        print(f"test, TTA {tta:<9}RMSE {metrics.rmse(test_labels, predictions):.4f}   "
+              f"accuracy {metrics.paper_accuracy(test_labels, predictions):.4f}")
+    command = f"python benchmarks/bench_quality.py -f {args.file} --minutes {args.minutes:g}"
+    command += "".join(f" --set {s}" for s in args.set)
+    print(f"reproduce       {command}")
+
+
+def np_tile(row, n: int):
+    """``n`` copies of one prediction row."""
+    import numpy as np
+
+    return np.tile(np.asarray(row, dtype=np.float32), (n, 1))
+
+
+if __name__ == "__main__":
+    main()
