@@ -96,7 +96,7 @@ def _check_inputs(images: ImageSource, ids: Any, labels: Any) -> tuple[np.ndarra
     return ids, labels
 
 
-def _bytes_dataset(images: ImageSource, ids: tf.data.Dataset | np.ndarray) -> tuple[Any, Callable]:
+def _bytes_dataset(images: ImageSource, ids: np.ndarray) -> tuple[np.ndarray, Callable[[tf.Tensor], tf.Tensor]]:
     """``(slice source, element -> JPEG bytes)``: file paths for folders, ids read from a zip otherwise."""
     if images.kind == "folder":
         paths = np.array([images.file_path(int(g)) for g in ids], dtype=object)
@@ -211,6 +211,25 @@ class _CacheReader:
 # --------------------------------------------------------------------------- the pipeline
 
 
+def epoch_order(n: int, *, shuffle: bool, seed: int = 0) -> tf.data.Dataset:
+    """Row numbers ``0..n-1`` for one pass: in order, or a fresh seeded permutation per epoch.
+
+    A shuffle buffer would hold ``n`` elements (and refill at every epoch); one int64
+    permutation tensor is 8 bytes a row. Each new iteration (epoch) draws its permutation
+    seed from ``Dataset.random(seed)``, so the sequence of epochs is fixed by ``seed``.
+    """
+    if not shuffle:
+        return tf.data.Dataset.range(n)
+    epoch_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1)
+
+    def permutation(epoch_seed: tf.Tensor) -> tf.data.Dataset:
+        key = tf.stack([tf.constant(seed, tf.int64), epoch_seed])
+        rows = tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64), seed=key)
+        return tf.data.Dataset.from_tensor_slices(rows)
+
+    return epoch_seeds.flat_map(permutation)
+
+
 def make_dataset(
     images: ImageSource,
     ids: Any,
@@ -235,46 +254,38 @@ def make_dataset(
     gets each batch and a stateless seed (two int64) that differs per batch and epoch.
     With ``cache_dir`` all crops are decoded once, now, into a uint8 file there
     (:func:`build_crop_cache`) and later epochs read them back instead of decoding JPEGs.
-    Only the shuffled *list* of file names is held in memory, never the images.
+    Only the list of file names (and one permutation of row numbers) is held in memory, never
+    the images.
     """
     ids, labels = _check_inputs(images, ids, labels)
     side = _output_side(crop, image_size)
-    n = len(ids)
+    order = epoch_order(len(ids), shuffle=shuffle, seed=seed)
+    label_table = None if labels is None else tf.constant(labels)
+
     if cache_dir is not None:
-        reader = _CacheReader(
-            build_crop_cache(images, ids, cache_dir, crop=crop, image_size=image_size, resize_bad_size=resize_bad_size),
-            side,
+        path = build_crop_cache(
+            images, ids, cache_dir, crop=crop, image_size=image_size, resize_bad_size=resize_bad_size
         )
-        source: Any = np.arange(n, dtype=np.int64)
+        reader = _CacheReader(path, side)
+
+        def load_batch(rows: tf.Tensor) -> Any:
+            x = tf.ensure_shape(tf.numpy_function(reader, [rows], tf.uint8, stateful=False), [None, side, side, 3])
+            return x if label_table is None else (x, tf.gather(label_table, rows))
+
+        batches = order.batch(batch_size, drop_remainder=drop_remainder).map(
+            load_batch, num_parallel_calls=AUTOTUNE, deterministic=deterministic
+        )
     else:
         source, read = _bytes_dataset(images, ids)
+        table = tf.constant(source)
 
-    elements = tf.data.Dataset.from_tensor_slices(source if labels is None else (source, labels))
-    if shuffle:
-        elements = elements.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+        def load_one(row: tf.Tensor) -> Any:
+            x = decode_crop(read(tf.gather(table, row)), crop, image_size, resize_bad_size)
+            return x if label_table is None else (x, tf.gather(label_table, row))
 
-    def split(element: Any) -> tuple[tf.Tensor, tf.Tensor | None]:
-        return (element, None) if labels is None else element
-
-    if cache_dir is not None:
-        batches = elements.batch(batch_size, drop_remainder=drop_remainder)
-
-        def load(*element: Any) -> Any:
-            rows, y = split(element if labels is not None else element[0])
-            x = tf.numpy_function(reader, [rows], tf.uint8, stateful=False)
-            x = tf.ensure_shape(x, [None, side, side, 3])
-            return x if y is None else (x, y)
-
-        batches = batches.map(load, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
-    else:
-
-        def decode(*element: Any) -> Any:
-            s, y = split(element if labels is not None else element[0])
-            x = decode_crop(read(s), crop, image_size, resize_bad_size)
-            return x if y is None else (x, y)
-
-        batches = elements.map(decode, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
-        batches = batches.batch(batch_size, drop_remainder=drop_remainder)
+        batches = order.map(load_one, num_parallel_calls=AUTOTUNE, deterministic=deterministic).batch(
+            batch_size, drop_remainder=drop_remainder
+        )
 
     def to_float(*batch: Any) -> Any:
         x = tf.cast(batch[0], tf.float32) / 255.0
