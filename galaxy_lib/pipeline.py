@@ -227,7 +227,8 @@ def epoch_order(n: int, *, shuffle: bool, seed: int = 0) -> tf.data.Dataset:
         rows = tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64), seed=key)
         return tf.data.Dataset.from_tensor_slices(rows)
 
-    return epoch_seeds.flat_map(permutation)
+    # flat_map hides the length from tf.data; stating it lets Keras count the steps of an epoch
+    return epoch_seeds.flat_map(permutation).apply(tf.data.experimental.assert_cardinality(n))
 
 
 def make_dataset(

@@ -72,6 +72,9 @@ def test_seeded_shuffle_is_reproducible_and_reshuffles_each_epoch(kaggle_folder)
         ds = pipeline.make_dataset(data.images, data.ids, data.labels, crop=16, batch_size=4, shuffle=True, seed=seed)
         return [_batches(ds)[1][:, 0].tolist() for _ in range(2)]
 
+    for shuffle in (True, False):
+        ds = pipeline.make_dataset(data.images, data.ids, data.labels, crop=16, batch_size=5, shuffle=shuffle)
+        assert int(ds.cardinality()) == 3  # known up front, so Keras can count the steps of an epoch
     first, again, other = epochs(1), epochs(1), epochs(2)
     assert first == again
     assert first[0] != first[1]  # a new order every epoch
