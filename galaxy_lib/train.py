@@ -352,7 +352,10 @@ def train(
     geometry = {"crop": config.crop, "image_size": config.image_size, "resize_bad_size": config.resize_bad_size}
     sharded = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
 
-    def shard(ds: tf.data.Dataset) -> tf.data.Dataset:
+    def shard(ds: tf.data.Dataset, n: int) -> tf.data.Dataset:
+        # The pipeline's cardinality can be unknown to tf.data; stating it lets Keras size its
+        # epochs without running into the end of the data (and checks the batch count).
+        ds = ds.apply(tf.data.experimental.assert_cardinality(math.ceil(n / config.batch_size)))
         if not sharded:
             return ds
         options = tf.data.Options()
@@ -363,7 +366,7 @@ def train(
     if len(val_ids):
         val_ds = shard(pipeline.make_dataset(
             data.images, val_ids, val_labels, batch_size=config.batch_size, cache_dir=cache_dir, **geometry
-        ))
+        ), len(val_ids))
     steps = math.ceil(len(train_ids) / config.batch_size)
     progress = EpochProgress(steps, interactive)
     first = state["epoch"]
@@ -383,7 +386,7 @@ def train(
         train_ds = shard(pipeline.make_dataset(
             data.images, train_ids, train_labels, batch_size=config.batch_size, shuffle=True,
             seed=epoch_seed(config.seed, epoch), augment=augmenter, cache_dir=cache_dir, **geometry,
-        ))
+        ), len(train_ids))
         tick = time.monotonic()
         logs = model.fit(
             train_ds, validation_data=val_ds, initial_epoch=epoch, epochs=epoch + 1, verbose=0, shuffle=False,

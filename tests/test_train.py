@@ -187,3 +187,19 @@ def test_mirrored_strategy_on_two_logical_cpus(tiny_data, tmp_path):
     assert env["strategy"] == "MirroredStrategy" and env["replicas"] == 2
     history = pd.read_csv(tmp_path / "mirrored" / "history.csv")
     assert len(history) == 1 and np.isfinite(history["val_rmse"]).all()
+
+
+def test_mixed_precision_run_trains_and_saves_float32_outputs(tiny_data, tmp_path):
+    out = train.train(tiny_config(tiny_data, mixed_precision=True, epochs=1), tmp_path / "mixed", verbose=False)
+    assert train.keras.mixed_precision.global_policy().name == "float32"  # restored afterwards
+    model = train.load_model(out)
+    assert model.get_layer("conv1").compute_dtype == "float16"
+    assert model.output.dtype == "float32"
+    assert np.isfinite(train.load_run(out).history["val_rmse"]).all()
+
+
+def test_crop_cache_gives_the_same_history(uninterrupted, tiny_data, tmp_path):
+    out = train.train(tiny_config(tiny_data, cache_crops=True), tmp_path / "cached", verbose=False)
+    assert list((out / "cache").glob("crops-*.u8"))
+    reference = train.load_run(uninterrupted).history[COMPARED]
+    pd.testing.assert_frame_equal(train.load_run(out).history[COMPARED], reference)
