@@ -21,6 +21,7 @@ def _check_data(args: argparse.Namespace) -> int:
         tree_tolerance=args.tolerance,
         skip_bad_images=args.skip_bad_images,
         resize_bad_size=args.resize_bad_size,
+        full_decode=args.full_decode,
     )
     print(summary)
     return 0
@@ -82,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tolerance", type=float, default=0.01, help="allowed deviation from the tree sums (default 0.01)")
     p.add_argument("--skip-bad-images", action="store_true", help="list unreadable JPEGs instead of failing")
     p.add_argument("--resize-bad-size", action="store_true", help="accept images that are not 424x424 (resized)")
+    p.add_argument("--full-decode", action="store_true", help="decode every image fully (slower; default: headers)")
     p.set_defaults(func=_check_data)
 
     p = sub.add_parser("synth", help="generate a synthetic Galaxy Zoo sky in Kaggle layout")

@@ -40,3 +40,15 @@ def test_check_data_options_skip_and_resize(kaggle_folder, capsys):
     assert "skipped:     1 bad images" in capsys.readouterr().out
     assert cli.main(["check-data", str(kaggle_folder), "--tolerance", "0.5", "--skip-bad-images"]) == 0
     assert "within 0.5" in capsys.readouterr().out
+
+
+def test_check_data_full_decode_flag(kaggle_folder, capsys):
+    jpg = kaggle_folder / "images_training_rev1" / "100002.jpg"
+    data = bytearray(jpg.read_bytes())
+    dht = data.find(b"\xff\xc4")
+    data[dht + 5 : dht + 25] = b"\xff" * 20  # broken Huffman table: only a full decode notices
+    jpg.write_bytes(bytes(data))
+    assert cli.main(["check-data", str(kaggle_folder)]) == 0
+    capsys.readouterr()
+    assert cli.main(["check-data", str(kaggle_folder), "--full-decode"]) == 2
+    assert "100002.jpg: JPEG does not decode" in capsys.readouterr().err
