@@ -48,6 +48,7 @@ NO_CODE_HTML = "report_no_code.html"  # code hidden, for instructors
 SUMMARY_FILE = "report.json"  # what the index reads: date, data, timings, headline metrics
 FAILURE_FILE = "failure.json"
 ABOUT_CODE_TAG = "about-code"  # markdown cells about the code itself, left out of the code-hidden report
+KERNEL_LOG = "kernel-stderr.log"  # the kernels' own stderr, kept with the report
 PRIVATE_KERNEL = "galaxy-lib-current"  # kernel spec we write when no spec runs this interpreter
 _PYTHON_NAMES = {"python", f"python{sys.version_info[0]}", "python{}.{}".format(*sys.version_info[:2])}
 HEADLINE_KEYS = ("test_rmse", "test_accuracy", "val_rmse", "train_rmse_last_epoch", "train_accuracy_last_epoch")
@@ -89,7 +90,7 @@ def build_report(
     timings: list[dict[str, Any]] = []
     started = dt.datetime.now(dt.UTC)
     try:
-        with kernel_spec(kernel) as kernel_name, _kernel_environment():
+        with kernel_spec(kernel) as kernel_name, _kernel_environment(), _kernel_stderr_to(staging / KERNEL_LOG):
             for number, notebook in enumerate(notebooks, 1):
                 if progress:
                     print(f"[{number}/{len(notebooks)}] {notebook.name} on kernel {kernel_name}", file=sys.stderr)
@@ -223,6 +224,32 @@ def _kernel_environment() -> contextlib.AbstractContextManager[None]:
     )
 
 
+@contextlib.contextmanager
+def _kernel_stderr_to(log: Path) -> Iterator[None]:
+    """Send the kernels' own stderr (TensorFlow's start-up chatter, ipykernel warnings, crash
+    messages) to ``log`` in the report folder, while this process keeps writing progress to the
+    terminal. Kernels inherit file descriptor 2, so it is pointed at the log for the block and
+    ``sys.stderr`` at a copy of the terminal's descriptor."""
+    try:
+        sys.stderr.flush()
+        terminal = os.dup(2)
+    except (AttributeError, OSError, ValueError):  # no real stderr (embedded interpreters): leave it alone
+        yield
+        return
+    saved_stderr = sys.stderr
+    with open(log, "ab") as handle:
+        os.dup2(handle.fileno(), 2)
+        sys.stderr = open(terminal, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            sys.stderr.close()
+            sys.stderr = saved_stderr
+            os.dup2(terminal, 2)
+            os.close(terminal)
+
+
 # --- execution ------------------------------------------------------------------------------------
 
 
@@ -247,6 +274,7 @@ def _execute(source: Path, output: Path, parameters: Mapping[str, Any], kernel_n
             kernel_name=kernel_name,
             cwd=str(source.parent),
             progress_bar=progress,
+            stdout_file=sys.stdout if progress else None,  # epoch lines and summaries, live
         )
     except PapermillExecutionError as exc:
         first_line = next((line for line in str(exc.source).splitlines() if line.strip()), "").strip()
@@ -254,6 +282,11 @@ def _execute(source: Path, output: Path, parameters: Mapping[str, Any], kernel_n
         raise _NotebookFailed(
             source.name,
             f"{source.name} failed in cell In [{exc.exec_count}] (`{first_line}`): {exc.ename}: {evalue}",
+        ) from exc
+    except Exception as exc:  # the kernel died (often out of memory), timed out or would not start
+        detail = " ".join(str(exc).split())[:300]
+        raise _NotebookFailed(
+            source.name, f"{source.name} failed: {type(exc).__name__}: {detail} (kernel messages: {KERNEL_LOG})"
         ) from exc
     finally:
         _restore_kernelspec(source, output)

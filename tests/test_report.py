@@ -35,7 +35,10 @@ METRICS = (
     " 'baselines': {'training mean': 0.166}}))\n"
     "print('marker-output', config.run_name)"
 )
-FAIL = "if config.max_images == 7:\n    raise RuntimeError('deliberate failure for the test')"
+FAIL = (
+    "if config.max_images == 7:\n    raise RuntimeError('deliberate failure for the test')\n"
+    "if config.max_images == 9:\n    import os\n    os._exit(1)  # the kernel dies, as when it runs out of memory"
+)
 
 
 def _notebook(path: Path, *cells: str) -> None:
@@ -168,3 +171,12 @@ def test_private_kernel_when_python3_spec_is_another_interpreter(project, tmp_pa
     folder = report.build_report(config, config_file=project / "parameters" / "tiny.yaml", progress=False)
     assert (folder / report.FULL_HTML).is_file()
     assert report.PRIVATE_KERNEL not in (folder / "01_first.ipynb").read_text()  # opens on python3 in Lab
+
+
+@pytest.mark.slow
+def test_dead_kernel_is_reported_with_the_notebook(project):
+    config_file = project / "parameters" / "tiny.yaml"
+    with pytest.raises(report.ReportError, match=r"02_second.ipynb failed: DeadKernelError"):
+        report.build_report(load_config(config_file, {"max_images": 9}), config_file=config_file, progress=False)
+    assert (project / "reports" / "tiny.failed" / "01_first.ipynb").is_file()
+    assert not (project / "reports" / "tiny").exists()
