@@ -47,6 +47,7 @@ def save_figure(fig: Figure, path: str | os.PathLike[str], dpi: int = DPI) -> Pa
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
     os.close(fd)
     try:
+        # 'tight' also keeps titles of fixed-aspect panels (images) inside the PNG
         fig.savefig(tmp, dpi=dpi, format="png", bbox_inches="tight", pad_inches=0.1)
         os.chmod(tmp, 0o644)  # mkstemp makes it private; a figure is meant to be shared
         os.replace(tmp, path)
@@ -195,8 +196,7 @@ def prediction_scatter(y_true: np.ndarray, y_pred: np.ndarray, columns: Sequence
         ax.set_title(f"{column} {tree.ANSWER_LABELS[column]}\nRMSE {rmse:.3f}, r {r:.2f}", fontsize=9)
         ax.set_xlabel("true vote fraction")
         ax.set_xlim(-0.02, 1.02)
-        ax.set_ylim(-0.02, 1.02)
-        ax.set_aspect("equal")
+        ax.set_ylim(-0.02, 1.02)  # panels are near-square by figure size; a fixed aspect would defeat the layout
     axes[0].set_ylabel("predicted")
     return fig
 

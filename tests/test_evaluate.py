@@ -104,3 +104,38 @@ def test_wrong_number_of_predictions_is_a_clear_error(small_run):
     config, split, data = small_run
     with pytest.raises(ValueError, match="test: 5 predictions for 12 galaxies"):
         evaluate.assess(config, split, history_frame(), data, {"test": np.zeros((5, 37))}, progress=False)
+
+
+@pytest.mark.slow
+def test_evaluate_a_tiny_trained_run_writes_every_file(tmp_path, repo_root, capsys):
+    """Train the smoke configuration for one epoch on 40 random galaxies, then evaluate it
+    through the command line, as a user would."""
+    from galaxy_lib import cli, train
+    from galaxy_lib.config import load_config
+
+    root = write_kaggle_folder(tmp_path / "kaggle", n=40)
+    config = load_config(repo_root / "parameters" / "smoke.yaml",
+                         {"data": str(root), "synthetic": False, "epochs": 1, "auc_min_positives": 2, "bootstrap": 20})
+    run_dir = train.train(config, tmp_path / "run")
+    capsys.readouterr()
+
+    assert cli.main(["evaluate", str(run_dir)]) == 0
+    printed = capsys.readouterr().out
+    assert "Held-out test set: 8 galaxies" in printed and "training mean" in printed
+
+    for name in ("metrics.json", "auc.csv", "predictions_test.csv", *EXPECTED_FIGURES):
+        assert (run_dir / name).is_file(), name
+    m = json.loads((run_dir / "metrics.json").read_text())
+    history = pd.read_csv(run_dir / "history.csv")
+    assert m["train_rmse_last_epoch"] == pytest.approx(history["rmse"].iloc[-1])
+    assert m["n_test"] == 8 and 0 < m["test_rmse"] < 1 and 0 <= m["test_accuracy"] <= 1
+    assert m["val_rmse"] is not None
+    predictions = pd.read_csv(run_dir / "predictions_test.csv")
+    split = pd.read_csv(run_dir / "split.csv")
+    assert predictions[tree.ID_COLUMN].tolist() == split.loc[split["split"] == "test", tree.ID_COLUMN].tolist()
+    _, y_test = load_dataset(root, progress=False).subset(predictions[tree.ID_COLUMN].to_numpy())
+    assert m["test_rmse"] == pytest.approx(metrics.rmse(y_test, predictions[list(tree.ANSWER_COLUMNS)].to_numpy()))
+
+    # --data pointing at a copy elsewhere gives the same numbers
+    assert cli.main(["evaluate", str(run_dir), "--data", str(root)]) == 0
+    assert json.loads((run_dir / "metrics.json").read_text())["test_rmse"] == pytest.approx(m["test_rmse"])
