@@ -216,3 +216,30 @@ def baseline_table(
             for name, value in KAGGLE_ANCHORS.items()
         ]
     return pd.DataFrame(rows).sort_values("rmse", kind="stable").reset_index(drop=True)
+
+
+def baselines_for_config(config, data=None, *, progress: bool = True) -> pd.DataFrame:
+    """The baseline table for a configuration's own split, without any model: fitted on its
+    training galaxies, scored on its test galaxies (validation when it has no test set).
+
+    The split is drawn exactly as ``train`` draws it (same seed, fractions and test pool), so
+    the numbers are the ones an evaluation of that configuration's run will show beside the
+    model. ``data`` is a loaded :class:`~galaxy_lib.dataset.GalaxyData` (default: the
+    configuration's ``data``).
+    """
+    from galaxy_lib import dataset, split
+
+    if data is None:
+        data = dataset.load_for_config(config)
+    frame = split.split_for_config(data, config)
+    train_ids = split.ids_of(frame, "train")
+    eval_ids = split.ids_of(frame, "test")
+    if not len(eval_ids):
+        eval_ids = split.ids_of(frame, "val")
+    _, y_train = data.subset(train_ids)
+    _, y_eval = data.subset(eval_ids)
+    colours = central_pixel_colours(data.images, np.concatenate([train_ids, eval_ids]), progress=progress)
+    preds = baseline_predictions(y_train, len(y_eval), train_colours=colours[: len(train_ids)],
+                                 eval_colours=colours[len(train_ids) :], clusters=config.central_pixel_clusters,
+                                 seed=config.seed)
+    return baseline_table(y_eval, preds)

@@ -111,3 +111,22 @@ def test_central_pixel_beats_all_zeros_on_the_real_sample(real_sample):
     # the fixed Kaggle bins are only a little better than the mean; k-means colours do better
     kmeans = baselines.CentralPixelBaseline(clusters=16, seed=0).fit(colours[train], y[train])
     assert metrics.rmse(y[test], kmeans.predict(colours[test])) < scores["training mean"]
+
+
+def test_baselines_for_config_uses_the_configs_own_split(tmp_path):
+    from conftest import write_kaggle_folder
+
+    from galaxy_lib import split
+    from galaxy_lib.config import Config
+    from galaxy_lib.dataset import load_for_config
+
+    root = write_kaggle_folder(tmp_path / "kaggle", n=30, size=96)
+    config = Config(data=str(root), resize_bad_size=True, seed=3, val_fraction=0.2, test_fraction=0.3)
+    table = baselines.baselines_for_config(config, progress=False).set_index("name")
+    assert {"all-zeros", "all-ones", "training mean", "central pixel"} <= set(table.index)
+    data = load_for_config(config)
+    frame = split.split_for_config(data, config)
+    _, y_train = data.subset(split.ids_of(frame, "train"))
+    _, y_test = data.subset(split.ids_of(frame, "test"))
+    assert len(y_test) == 9
+    assert table.loc["training mean", "rmse"] == pytest.approx(np.sqrt(np.mean((y_test - y_train.mean(0)) ** 2)))
