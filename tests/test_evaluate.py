@@ -100,6 +100,20 @@ def test_baselines_are_fitted_on_training_rows_only(small_run):
     assert ev.metrics["test_rmse"] == 0.0 and ev.metrics["val_rmse"] is None
 
 
+def test_run_without_test_galaxies_is_evaluated_on_validation_and_says_so(small_run):
+    config, split, data = small_run
+    split = split.assign(split=split["split"].replace("test", "train"))
+    val_ids = split.loc[split["split"] == "val", tree.ID_COLUMN].to_numpy()
+    _, y_val = data.subset(val_ids)
+    ev = evaluate.assess(config, split, history_frame(), data, {"val": y_val * 0.5}, progress=False,
+                         make_figures=False)
+    assert ev.evaluated_split == "val"
+    assert ev.metrics["test_rmse"] is None
+    assert ev.metrics["val_rmse"] == pytest.approx(metrics.rmse(y_val, y_val * 0.5))
+    assert ev.summary_text().startswith("Held-out val set: 12 galaxies")
+    assert ev.predictions_frame()[tree.ID_COLUMN].tolist() == val_ids.tolist()
+
+
 def test_wrong_number_of_predictions_is_a_clear_error(small_run):
     config, split, data = small_run
     with pytest.raises(ValueError, match="test: 5 predictions for 12 galaxies"):
