@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -201,16 +202,39 @@ def prediction_scatter(y_true: np.ndarray, y_pred: np.ndarray, columns: Sequence
     return fig
 
 
-def _top(values: np.ndarray) -> str:
-    j = int(np.argmax(values))
-    return f"{tree.ANSWER_LABELS[tree.ANSWER_COLUMNS[j]]} {values[j]:.2f}"
+_FOLLOW_UP = {"Class1.1": 7, "Class1.2": 2, "Class2.1": 9, "Class2.2": 4}
+"""Which question to describe next after a top answer: smooth -> roundness, features -> edge-on,
+edge-on -> bulge shape, not edge-on -> spiral arms."""
+
+
+def _top_in(values: np.ndarray, question: int) -> str:
+    s = tree.question_slices()[question - 1]
+    column = tree.ANSWER_COLUMNS[s.start + int(np.argmax(values[s]))]
+    return column
+
+
+def _wrap(text: str, width: int = 44) -> str:
+    """Break a description after a comma so it fits a gallery panel."""
+    return textwrap.fill(text, width, subsequent_indent="      ", break_long_words=False)
+
+
+def describe_galaxy(values: np.ndarray) -> str:
+    """A short morphology along the tree's main path, e.g. ``'features or disk 0.97, edge-on: no
+    0.90, spiral: yes 0.71'``: the top answer of Q1, then of the question it leads to, and so on."""
+    parts, question = [], 1
+    while question:
+        column = _top_in(values, question)
+        parts.append(f"{tree.ANSWER_LABELS[column].split(' ', 1)[1]} {values[tree.column_index(column)]:.2f}")
+        question = _FOLLOW_UP.get(column, 0)
+    return ", ".join(parts)
 
 
 def galaxy_gallery(
     images, ids: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, n: int = 6, crop: int = 212
 ) -> Figure:
     """The ``n`` best and ``n`` worst predicted galaxies (by per-galaxy RMSE), showing the
-    central ``crop`` pixels, with the true and predicted top answers (argmax of 37).
+    central ``crop`` pixels, with the true and predicted top answers along the tree's main path
+    (:func:`describe_galaxy`).
 
     ``images`` is anything with ``read_bytes(galaxy_id)`` (a :class:`~galaxy_lib.dataset.ImageSource`).
     """
@@ -219,7 +243,7 @@ def galaxy_gallery(
     order = np.argsort(errors, kind="stable")
     n = max(1, min(n, len(ids) // 2 or 1))
     picks = [("best", order[:n]), ("worst", order[::-1][:n])]
-    fig = _figure(2.3 * n, 2 * 2.75)
+    fig = _figure(2.6 * n, 2 * 3.2)
     axes = _subplots(fig, 2, n)
     for r, (name, rows) in enumerate(picks):
         for c in range(n):
@@ -235,8 +259,9 @@ def galaxy_gallery(
                 top, left = (h - side) // 2, (w - side) // 2
                 ax.imshow(cv2.cvtColor(image[top : top + side, left : left + side], cv2.COLOR_BGR2RGB))
             ax.set_title(
-                f"{name}: {ids[i]}, RMSE {errors[i]:.3f}\ntrue: {_top(y_true[i])}\npred: {_top(y_pred[i])}",
-                fontsize=7.5,
+                f"{name}: {ids[i]}, RMSE {errors[i]:.3f}\n"
+                f"true: {_wrap(describe_galaxy(y_true[i]))}\npred: {_wrap(describe_galaxy(y_pred[i]))}",
+                fontsize=7,
                 loc="left",
             )
     return fig

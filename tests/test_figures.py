@@ -101,5 +101,25 @@ def test_gallery_shows_best_and_worst(tmp_path, arrays):
     errors = metrics.rmse_per_galaxy(y, p)
     assert titles[0].startswith(f"best: {ids[np.argmin(errors)]}")
     assert titles[4].startswith(f"worst: {ids[np.argmax(errors)]}")
-    assert all("true: Q" in t and "pred: Q" in t for t in titles)
+    assert all("\ntrue: " in t and "\npred: " in t for t in titles)
+    best = int(np.argmin(errors))
+    assert figures.describe_galaxy(y[best]).split(",")[0] in titles[0]
     check_png(figures.save_figure(fig, tmp_path / "gallery.png"))
+
+
+def test_describe_galaxy_follows_the_main_path_of_the_tree():
+    values = np.zeros(37)
+    values[tree.column_index("Class1.2")] = 0.8  # features or disk
+    values[tree.column_index("Class1.1")] = 0.2
+    values[tree.column_index("Class2.2")] = 0.7  # not edge-on -> spiral question
+    values[tree.column_index("Class2.1")] = 0.1
+    values[tree.column_index("Class4.1")] = 0.5
+    values[tree.column_index("Class4.2")] = 0.2
+    assert figures.describe_galaxy(values) == "features or disk 0.80, edge-on: no 0.70, spiral: yes 0.50"
+    smooth = np.zeros(37)
+    smooth[tree.column_index("Class1.1")] = 0.9
+    smooth[tree.column_index("Class7.3")] = 0.6
+    assert figures.describe_galaxy(smooth) == "smooth 0.90, cigar-shaped 0.60"
+    star = np.zeros(37)
+    star[tree.column_index("Class1.3")] = 0.7
+    assert figures.describe_galaxy(star) == "star or artifact 0.70"
