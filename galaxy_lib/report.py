@@ -86,6 +86,8 @@ def build_report(
 
     reports = resolve_path(config.reports_dir)
     reports.mkdir(parents=True, exist_ok=True)
+    for stale in reports.glob(f".{name}.building-*"):  # left by a build that was killed (one build per name)
+        shutil.rmtree(stale, ignore_errors=True)
     staging = Path(tempfile.mkdtemp(dir=reports, prefix=f".{name}.building-"))
     timings: list[dict[str, Any]] = []
     started = dt.datetime.now(dt.UTC)
