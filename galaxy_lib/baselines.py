@@ -81,7 +81,8 @@ def central_pixel_colours(
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         results = pool.map(one, ids, chunksize=64)
         for i, colour in enumerate(
-            tqdm(results, total=len(ids), desc="central pixels", disable=not progress or len(ids) < 500)
+            tqdm(results, total=len(ids), desc="central pixels", disable=not progress or len(ids) < 500,
+                 mininterval=5.0)  # few updates: notebooks and reports keep every one as a line
         ):
             out[i] = colour
     return out
