@@ -28,7 +28,7 @@ KEY_ANSWERS: tuple[str, ...] = ("Class1.1", "Class1.2", "Class2.1", "Class4.1")
 """Smooth, features/disk, edge-on and spiral: the answers most science cases use."""
 
 SOURCE_COLOURS = {"model": "#c0392b", "baseline": "#7f8c8d", "Kaggle leaderboard": "#2980b9"}
-_QUESTION_PALETTE = sns.color_palette("tab20", len(tree.QUESTIONS))
+_QUESTION_PALETTE = sns.husl_palette(len(tree.QUESTIONS), l=0.5, s=0.85)  # distinct and dark enough for text
 
 
 def _figure(width: float, height: float) -> Figure:
@@ -135,15 +135,18 @@ def auc_bars(auc: pd.DataFrame) -> Figure:
     measurable = np.isfinite(values)
     err = np.vstack([values - auc["low"].to_numpy(dtype=float), auc["high"].to_numpy(dtype=float) - values])
     err = np.where(np.isfinite(err), err, 0.0)
-    ax.barh(y[measurable], values[measurable], color=np.array(colours)[measurable], height=0.75,
+    lowest = np.nanmin(np.r_[auc["low"].to_numpy(dtype=float), values, 0.5])
+    left = min(0.5, np.floor(lowest * 20) / 20)  # below 0.5 (worse than chance) stays visible
+    ax.barh(y[measurable], values[measurable] - left, left=left, color=np.array(colours)[measurable], height=0.75,
             xerr=err[:, measurable], error_kw={"elinewidth": 1, "capsize": 2, "ecolor": "#333333"})
     for yi, note in zip(y[~measurable], auc.loc[~measurable, "note"], strict=True):
-        ax.text(0.505, yi, note, va="center", fontsize=8, color="#777777", style="italic")
+        ax.text(left + 0.005, yi, note, va="center", fontsize=8, color="#777777", style="italic",
+                bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.5}, zorder=3)
     ax.axvline(0.5, color="#555555", lw=1, ls=":")
     ax.set_yticks(y, [f"{c}  {tree.ANSWER_LABELS[c]}" for c in auc["column"]], fontsize=8)
     for tick, colour in zip(ax.get_yticklabels(), colours, strict=True):
         tick.set_color(colour)
-    ax.set_xlim(0.5, 1.0)
+    ax.set_xlim(left, 1.0)
     ax.set_ylim(-0.7, len(auc) - 0.3)
     ax.set_xlabel("ROC AUC (vote fraction > 0.5 is positive), bootstrap 95% interval")
     return fig
