@@ -94,8 +94,11 @@ def kaggle_colour_bins(colours: np.ndarray) -> np.ndarray:
     code did), so a bin is a coarse hue such as "red > 2x intensity". Returns an integer key
     per galaxy; black centres (intensity 0) share key -1.
 
-    The benchmark (Kaggle's ``CentralPixelBenchmark.go``, 2013) hashed these three integers
-    with factor 10; we keep the same key, ``100 R' + 10 G' + B'``.
+    Source: ``CentralPixelBenchmark.go`` (Go, December 2013, by Joyce Noah-Vanhoucke of
+    Kaggle, as kept in a public GitHub repository): mean RGBA of the 10x10 patch at the centre
+    (Go's 16-bit channels), integer division by the mean intensity, key ``100 R' + 10 G' + B'``
+    (hash factor 10); test galaxies take their bin's mean answers. We mirror that arithmetic on
+    OpenCV's decode (8-bit x 257), so a rare galaxy on a bin edge may land differently.
     """
     rgb16 = np.floor(np.asarray(colours, dtype=np.float64) * 257.0)
     intensity = np.floor(rgb16.sum(axis=1) / 3.0)
