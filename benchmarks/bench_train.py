@@ -13,13 +13,16 @@ For each setting a train step is timed twice with the same model and optimizer a
 
 ``input wait = 1 - pipeline images/s / cached images/s``: the part of a step the model sat
 waiting for data (0 means the pipeline keeps up; it is noisy around 0 and can go slightly
-negative). Each oneDNN / thread setting runs in its own Python process because TensorFlow
+negative). CPU milliseconds per image (all threads of the process; cached / pipeline / crop
+cache) are printed too: unlike images/s they barely change when other jobs share the cores,
+so they compare settings fairly on a busy machine; the 1-minute load average is shown.
+Each oneDNN / thread setting runs in its own Python process because TensorFlow
 reads ``TF_ENABLE_ONEDNN_OPTS`` and fixes its thread pools when it starts.
 
 Usage::
 
-    python benchmarks/bench_train.py                       # the full grid (about 15 minutes on 2 cores)
-    python benchmarks/bench_train.py --quick               # batch 64 and 256, fewer images (3-4 minutes)
+    python benchmarks/bench_train.py            # the full grid, oneDNN on and off (about 15 minutes on 2 idle cores)
+    python benchmarks/bench_train.py --quick    # batch 64 and 256, oneDNN on, fewer images (about 3 minutes)
     python benchmarks/bench_train.py --sizes 128 --batch-sizes 64 --onednn on --threads 0 1 2
 
 Input images: the shared real sample (``../shared/data/galaxy-zoo-sample`` or
@@ -66,18 +69,21 @@ def generate_jpegs(folder: Path, n: int = 400, seed: int = 0) -> Path:
     return images
 
 
-def _timed_fit(model, dataset, steps: int, warmup: int) -> float:
-    """Seconds per step over ``steps`` steps after ``warmup`` untimed ones (tracing, caches)."""
+def _timed_fit(model, dataset, steps: int, warmup: int) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process) per step over ``steps`` steps after
+    ``warmup`` untimed ones (tracing, caches). CPU time counts every thread (model and
+    tf.data alike) and hardly depends on what else the machine runs: a fair comparison of
+    settings on a busy machine; wall time is what an idle machine gives."""
     import keras
 
-    marks: list[float] = []
+    marks: list[tuple[float, float]] = []
 
     class Clock(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
-            marks.append(time.perf_counter())
+            marks.append((time.perf_counter(), time.process_time()))
 
     model.fit(dataset, steps_per_epoch=warmup + steps, epochs=1, verbose=0, callbacks=[Clock()], shuffle=False)
-    return (marks[-1] - marks[warmup - 1]) / steps
+    return (marks[-1][0] - marks[warmup - 1][0]) / steps, (marks[-1][1] - marks[warmup - 1][1]) / steps
 
 
 def child(args: argparse.Namespace) -> None:
@@ -113,19 +119,19 @@ def child(args: argparse.Namespace) -> None:
             x = tf.random.uniform([batch_size, side, side, 3])
             y = tf.constant(labels[:batch_size] if batch_size <= len(ids) else np.resize(labels, (batch_size, 37)))
             cached = tf.data.Dataset.from_tensors((x, y)).repeat()
-            cached_step = _timed_fit(model, cached, steps, warmup)
+            cached_step, cached_cpu = _timed_fit(model, cached, steps, warmup)
             streamed = pipeline.make_dataset(
                 images, ids, labels, crop=config.crop, image_size=config.image_size, batch_size=batch_size,
                 shuffle=True, seed=0, augment=augment.make_augmenter(config), drop_remainder=True,
             ).repeat()
-            pipeline_step = _timed_fit(model, streamed, steps, warmup)
+            pipeline_step, pipeline_cpu = _timed_fit(model, streamed, steps, warmup)
             with tempfile.TemporaryDirectory() as cache:
                 from_cache = pipeline.make_dataset(
                     images, ids, labels, crop=config.crop, image_size=config.image_size, batch_size=batch_size,
                     shuffle=True, seed=0, augment=augment.make_augmenter(config), drop_remainder=True,
                     cache_dir=cache,
                 ).repeat()
-                cache_step = _timed_fit(model, from_cache, steps, warmup)
+                cache_step, cache_cpu = _timed_fit(model, from_cache, steps, warmup)
             result = {
                 "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
                 "threads": args.threads,
@@ -138,6 +144,10 @@ def child(args: argparse.Namespace) -> None:
                 "input_wait": 1 - cached_step / pipeline_step,
                 "crop_cache_images_per_s": batch_size / cache_step,
                 "crop_cache_input_wait": 1 - cached_step / cache_step,
+                "cached_cpu_ms_per_image": 1000 * cached_cpu / batch_size,
+                "pipeline_cpu_ms_per_image": 1000 * pipeline_cpu / batch_size,
+                "crop_cache_cpu_ms_per_image": 1000 * cache_cpu / batch_size,
+                "load_average": os.getloadavg()[0],
             }
             print("RESULT " + json.dumps(result), flush=True)
 
@@ -147,14 +157,14 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_SAMPLE, help="Kaggle-layout data set or image folder")
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 69], choices=sorted(GEOMETRY))
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 64, 128, 256])
-    parser.add_argument("--onednn", choices=["on", "off", "both"], default="both")
+    parser.add_argument("--onednn", choices=["on", "off", "both"], help="default: both (--quick: on)")
     parser.add_argument("--threads", type=int, nargs="+", default=[0], help="intra-op threads (0 = TF default)")
     parser.add_argument("--deterministic", choices=["on", "off", "both"], default="on")
     parser.add_argument("--images-per-run", type=int, default=1536, help="images timed per measurement")
     parser.add_argument("--head", default="tree")
     parser.add_argument("--loss", default="mse")
     parser.add_argument("--no-augment", dest="augment", action="store_false", help="pipeline without augmentation")
-    parser.add_argument("--quick", action="store_true", help="batch sizes 64 and 256, 512 images per measurement")
+    parser.add_argument("--quick", action="store_true", help="batch 64 and 256, 512 images each, oneDNN on only")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--images", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -165,6 +175,7 @@ def main() -> None:
         return
     if args.quick:
         args.batch_sizes, args.images_per_run = [64, 256], 512
+    args.onednn = args.onednn or ("on" if args.quick else "both")
 
     with tempfile.TemporaryDirectory() as tmp:
         if (args.data / "images_training_rev1").is_dir():
@@ -205,7 +216,10 @@ def main() -> None:
                                 f"  pipeline {r['pipeline_images_per_s']:6.1f} img/s"
                                 f" (input wait {100 * r['input_wait']:5.1f}%)"
                                 f"  crop cache {r['crop_cache_images_per_s']:6.1f} img/s"
-                                f" (input wait {100 * r['crop_cache_input_wait']:5.1f}%)",
+                                f" (input wait {100 * r['crop_cache_input_wait']:5.1f}%)"
+                                f"  CPU ms/image {r['cached_cpu_ms_per_image']:.1f} / "
+                                f"{r['pipeline_cpu_ms_per_image']:.1f} / {r['crop_cache_cpu_ms_per_image']:.1f}"
+                                f"  load {r['load_average']:.1f}",
                                 flush=True,
                             )
         best = {}
