@@ -55,8 +55,10 @@ _BIG = 1000  # show a progress bar from this many images on
 class ImageSource:
     """A folder or a zip of ``<GalaxyID>.jpg`` files, indexed once by GalaxyID.
 
-    Zips are read in place with one handle per thread, so the thread pools of the checker
-    and of tf.data can read them concurrently.
+    Zips are read in place with one handle per OS thread, so the thread pools of the checker
+    and of tf.data can read them concurrently. (Handles are keyed by thread id rather than kept
+    in ``threading.local``: TensorFlow's threads get a fresh Python thread state on every call,
+    which would reopen the archive, and re-read its directory, for every image.)
     """
 
     def __init__(self, kind: str, location: Path, names: dict[int, str]) -> None:
@@ -66,7 +68,8 @@ class ImageSource:
         self.location = Path(location)
         self._names = names
         self._ids = np.array(sorted(names), dtype=np.int64)
-        self._local = threading.local()
+        self._handles: dict[int, zipfile.ZipFile] = {}
+        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"ImageSource({self.kind!r}, {str(self.location)!r}, {len(self._ids)} images)"
@@ -77,14 +80,21 @@ class ImageSource:
     def __contains__(self, galaxy_id: object) -> bool:
         return galaxy_id in self._names
 
-    def __getstate__(self) -> dict[str, Any]:  # thread-local zip handles cannot be pickled
+    def __getstate__(self) -> dict[str, Any]:  # open zip handles and locks cannot be pickled
         state = self.__dict__.copy()
-        del state["_local"]
+        del state["_handles"], state["_lock"]
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self._local = threading.local()
+        self._handles, self._lock = {}, threading.Lock()
+
+    def close(self) -> None:
+        """Close any open zip handles (they reopen on the next read)."""
+        with self._lock:
+            handles, self._handles = list(self._handles.values()), {}
+        for handle in handles:
+            handle.close()
 
     def ids(self) -> np.ndarray:
         """Sorted int64 GalaxyIDs of every image present."""
@@ -108,9 +118,12 @@ class ImageSource:
         return f"{self.location}:{self.member(galaxy_id)}"
 
     def _zip(self) -> zipfile.ZipFile:
-        handle = getattr(self._local, "zip", None)
+        key = threading.get_ident()
+        handle = self._handles.get(key)
         if handle is None:
-            handle = self._local.zip = zipfile.ZipFile(self.location)
+            handle = zipfile.ZipFile(self.location)
+            with self._lock:
+                self._handles[key] = handle
         return handle
 
     def read_bytes(self, galaxy_id: int) -> bytes:
@@ -172,7 +185,8 @@ def _zip_source(path: Path, subset: str | None = None) -> ImageSource:
     """Images inside a zip; ``subset`` keeps only members under a folder of that name."""
     names = _zip_names(path)
     if subset is not None:
-        names = [n for n in names if f"{subset}/" in n]
+        inside = [n for n in names if f"{subset}/" in n]
+        names = inside or names  # a re-zipped folder may hold the images at the top level
     else:
         folders = {n.split("/")[-2] for n in names if "/" in n and _IMAGE_NAME.search(n)}
         if {TRAINING_IMAGES, TEST_IMAGES} <= folders:  # a zipped data-set root: prefer the test images
