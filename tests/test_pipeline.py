@@ -200,3 +200,30 @@ def test_crop_offset_is_the_papers_window():
     with pytest.raises(ValueError):
         pipeline.crop_offset(500)
 
+
+
+def test_zip_is_opened_once_per_thread_not_once_per_image(tmp_path, monkeypatch):
+    """TensorFlow's threads lose ``threading.local`` state between calls; reopening the zip
+    (and re-reading its directory) for every image made zip input ~100x slower."""
+    from conftest import write_kaggle_folder
+
+    root = write_kaggle_folder(tmp_path / "kaggle", n=48, size=64)
+    archive = tmp_path / "images.zip"
+    with zipfile.ZipFile(archive, "w") as handle:
+        for jpg in sorted((root / IMAGES).iterdir()):
+            handle.write(jpg, f"{IMAGES}/{jpg.name}")
+    source = dataset.open_images(archive)
+    opened = []
+    real_zipfile = zipfile.ZipFile
+
+    def counting(*args, **kwargs):
+        opened.append(args[0])
+        return real_zipfile(*args, **kwargs)
+
+    monkeypatch.setattr(dataset.zipfile, "ZipFile", counting)
+    options = pipeline.tf.data.Options()
+    options.threading.private_threadpool_size = 2
+    monkeypatch.setattr(pipeline, "crop_offset", lambda crop, side=424: (64 - crop) // 2)
+    ds = pipeline.make_dataset(source, source.ids(), crop=32, batch_size=8).with_options(options)
+    assert sum(len(x) for x in ds) == 48
+    assert 1 <= len(opened) <= 8, len(opened)
