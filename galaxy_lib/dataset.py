@@ -570,11 +570,11 @@ def load_dataset(
 
 def load_for_config(config: Any, **kwargs: Any) -> GalaxyData:
     """The data set a configuration names (``config.data``, relative to the project root),
-    generated first when ``config.synthetic`` asks for it and it is missing."""
+    generated first when ``config.synthetic`` asks for it and it is not there yet."""
     from galaxy_lib.config import resolve_path
 
     root = resolve_path(config.data)
-    if not root.exists() and getattr(config, "synthetic", False):
+    if getattr(config, "synthetic", False):  # generates only when the labels are not there yet
         from galaxy_lib import synth
 
         root = Path(synth.ensure_synthetic(config))

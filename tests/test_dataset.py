@@ -313,3 +313,23 @@ def test_check_images_runs_on_many_threads(kaggle_folder):
     results = dataset.check_images(source, source.ids(), workers=4, progress=False)
     assert [r[0] for r in results] == source.ids().tolist()
     assert all(problem is None and size == (424, 424) for _, problem, size in results)
+
+
+def test_load_for_config_reads_the_configured_folder(kaggle_folder):
+    from galaxy_lib.config import load_config
+
+    config = load_config(None, {"data": str(kaggle_folder), "tree_tolerance": 0.5})
+    data = dataset.load_for_config(config)
+    assert len(data) == 12 and data.root == kaggle_folder
+    (kaggle_folder / "images_training_rev1" / "100000.jpg").write_bytes(b"\xff\xd8broken")
+    with pytest.raises(DataError, match="100000.jpg"):
+        dataset.load_for_config(config)
+    assert len(dataset.load_for_config(config.replace(skip_bad_images=True))) == 11
+
+
+def test_load_for_config_generates_a_synthetic_sky_when_asked(tmp_path):
+    from galaxy_lib.config import load_config
+
+    config = load_config(None, {"data": str(tmp_path / "sky"), "synthetic": True, "synthetic_n": 4})
+    data = dataset.load_for_config(config)
+    assert len(data) == 4 and (tmp_path / "sky" / CSV).is_file()
