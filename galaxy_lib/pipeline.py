@@ -96,14 +96,20 @@ def _check_inputs(images: ImageSource, ids: Any, labels: Any) -> tuple[np.ndarra
     return ids, labels
 
 
-def _bytes_dataset(images: ImageSource, ids: np.ndarray) -> tuple[np.ndarray, Callable[[tf.Tensor], tf.Tensor]]:
-    """``(slice source, element -> JPEG bytes)``: file paths for folders, ids read from a zip otherwise."""
+def _byte_reader(images: ImageSource, ids: np.ndarray) -> tuple[np.ndarray, Callable[[tf.Tensor], tf.Tensor]]:
+    """``(table, reader)``: ``reader(table[i])`` gives the JPEG bytes of ``ids[i]``.
+
+    Folders: file paths read by ``tf.io.read_file`` (no Python per image). Zips: GalaxyIDs read
+    by ``ImageSource.read_bytes`` inside ``tf.numpy_function``, which needs the GIL (zips are
+    read about half as fast as folders; extract them, or use a crop cache, for long training).
+    """
     if images.kind == "folder":
         paths = np.array([images.file_path(int(g)) for g in ids], dtype=object)
         return paths, tf.io.read_file
 
-    def read(galaxy_id: np.ndarray) -> bytes:
-        return images.read_bytes(int(galaxy_id))
+    def read(galaxy_id: np.ndarray) -> np.ndarray:
+        # an object array keeps the bytes exact (NumPy's fixed-width bytes drop trailing NULs)
+        return np.array(images.read_bytes(int(galaxy_id)), dtype=object)
 
     def read_zip(galaxy_id: tf.Tensor) -> tf.Tensor:
         data = tf.numpy_function(read, [galaxy_id], tf.string, stateful=False)
@@ -123,7 +129,7 @@ def decoded_crops(
 ) -> tf.data.Dataset:
     """Unbatched uint8 crops in ``ids`` order (the building block of :func:`make_dataset`)."""
     ids, _ = _check_inputs(images, ids, None)
-    source, read = _bytes_dataset(images, ids)
+    source, read = _byte_reader(images, ids)
     return tf.data.Dataset.from_tensor_slices(source).map(
         lambda s: decode_crop(read(s), crop, image_size, resize_bad_size),
         num_parallel_calls=AUTOTUNE,
@@ -277,7 +283,7 @@ def make_dataset(
             load_batch, num_parallel_calls=AUTOTUNE, deterministic=deterministic
         )
     else:
-        source, read = _bytes_dataset(images, ids)
+        source, read = _byte_reader(images, ids)
         table = tf.constant(source)
 
         def load_one(row: tf.Tensor) -> Any:
