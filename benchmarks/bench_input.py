@@ -7,7 +7,8 @@ Measures, each in a fresh Python process so that peak RSS belongs to one configu
 2. one pass of :func:`galaxy_lib.pipeline.make_dataset` over the same images (shuffled,
    batches of 256): images/s and peak RSS;
 3. one pass of the pipeline over a 3,000-entry and a 60,000-entry file list (the sample
-   repeated, as big as Kaggle's 61,578 training images): peak RSS must not grow with the list.
+   repeated, as big as Kaggle's 61,578 training images): peak RSS must not grow with the list;
+4. the data check's JPEG header scan (``dataset.check_images``) over the 60,000 entries.
 
 Targets (issue 2, 2 cores): pipeline >= 4x the paper's loop and >= 2,000 images/s at the 128
 crop; peak RSS over 60,000 entries <= 1.5 GB and within 20% of the 3,000-entry figure.
@@ -86,6 +87,18 @@ def paper_loop(paths: list[str], crop: int, copy: bool = False) -> np.ndarray:
 def worker(args: argparse.Namespace) -> dict[str, float]:
     """One measurement in this (fresh) process; returns figures for the parent to print."""
     _pin(args.cores)
+    if args.mode == "check":  # dataset.check_images: JPEG markers and size, on a thread pool
+        from galaxy_lib import dataset
+
+        images = dataset.open_images(args.images)
+        ids = np.resize(images.ids(), args.entries or len(images))
+        rss_start = peak_rss_mb()
+        start, cpu = time.perf_counter(), time.process_time()
+        results = dataset.check_images(images, ids, progress=False)
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+        assert all(problem is None for _, problem, _ in results)
+        return {"images": len(ids), "seconds": seconds, "cpu_seconds": cpu, "rss_start_mb": rss_start,
+                "peak_rss_mb": peak_rss_mb()}
     if args.mode in ("paper", "paper-copy"):  # no TensorFlow in this process, as in the paper's loop
         import cv2  # noqa: F401 - imported before the clock starts
 
@@ -144,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--big", type=int, default=60000, help="entries in the large file list")
     parser.add_argument("--small", type=int, default=3000, help="entries in the small file list")
     parser.add_argument("--repeats", type=int, default=2, help="speed runs per loader (the best is reported)")
-    parser.add_argument("--worker", choices=["paper", "paper-copy", "pipeline"], help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=["paper", "paper-copy", "pipeline", "check"], help=argparse.SUPPRESS)
     parser.add_argument("--images", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--entries", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -176,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         paper = max(views, copies, key=lambda r: r["images"] / r["seconds"])  # compare with the faster one
         small = run_worker(images, "pipeline", args, entries=args.small)
         big = run_worker(images, "pipeline", args, entries=args.big)
+        check = run_worker(images, "check", args, entries=args.big)
 
     def speed(r: dict[str, float]) -> float:
         return r["images"] / r["seconds"]
@@ -188,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         ("pipeline (tf.data), one pass", ours),
         (f"pipeline, {args.small:,}-entry list", small),
         (f"pipeline, {args.big:,}-entry list", big),
+        (f"header check, {args.big:,} entries", check),
     ]
     for name, r in rows:
         cpu_ms = 1000 * r["cpu_seconds"] / r["images"]
