@@ -267,3 +267,72 @@ def learnability(root: str | os.PathLike[str], test_fraction: float = 0.25, seed
         "ridge_alpha": float(ridge.alpha_),
         "noise_floor_rmse": rmse(y[test], p[test]),
     }
+
+
+GALLERY_CLASSES: tuple[tuple[str, str], ...] = (
+    ("smooth, round", "kind == 'smooth' and q > 0.85 and merger == 0 and lens == 0"),
+    ("smooth, cigar-shaped", "kind == 'smooth' and q < 0.55"),
+    ("disk, dominant bulge", "kind == 'disk' and arms == 0 and bar == 0 and bulge_fraction > 0.35"),
+    ("spiral, 2 tight arms", "kind == 'disk' and arms == 2 and pitch_deg < 14 and arm_strength > 0.6"),
+    ("spiral, loose arms", "kind == 'disk' and arms >= 3 and pitch_deg > 25 and arm_strength > 0.6"),
+    ("barred spiral", "kind == 'disk' and bar > 0.6 and arms > 0"),
+    ("ring", "ring > 0"),
+    ("edge-on, rounded bulge", "kind == 'edgeon' and edge_bulge == 'rounded' and dust_lane == 0"),
+    ("edge-on, boxy bulge", "kind == 'edgeon' and edge_bulge == 'boxy'"),
+    ("edge-on, no bulge", "kind == 'edgeon' and edge_bulge == 'none'"),
+    ("edge-on, dust lane", "dust_lane > 0"),
+    ("merger", "merger > 0"),
+    ("disturbed", "disturbed > 0"),
+    ("irregular", "irregular > 0"),
+    ("lens arc", "lens > 0"),
+    ("star or artifact", "kind in ('star', 'artifact')"),
+    ("small, faint (uncertain votes)", "visibility < 0.3"),
+    ("random pick", "visibility >= 0"),
+)
+
+
+def _top_answers(votes: pd.Series, k: int = 3) -> str:
+    """The ``k`` largest vote fractions (leaving out the uninformative "no" answers)."""
+    informative = votes.drop(["Class2.2", "Class3.2", "Class4.2", "Class6.2"])  # the "no" answers say little
+    best = informative.sort_values(ascending=False).head(k)
+    return "\n".join(f"{tree.ANSWER_LABELS[c].split(' ', 1)[1]} {v:.2f}" for c, v in best.items())
+
+
+def gallery(root: str | os.PathLike[str], out_png: str | os.PathLike[str], crop: int = 256, seed: int = 0) -> Path:
+    """A grid of example galaxies by true morphology, each titled with its top answers
+    (the vote fractions), saved as a PNG (``docs/synthetic_gallery.png``)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    root, out_png = Path(root), Path(out_png)
+    truth = read_truth(root)
+    truth = truth[truth["split"] == "train"]
+    labels = pd.read_csv(root / LABELS_FILE).set_index(tree.ID_COLUMN)
+    rng = np.random.default_rng(seed)
+    picks: list[tuple[str, int]] = []
+    for name, query in GALLERY_CLASSES:
+        candidates = truth.query(query)[tree.ID_COLUMN].to_numpy()
+        candidates = candidates[~np.isin(candidates, [p[1] for p in picks])]
+        if len(candidates):
+            picks.append((name, int(rng.choice(candidates))))
+    columns = 6
+    rows = math.ceil(len(picks) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * 2.3, rows * 3.2), facecolor="white")
+    lo = (synth_render.SIZE - crop) // 2
+    for ax in np.ravel(axes):
+        ax.axis("off")
+    for ax, (name, galaxy_id) in zip(np.ravel(axes), picks, strict=False):
+        image = cv2.imread(str(root / TRAIN_FOLDER / f"{galaxy_id}.jpg"))[lo : lo + crop, lo : lo + crop, ::-1]
+        ax.imshow(image)
+        ax.set_title(f"{name}\n{_top_answers(labels.loc[galaxy_id, list(tree.ANSWER_COLUMNS)])}", fontsize=7.5)
+    fig.suptitle(f"Synthetic Galaxy Zoo sky: central {crop}x{crop} of the 424x424 frames, titled with the "
+                 "largest vote fractions", fontsize=10)
+    fig.tight_layout()
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_png.with_name(f".{out_png.stem}.tmp.png")
+    fig.savefig(tmp, dpi=90)
+    plt.close(fig)
+    os.replace(tmp, out_png)
+    return out_png

@@ -146,10 +146,11 @@ def _edgeon_galaxy(image: np.ndarray, m: Morphology, cx: float, cy: float, rng: 
     c, s = math.cos(m.pa), math.sin(m.pa)
     dx, dy = _XX - cx, _YY - cy
     u, z = dx * c + dy * s, -dx * s + dy * c
-    hd, hz = re / 1.68, max(re * m.q * 0.5, 0.5)
-    disk = (np.exp(1.68 - np.abs(u) / hd) * _sech2(z / hz)).astype(np.float32)
+    hd, hz = re / 1.68, max(re * m.q * 0.6, 0.8)
+    truncation = np.clip(1.0 - (np.abs(u) - 3.0 * hd) / hd, 0.0, 1.0)  # real disks end near 4 scale lengths
+    disk = (np.exp(1.68 - np.abs(u) / hd) * _sech2(z / hz) * truncation).astype(np.float32)
     light = np.zeros_like(image)
-    _add(light, disk, DISK * 0.6 + BLUE * 0.4, m.brightness * 2.0 * (0.25 / m.q) ** 0.5)  # longer sight-line
+    _add(light, disk, DISK * 0.6 + BLUE * 0.4, m.brightness * 1.5 * (0.25 / m.q) ** 0.5)  # longer sight-line
     if m.edge_bulge == "boxy":
         _bulge(light, m, cx, cy, m.brightness * _sersic_luminosity(1.0, re), 0.7, boxy=3.5)
     elif m.edge_bulge == "rounded":

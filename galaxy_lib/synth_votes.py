@@ -23,7 +23,7 @@ import numpy as np
 from galaxy_lib import tree
 
 KINDS = ("smooth", "disk", "edgeon", "star", "artifact")
-KIND_WEIGHTS = (0.34, 0.54, 0.106, 0.007, 0.007)
+KIND_WEIGHTS = (0.35, 0.556, 0.08, 0.007, 0.007)
 EDGE_BULGES = ("rounded", "boxy", "none")
 ARTIFACTS = ("star", "trail", "bleed")
 
@@ -191,7 +191,7 @@ def question_probabilities(m: Morphology) -> np.ndarray:
     p[s[3]] = [yes, 1 - yes]
 
     # Q5 bulge prominence: none / noticeable / obvious / dominant
-    position = float(np.interp(m.bulge_fraction, [0.0, 0.1, 0.3, 0.7], [0.0, 1.0, 2.0, 3.0]))
+    position = float(np.interp(m.bulge_fraction, [0.0, 0.1, 0.35, 0.8], [0.0, 1.0, 2.0, 3.0]))
     if m.kind != "disk":
         position = min(position, 2.0)
     p[s[4]] = _mix(_soft_onehot(position, 4, 0.45 + 0.5 * (1 - v)), [0.15, 0.4, 0.35, 0.1], 0.6 + 0.35 * v)
