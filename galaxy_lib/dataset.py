@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import csv
 import difflib
+import functools
 import io
 import os
 import re
 import threading
 import zipfile
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -311,9 +311,7 @@ def check_images(
     ids = [int(i) for i in ids]
     workers = workers or min(32, 4 * (os.cpu_count() or 1))
     show = len(ids) >= _BIG if progress is None else progress
-    check: Callable[[int], tuple[str | None, tuple[int, int] | None]] = lambda g: _check_image(  # noqa: E731
-        source, g, full_decode
-    )
+    check = functools.partial(_check_image, source, full_decode=full_decode)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         results = list(tqdm(pool.map(check, ids), total=len(ids), desc="checking images", disable=not show))
     return [(g, p, s) for g, (p, s) in zip(ids, results, strict=True)]
