@@ -180,3 +180,21 @@ def test_dead_kernel_is_reported_with_the_notebook(project):
         report.build_report(load_config(config_file, {"max_images": 9}), config_file=config_file, progress=False)
     assert (project / "reports" / "tiny.failed" / "01_first.ipynb").is_file()
     assert not (project / "reports" / "tiny").exists()
+
+
+@pytest.mark.slow
+def test_named_kernel_runs_the_notebooks(project, tmp_path, monkeypatch):
+    """`--kernel NAME` (e.g. a GPU machine's kernel) runs every notebook on that kernel spec."""
+    spec = tmp_path / "jupyter" / "kernels" / "other-machine"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps(
+        {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+         "display_name": "another machine", "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    config_file = project / "parameters" / "tiny.yaml"
+    folder = report.build_report(load_config(config_file), kernel="other-machine", config_file=config_file,
+                                 progress=False)
+    summary = json.loads((folder / report.SUMMARY_FILE).read_text())
+    assert summary["kernel"] == "other-machine"
+    assert "other-machine" in (folder / report.FULL_HTML).read_text()  # the header names the kernel
+    assert nbformat.read(folder / "01_first.ipynb", as_version=4).metadata.kernelspec["name"] == "python3"
