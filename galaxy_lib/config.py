@@ -59,7 +59,7 @@ class Config:
     # --- model ----------------------------------------------------------------------------
     model: str = "vgg6"  # architecture name
     head: str = "sigmoid"  # 'sigmoid' (paper) or 'tree' (outputs obey the tree sums)
-    tree_normalisation: str = "softmax"  # tree head per question: 'softmax' or Dieleman's 'relu' (ReLU / sum)
+    tree_normalisation: str = "relu"  # tree head per question: Dieleman's 'relu' (ReLU / sum) or 'softmax'
     second_pool: int = 4  # size of the second max-pool (paper: 4)
     width: float = 1.0  # multiplies every layer's filter/unit count (paper: 1.0)
 

@@ -21,7 +21,7 @@ tf = import_tensorflow()
 import keras  # noqa: E402  (after TensorFlow's environment defaults are set)
 from keras import layers  # noqa: E402
 
-TREE_NORMALISATIONS = ("softmax", "relu")
+TREE_NORMALISATIONS = ("relu", "softmax")
 
 
 @keras.saving.register_keras_serializable(package="galaxy_lib")
@@ -36,7 +36,7 @@ class TreeHead(layers.Layer):
     :func:`galaxy_lib.tree.normalise_to_tree`). Computed in float32 even under mixed precision.
     """
 
-    def __init__(self, normalisation: str = "softmax", epsilon: float = 1e-6, **kwargs: Any) -> None:
+    def __init__(self, normalisation: str = "relu", epsilon: float = 1e-6, **kwargs: Any) -> None:
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         if normalisation not in TREE_NORMALISATIONS:
@@ -82,7 +82,7 @@ def vgg6(
     head: str = "sigmoid",
     second_pool: int = 4,
     width: float = 1.0,
-    tree_normalisation: str = "softmax",
+    tree_normalisation: str = "relu",
     name: str = "vgg6",
 ) -> keras.Model:
     """The paper's VGG6 (as coded), for square RGB inputs of side ``input_size``.
