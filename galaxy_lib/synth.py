@@ -236,21 +236,12 @@ def grey_thumbnails(
     return out
 
 
-def learnability(root: str | os.PathLike[str], test_fraction: float = 0.25, seed: int = 0) -> dict[str, float]:
-    """The three numbers that show a synthetic set is learnable but not trivially so.
-
-    On a seeded held-out part: RMSE of the training-mean predictor, of ridge regression
-    on 32x32 grey pixels of the central 128x128 crop (the paper's crop) (alpha chosen by cross-validation on
-    the training part), and the noise floor (vote fractions against ``truth.csv``).
-    """
+def ridge_scores(x: np.ndarray, y: np.ndarray, test_fraction: float = 0.25, seed: int = 0) -> dict[str, Any]:
+    """RMSE of the training-mean predictor and of ridge regression (alpha by
+    cross-validation on the training part) on a seeded held-out part of ``(x, y)``;
+    ``test`` holds the held-out row numbers. Works for real data as well."""
     from sklearn.linear_model import RidgeCV
 
-    root = Path(root)
-    labels = pd.read_csv(root / LABELS_FILE)
-    truth = read_truth(root).set_index(tree.ID_COLUMN).loc[labels[tree.ID_COLUMN]]
-    y = labels[list(tree.ANSWER_COLUMNS)].to_numpy()
-    p = truth[[f"p_{c}" for c in tree.ANSWER_COLUMNS]].to_numpy()
-    x = grey_thumbnails(root / TRAIN_FOLDER, labels[tree.ID_COLUMN].to_numpy())
     order = np.random.default_rng(seed).permutation(len(y))
     n_test = max(1, round(test_fraction * len(y)))
     test, train = order[:n_test], order[n_test:]
@@ -265,8 +256,27 @@ def learnability(root: str | os.PathLike[str], test_fraction: float = 0.25, seed
         "mean_rmse": rmse(np.broadcast_to(y[train].mean(axis=0), y[test].shape), y[test]),
         "ridge_rmse": rmse(np.clip(ridge.predict(x[test]), 0, 1), y[test]),
         "ridge_alpha": float(ridge.alpha_),
-        "noise_floor_rmse": rmse(y[test], p[test]),
+        "test": test,
     }
+
+
+def learnability(root: str | os.PathLike[str], test_fraction: float = 0.25, seed: int = 0) -> dict[str, Any]:
+    """The three numbers that show a synthetic set is learnable but not trivially so.
+
+    On a seeded held-out part: RMSE of the training-mean predictor, of ridge regression
+    on 32x32 grey pixels of the central 128x128 crop (the paper's crop), and the noise
+    floor (vote fractions against the noise-free probabilities of ``truth.csv``).
+    """
+    root = Path(root)
+    labels = pd.read_csv(root / LABELS_FILE)
+    truth = read_truth(root).set_index(tree.ID_COLUMN).loc[labels[tree.ID_COLUMN]]
+    y = labels[list(tree.ANSWER_COLUMNS)].to_numpy()
+    p = truth[[f"p_{c}" for c in tree.ANSWER_COLUMNS]].to_numpy()
+    x = grey_thumbnails(root / TRAIN_FOLDER, labels[tree.ID_COLUMN].to_numpy())
+    scores = ridge_scores(x, y, test_fraction, seed)
+    test = scores.pop("test")
+    scores["noise_floor_rmse"] = float(np.sqrt(np.mean((y[test] - p[test]) ** 2)))
+    return scores
 
 
 GALLERY_CLASSES: tuple[tuple[str, str], ...] = (
@@ -336,3 +346,43 @@ def gallery(root: str | os.PathLike[str], out_png: str | os.PathLike[str], crop:
     plt.close(fig)
     os.replace(tmp, out_png)
     return out_png
+
+
+UNBIASED_SUBSET = "complete_id_block_945990_999967"
+
+
+def answer_means_table(synthetic_root: str | os.PathLike[str], real_root: str | os.PathLike[str],
+                       subset: str = UNBIASED_SUBSET) -> pd.DataFrame:
+    """Mean vote fraction per answer, synthetic beside real (only the real sample's
+    unbiased ``subset`` rows from its ``manifest.csv``, when that file exists)."""
+    synthetic = pd.read_csv(Path(synthetic_root) / LABELS_FILE)
+    real = pd.read_csv(Path(real_root) / LABELS_FILE)
+    manifest = Path(real_root) / "manifest.csv"
+    if manifest.is_file():
+        rows = pd.read_csv(manifest)
+        real = real[real[tree.ID_COLUMN].isin(rows.loc[rows["subset"] == subset, tree.ID_COLUMN])]
+    columns = list(tree.ANSWER_COLUMNS)
+    table = pd.DataFrame({
+        "answer": columns,
+        "label": [tree.ANSWER_LABELS[c] for c in columns],
+        "synthetic": synthetic[columns].mean().to_numpy(),
+        "real": real[columns].mean().to_numpy(),
+    })
+    table["difference"] = table["synthetic"] - table["real"]
+    table.attrs["n_synthetic"], table.attrs["n_real"] = len(synthetic), len(real)
+    return table
+
+
+def answer_means_markdown(table: pd.DataFrame, flag: float = 0.03) -> str:
+    """The side-by-side table as Markdown; differences beyond ``flag`` are in bold."""
+    lines = [
+        f"| answer | meaning | synthetic (n={table.attrs.get('n_synthetic', '?')}) "
+        f"| real (n={table.attrs.get('n_real', '?')}) | difference |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for row in table.itertuples():
+        difference = f"{row.difference:+.3f}"
+        if abs(row.difference) > flag:
+            difference = f"**{difference}**"
+        lines.append(f"| {row.answer} | {row.label} | {row.synthetic:.3f} | {row.real:.3f} | {difference} |")
+    return "\n".join(lines) + "\n"
