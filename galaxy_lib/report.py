@@ -360,7 +360,12 @@ def _summary(
 ) -> dict[str, Any]:
     metrics = _read_json(run_dir / "metrics.json")
     headline = {key: metrics[key] for key in HEADLINE_KEYS if key in metrics}
-    environment = _read_json(run_dir / "environment.json") or environment_record()
+    environment = _read_json(run_dir / "environment.json")  # written by training, in the kernel
+    if not environment:
+        from galaxy_lib.environment import environment_record
+
+        environment = environment_record(include_tensorflow=False)
+    environment.setdefault("cpu_model", cpu_model())  # papermill starts kernels on this machine
     return {
         "name": name,
         "date": started.isoformat(timespec="seconds"),
@@ -394,29 +399,15 @@ def _copy_run_records(run_dir: Path, staging: Path) -> None:
             shutil.copy2(run_dir / record, staging / record)
 
 
-def environment_record() -> dict[str, Any]:
-    """Package versions, Python, CPU and GPU names of *this* interpreter (a fallback when the run
-    folder has no ``environment.json`` written by training in the kernel)."""
+def cpu_model() -> str:
+    """The CPU's model name, which ``platform.processor()`` leaves empty on Linux."""
     import platform
-    from importlib import metadata
 
-    packages = {}
-    for package in ("tensorflow", "keras", "numpy", "pandas", "scikit-learn", "papermill", "nbconvert", "galaxy-lib"):
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            packages[package] = metadata.version(package)
-    cpu = platform.processor() or platform.machine()
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "packages": packages,
-    }
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
 
 
 # --- HTML -----------------------------------------------------------------------------------------

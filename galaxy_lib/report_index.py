@@ -119,7 +119,7 @@ def _device(entry: dict[str, Any]) -> str:
     if gpus:
         text = ", ".join(map(str, gpus)) if isinstance(gpus, list) else str(gpus)
     else:
-        cpu = env.get("cpu") or env.get("processor") or env.get("machine") or "CPU"
+        cpu = env.get("cpu_model") or env.get("processor") or env.get("machine") or "CPU"
         cores = env.get("usable_cpus") or env.get("cpu_count")
         text = f"{cpu}, {cores} cores" if cores else str(cpu)
     return f"{text}; kernel {entry.get('kernel', '?')}"

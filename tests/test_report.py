@@ -102,7 +102,7 @@ def test_report_renders_both_html_files_and_index(project):
     assert [t["notebook"] for t in summary["notebooks"]] == ["01_first.ipynb", "02_second.ipynb"]
     assert all(t["seconds"] > 0 for t in summary["notebooks"])
     assert summary["metrics"]["test_rmse"] == pytest.approx(0.0123)
-    assert summary["environment"]["packages"]["nbconvert"]
+    assert summary["environment"]["packages"]["nbconvert"] and summary["environment"]["cpu_model"]
 
     index = (project / "reports" / "index.html").read_text()
     assert 'href="tiny/report.html"' in index and 'href="tiny/report_no_code.html"' in index
