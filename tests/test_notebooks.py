@@ -16,7 +16,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from galaxy_lib import cli, report
+from galaxy_lib import cli, report, synth
 from galaxy_lib.config import load_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -71,6 +71,9 @@ def test_smoke_report_chain_and_a_failing_rerun(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
     where = ["--set", f"runs_dir={tmp_path / 'runs'}", "--set", f"reports_dir={tmp_path / 'reports'}"]
     argv = ["report", "-f", str(REPO / "parameters" / "smoke.yaml"), *where]
+    smoke = load_config(REPO / "parameters" / "smoke.yaml")
+    # the smoke sky plus six unlabelled test galaxies, so that notebook 3 writes a Kaggle submission
+    synth.generate(tmp_path / "smoke", n=smoke.synthetic_n, seed=smoke.synthetic_seed, n_test=6)
     assert cli.main([*argv, "--data", str(tmp_path / "smoke")]) == 0, capsys.readouterr().err
 
     folder = tmp_path / "reports" / "smoke"
@@ -86,6 +89,9 @@ def test_smoke_report_chain_and_a_failing_rerun(tmp_path, monkeypatch, capsys):
     assert "return_evaluation" in full and "return_evaluation" not in no_code  # code shown / hidden
     for name in ("01_data.ipynb", "02_train.ipynb", "03_evaluate.ipynb", "metrics.json", "report.json"):
         assert (folder / name).is_file(), name
+    submission = (folder / "submission.csv").read_text().splitlines()
+    assert submission[0].startswith("GalaxyID,Class1.1,Class1.2") and len(submission) == 1 + 6
+    assert "Class11.6" in _section(no_code, "Kaggle-submission")  # the first rows are shown
 
     index = (tmp_path / "reports" / "index.html").read_text()
     assert 'href="smoke/report.html"' in index
