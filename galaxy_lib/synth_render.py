@@ -24,15 +24,19 @@ SCALE = 2  # internal pixels are SCALE frame pixels
 N = SIZE // SCALE
 SOFTENING = 10.0  # asinh softening, in sky-noise units
 WHITE = 6000.0  # surface brightness that maps to 255
-GAIN = 20.0  # photon-noise gain: variance = 1 + signal / GAIN
+GAIN = 5.0  # photon-noise gain: variance = SKY_NOISE**2 + signal / GAIN
+SKY_NOISE = 1.5  # sky noise; 1.5 matches the grain of the Kaggle JPEGs
 
 # band weights (R, G, B) of the stellar populations
-RED = np.array([1.0, 0.74, 0.5], dtype=np.float32)  # old bulge / elliptical light
-DISK = np.array([0.85, 0.78, 0.72], dtype=np.float32)
-BLUE = np.array([0.62, 0.72, 1.0], dtype=np.float32)  # young stars in arms, rings, clumps
+RED = np.array([1.0, 0.76, 0.5], dtype=np.float32)  # old bulge / elliptical light
+DISK = np.array([0.82, 0.74, 0.74], dtype=np.float32)
+BLUE = np.array([0.55, 0.6, 1.0], dtype=np.float32)  # young stars in arms, rings, clumps
 SKY = np.array([1.8, 1.45, 0.95], dtype=np.float32)  # residual sky pedestal
 
 _YY, _XX = np.mgrid[0:N, 0:N].astype(np.float32)
+# A fixed tile of pixel-scale noise; each galaxy takes a window at a random offset from it.
+# Drawing 424x424x3 fresh normals per image would cost more than rendering the galaxy.
+_GRAIN = np.random.default_rng(20140404).standard_normal((2 * SIZE, 2 * SIZE, 3), dtype=np.float32)
 
 
 def _frame(cx: float, cy: float, pa: float, q: float) -> tuple[np.ndarray, np.ndarray]:
@@ -278,10 +282,22 @@ def render(m: Morphology, rng: np.random.Generator, jpeg_quality: int = 90) -> n
     seeing = rng.uniform(0.7, 1.1)
     image = cv2.GaussianBlur(image, (0, 0), seeing)
     noise = rng.standard_normal((N, N, 3), dtype=np.float32)
-    image += noise * np.sqrt(1.0 + np.maximum(image, 0) / GAIN) + SKY
-    stretched = np.arcsinh(image / SOFTENING) * (255.0 / math.asinh(WHITE / SOFTENING))
+    image += noise * np.sqrt(SKY_NOISE**2 + np.maximum(image, 0) / GAIN) + SKY
+    # Lupton et al. (2004) colour-preserving asinh stretch, as in the SDSS composites: every
+    # band is scaled by the same factor, so cores keep their colour instead of turning white
+    x = np.maximum(image.mean(axis=2, keepdims=True) / SOFTENING, 1e-6)
+    factor = np.where(x > 1e-3, np.arcsinh(x) / x, 1.0).astype(np.float32)
+    stretched = image * factor * (255.0 / (SOFTENING * math.asinh(WHITE / SOFTENING)))
     big = cv2.resize(stretched, (SIZE, SIZE), interpolation=cv2.INTER_LINEAR)
-    return np.clip(big[..., ::-1] + 0.5, 0, 255).astype(np.uint8)
+    # pixel-scale grain (per band, stronger on the galaxy), as in the Kaggle JPEGs
+    oy, ox = rng.integers(0, SIZE, 2)
+    grain = big * 0.04
+    grain += 1.2
+    grain *= _GRAIN[oy : oy + SIZE, ox : ox + SIZE]
+    big += grain
+    big += 0.5
+    np.clip(big, 0, 255, out=big)
+    return cv2.cvtColor(big.astype(np.uint8), cv2.COLOR_RGB2BGR)
 
 
 def encode_jpeg(image_bgr: np.ndarray, quality: int = 90) -> bytes:
