@@ -24,7 +24,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from galaxy_lib import metrics, tree
 from galaxy_lib.errors import DataError

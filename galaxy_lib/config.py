@@ -40,6 +40,7 @@ class Config:
     synthetic: bool = False  # generate a synthetic sky at `data` when it is missing
     synthetic_n: int = 2000  # galaxies in that synthetic sky
     synthetic_seed: int = 0  # its seed (independent of the training seed)
+    synthetic_test_n: int = 0  # unlabelled galaxies in images_test_rev1/ (for a Kaggle-style submission)
     max_images: int = 0  # use at most this many labelled galaxies (0 = all); seeded choice
     skip_bad_images: bool = False  # skip unreadable JPEGs (listed) instead of failing
     resize_bad_size: bool = False  # resize images that are not 424x424 instead of failing
@@ -107,6 +108,7 @@ class Config:
             "second_pool": self.second_pool >= 1,
             "width": self.width > 0,
             "synthetic_n": self.synthetic_n >= 1,
+            "synthetic_test_n": self.synthetic_test_n >= 0,
             "max_images": self.max_images >= 0,
             "augment_shift": self.augment_shift >= 0,
             "threads": self.threads >= 0,
@@ -252,6 +254,7 @@ def atomic_write_text(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp makes files private; run and report files are meant to be read
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from galaxy_lib import tree
 from galaxy_lib.dataset import IMAGE_SIDE, ImageSource

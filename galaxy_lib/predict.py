@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from galaxy_lib import augment, dataset, pipeline, tree
 from galaxy_lib.tf_setup import import_tensorflow

@@ -32,7 +32,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from galaxy_lib import synth_render, synth_votes, tree
 
@@ -202,13 +202,14 @@ def _write_all(staging: Path, n: int, seed: int, n_test: int, workers: int | Non
 def ensure_synthetic(config: Any) -> Path:
     """The data folder of ``config``; when ``config.synthetic`` is true and the folder has
     no ``training_solutions_rev1.csv`` yet, generate ``config.synthetic_n`` galaxies there
-    with ``config.synthetic_seed`` first (an empty or missing folder is filled, a folder
+    with ``config.synthetic_seed`` (and ``config.synthetic_test_n`` unlabelled test
+    images) first (an empty or missing folder is filled, a folder
     with other content is refused rather than overwritten)."""
     from galaxy_lib.config import resolve_path
 
     root = resolve_path(config.data)
     if config.synthetic and not (root / LABELS_FILE).is_file():
-        generate(root, n=config.synthetic_n, seed=config.synthetic_seed)
+        generate(root, n=config.synthetic_n, seed=config.synthetic_seed, n_test=config.synthetic_test_n)
     return root
 
 
