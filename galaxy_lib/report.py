@@ -459,6 +459,14 @@ def _header_markdown(summary: Mapping[str, Any]) -> str:
         ("Kernel", summary["kernel"]),
         ("Wall time", f"{summary['total_seconds']:.0f} s"),
     ]
+    metrics, baselines = summary.get("metrics", {}), summary.get("baselines", {})
+    if "test_rmse" in metrics:
+        headline = f"RMSE **{metrics['test_rmse']:.4f}**"
+        if "training mean" in baselines:
+            headline += f" (training-mean predictor: {baselines['training mean']:.4f})"
+        if "test_accuracy" in metrics:
+            headline += f", paper's accuracy {metrics['test_accuracy']:.3f}"
+        rows.insert(0, ("Held-out test", headline))
     lines = [f"# Galaxy Zoo report: {summary['name']}", "", "| | |", "|---|---|"]
     lines += [f"| {key} | {value} |" for key, value in rows]
     lines += ["", "Notebooks in this report, executed in order with papermill:", ""]
