@@ -26,7 +26,10 @@ tf = import_tensorflow()
 def _predict_function(model: keras.Model, views: tuple[int, ...]):
     """A compiled ``images -> mean prediction over views`` for one batch."""
 
-    @tf.function(reduce_retracing=True)
+    # One trace per model: any batch size (the last batch is short) fits the signature.
+    signature = [tf.TensorSpec([None, *model.input_shape[1:]], tf.float32)]
+
+    @tf.function(input_signature=signature)
     def predict(images: tf.Tensor) -> tf.Tensor:
         stacked = tf.concat([augment.dihedral_view(images, v) for v in views], axis=0)
         outputs = tf.cast(model(stacked, training=False), tf.float32)
