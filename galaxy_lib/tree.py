@@ -135,3 +135,16 @@ def normalise_to_tree(probabilities: np.ndarray) -> np.ndarray:
         if parent is not None:
             p[:, s] *= p[:, parent : parent + 1]
     return p
+
+
+def random_vote_fractions(n: int, seed: int = 0, concentration: float = 1.0) -> np.ndarray:
+    """``(n, 37)`` random labels that obey the tree exactly: per question a Dirichlet draw
+    (``concentration`` < 1 gives more decisive answers), multiplied down the tree.
+
+    For tests, examples and benchmarks that need plausible labels without any images.
+    """
+    rng = np.random.default_rng(seed)
+    per_question = np.zeros((n, N_ANSWERS))
+    for s in question_slices():
+        per_question[:, s] = rng.dirichlet(np.full(s.stop - s.start, concentration), size=n)
+    return normalise_to_tree(per_question)

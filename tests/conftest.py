@@ -37,11 +37,8 @@ def write_kaggle_folder(root: Path, n: int = 12, seed: int = 0, size: int = 424,
 
     from galaxy_lib import tree
 
-    rng = np.random.default_rng(seed)
-    per_question = np.zeros((n, tree.N_ANSWERS))
-    for s in tree.question_slices():
-        per_question[:, s] = rng.dirichlet(np.ones(s.stop - s.start), size=n)
-    labels = tree.normalise_to_tree(per_question)
+    labels = tree.random_vote_fractions(n, seed)
+    rng = np.random.default_rng(seed + 1)  # image noise
     ids = np.arange(first_id, first_id + n)
     images = root / "images_training_rev1"
     images.mkdir(parents=True, exist_ok=True)

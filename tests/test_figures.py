@@ -11,19 +11,16 @@ from matplotlib.figure import Figure
 from galaxy_lib import baselines, figures, metrics, tree
 
 
-def tree_labels(n: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    per_question = np.zeros((n, tree.N_ANSWERS))
-    for s in tree.question_slices():
-        per_question[:, s] = rng.dirichlet(np.ones(s.stop - s.start) * 0.5, size=n)
-    return tree.normalise_to_tree(per_question)
-
-
 @pytest.fixture(scope="module")
 def arrays():
-    y = tree_labels(120)
+    y = _labels(120)
     p = np.clip(y + np.random.default_rng(1).normal(0, 0.1, y.shape), 0, 1)
     return y, p
+
+
+
+def _labels(n: int, seed: int = 0) -> np.ndarray:
+    return tree.random_vote_fractions(n, seed, concentration=0.5)
 
 
 def check_png(path, min_width=300):

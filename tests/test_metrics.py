@@ -9,13 +9,8 @@ from sklearn.metrics import roc_auc_score
 from galaxy_lib import metrics, tree
 
 
-def tree_labels(n: int, seed: int = 0) -> np.ndarray:
-    """Tree-consistent random vote fractions (per-question Dirichlet, multiplied down the tree)."""
-    rng = np.random.default_rng(seed)
-    per_question = np.zeros((n, tree.N_ANSWERS))
-    for s in tree.question_slices():
-        per_question[:, s] = rng.dirichlet(np.ones(s.stop - s.start) * 0.5, size=n)
-    return tree.normalise_to_tree(per_question)
+def _labels(n: int, seed: int = 0) -> np.ndarray:
+    return tree.random_vote_fractions(n, seed, concentration=0.5)
 
 
 def noisy(y: np.ndarray, scale: float, seed: int = 1) -> np.ndarray:
@@ -40,7 +35,7 @@ def test_rmse_by_hand():
 
 
 def test_per_question_rmse_recombines_to_total():
-    y = tree_labels(50)
+    y = _labels(50)
     p = noisy(y, 0.1)
     sizes = np.array([len(q.answers) for q in tree.QUESTIONS])
     recombined = np.sqrt((metrics.rmse_per_question(y, p).to_numpy() ** 2 * sizes).sum() / 37)
@@ -96,7 +91,7 @@ def test_question_accuracy_counts_only_reached_galaxies():
 
 
 def test_auc_equals_sklearn_where_measurable_and_is_withheld_below_threshold():
-    y = tree_labels(400, seed=3)
+    y = _labels(400, seed=3)
     p = noisy(y, 0.15, seed=4)
     table = metrics.auc_table(y, p, min_positives=20, n_bootstrap=200, seed=0)
     positives = (y > 0.5).sum(axis=0)
@@ -115,7 +110,7 @@ def test_auc_equals_sklearn_where_measurable_and_is_withheld_below_threshold():
 
 def test_single_positive_answer_is_not_measurable():
     """The paper's label-19 case: an AUC from one positive galaxy is withheld."""
-    y = tree_labels(200, seed=5)
+    y = _labels(200, seed=5)
     y[:, 19] = 0.0
     y[7, 19] = 0.9
     table = metrics.auc_table(y, noisy(y, 0.1), n_bootstrap=0)
@@ -128,7 +123,7 @@ def test_single_positive_answer_is_not_measurable():
 
 
 def test_bootstrap_interval_contains_estimate_and_is_seeded():
-    y = tree_labels(300, seed=6)
+    y = _labels(300, seed=6)
     p = noisy(y, 0.2, seed=7)
     a = metrics.auc_table(y, p, n_bootstrap=300, seed=11)
     b = metrics.auc_table(y, p, n_bootstrap=300, seed=11)
@@ -174,7 +169,7 @@ def test_bootstrap_interval_matches_a_plain_loop():
 
 
 def test_roc_curves_for_every_answer_with_both_classes():
-    y = tree_labels(100, seed=8)
+    y = _labels(100, seed=8)
     y[:, 36] = 0.0  # no positives: undefined curve
     curves = metrics.roc_curves(y, noisy(y, 0.1))
     assert set(curves) == set(tree.ANSWER_COLUMNS)
@@ -185,7 +180,7 @@ def test_roc_curves_for_every_answer_with_both_classes():
 
 
 def test_evaluate_predictions_bundles_everything():
-    y = tree_labels(150, seed=9)
+    y = _labels(150, seed=9)
     p = noisy(y, 0.05)
     result = metrics.evaluate_predictions(y, p, n_bootstrap=50)
     assert result.n == 150

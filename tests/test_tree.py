@@ -16,23 +16,16 @@ def test_schema_shape():
         tree.column_index("Class12.1")
 
 
-def _consistent_rows(n: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    per_question = np.zeros((n, 37))
-    for s in tree.question_slices():
-        per_question[:, s] = rng.dirichlet(np.ones(s.stop - s.start), size=n)
-    return tree.normalise_to_tree(per_question)
-
 
 def test_normalised_rows_obey_tree():
-    labels = _consistent_rows(50)
+    labels = tree.random_vote_fractions(50)
     assert tree.tree_violations(labels, tolerance=1e-9).empty
     sums, expected = tree.question_sums(labels)
     np.testing.assert_allclose(sums, expected, atol=1e-12)
 
 
 def test_violations_name_row_question_and_excess():
-    labels = _consistent_rows(5)
+    labels = tree.random_vote_fractions(5)
     labels[3, tree.column_index("Class10.2")] += 0.2  # Q10 now sums past Class4.1
     v = tree.tree_violations(labels, tolerance=1e-3, ids=np.arange(100, 105))
     assert list(v["row"]) == [3] and list(v["question"]) == [10]
