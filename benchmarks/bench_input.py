@@ -46,21 +46,10 @@ def peak_rss_mb() -> float:
 
 
 def generate_jpegs(folder: Path, n: int = 3000, seed: int = 0) -> Path:
-    """Galaxy-like 424x424 JPEGs (a noisy elliptical blob) when the real sample is absent."""
-    import cv2
+    """Synthetic-sky 424x424 JPEGs (galaxy_lib.synth) when the real sample is absent."""
+    from galaxy_lib import synth
 
-    images = folder / "images_training_rev1"
-    images.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:424, :424].astype(np.float32) - 212
-    for i in range(n):
-        a, b, angle = rng.uniform(10, 60), rng.uniform(5, 40), rng.uniform(0, np.pi)
-        u = xx * np.cos(angle) + yy * np.sin(angle)
-        v = -xx * np.sin(angle) + yy * np.cos(angle)
-        blob = np.exp(-0.5 * ((u / a) ** 2 + (v / b) ** 2))[..., None] * rng.uniform(80, 250, 3)
-        image = np.clip(blob + rng.normal(8, 6, (424, 424, 3)), 0, 255).astype(np.uint8)
-        cv2.imwrite(str(images / f"{100000 + i}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 90])
-    return images
+    return synth.generate(folder / "synthetic", n=n, seed=seed) / "images_training_rev1"
 
 
 def _pin(cores: int) -> None:
@@ -172,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
             images, source = args.data / "images_training_rev1", f"real sample {args.data}"
         else:
             print(f"no images at {args.data}; generating 3,000 JPEGs", flush=True)
-            images, source = generate_jpegs(Path(tmp)), "3,000 generated 424x424 JPEGs"
+            images, source = generate_jpegs(Path(tmp)), "3,000 synthetic-sky JPEGs (real sample not found)"
         files = sorted(images.glob("*.jpg"))
         total_bytes = sum(len(p.read_bytes()) for p in files)  # warms the page cache
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()

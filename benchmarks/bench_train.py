@@ -53,20 +53,10 @@ GEOMETRY = {
 
 
 def generate_jpegs(folder: Path, n: int = 400, seed: int = 0) -> Path:
-    """Galaxy-like 424x424 JPEGs when the real sample is absent (speed only, no labels needed)."""
-    import cv2
-    import numpy as np
+    """Synthetic-sky 424x424 JPEGs (galaxy_lib.synth) when the real sample is absent."""
+    from galaxy_lib import synth
 
-    images = folder / "images_training_rev1"
-    images.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:424, :424].astype(np.float32) - 212
-    for i in range(n):
-        a, b = rng.uniform(10, 60), rng.uniform(5, 40)
-        blob = np.exp(-0.5 * ((xx / a) ** 2 + (yy / b) ** 2))[..., None] * rng.uniform(80, 250, 3)
-        image = np.clip(blob + rng.normal(8, 6, (424, 424, 3)), 0, 255).astype(np.uint8)
-        cv2.imwrite(str(images / f"{100000 + i}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 90])
-    return images
+    return synth.generate(folder / "synthetic", n=n, seed=seed) / "images_training_rev1"
 
 
 def _timed_fit(model, dataset, steps: int, warmup: int) -> tuple[float, float]:
@@ -183,7 +173,7 @@ def main() -> None:
         elif args.data.is_dir() and any(args.data.glob("*.jpg")):
             images, source = args.data, f"images from {args.data}"
         else:
-            images, source = generate_jpegs(Path(tmp)), "400 generated JPEGs (real sample not found)"
+            images, source = generate_jpegs(Path(tmp)), "400 synthetic-sky JPEGs (real sample not found)"
         onednn = {"on": ["1"], "off": ["0"], "both": ["1", "0"]}[args.onednn]
         deterministic = {"on": ["on"], "off": ["off"], "both": ["on", "off"]}[args.deterministic]
         print(f"VGG6 training speed on {os.cpu_count()} CPU cores; {source}")
