@@ -25,8 +25,8 @@ import numpy as np
 from tqdm import tqdm
 
 from galaxy_lib import tree
-from galaxy_lib.dataset import IMAGE_SIDE, ImageSource
 from galaxy_lib.errors import DataError
+from galaxy_lib.images import IMAGE_SIDE, ImageSource
 from galaxy_lib.tf_setup import import_tensorflow
 
 tf = import_tensorflow()
