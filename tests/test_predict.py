@@ -70,7 +70,9 @@ def test_submission_csv_from_a_folder_and_a_zip(run_and_data, tmp_path):
         for p in sorted(folder.glob("*.jpg")):
             zf.write(p, f"images_test_rev1/{p.name}")
     from_zip = pd.read_csv(predict.predict_to_csv(run, archive, tmp_path / "zip.csv"))
-    pd.testing.assert_frame_equal(from_zip, df)
+    # Same galaxies and values; the two runs use different batch sizes (5 and 64), so float32
+    # sums may differ in the last bit and round differently at the CSV's 6th decimal.
+    pd.testing.assert_frame_equal(from_zip, df, check_exact=False, rtol=0, atol=2e-6)
     assert not list((tmp_path / "sub").glob(".*tmp"))  # no temporary file left behind
 
 
