@@ -9,7 +9,6 @@ atomically. Sizes are chosen to read well at 100 dpi in an HTML page.
 from __future__ import annotations
 
 import os
-import tempfile
 import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -22,6 +21,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from galaxy_lib import metrics, tree
+from galaxy_lib.config import atomic_path
 
 DPI = 100
 KEY_ANSWERS: tuple[str, ...] = ("Class1.1", "Class1.2", "Class2.1", "Class4.1")
@@ -44,17 +44,9 @@ def _subplots(fig: Figure, rows: int, cols: int, **kwargs) -> np.ndarray:
 def save_figure(fig: Figure, path: str | os.PathLike[str], dpi: int = DPI) -> Path:
     """Save ``fig`` as PNG at ``path`` via a temporary file and a rename (never half-written)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".png") as tmp:
         # 'tight' also keeps titles of fixed-aspect panels (images) inside the PNG
         fig.savefig(tmp, dpi=dpi, format="png", bbox_inches="tight", pad_inches=0.1)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a figure is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

@@ -25,6 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from galaxy_lib import tree
+from galaxy_lib.config import atomic_path
 from galaxy_lib.errors import DataError
 from galaxy_lib.images import IMAGE_SIDE, ImageSource
 from galaxy_lib.tf_setup import import_tensorflow
@@ -174,19 +175,17 @@ def build_crop_cache(
     path = folder / f"crops-{side}px-{len(ids)}-{cache_key(images, ids, crop, image_size, resize_bad_size)}.u8"
     if path.is_file() and path.stat().st_size == len(ids) * side * side * 3:
         return path
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     batches = decoded_crops(images, ids, crop=crop, image_size=image_size, resize_bad_size=resize_bad_size)
     batches = batches.batch(256).prefetch(2)
     show = len(ids) >= 1000 if progress is None else progress
-    try:
-        with open(tmp, "wb") as handle, tqdm(total=len(ids), desc="caching crops", disable=not show) as bar:
-            for batch in batches.as_numpy_iterator():
-                handle.write(batch.tobytes())
-                bar.update(len(batch))
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with (
+        atomic_path(path) as tmp,
+        open(tmp, "wb") as handle,
+        tqdm(total=len(ids), desc="caching crops", disable=not show) as bar,
+    ):
+        for batch in batches.as_numpy_iterator():
+            handle.write(batch.tobytes())
+            bar.update(len(batch))
     return path
 
 

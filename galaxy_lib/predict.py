@@ -9,7 +9,6 @@ dihedral views (:mod:`galaxy_lib.augment`) as one larger batch and averages the 
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from galaxy_lib import augment, dataset, pipeline, tree
+from galaxy_lib.config import atomic_path
 from galaxy_lib.tf_setup import import_tensorflow
 from galaxy_lib.train import keras, load_model, load_run
 
@@ -99,18 +99,11 @@ def predict_to_csv(
     images = dataset.open_images(images_path)
     ids = images.ids()
     out = Path(out_csv)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(",".join(tree.KAGGLE_COLUMNS) + "\n")
-            for batch_ids, values in iter_predictions(run_dir, images, ids, batch_size=batch_size, progress=True):
-                block = pd.DataFrame(np.clip(values, 0.0, 1.0), columns=list(tree.ANSWER_COLUMNS))
-                block.insert(0, tree.ID_COLUMN, batch_ids)
-                block.to_csv(handle, header=False, index=False, float_format="%.6f")
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(out) as tmp, open(tmp, "w") as handle:
+        handle.write(",".join(tree.KAGGLE_COLUMNS) + "\n")
+        for batch_ids, values in iter_predictions(run_dir, images, ids, batch_size=batch_size, progress=True):
+            block = pd.DataFrame(np.clip(values, 0.0, 1.0), columns=list(tree.ANSWER_COLUMNS))
+            block.insert(0, tree.ID_COLUMN, batch_ids)
+            block.to_csv(handle, header=False, index=False, float_format="%.6f")
     print(f"wrote {len(ids):,} predictions to {out}", flush=True)
     return out

@@ -35,6 +35,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from galaxy_lib import synth_render, synth_votes, tree
+from galaxy_lib.config import atomic_path
 
 VERSION = "1.0"
 TRAIN_FOLDER = "images_training_rev1"
@@ -341,11 +342,9 @@ def gallery(root: str | os.PathLike[str], out_png: str | os.PathLike[str], crop:
     fig.suptitle(f"Synthetic Galaxy Zoo sky: central {crop}x{crop} of the 424x424 frames, titled with the "
                  "largest vote fractions", fontsize=10)
     fig.tight_layout()
-    out_png.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_png.with_name(f".{out_png.stem}.tmp.png")
-    fig.savefig(tmp, dpi=90)
+    with atomic_path(out_png, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=90)
     plt.close(fig)
-    os.replace(tmp, out_png)
     return out_png
 
 

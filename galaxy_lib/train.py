@@ -35,7 +35,7 @@ import pandas as pd
 
 from galaxy_lib import augment, dataset, models, pipeline
 from galaxy_lib import split as split_module
-from galaxy_lib.config import Config, atomic_write_text, load_config, resolve_path
+from galaxy_lib.config import Config, atomic_path, atomic_write_text, load_config, resolve_path
 from galaxy_lib.environment import write_environment
 from galaxy_lib.errors import DataError
 from galaxy_lib.tf_setup import import_tensorflow
@@ -104,13 +104,8 @@ def load_model(run_dir: str | os.PathLike[str], which: str = "best") -> keras.Mo
 
 def _save_model(model: keras.Model, path: Path) -> None:
     """``model.save`` to a temporary ``.keras`` name beside ``path``, then rename."""
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
-    try:
+    with atomic_path(path, suffix=".keras") as tmp:
         model.save(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _write_json(path: Path, payload: dict[str, Any]) -> None:
