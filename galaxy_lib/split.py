@@ -120,13 +120,18 @@ def _validate(df: pd.DataFrame, where: str) -> pd.DataFrame:
 def load_split(path: str | os.PathLike[str]) -> pd.DataFrame:
     """Read and validate a ``split.csv`` (columns, split names, repeated ids)."""
     path = Path(path)
+    return _validate(_read_text_csv(path, "split file", "split CSV"), str(path))
+
+
+def _read_text_csv(path: Path, what: str, kind: str) -> pd.DataFrame:
+    """A small CSV as strings (validated by the caller); a missing or unparsable file is a
+    :class:`DataError` naming it."""
     if not path.is_file():
-        raise DataError(f"split file not found: {path}")
+        raise DataError(f"{what} not found: {path}")
     try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise DataError(f"{path}: not a valid split CSV ({str(exc).strip()})") from None
-    return _validate(df, str(path))
+        raise DataError(f"{path}: not a valid {kind} ({str(exc).strip()})") from None
 
 
 def ids_of(split_df: pd.DataFrame, name: str) -> np.ndarray:
@@ -139,12 +144,7 @@ def ids_of(split_df: pd.DataFrame, name: str) -> np.ndarray:
 def read_test_pool(path: str | os.PathLike[str], subset: str = "") -> np.ndarray:
     """GalaxyIDs from a CSV with a ``GalaxyID`` column, keeping rows whose ``subset`` equals ``subset``."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"test pool file not found: {path}")
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise DataError(f"{path}: not a valid CSV ({str(exc).strip()})") from None
+    df = _read_text_csv(path, "test pool file", "CSV")
     if ID_COLUMN not in df.columns:
         raise DataError(f"{path}: test pool file has no {ID_COLUMN} column")
     if subset:
