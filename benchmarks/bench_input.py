@@ -4,7 +4,7 @@ Measures, each in a fresh Python process so that peak RSS belongs to one configu
 
 1. the paper's loop (``cv2.imread``, central crop, append to a list, ``np.array``) over the
    sample: images/s and peak RSS;
-2. one pass of :func:`galaxy_lib.pipeline.make_dataset` over the same images (shuffled,
+2. one pass of :func:`galaxy_lib.data.pipeline.make_dataset` over the same images (shuffled,
    batches of 256): images/s and peak RSS;
 3. one pass of the pipeline over a 3,000-entry and a 60,000-entry file list (the sample
    repeated, as big as Kaggle's 61,578 training images): peak RSS must not grow with the list;
@@ -46,10 +46,10 @@ def peak_rss_mb() -> float:
 
 
 def generate_jpegs(folder: Path, n: int = 3000, seed: int = 0) -> Path:
-    """Synthetic-sky 424x424 JPEGs (galaxy_lib.synth) when the real sample is absent."""
-    from galaxy_lib import synth
+    """Synthetic-sky 424x424 JPEGs (galaxy_lib.synth.sky) when the real sample is absent."""
+    from galaxy_lib.synth import sky
 
-    return synth.generate(folder / "synthetic", n=n, seed=seed) / "images_training_rev1"
+    return sky.generate(folder / "synthetic", n=n, seed=seed) / "images_training_rev1"
 
 
 def _pin(cores: int) -> None:
@@ -77,7 +77,7 @@ def worker(args: argparse.Namespace) -> dict[str, float]:
     """One measurement in this (fresh) process; returns figures for the parent to print."""
     _pin(args.cores)
     if args.mode == "check":  # dataset.check_images: JPEG markers and size, on a thread pool
-        from galaxy_lib import dataset
+        from galaxy_lib.data import dataset
 
         images = dataset.open_images(args.images)
         ids = np.resize(images.ids(), args.entries or len(images))
@@ -100,7 +100,7 @@ def worker(args: argparse.Namespace) -> dict[str, float]:
         return {"images": len(paths), "seconds": seconds, "cpu_seconds": cpu, "rss_start_mb": rss_start,
                 "peak_rss_mb": peak_rss_mb()}
 
-    from galaxy_lib import dataset, pipeline
+    from galaxy_lib.data import dataset, pipeline
 
     images = dataset.open_images(args.images)
     ids = images.ids()

@@ -49,8 +49,10 @@ def main() -> None:
     parser.add_argument("--split-seed", type=int, default=0, help="seed of the shared split (default 0)")
     args = parser.parse_args()
 
-    from galaxy_lib import dataset, metrics, predict, split, train
     from galaxy_lib.config import load_config, parse_overrides
+    from galaxy_lib.data import dataset, split
+    from galaxy_lib.evaluation import metrics
+    from galaxy_lib.model import predict, train
 
     if not (args.data / "training_solutions_rev1.csv").is_file():
         raise SystemExit(f"real sample not found at {args.data} (set --data or $GALAXY_SAMPLE)")

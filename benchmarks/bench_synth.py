@@ -51,12 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--docs", action="store_true", help="write docs/synthetic_vs_real.md and the gallery")
     args = parser.parse_args(argv)
 
-    from galaxy_lib import synth
+    from galaxy_lib.synth import sky
 
     with tempfile.TemporaryDirectory(prefix="bench_synth_") as tmp:
         out = Path(tmp) / "synthetic"
         start = time.perf_counter()
-        synth.generate(out, n=args.n, seed=args.seed, workers=args.workers)
+        sky.generate(out, n=args.n, seed=args.seed, workers=args.workers)
         seconds = time.perf_counter() - start
         own, children = _peak_rss_mb()
         print(f"generated {args.n} galaxies in {seconds:.1f} s = {args.n / seconds:.0f} galaxies/s "
@@ -64,13 +64,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"peak RSS: main process {own:.0f} MB, largest worker {children:.0f} MB")
         cpu = time.process_time()
         for index in range(100):
-            synth.make_galaxy(args.seed, 0, index)
+            sky.make_galaxy(args.seed, 0, index)
         cpu_ms = (time.process_time() - cpu) * 10
         print(f"CPU time per galaxy (one process, 100 galaxies): {cpu_ms:.1f} ms = {1000 / cpu_ms:.0f} galaxies/s "
               f"per free core (the wall-clock figure above drops when other jobs share the cores; load average "
               f"{os.getloadavg()[0]:.1f})")
 
-        scores = synth.learnability(out, seed=args.seed)
+        scores = sky.learnability(out, seed=args.seed)
         gain = 1 - scores["ridge_rmse"] / scores["mean_rmse"]
         print(f"\nlearnability on {scores['n_test']} held-out galaxies (trained on {scores['n_train']}):")
         print(f"  training-mean predictor RMSE   {scores['mean_rmse']:.4f}")
@@ -79,11 +79,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  noise floor RMSE               {scores['noise_floor_rmse']:.4f}")
 
         table = None
-        if (args.real / synth.LABELS_FILE).is_file():
-            table = synth.answer_means_table(out, args.real)
+        if (args.real / sky.LABELS_FILE).is_file():
+            table = sky.answer_means_table(out, args.real)
             print("\nmean answer fractions, synthetic vs real (unbiased block):")
             print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-            real = _real_ridge(args.real, synth, args.seed)
+            real = _real_ridge(args.real, sky, args.seed)
             print(f"\nsame ridge on the real unbiased block ({real['n_test']} held out): mean predictor "
                   f"{real['mean_rmse']:.4f}, ridge {real['ridge_rmse']:.4f} "
                   f"({1 - real['ridge_rmse'] / real['mean_rmse']:.1%} below)")
@@ -93,10 +93,10 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.docs:
             docs = REPO / "docs"
-            png = synth.gallery(out, docs / "synthetic_gallery.png", seed=args.seed)
+            png = sky.gallery(out, docs / "synthetic_gallery.png", seed=args.seed)
             print(f"\nwrote {png.relative_to(REPO)}")
             if table is not None:
-                _write_comparison(docs / "synthetic_vs_real.md", table, scores, args, synth)
+                _write_comparison(docs / "synthetic_vs_real.md", table, scores, args, sky)
                 print(f"wrote {(docs / 'synthetic_vs_real.md').relative_to(REPO)}")
     fast = args.n / seconds >= 50 or 2000 / cpu_ms >= 50  # 2 free cores
     ok = gain >= 0.2 and scores["noise_floor_rmse"] < 0.5 * scores["ridge_rmse"] and fast
@@ -104,21 +104,21 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if ok else 1
 
 
-def _real_ridge(real_root: Path, synth, seed: int) -> dict:
+def _real_ridge(real_root: Path, sky, seed: int) -> dict:
     """Ridge vs mean on the real sample's unbiased block, for comparison."""
     import pandas as pd
 
     from galaxy_lib import tree
 
-    labels = pd.read_csv(real_root / synth.LABELS_FILE)
+    labels = pd.read_csv(real_root / sky.LABELS_FILE)
     manifest = pd.read_csv(real_root / "manifest.csv")
-    keep = manifest.loc[manifest["subset"] == synth.UNBIASED_SUBSET, tree.ID_COLUMN]
+    keep = manifest.loc[manifest["subset"] == sky.UNBIASED_SUBSET, tree.ID_COLUMN]
     labels = labels[labels[tree.ID_COLUMN].isin(keep)]
-    x = synth.grey_thumbnails(real_root / synth.TRAIN_FOLDER, labels[tree.ID_COLUMN].to_numpy())
-    return synth.ridge_scores(x, labels[list(tree.ANSWER_COLUMNS)].to_numpy(), seed=seed)
+    x = sky.grey_thumbnails(real_root / sky.TRAIN_FOLDER, labels[tree.ID_COLUMN].to_numpy())
+    return sky.ridge_scores(x, labels[list(tree.ANSWER_COLUMNS)].to_numpy(), seed=seed)
 
 
-def _write_comparison(path: Path, table, scores: dict, args: argparse.Namespace, synth) -> None:
+def _write_comparison(path: Path, table, scores: dict, args: argparse.Namespace, sky) -> None:
     from galaxy_lib.config import atomic_write_text
 
     worst = table.reindex(table["difference"].abs().sort_values(ascending=False).index).head(5)
@@ -128,15 +128,15 @@ def _write_comparison(path: Path, table, scores: dict, args: argparse.Namespace,
 
 Generated by `python benchmarks/bench_synth.py --docs`. Synthetic: `python -m galaxy_lib synth
 --n {args.n} --seed {args.seed}`. Real: the {table.attrs['n_real']:,} galaxies of the unbiased
-`{synth.UNBIASED_SUBSET}` block of `../shared/data/galaxy-zoo-sample`
+`{sky.UNBIASED_SUBSET}` block of `../shared/data/galaxy-zoo-sample`
 (Kaggle IDs are random, so it represents the Kaggle training set). Differences larger than 0.03
 are in bold.
 
-{synth.answer_means_markdown(table)}
+{sky.answer_means_markdown(table)}
 Largest differences: {worst_text}.
 
 Where and why they differ:
-- The population weights and volunteer behaviour in `galaxy_lib/synth_votes.py` were tuned to
+- The population weights and volunteer behaviour in `galaxy_lib/synth/morphology.py` were tuned to
   these real means, so every answer agrees to within about 0.04.
 - Synthetic smooth galaxies are somewhat more often called smooth (Class1.1 higher, Class1.2
   lower), and "completely round" / "cigar-shaped" are chosen more than "in between": the

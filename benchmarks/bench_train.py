@@ -2,7 +2,7 @@
 and the share of each step spent waiting for input.
 
 For each setting a train step is timed twice with the same model and optimizer as
-``galaxy_lib.train`` uses:
+``galaxy_lib.model.train`` uses:
 
 * ``cached``: one in-memory batch repeated (no JPEG decoding, no augmentation): the speed of
   the model itself;
@@ -53,10 +53,10 @@ GEOMETRY = {
 
 
 def generate_jpegs(folder: Path, n: int = 400, seed: int = 0) -> Path:
-    """Synthetic-sky 424x424 JPEGs (galaxy_lib.synth) when the real sample is absent."""
-    from galaxy_lib import synth
+    """Synthetic-sky 424x424 JPEGs (galaxy_lib.synth.sky) when the real sample is absent."""
+    from galaxy_lib.synth import sky
 
-    return synth.generate(folder / "synthetic", n=n, seed=seed) / "images_training_rev1"
+    return sky.generate(folder / "synthetic", n=n, seed=seed) / "images_training_rev1"
 
 
 def _timed_fit(model, dataset, steps: int, warmup: int) -> tuple[float, float]:
@@ -85,9 +85,10 @@ def child(args: argparse.Namespace) -> None:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     import numpy as np
 
-    from galaxy_lib import augment, dataset, models, pipeline
     from galaxy_lib.config import Config
-    from galaxy_lib.train import _compile
+    from galaxy_lib.data import augment, dataset, pipeline
+    from galaxy_lib.model import network
+    from galaxy_lib.model.train import _compile
 
     if args.deterministic:
         tf.config.experimental.enable_op_determinism()
@@ -102,9 +103,9 @@ def child(args: argparse.Namespace) -> None:
             )
             steps = max(3, args.images_per_run // batch_size)
             warmup = 2
-            keras = models.keras
+            keras = network.keras
             keras.utils.set_random_seed(0)
-            model = models.build_model(config)
+            model = network.build_model(config)
             _compile(model, config)
             x = tf.random.uniform([batch_size, side, side, 3])
             y = tf.constant(labels[:batch_size] if batch_size <= len(ids) else np.resize(labels, (batch_size, 37)))

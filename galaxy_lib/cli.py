@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 
 def _check_data(args: argparse.Namespace) -> int:
-    from galaxy_lib import dataset
+    from galaxy_lib.data import dataset
 
     summary = dataset.check_data(
         args.path,
@@ -28,9 +28,9 @@ def _check_data(args: argparse.Namespace) -> int:
 
 
 def _synth(args: argparse.Namespace) -> int:
-    from galaxy_lib import synth
+    from galaxy_lib.synth import sky
 
-    synth.generate(args.out, n=args.n, seed=args.seed, n_test=args.test_n, overwrite=args.overwrite)
+    sky.generate(args.out, n=args.n, seed=args.seed, n_test=args.test_n, overwrite=args.overwrite)
     return 0
 
 
@@ -44,21 +44,21 @@ def _config_from(args: argparse.Namespace):
 
 
 def _train(args: argparse.Namespace) -> int:
-    from galaxy_lib import train
+    from galaxy_lib.model import train
 
     train.train(_config_from(args), args.out)
     return 0
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from galaxy_lib import predict
+    from galaxy_lib.model import predict
 
     predict.predict_to_csv(args.run, args.images, args.out, batch_size=args.batch_size)
     return 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from galaxy_lib import evaluate
+    from galaxy_lib.evaluation import evaluate
 
     evaluate.evaluate_run(args.run, data=args.data)
     return 0

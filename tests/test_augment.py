@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from galaxy_lib import augment
 from galaxy_lib.config import Config
+from galaxy_lib.data import augment
 
 tf = augment.tf
 

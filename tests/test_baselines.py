@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from galaxy_lib import baselines, metrics, tree
+from galaxy_lib import tree
 from galaxy_lib.errors import DataError
+from galaxy_lib.evaluation import baselines, metrics
 
 
 class MemoryImages:
@@ -91,7 +92,7 @@ def test_constant_baselines_and_table():
 def test_central_pixel_beats_all_zeros_on_the_real_sample(real_sample):
     """Trained on every galaxy outside the evaluation set, evaluated on 600 seeded galaxies of
     the unbiased ID block (the 399 hand-picked extras are kept out of the evaluation set)."""
-    from galaxy_lib.dataset import open_images
+    from galaxy_lib.data.dataset import open_images
 
     labels = pd.read_csv(real_sample / "training_solutions_rev1.csv")
     manifest = pd.read_csv(real_sample / "manifest.csv")
@@ -116,9 +117,9 @@ def test_central_pixel_beats_all_zeros_on_the_real_sample(real_sample):
 def test_baselines_for_config_uses_the_configs_own_split(tmp_path):
     from conftest import write_kaggle_folder
 
-    from galaxy_lib import split
     from galaxy_lib.config import Config
-    from galaxy_lib.dataset import load_for_config
+    from galaxy_lib.data import split
+    from galaxy_lib.data.dataset import load_for_config
 
     root = write_kaggle_folder(tmp_path / "kaggle", n=30, size=96)
     config = Config(data=str(root), resize_bad_size=True, seed=3, val_fraction=0.2, test_fraction=0.3)

@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from galaxy_lib import dataset, tree
+from galaxy_lib import tree
+from galaxy_lib.data import dataset
 from galaxy_lib.errors import DataError
 
 CSV = "training_solutions_rev1.csv"

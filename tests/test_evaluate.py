@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 from conftest import write_kaggle_folder
 
-from galaxy_lib import evaluate, metrics, tree
+from galaxy_lib import tree
 from galaxy_lib.config import Config
-from galaxy_lib.dataset import load_dataset
+from galaxy_lib.data.dataset import load_dataset
+from galaxy_lib.evaluation import evaluate, metrics
 
 EXPECTED_FIGURES = {f"figures/{name}.png" for name in evaluate.FIGURE_NAMES}
 
@@ -124,8 +125,9 @@ def test_wrong_number_of_predictions_is_a_clear_error(small_run):
 def test_evaluate_a_tiny_trained_run_writes_every_file(tmp_path, repo_root, capsys):
     """Train the smoke configuration for one epoch on 40 random galaxies, then evaluate it
     through the command line, as a user would."""
-    from galaxy_lib import cli, train
+    from galaxy_lib import cli
     from galaxy_lib.config import load_config
+    from galaxy_lib.model import train
 
     root = write_kaggle_folder(tmp_path / "kaggle", n=40)
     config = load_config(repo_root / "parameters" / "smoke.yaml",

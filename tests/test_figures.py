@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from galaxy_lib import baselines, figures, metrics, tree
+from galaxy_lib import tree
+from galaxy_lib.evaluation import baselines, figures, metrics
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from galaxy_lib import dataset, gallery, tree
+from galaxy_lib import tree
+from galaxy_lib.data import dataset
+from galaxy_lib.evaluation import gallery
 
 
 def test_question_gallery_shows_the_top_galaxies_per_answer(kaggle_folder):

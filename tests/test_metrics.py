@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from galaxy_lib import metrics, tree
+from galaxy_lib import tree
+from galaxy_lib.evaluation import metrics
 
 
 def _labels(n: int, seed: int = 0) -> np.ndarray:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from galaxy_lib import models, tree
+from galaxy_lib import tree
 from galaxy_lib.config import Config
+from galaxy_lib.model import network
 
-keras = models.keras
+keras = network.keras
 
 PAPER_LAYERS = [
     ("Conv2D", "conv1"),
@@ -28,9 +29,9 @@ PAPER_LAYERS = [
 
 
 def test_paper_vgg6_matches_the_papers_code():
-    model = models.build_model(Config())
+    model = network.build_model(Config())
     assert model.count_params() == 1_632_181
-    assert models.layer_summary(model) == PAPER_LAYERS
+    assert network.layer_summary(model) == PAPER_LAYERS
     assert model.input_shape == (None, 128, 128, 3)
     assert model.output_shape == (None, 37)
     by_name = {layer.name: layer for layer in model.layers}
@@ -42,27 +43,27 @@ def test_paper_vgg6_matches_the_papers_code():
 
 
 def test_options_change_only_what_they_name():
-    small = models.build_model(Config(crop=207, image_size=69, second_pool=2))
+    small = network.build_model(Config(crop=207, image_size=69, second_pool=2))
     assert small.input_shape == (None, 69, 69, 3)
     # 69 -> 67 -> 65 -> pool 32 -> 30 -> 28 -> pool2 14: same Flatten width as the paper's 128/pool4.
     assert small.count_params() == 1_632_181
-    wide = models.build_model(Config(width=2.0))
+    wide = network.build_model(Config(width=2.0))
     assert wide.get_layer("conv1").filters == 32 and wide.get_layer("dense").units == 512
-    tree_model = models.build_model(Config(head="tree"))
-    assert models.layer_summary(tree_model)[-2:] == [("Dense", "scores"), ("TreeHead", "answers")]
+    tree_model = network.build_model(Config(head="tree"))
+    assert network.layer_summary(tree_model)[-2:] == [("Dense", "scores"), ("TreeHead", "answers")]
     assert tree_model.count_params() == 1_632_181
 
 
 def test_too_small_input_is_a_clear_error():
     with pytest.raises(ValueError, match="too small"):
-        models.vgg6(16)
+        network.vgg6(16)
 
 
 @pytest.mark.parametrize("normalisation", ["softmax", "relu"])
 def test_tree_head_outputs_obey_the_tree(normalisation):
     rng = np.random.default_rng(1)
     scores = rng.normal(0, 3, size=(64, tree.N_ANSWERS)).astype("float32")
-    out = models.TreeHead(normalisation)(scores).numpy()
+    out = network.TreeHead(normalisation)(scores).numpy()
     assert out.shape == (64, 37)
     assert out.min() >= 0 and out.max() <= 1 + 1e-6
     assert tree.tree_violations(out, tolerance=1e-5).empty
@@ -80,13 +81,13 @@ def test_tree_head_outputs_obey_the_tree(normalisation):
 
 
 def test_untrained_tree_model_output_obeys_the_tree():
-    model = models.build_model(Config(crop=32, second_pool=2, head="tree"))
+    model = network.build_model(Config(crop=32, second_pool=2, head="tree"))
     x = np.random.default_rng(0).uniform(size=(5, 32, 32, 3)).astype("float32")
     assert tree.tree_violations(model.predict(x, verbose=0), tolerance=1e-5).empty
 
 
 def test_tree_model_survives_keras_save_and_load(tmp_path):
-    model = models.build_model(Config(crop=32, second_pool=2, head="tree", tree_normalisation="relu"))
+    model = network.build_model(Config(crop=32, second_pool=2, head="tree", tree_normalisation="relu"))
     x = np.random.default_rng(0).uniform(size=(3, 32, 32, 3)).astype("float32")
     model.save(tmp_path / "m.keras")
     loaded = keras.models.load_model(tmp_path / "m.keras")
@@ -98,7 +99,7 @@ def test_mixed_precision_keeps_a_float32_output():
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
         for head in ("sigmoid", "tree"):
-            model = models.build_model(Config(crop=32, second_pool=2, head=head))
+            model = network.build_model(Config(crop=32, second_pool=2, head=head))
             assert model.get_layer("conv1").compute_dtype == "float16"
             assert model.output.dtype == "float32"
     finally:
@@ -107,4 +108,4 @@ def test_mixed_precision_keeps_a_float32_output():
 
 def test_unknown_tree_normalisation_is_rejected():
     with pytest.raises(ValueError, match="tree normalisation"):
-        models.TreeHead("sum")
+        network.TreeHead("sum")

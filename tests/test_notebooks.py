@@ -16,8 +16,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from galaxy_lib import cli, report, synth
+from galaxy_lib import cli, report
 from galaxy_lib.config import load_config
+from galaxy_lib.synth import sky
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob(report.NOTEBOOK_PATTERN))
@@ -73,7 +74,7 @@ def test_smoke_report_chain_and_a_failing_rerun(tmp_path, monkeypatch, capsys):
     argv = ["report", "-f", str(REPO / "parameters" / "smoke.yaml"), *where]
     smoke = load_config(REPO / "parameters" / "smoke.yaml")
     # the smoke sky plus six unlabelled test galaxies, so that notebook 3 writes a Kaggle submission
-    synth.generate(tmp_path / "smoke", n=smoke.synthetic_n, seed=smoke.synthetic_seed, n_test=6)
+    sky.generate(tmp_path / "smoke", n=smoke.synthetic_n, seed=smoke.synthetic_seed, n_test=6)
     assert cli.main([*argv, "--data", str(tmp_path / "smoke")]) == 0, capsys.readouterr().err
 
     folder = tmp_path / "reports" / "smoke"

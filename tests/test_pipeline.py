@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from galaxy_lib import dataset, pipeline
+from galaxy_lib.data import dataset, pipeline
 from galaxy_lib.errors import DataError
 
 IMAGES = "images_training_rev1"

@@ -10,8 +10,10 @@ import pandas as pd
 import pytest
 from conftest import write_kaggle_folder
 
-from galaxy_lib import augment, dataset, pipeline, predict, train, tree
+from galaxy_lib import tree
 from galaxy_lib.config import Config
+from galaxy_lib.data import augment, dataset, pipeline
+from galaxy_lib.model import predict, train
 
 pytestmark = pytest.mark.slow
 

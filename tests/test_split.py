@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from galaxy_lib import dataset, split
 from galaxy_lib.config import load_config
+from galaxy_lib.data import dataset, split
 from galaxy_lib.errors import DataError
 
 IDS = np.arange(1000, 1200)

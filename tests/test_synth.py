@@ -9,55 +9,56 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from galaxy_lib import synth, synth_votes, tree
+from galaxy_lib import tree
 from galaxy_lib.cli import main as cli_main
-from galaxy_lib.dataset import load_dataset
+from galaxy_lib.data.dataset import load_dataset
+from galaxy_lib.synth import morphology, sky
 
 
 @pytest.fixture(scope="module")
 def small_sky(tmp_path_factory):
     """40 labelled + 6 unlabelled galaxies, made in-process."""
-    return synth.generate(tmp_path_factory.mktemp("sky") / "synthetic", n=40, seed=3, n_test=6, progress=False)
+    return sky.generate(tmp_path_factory.mktemp("sky") / "synthetic", n=40, seed=3, n_test=6, progress=False)
 
 
 @pytest.fixture(scope="module")
 def learnable_sky(tmp_path_factory):
     """600 galaxies on two worker processes (also exercises the pool)."""
-    return synth.generate(tmp_path_factory.mktemp("learn") / "synthetic", n=600, seed=1, workers=2, progress=False)
+    return sky.generate(tmp_path_factory.mktemp("learn") / "synthetic", n=600, seed=1, workers=2, progress=False)
 
 
 def test_layout_is_kaggle_and_readable_by_the_loader(small_sky):
-    labels = pd.read_csv(small_sky / synth.LABELS_FILE)
+    labels = pd.read_csv(small_sky / sky.LABELS_FILE)
     assert tuple(labels.columns) == tree.KAGGLE_COLUMNS
     assert len(labels) == 40 and labels[tree.ID_COLUMN].is_monotonic_increasing
     assert labels[tree.ID_COLUMN].between(100000, 999999).all()
     data = load_dataset(small_sky)
     assert len(data.ids) == 40 and data.unlabelled == 0
     np.testing.assert_allclose(data.labels, labels[list(tree.ANSWER_COLUMNS)].to_numpy(), atol=1e-6)
-    image = cv2.imread(str(small_sky / synth.TRAIN_FOLDER / f"{data.ids[0]}.jpg"))
+    image = cv2.imread(str(small_sky / sky.TRAIN_FOLDER / f"{data.ids[0]}.jpg"))
     assert image.shape == (424, 424, 3)
-    assert (small_sky / synth.TRAIN_FOLDER / f"{data.ids[0]}.jpg").read_bytes()[:2] == b"\xff\xd8"  # JPEG
-    test_ids = sorted(int(p.stem) for p in (small_sky / synth.TEST_FOLDER).glob("*.jpg"))
+    assert (small_sky / sky.TRAIN_FOLDER / f"{data.ids[0]}.jpg").read_bytes()[:2] == b"\xff\xd8"  # JPEG
+    test_ids = sorted(int(p.stem) for p in (small_sky / sky.TEST_FOLDER).glob("*.jpg"))
     assert len(test_ids) == 6 and not set(test_ids) & set(data.ids.tolist())
     assert not [p for p in small_sky.parent.iterdir() if p.name.startswith(".")]  # no staging left behind
 
 
 def test_every_row_obeys_the_tree_sums(small_sky):
-    labels = pd.read_csv(small_sky / synth.LABELS_FILE)[list(tree.ANSWER_COLUMNS)].to_numpy()
+    labels = pd.read_csv(small_sky / sky.LABELS_FILE)[list(tree.ANSWER_COLUMNS)].to_numpy()
     assert tree.tree_violations(labels, tolerance=1e-5).empty
-    truth = synth.read_truth(small_sky)
+    truth = sky.read_truth(small_sky)
     probabilities = truth[[f"p_{c}" for c in tree.ANSWER_COLUMNS]].to_numpy()
     assert tree.tree_violations(probabilities, tolerance=1e-5).empty
     assert ((labels >= 0) & (labels <= 1)).all()
 
 
 def test_truth_and_metadata_describe_the_set(small_sky):
-    truth = synth.read_truth(small_sky)
+    truth = sky.read_truth(small_sky)
     assert (truth["split"] == "train").sum() == 40 and (truth["split"] == "test").sum() == 6
-    assert set(truth["kind"]) <= set(synth_votes.KINDS)
-    meta = json.loads((small_sky / synth.METADATA_FILE).read_text())
+    assert set(truth["kind"]) <= set(morphology.KINDS)
+    meta = json.loads((small_sky / sky.METADATA_FILE).read_text())
     assert (meta["seed"], meta["n_train"], meta["n_test"]) == (3, 40, 6)
-    labels = pd.read_csv(small_sky / synth.LABELS_FILE)
+    labels = pd.read_csv(small_sky / sky.LABELS_FILE)
     train = truth[truth["split"] == "train"].set_index(tree.ID_COLUMN).loc[labels[tree.ID_COLUMN]]
     diff = labels[list(tree.ANSWER_COLUMNS)].to_numpy() - train[[f"p_{c}" for c in tree.ANSWER_COLUMNS]].to_numpy()
     assert meta["noise_floor_rmse"] == pytest.approx(np.sqrt(np.mean(diff**2)), abs=2e-6)
@@ -65,67 +66,67 @@ def test_truth_and_metadata_describe_the_set(small_sky):
 
 
 def test_same_seed_same_bytes_whatever_the_workers(tmp_path, small_sky):
-    again = synth.generate(tmp_path / "again", n=40, seed=3, n_test=6, workers=2, progress=False)
-    for name in (synth.LABELS_FILE, synth.TRUTH_FILE, synth.METADATA_FILE):
+    again = sky.generate(tmp_path / "again", n=40, seed=3, n_test=6, workers=2, progress=False)
+    for name in (sky.LABELS_FILE, sky.TRUTH_FILE, sky.METADATA_FILE):
         assert (again / name).read_bytes() == (small_sky / name).read_bytes(), name
-    for folder in (synth.TRAIN_FOLDER, synth.TEST_FOLDER):
+    for folder in (sky.TRAIN_FOLDER, sky.TEST_FOLDER):
         files = sorted((small_sky / folder).glob("*.jpg"))
         assert [p.name for p in files] == sorted(p.name for p in (again / folder).glob("*.jpg"))
         assert all((again / folder / p.name).read_bytes() == p.read_bytes() for p in files)
-    other = synth.generate(tmp_path / "other", n=40, seed=4, progress=False)
-    assert (other / synth.LABELS_FILE).read_bytes() != (small_sky / synth.LABELS_FILE).read_bytes()
+    other = sky.generate(tmp_path / "other", n=40, seed=4, progress=False)
+    assert (other / sky.LABELS_FILE).read_bytes() != (small_sky / sky.LABELS_FILE).read_bytes()
 
 
 def test_volunteers_follow_the_probabilities():
     """Many volunteers converge on the noise-free probabilities; few scatter around them."""
     rng = np.random.default_rng(0)
-    morph = synth_votes.sample_morphology(rng)
-    p = synth_votes.question_probabilities(morph)
+    morph = morphology.sample_morphology(rng)
+    p = morphology.question_probabilities(morph)
     for s in tree.question_slices():
         assert p[s].sum() == pytest.approx(1.0)
     expected = tree.normalise_to_tree(p[None])[0]
-    many = synth_votes.simulate_votes(p, 200_000, rng)
+    many = morphology.simulate_votes(p, 200_000, rng)
     np.testing.assert_allclose(many, expected, atol=5e-3)
-    few = synth_votes.simulate_votes(p, 30, rng)
+    few = morphology.simulate_votes(p, 30, rng)
     assert tree.tree_violations(few[None], tolerance=1e-12).empty
     assert np.all(np.isclose(few * 30, np.round(few * 30)))  # whole votes
 
 
 def test_visibility_makes_small_faint_galaxies_uncertain():
-    big = synth_votes.visibility(re=40.0, brightness=80.0)
-    small = synth_votes.visibility(re=5.0, brightness=5.0)
+    big = morphology.visibility(re=40.0, brightness=80.0)
+    small = morphology.visibility(re=5.0, brightness=5.0)
     assert big > 0.8 > 0.2 > small
 
 
 def test_pixels_predict_the_votes(learnable_sky):
     """Ridge on 32x32 grey pixels beats the training mean clearly; the noise floor stays
     far below it (room for better models). 2,000-galaxy figures: benchmarks/bench_synth.py."""
-    scores = synth.learnability(learnable_sky)
+    scores = sky.learnability(learnable_sky)
     assert scores["ridge_rmse"] < 0.85 * scores["mean_rmse"], scores
     assert scores["noise_floor_rmse"] < 0.5 * scores["ridge_rmse"], scores
 
 
 def test_bad_arguments_give_clear_errors(tmp_path, capsys):
     with pytest.raises(ValueError, match="positive"):
-        synth.generate(tmp_path / "a", n=0)
+        sky.generate(tmp_path / "a", n=0)
     with pytest.raises(ValueError, match="n_test"):
-        synth.generate(tmp_path / "a", n=5, n_test=-1)
+        sky.generate(tmp_path / "a", n=5, n_test=-1)
     busy = tmp_path / "busy"
     busy.mkdir()
     (busy / "keep.txt").write_text("mine")
     with pytest.raises(FileExistsError, match="overwrite"):
-        synth.generate(busy, n=3, progress=False)
+        sky.generate(busy, n=3, progress=False)
     assert (busy / "keep.txt").read_text() == "mine"
     assert cli_main(["synth", "--n", "-2", "--out", str(tmp_path / "b")]) == 2
     assert cli_main(["synth", "--n", "3", "--out", str(busy)]) == 2
     assert "not empty" in capsys.readouterr().err
     assert cli_main(["synth", "--n", "3", "--out", str(busy), "--overwrite"]) == 0
-    assert not (busy / "keep.txt").exists() and len(list((busy / synth.TRAIN_FOLDER).iterdir())) == 3
+    assert not (busy / "keep.txt").exists() and len(list((busy / sky.TRAIN_FOLDER).iterdir())) == 3
 
 
 def test_interrupted_run_leaves_nothing(tmp_path, monkeypatch):
     calls = {"n": 0}
-    real = synth.make_galaxy
+    real = sky.make_galaxy
 
     def failing(*args):
         calls["n"] += 1
@@ -133,9 +134,9 @@ def test_interrupted_run_leaves_nothing(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(*args)
 
-    monkeypatch.setattr(synth, "make_galaxy", failing)
+    monkeypatch.setattr(sky, "make_galaxy", failing)
     with pytest.raises(KeyboardInterrupt):
-        synth.generate(tmp_path / "sky", n=5, progress=False, workers=1)
+        sky.generate(tmp_path / "sky", n=5, progress=False, workers=1)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -143,16 +144,16 @@ def test_ensure_synthetic_generates_only_when_missing(tmp_path):
     from galaxy_lib.config import Config
 
     config = Config(data=str(tmp_path / "sky"), synthetic=True, synthetic_n=4, synthetic_seed=7)
-    root = synth.ensure_synthetic(config)
-    assert root == tmp_path / "sky" and len(pd.read_csv(root / synth.LABELS_FILE)) == 4
-    stamp = (root / synth.LABELS_FILE).stat().st_mtime_ns
-    assert synth.ensure_synthetic(config.replace(synthetic_n=9)) == root
-    assert (root / synth.LABELS_FILE).stat().st_mtime_ns == stamp  # existing data is kept
+    root = sky.ensure_synthetic(config)
+    assert root == tmp_path / "sky" and len(pd.read_csv(root / sky.LABELS_FILE)) == 4
+    stamp = (root / sky.LABELS_FILE).stat().st_mtime_ns
+    assert sky.ensure_synthetic(config.replace(synthetic_n=9)) == root
+    assert (root / sky.LABELS_FILE).stat().st_mtime_ns == stamp  # existing data is kept
     plain = Config(data=str(tmp_path / "absent"), synthetic=False)
-    assert synth.ensure_synthetic(plain) == tmp_path / "absent" and not (tmp_path / "absent").exists()
+    assert sky.ensure_synthetic(plain) == tmp_path / "absent" and not (tmp_path / "absent").exists()
 
 
 def test_gallery_draws_a_png(small_sky, tmp_path):
-    png = synth.gallery(small_sky, tmp_path / "gallery.png")
+    png = sky.gallery(small_sky, tmp_path / "gallery.png")
     image = cv2.imread(str(png))
     assert image is not None and image.shape[0] > 200 and image.std() > 5

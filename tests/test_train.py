@@ -12,8 +12,10 @@ import pandas as pd
 import pytest
 from conftest import write_kaggle_folder
 
-from galaxy_lib import split, train, tree
+from galaxy_lib import tree
 from galaxy_lib.config import Config
+from galaxy_lib.data import split
+from galaxy_lib.model import train
 
 pytestmark = pytest.mark.slow
 
@@ -174,7 +176,7 @@ def test_mirrored_strategy_on_two_logical_cpus(tiny_data, tmp_path):
         tf = import_tensorflow()
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-        from galaxy_lib import train
+        from galaxy_lib.model import train
         from galaxy_lib.config import Config
         config = Config(data={str(tiny_data)!r}, crop=128, image_size=32, second_pool=2, epochs=1, batch_size=8,
                         val_fraction=0.25, test_fraction=0.25, strategy="mirrored")

@@ -117,7 +117,7 @@ def make_augmenter(config: Config) -> Augmenter | None:
 
     Random dihedral view always; free rotation and shifts when ``augment_rotate`` /
     ``augment_shift`` ask for them. ``seed`` is a stateless seed (two integers):
-    :func:`galaxy_lib.pipeline.make_dataset` passes one per batch, derived from its own seed.
+    :func:`galaxy_lib.data.pipeline.make_dataset` passes one per batch, derived from its own seed.
     """
     if not config.augment:
         return None

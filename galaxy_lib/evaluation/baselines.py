@@ -26,8 +26,9 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from galaxy_lib import metrics, tree
+from galaxy_lib import tree
 from galaxy_lib.errors import DataError
+from galaxy_lib.evaluation import metrics
 
 KAGGLE_ANCHORS: dict[str, float] = {
     "Kaggle winner (private LB)": 0.07492,
@@ -228,10 +229,10 @@ def baselines_for_config(config, data=None, *, progress: bool = True) -> pd.Data
 
     The split is drawn exactly as ``train`` draws it (same seed, fractions and test pool), so
     the numbers are the ones an evaluation of that configuration's run will show beside the
-    model. ``data`` is a loaded :class:`~galaxy_lib.dataset.GalaxyData` (default: the
+    model. ``data`` is a loaded :class:`~galaxy_lib.data.dataset.GalaxyData` (default: the
     configuration's ``data``).
     """
-    from galaxy_lib import dataset, split
+    from galaxy_lib.data import dataset, split
 
     if data is None:
         data = dataset.load_for_config(config)

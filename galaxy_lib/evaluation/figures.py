@@ -20,8 +20,9 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from galaxy_lib import metrics, tree
+from galaxy_lib import tree
 from galaxy_lib.config import atomic_path
+from galaxy_lib.evaluation import metrics
 
 DPI = 100
 KEY_ANSWERS: tuple[str, ...] = ("Class1.1", "Class1.2", "Class2.1", "Class4.1")
@@ -150,7 +151,7 @@ def auc_bars(auc: pd.DataFrame) -> Figure:
 def rmse_comparison(table: pd.DataFrame) -> Figure:
     """Horizontal bars of RMSE for the model(s), the baselines (measured on the same test
     galaxies) and the Kaggle leaderboard anchors (measured on Kaggle's test set).
-    ``table`` is :func:`galaxy_lib.baselines.baseline_table`'s output."""
+    ``table`` is :func:`galaxy_lib.evaluation.baselines.baseline_table`'s output."""
     table = table.sort_values("rmse", kind="stable").reset_index(drop=True)
     fig = _figure(8.0, 0.38 * len(table) + 1.4)
     (ax,) = _subplots(fig, 1, 1).ravel()
@@ -231,7 +232,7 @@ def galaxy_gallery(
     central ``crop`` pixels, with the true and predicted top answers along the tree's main path
     (:func:`describe_galaxy`).
 
-    ``images`` is anything with ``read_bytes(galaxy_id)`` (a :class:`~galaxy_lib.dataset.ImageSource`).
+    ``images`` is anything with ``read_bytes(galaxy_id)`` (a :class:`~galaxy_lib.data.dataset.ImageSource`).
     """
     ids = np.asarray(ids)
     errors = metrics.rmse_per_galaxy(y_true, y_pred)

@@ -29,11 +29,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from galaxy_lib import baselines, figures, metrics, tree
-from galaxy_lib.baselines import baseline_table
+from galaxy_lib import tree
 from galaxy_lib.config import Config, atomic_write_text
 from galaxy_lib.errors import DataError
-from galaxy_lib.metrics import EvaluationResult, evaluate_predictions
+from galaxy_lib.evaluation import baselines, figures, metrics
+from galaxy_lib.evaluation.baselines import baseline_table
+from galaxy_lib.evaluation.metrics import EvaluationResult, evaluate_predictions
 
 __all__ = [
     "PAPER_REPORTED",
@@ -215,7 +216,7 @@ def assess(
 
     ``predictions`` maps ``'test'`` (and optionally ``'val'``) to ``(n, 37)`` arrays in the
     order of that split's GalaxyIDs in ``split``. ``data`` is a
-    :class:`~galaxy_lib.dataset.GalaxyData` holding at least the run's galaxies. Baselines are
+    :class:`~galaxy_lib.data.dataset.GalaxyData` holding at least the run's galaxies. Baselines are
     fitted on the ``train`` rows of ``split`` only.
     """
     ids = {name: _split_ids(split, name) for name in ("train", "val", "test")}
@@ -338,7 +339,7 @@ def write_evaluation(evaluation: RunEvaluation, run_dir: str | os.PathLike[str])
 
 
 def _load_data(config: Config, data):
-    from galaxy_lib import dataset
+    from galaxy_lib.data import dataset
 
     if data is None:
         return dataset.load_for_config(config)
@@ -361,11 +362,11 @@ def evaluate_run(
     the ``which`` checkpoint (``best`` by validation RMSE, or ``last``), compute every metric and
     baseline, write the files (see :func:`write_evaluation`) and print a summary.
 
-    ``data`` is the data set (path or loaded :class:`~galaxy_lib.dataset.GalaxyData`);
+    ``data`` is the data set (path or loaded :class:`~galaxy_lib.data.dataset.GalaxyData`);
     default: the one named in the run's configuration. Returns the ``metrics.json``
     dictionary (or the whole :class:`RunEvaluation` with ``return_evaluation``).
     """
-    from galaxy_lib import predict, train
+    from galaxy_lib.model import predict, train
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():

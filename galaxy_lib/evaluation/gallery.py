@@ -2,7 +2,7 @@
 distribution of every answer's vote fractions, and how closely the labels follow the tree.
 
 The first notebook uses these to teach what the 37 numbers per galaxy mean. Figures are built
-without ``pyplot`` (as in :mod:`galaxy_lib.figures`), so they never pile up in memory and
+without ``pyplot`` (as in :mod:`galaxy_lib.evaluation.figures`), so they never pile up in memory and
 Jupyter displays a returned figure inline.
 """
 

@@ -3,7 +3,7 @@
 Images go through exactly the run's own preprocessing (its crop and resize, read from the
 run's ``config.yaml``) in streamed batches, so predicting Kaggle's 79,975 test images needs
 no more memory than predicting ten. Test-time averaging (TTA) feeds each batch in several
-dihedral views (:mod:`galaxy_lib.augment`) as one larger batch and averages the answers.
+dihedral views (:mod:`galaxy_lib.data.augment`) as one larger batch and averages the answers.
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from galaxy_lib import augment, dataset, pipeline, tree
+from galaxy_lib import tree
 from galaxy_lib.config import atomic_path
+from galaxy_lib.data import augment, dataset, pipeline
+from galaxy_lib.model.train import keras, load_model, load_run
 from galaxy_lib.tf_setup import import_tensorflow
-from galaxy_lib.train import keras, load_model, load_run
 
 tf = import_tensorflow()
 

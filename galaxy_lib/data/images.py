@@ -4,7 +4,7 @@ An :class:`ImageSource` hides whether ``images_training_rev1`` is a folder or Ka
 in place, so the rest of the library asks for a galaxy's bytes by GalaxyID. Images are checked
 from their JPEG *headers* (start/end markers and frame size) on a thread pool, which keeps a
 check of Kaggle's 61,578 images to seconds; a full decode is optional. Pixels are read later,
-streamed by :mod:`galaxy_lib.pipeline`.
+streamed by :mod:`galaxy_lib.data.pipeline`.
 """
 
 from __future__ import annotations

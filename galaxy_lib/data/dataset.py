@@ -6,7 +6,7 @@ A data set is ``training_solutions_rev1.csv`` (GalaxyID + 37 vote fractions, als
 the input is reported as one line naming the file, line, GalaxyID or column, because a
 silent fix (a dropped row, a resized image) would change the numbers a paper reports.
 
-Image sources (folder or zip) and the JPEG checks live in :mod:`galaxy_lib.images`; the names
+Image sources (folder or zip) and the JPEG checks live in :mod:`galaxy_lib.data.images`; the names
 callers use are re-exported here.
 """
 
@@ -26,7 +26,7 @@ import pandas as pd
 
 from galaxy_lib import tree
 from galaxy_lib.errors import DataError
-from galaxy_lib.images import (  # re-exported: callers know them as dataset.*
+from galaxy_lib.data.images import (  # re-exported: callers know them as dataset.*
     IMAGE_SIDE,
     TEST_IMAGES,
     TRAINING_IMAGES,
@@ -306,9 +306,9 @@ def load_for_config(config: Any, **kwargs: Any) -> GalaxyData:
 
     root = resolve_path(config.data)
     if getattr(config, "synthetic", False):  # generates only when the labels are not there yet
-        from galaxy_lib import synth
+        from galaxy_lib.synth import sky
 
-        root = Path(synth.ensure_synthetic(config))
+        root = Path(sky.ensure_synthetic(config))
     return load_dataset(
         root,
         tree_tolerance=config.tree_tolerance,

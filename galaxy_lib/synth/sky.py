@@ -4,9 +4,9 @@ A fresh machine has no Kaggle download, yet the notebooks, the default report an
 tests need data that looks and behaves like the real thing. :func:`generate` writes
 
 - ``images_training_rev1/<GalaxyID>.jpg``: 424x424 RGB JPEGs (painted by
-  :mod:`galaxy_lib.synth_render` from each galaxy's latent morphology),
+  :mod:`galaxy_lib.synth.render` from each galaxy's latent morphology),
 - ``training_solutions_rev1.csv``: ``GalaxyID`` + the 37 answer columns, vote fractions of
-  a few dozen simulated volunteers (:mod:`galaxy_lib.synth_votes`), tree sums exact,
+  a few dozen simulated volunteers (:mod:`galaxy_lib.synth.morphology`), tree sums exact,
 - ``images_test_rev1/`` (optional, unlabelled, disjoint GalaxyIDs),
 - ``truth.csv``: latent morphology and noise-free answer probabilities of every galaxy,
 - ``metadata.json``: seed, counts, version and the noise floor (RMSE of sampled vote
@@ -34,8 +34,9 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from galaxy_lib import synth_render, synth_votes, tree
+from galaxy_lib import tree
 from galaxy_lib.config import atomic_path
+from galaxy_lib.synth import morphology, render
 
 VERSION = "1.0"
 TRAIN_FOLDER = "images_training_rev1"
@@ -55,16 +56,16 @@ def _galaxy_ids(seed: int, n: int, n_test: int) -> tuple[np.ndarray, np.ndarray]
     return np.sort(ids[:n]), np.sort(ids[n:])
 
 
-def make_galaxy(seed: int, split: int, index: int) -> tuple[synth_votes.Morphology, np.ndarray, np.ndarray, bytes]:
+def make_galaxy(seed: int, split: int, index: int) -> tuple[morphology.Morphology, np.ndarray, np.ndarray, bytes]:
     """One galaxy from its own seed: (morphology, per-question probabilities, vote
     fractions, JPEG bytes). Morphology, votes and pixels use separate child streams, so a
     change to the renderer does not change the labels of a seed."""
     morph_ss, vote_ss, image_ss = np.random.SeedSequence(seed, spawn_key=(split, index)).spawn(3)
-    morph = synth_votes.sample_morphology(np.random.default_rng(morph_ss))
-    probabilities = synth_votes.question_probabilities(morph)
-    votes = synth_votes.simulate_votes(probabilities, morph.n_volunteers, np.random.default_rng(vote_ss))
-    image = synth_render.render(morph, np.random.default_rng(image_ss))
-    return morph, probabilities, votes, synth_render.encode_jpeg(image, JPEG_QUALITY)
+    morph = morphology.sample_morphology(np.random.default_rng(morph_ss))
+    probabilities = morphology.question_probabilities(morph)
+    votes = morphology.simulate_votes(probabilities, morph.n_volunteers, np.random.default_rng(vote_ss))
+    image = render.render(morph, np.random.default_rng(image_ss))
+    return morph, probabilities, votes, render.encode_jpeg(image, JPEG_QUALITY)
 
 
 def _work(task: tuple[int, int, int, int, str]) -> tuple[int, int, dict[str, Any], np.ndarray, np.ndarray]:
@@ -84,12 +85,12 @@ def _fmt(value: float) -> str:
 
 
 def _truth_header() -> list[str]:
-    return [tree.ID_COLUMN, "split", *synth_votes.MORPHOLOGY_FIELDS, *(f"p_{c}" for c in tree.ANSWER_COLUMNS)]
+    return [tree.ID_COLUMN, "split", *morphology.MORPHOLOGY_FIELDS, *(f"p_{c}" for c in tree.ANSWER_COLUMNS)]
 
 
 def _truth_line(split: int, galaxy_id: int, row: dict[str, Any], truth: np.ndarray) -> str:
     cells = [str(galaxy_id), _SPLITS[split]]
-    for name in synth_votes.MORPHOLOGY_FIELDS:
+    for name in morphology.MORPHOLOGY_FIELDS:
         value = row[name]
         cells.append(f"{value:.5g}" if isinstance(value, float) else str(value))
     cells.extend(_fmt(v) for v in truth)
@@ -184,12 +185,12 @@ def _write_all(staging: Path, n: int, seed: int, n_test: int, workers: int | Non
                 pool.terminate()
                 pool.join()
     metadata = {
-        "generator": "galaxy_lib.synth",
+        "generator": "galaxy_lib.synth.sky",
         "version": VERSION,
         "seed": seed,
         "n_train": n,
         "n_test": n_test,
-        "image_size": synth_render.SIZE,
+        "image_size": render.SIZE,
         "jpeg_quality": JPEG_QUALITY,
         "volunteers_per_galaxy": [30, 65],
         "noise_floor_rmse": round(math.sqrt(squared / (counted * tree.N_ANSWERS)), 6),
@@ -227,7 +228,7 @@ def grey_thumbnails(
 ) -> np.ndarray:
     """``(n, size*size)`` float32 grey pixels of the central ``crop`` of each image, in [0, 1]."""
     out = np.empty((len(ids), size * size), dtype=np.float32)
-    lo = (synth_render.SIZE - crop) // 2
+    lo = (render.SIZE - crop) // 2
     for row, galaxy_id in enumerate(ids):
         path = Path(image_folder) / f"{galaxy_id}.jpg"
         grey = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
@@ -332,7 +333,7 @@ def gallery(root: str | os.PathLike[str], out_png: str | os.PathLike[str], crop:
     columns = 6
     rows = math.ceil(len(picks) / columns)
     fig, axes = plt.subplots(rows, columns, figsize=(columns * 2.3, rows * 3.2), facecolor="white")
-    lo = (synth_render.SIZE - crop) // 2
+    lo = (render.SIZE - crop) // 2
     for ax in np.ravel(axes):
         ax.axis("off")
     for ax, (name, galaxy_id) in zip(np.ravel(axes), picks, strict=False):

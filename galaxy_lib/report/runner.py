@@ -40,7 +40,7 @@ from typing import Any
 
 from galaxy_lib.config import Config, atomic_write_text, load_config, project_root, resolve_path
 from galaxy_lib.errors import DataError, GalaxyLibError
-from galaxy_lib.report_index import write_index
+from galaxy_lib.report.index import write_index
 
 NOTEBOOK_PATTERN = "[0-9][0-9]_*.ipynb"  # notebooks run in name order: 01_data, 02_train, 03_evaluate
 FULL_HTML = "report.html"  # with code, for students
@@ -153,9 +153,9 @@ def _prepare_data(config: Config) -> None:
     """Generate the synthetic sky when asked for and missing; fail early on a data path that is not there."""
     data = resolve_path(config.data)
     if config.synthetic:
-        from galaxy_lib import synth
+        from galaxy_lib.synth import sky
 
-        synth.ensure_synthetic(config)
+        sky.ensure_synthetic(config)
     elif not data.exists():
         raise DataError(f"data set not found: {data} (config key 'data'; pass --data PATH or set synthetic: true)")
 
@@ -428,7 +428,7 @@ def render_html(executed: Sequence[Path], out_dir: Path, summary: Mapping[str, A
             combined.cells.append(cell)
     combined.cells.append(nbformat.v4.new_markdown_cell(_environment_markdown(summary)))
     resources = {"metadata": {"name": f"Galaxy Zoo report: {summary['name']}"}}
-    quiet_log = logging.getLogger("galaxy_lib.report.nbconvert")  # not "alternative text is missing" per figure
+    quiet_log = logging.getLogger("galaxy_lib.report.runner.nbconvert")  # not "alternative text is missing" per figure
     quiet_log.setLevel(logging.ERROR)
 
     full = out_dir / FULL_HTML

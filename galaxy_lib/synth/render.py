@@ -1,4 +1,4 @@
-"""Paint a :class:`~galaxy_lib.synth_votes.Morphology` as an SDSS-like 424x424 cut-out.
+"""Paint a :class:`~galaxy_lib.synth.morphology.Morphology` as an SDSS-like 424x424 cut-out.
 
 The light is modelled at half resolution (212x212) in units of the sky noise and in three
 bands (stored as R, G, B): Sersic bulges and ellipticals (red), exponential disks, spiral
@@ -17,7 +17,7 @@ import math
 import cv2
 import numpy as np
 
-from galaxy_lib.synth_votes import Morphology
+from galaxy_lib.synth.morphology import Morphology
 
 SIZE = 424  # Kaggle frame
 SCALE = 2  # internal pixels are SCALE frame pixels

@@ -1,7 +1,7 @@
 """Latent morphology of a synthetic galaxy and the simulated volunteers who classify it.
 
 The labels of the synthetic sky must rest on what the image shows, so this module draws
-one :class:`Morphology` per galaxy (the renderer in :mod:`galaxy_lib.synth_render` paints
+one :class:`Morphology` per galaxy (the renderer in :mod:`galaxy_lib.synth.render` paints
 exactly these parameters) and turns it into per-question answer probabilities of one
 volunteer. Those probabilities depend on the true morphology *and on its visibility*:
 small or faint galaxies get uncertain votes that drift towards "smooth" and "can't

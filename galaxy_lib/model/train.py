@@ -33,15 +33,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from galaxy_lib import augment, dataset, models, pipeline
-from galaxy_lib import split as split_module
 from galaxy_lib.config import Config, atomic_path, atomic_write_text, load_config, resolve_path
+from galaxy_lib.data import augment, dataset, pipeline
+from galaxy_lib.data import split as split_module
 from galaxy_lib.environment import write_environment
 from galaxy_lib.errors import DataError
+from galaxy_lib.model import network
 from galaxy_lib.tf_setup import import_tensorflow
 
 tf = import_tensorflow()
-keras = models.keras
+keras = network.keras
 
 HISTORY_COLUMNS = [
     "epoch", "loss", "rmse", "accuracy", "val_loss", "val_rmse", "val_accuracy", "learning_rate", "seconds",
@@ -257,8 +258,8 @@ def _stop_reason(config: Config, state: dict[str, Any], history: pd.DataFrame) -
 def _compile(model: keras.Model, config: Config) -> None:
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate),
-        loss=models.make_loss(config),
-        metrics=models.make_metrics(),
+        loss=network.make_loss(config),
+        metrics=network.make_metrics(),
     )
 
 
@@ -322,7 +323,7 @@ def train(
     try:
         keras.utils.set_random_seed(config.seed)
         with strategy.scope():
-            model = models.build_model(config)
+            model = network.build_model(config)
             _compile(model, config)
             if state["checkpoint"]:
                 model.optimizer.build(model.trainable_variables)

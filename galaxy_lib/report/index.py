@@ -1,6 +1,6 @@
 """``reports/index.html``: one table of every report, newest first.
 
-Each report folder holds a ``report.json`` written by :func:`galaxy_lib.report.build_report`
+Each report folder holds a ``report.json`` written by :func:`galaxy_lib.report.runner.build_report`
 (date, data, parameters file, wall time, headline metrics from the run's ``metrics.json``);
 failed runs leave ``NAME.failed/failure.json``. The index is rebuilt from those files alone, so
 deleting a report folder and rebuilding any report drops it from the list.

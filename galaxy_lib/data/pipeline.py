@@ -27,7 +27,7 @@ from tqdm import tqdm
 from galaxy_lib import tree
 from galaxy_lib.config import atomic_path
 from galaxy_lib.errors import DataError
-from galaxy_lib.images import IMAGE_SIDE, ImageSource
+from galaxy_lib.data.images import IMAGE_SIDE, ImageSource
 from galaxy_lib.tf_setup import import_tensorflow
 
 tf = import_tensorflow()

@@ -1,0 +1,6 @@
+"""Stage 3, honest evaluation: metrics, baselines, figures.
+
+``metrics`` (RMSE, the paper's accuracy, AUCs with intervals), ``baselines`` (training mean,
+central pixel, Kaggle anchors), ``figures`` and ``gallery`` (plots of results and of the data)
+and ``evaluate``, which scores a run on its held-out galaxies and writes the results.
+"""
