@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from galaxy_lib.config import Config, atomic_write_text, load_config, project_root, resolve_path
-from galaxy_lib.errors import DataError, GalaxyLibError
+from galaxy_lib.errors import DataError, ReportError
 from galaxy_lib.report.index import write_index
 
 NOTEBOOK_PATTERN = "[0-9][0-9]_*.ipynb"  # notebooks run in name order: 01_data, 02_train, 03_evaluate
@@ -52,10 +52,6 @@ KERNEL_LOG = "kernel-stderr.log"  # the kernels' own stderr, kept with the repor
 PRIVATE_KERNEL = "galaxy-lib-current"  # kernel spec we write when no spec runs this interpreter
 _PYTHON_NAMES = {"python", f"python{sys.version_info[0]}", "python{}.{}".format(*sys.version_info[:2])}
 HEADLINE_KEYS = ("test_rmse", "test_accuracy", "val_rmse", "train_rmse_last_epoch", "train_accuracy_last_epoch")
-
-
-class ReportError(GalaxyLibError):
-    """A notebook failed or the report could not be built; the message names notebook and cell."""
 
 
 def build_report(
