@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export TF_ENABLE_ONEDNN_OPTS ?= 1
 
-.PHONY: help report test lint lab bench clean-reports
+.PHONY: help report test test-fast lint lab bench clean-reports
 
 help: ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -24,9 +24,13 @@ venv: $(STAMP) ## create .venv (or reuse it) with the package and dev tools
 report: $(STAMP) ## the default HTML report (synthetic sky, CPU) into reports/default/
 	$(BIN)/python -m galaxy_lib report -f parameters/default.yaml
 
-test: $(STAMP) ## ruff, then the test suite (real-sample tests skip when ../shared is absent)
+test: $(STAMP) ## ruff, then the full test suite, about 2 min (real-sample tests skip when ../shared is absent)
 	$(BIN)/ruff check .
 	@$(BIN)/python -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 1; fi; exit $$rc
+
+test-fast: $(STAMP) ## ruff, then the tests not marked slow (~1 min on 2 cores: no training, notebooks or reports)
+	$(BIN)/ruff check .
+	@$(BIN)/python -m pytest -m "not slow"; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 1; fi; exit $$rc
 
 lint: $(STAMP) ## ruff only
 	$(BIN)/ruff check .
@@ -35,6 +39,8 @@ lab: $(STAMP) ## register a Jupyter kernel for .venv and start JupyterLab
 	$(BIN)/python -m ipykernel install --user --name galaxy-lib --display-name "Python (galaxy-lib)"
 	$(BIN)/jupyter lab notebooks/
 
-bench: $(STAMP) ## input-pipeline and training-speed benchmarks (minutes)
+bench: $(STAMP) ## input-pipeline and training-speed benchmarks (minutes): results to benchmarks/results/, README tables rewritten
 	$(BIN)/python benchmarks/bench_input.py
 	$(BIN)/python benchmarks/bench_train.py
+	$(BIN)/python benchmarks/bench_train.py --quick
+	$(BIN)/python benchmarks/readme_tables.py

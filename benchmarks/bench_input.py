@@ -17,6 +17,10 @@ Usage::
 
     python benchmarks/bench_input.py                      # shared sample, else generated JPEGs
     python benchmarks/bench_input.py --data PATH --cores 2 --crop 128
+    python benchmarks/bench_input.py --big 3000 --small 300 --repeats 1 --results-dir /tmp/trial   # quick check
+
+Figures, command and setup go to ``benchmarks/results/input-<label>.json`` (label: the data
+source and crop, or ``--label``), which the README's input table is generated from.
 
 The page cache is warmed first (every file read once), so both loaders read from memory and
 the comparison is about decoding, not about the disk.
@@ -35,9 +39,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_SAMPLE = Path(os.environ.get("GALAXY_SAMPLE", REPO.parent / "shared" / "data" / "galaxy-zoo-sample"))
+import results_store  # standard library only: keeps the measuring processes lean
+from results_store import DEFAULT_SAMPLE
 
 
 def peak_rss_mb() -> float:
@@ -58,21 +61,6 @@ def _pin(cores: int) -> None:
         os.sched_setaffinity(0, available[:cores])
 
 
-def paper_loop(paths: list[str], crop: int, copy: bool = False) -> np.ndarray:
-    """The paper's loader: ``cv2.imread``, central crop, append, ``np.array``. Written plainly
-    the crop is a NumPy *view*, so every list entry keeps its whole 424x424 decode alive until
-    ``np.array`` copies the crops out; ``copy=True`` (as ``pipeline.load_in_ram`` does) avoids that."""
-    import cv2
-
-    lo = (424 - crop) // 2
-    crops = []
-    for path in paths:
-        image = cv2.imread(path)
-        crop_view = image[lo : lo + crop, lo : lo + crop]
-        crops.append(crop_view.copy() if copy else crop_view)
-    return np.array(crops)
-
-
 def worker(args: argparse.Namespace) -> dict[str, float]:
     """One measurement in this (fresh) process; returns figures for the parent to print."""
     _pin(args.cores)
@@ -90,6 +78,7 @@ def worker(args: argparse.Namespace) -> dict[str, float]:
                 "peak_rss_mb": peak_rss_mb()}
     if args.mode in ("paper", "paper-copy"):  # no TensorFlow in this process, as in the paper's loop
         import cv2  # noqa: F401 - imported before the clock starts
+        from paper_loader import paper_loop  # NumPy only
 
         paths = sorted(str(p) for p in args.images.glob("*.jpg"))
         rss_start = peak_rss_mb()
@@ -137,6 +126,7 @@ def run_worker(images: Path, mode: str, args: argparse.Namespace, entries: int =
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_SAMPLE, help="Kaggle-layout folder (default: the sample)")
     parser.add_argument("--crop", type=int, default=128)
@@ -149,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worker", choices=["paper", "paper-copy", "pipeline", "check"], help=argparse.SUPPRESS)
     parser.add_argument("--images", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--entries", type=int, default=0, help=argparse.SUPPRESS)
+    results_store.add_result_arguments(parser)
     args = parser.parse_args(argv)
 
     if args.worker:
@@ -157,18 +148,20 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     with tempfile.TemporaryDirectory() as tmp:
-        if (args.data / "images_training_rev1").is_dir():
-            images, source = args.data / "images_training_rev1", f"real sample {args.data}"
+        real = (args.data / "images_training_rev1").is_dir()
+        if real:
+            images, source = args.data / "images_training_rev1", f"real sample {results_store.display_path(args.data)}"
         else:
             print(f"no images at {args.data}; generating 3,000 JPEGs", flush=True)
             images, source = generate_jpegs(Path(tmp)), "3,000 synthetic-sky JPEGs (real sample not found)"
         files = sorted(images.glob("*.jpg"))
         total_bytes = sum(len(p.read_bytes()) for p in files)  # warms the page cache
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        load_before = os.getloadavg()[0]
         print(f"images: {source} ({len(files):,} files, {total_bytes / 1e6:.0f} MB)")
         print(f"crop {args.crop}" + (f" -> {args.image_size}" if args.image_size else "")
               + f", batch {args.batch_size}, pinned to {args.cores or cpus} of {cpus} cores, "
-              f"load average {os.getloadavg()[0]:.2f}")
+              f"load average {load_before:.2f}")
 
         def best(mode: str) -> dict[str, float]:
             runs = [run_worker(images, mode, args) for _ in range(args.repeats)]
@@ -208,6 +201,39 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for text, ok, target in checks:
         print(f"{'PASS' if ok else 'MISS'}  {text}  (target {target})")
+
+    setup = {
+        "data": results_store.display_path(args.data) if real else "generated synthetic-sky JPEGs",
+        "files": len(files),
+        "megabytes": round(total_bytes / 1e6, 1),
+        "crop": args.crop,
+        "image_size": args.image_size,
+        "batch_size": args.batch_size,
+        "cores": args.cores,
+        "small_list": args.small,
+        "big_list": args.big,
+        "repeats": args.repeats,
+    }
+    keys = ("paper_loop_views", "paper_loop_copies", "pipeline_one_pass", "pipeline_small_list",
+            "pipeline_big_list", "header_check")
+    figures: dict = {
+        key: {**r, "images_per_s": speed(r), "cpu_ms_per_image": 1000 * r["cpu_seconds"] / r["images"]}
+        for key, (_, r) in zip(keys, rows, strict=True)
+    }
+    figures.update(
+        pipeline_vs_paper_best=ratio,
+        pipeline_vs_paper_as_written=speed(ours) / speed(views),
+        big_vs_small_rss_growth=growth,
+        tensorflow_rss_mb=ours["rss_start_mb"],  # the pipeline worker's RSS before reading: TensorFlow itself
+        targets={target: ok for _, ok, target in checks},
+    )
+    name = "input-" + (args.label or results_store.label(
+        "sample" if real else "synthetic", f"crop{args.crop}", args.image_size and f"to{args.image_size}",
+        args.batch_size != 256 and f"batch{args.batch_size}",
+    ))
+    machine = results_store.machine_record(load_average=round(load_before, 2))
+    results_store.write_result(name, results_store.command_line(__file__, argv), setup, figures,
+                               results_dir=args.results_dir, machine=machine)
     return 0
 
 

@@ -11,7 +11,10 @@ is what the parameters file says.
 
 Printed: epochs run, wall time, validation RMSE, and on the test set the RMSE (Kaggle's metric)
 and the paper's categorical accuracy for the best-by-validation model with each test-time
-averaging (none, flips, dihedral), plus the training-mean predictor for scale.
+averaging (none, flips, dihedral), plus the training-mean predictor for scale. The same figures,
+the command and the setup are stored in ``benchmarks/results/quality-<label>.json`` (label:
+the parameters file's name and the overrides, or ``--label``), which the README's results table
+is generated from (``python benchmarks/readme_tables.py``).
 
 Usage::
 
@@ -26,33 +29,36 @@ CPU cores for figures worth recording: the time limit makes the score depend on 
 from __future__ import annotations
 
 import argparse
-import json
-import os
+import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_SAMPLE = Path(os.environ.get("GALAXY_SAMPLE", REPO.parent / "shared" / "data" / "galaxy-zoo-sample"))
+import results_store
+from results_store import DEFAULT_SAMPLE, REPO
+
 POOL_FILE = "manifest.csv"
 POOL_SUBSET = "complete_id_block_945990_999967"
 TEST_FRACTION = 0.18  # of all 3,399 galaxies: 612, about 20% of the 3,000-galaxy unbiased block
 VAL_FRACTION = 0.1
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-f", "--file", required=True, help="parameters/NAME.yaml")
     parser.add_argument("--minutes", type=float, default=20.0, help="training wall-time budget (default 20)")
     parser.add_argument("--data", type=Path, default=DEFAULT_SAMPLE, help="the shared real sample")
-    parser.add_argument("--out", type=Path, help="run folder (default runs/bench-<parameters name>)")
+    parser.add_argument("--out", type=Path, help="run folder (default runs/bench-<label>)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
     parser.add_argument("--split-seed", type=int, default=0, help="seed of the shared split (default 0)")
-    args = parser.parse_args()
+    results_store.add_result_arguments(parser)
+    args = parser.parse_args(argv)
 
     from galaxy_lib.config import load_config, parse_overrides
     from galaxy_lib.data import dataset, split
     from galaxy_lib.evaluation import metrics
     from galaxy_lib.model import predict, train
+    from galaxy_lib.model.runs import RunFolder
 
     if not (args.data / "training_solutions_rev1.csv").is_file():
         raise SystemExit(f"real sample not found at {args.data} (set --data or $GALAXY_SAMPLE)")
@@ -62,22 +68,23 @@ def main() -> None:
         test_fraction=TEST_FRACTION, val_fraction=VAL_FRACTION, time_limit_minutes=args.minutes,
     )
     config = load_config(args.file, overrides)
-    out = args.out or REPO / "runs" / f"bench-{Path(args.file).stem}"
+    run_label = args.label or results_store.label(Path(args.file).stem, *args.set)
+    out = args.out or REPO / "runs" / f"bench-{run_label}"  # one folder per variant: runs resume, not collide
 
     data = dataset.load_for_config(config)
-    if not (out / "split.csv").is_file():
+    if not RunFolder(out).split_file.is_file():
         pool = split.read_test_pool(args.data / POOL_FILE, POOL_SUBSET)
         shared = split.make_split(
             data.ids, seed=args.split_seed, val_fraction=VAL_FRACTION, test_fraction=TEST_FRACTION, test_pool=pool
         )
         out.mkdir(parents=True, exist_ok=True)
-        split.save_split(shared, out / "split.csv")
+        split.save_split(shared, RunFolder(out).split_file)
 
     started = time.monotonic()
     run_dir = train.train(config, out)
     wall = time.monotonic() - started
-    run = train.load_run(run_dir)
-    state = json.loads((run_dir / "resume" / "state.json").read_text())
+    folder = RunFolder(run_dir)
+    run, state = folder.load(), folder.read_state()
 
     test_ids, test_labels = data.subset(split.ids_of(run.split, "test"))
     train_ids, train_labels = data.subset(split.ids_of(run.split, "train"))
@@ -85,23 +92,55 @@ def main() -> None:
     assert set(test_ids.tolist()) <= pool, "test galaxies must come from the unbiased block"
     mean_prediction = metrics.rmse(test_labels, np_tile(train_labels.mean(axis=0), len(test_ids)))
 
-    model = train.load_model(run_dir, "best")
+    model = folder.load_model("best")
+    val_ids = split.ids_of(run.split, "val")
     print()
     print(f"configuration   {args.file} (+ {', '.join(args.set) or 'no overrides'}), budget {args.minutes:g} min")
     print(f"run folder      {run_dir}")
-    print(f"galaxies        {len(train_ids):,} train / {len(split.ids_of(run.split, 'val')):,} val / "
+    print(f"galaxies        {len(train_ids):,} train / {len(val_ids):,} val / "
           f"{len(test_ids):,} test (test only from {POOL_SUBSET})")
     print(f"training        {state['epoch']} epochs, {state['elapsed_seconds'] / 60:.1f} min in all "
           f"(this call {wall / 60:.1f} min); stopped: {state['finished']}")
     print(f"validation      best val RMSE {run.history['val_rmse'].min():.4f} "
           f"(epoch {int(run.history.loc[run.history['val_rmse'].idxmin(), 'epoch'])})")
     print(f"training mean   test RMSE {mean_prediction:.4f} (predict the training set's mean answers)")
+    test = {}
     for tta in ("none", "flips", "dihedral"):
         predictions = predict.predict_galaxies(run_dir, data.images, test_ids, tta=tta, model=model)
-        print(f"test, TTA {tta:<9}RMSE {metrics.rmse(test_labels, predictions):.4f}   "
-              f"accuracy {metrics.paper_accuracy(test_labels, predictions):.4f}")
-    command = f"python benchmarks/bench_quality.py -f {args.file} --minutes {args.minutes:g}"
-    command += "".join(f" --set {s}" for s in args.set)
+        test[tta] = {"rmse": metrics.rmse(test_labels, predictions),
+                     "accuracy": metrics.paper_accuracy(test_labels, predictions)}
+        print(f"test, TTA {tta:<9}RMSE {test[tta]['rmse']:.4f}   accuracy {test[tta]['accuracy']:.4f}")
+    history = run.history
+    best = int(history["val_rmse"].idxmin())
+    setup = {
+        "parameters_file": results_store.display_path(args.file),
+        "overrides": list(args.set),
+        "minutes": args.minutes,
+        "data": results_store.display_path(args.data),
+        "split_seed": args.split_seed,
+        "test_pool": f"{POOL_FILE}:{POOL_SUBSET}",
+        "split": {"train": len(train_ids), "val": len(val_ids), "test": len(test_ids)},
+        "run_dir": results_store.display_path(run_dir),
+        "config": {**config.to_dict(), "data": results_store.display_path(args.data)},
+    }
+    figures = {
+        "epochs": int(state["epoch"]),
+        "training_minutes": state["elapsed_seconds"] / 60,
+        "stopped": state["finished"],
+        "last_train_rmse": float(history["rmse"].iloc[-1]),
+        "last_train_accuracy": float(history["accuracy"].iloc[-1]),
+        "first_val_rmse": float(history["val_rmse"].iloc[0]),
+        "last_val_rmse": float(history["val_rmse"].iloc[-1]),
+        "best_val_rmse": float(history["val_rmse"].iloc[best]),
+        "best_epoch": int(history["epoch"].iloc[best]),
+        "training_mean_test_rmse": mean_prediction,
+        "tta": config.tta,
+        "test_rmse": test[config.tta]["rmse"] if config.tta in test else None,
+        "test_accuracy": test[config.tta]["accuracy"] if config.tta in test else None,
+        "test": test,
+    }
+    command = results_store.command_line(__file__, argv)
+    results_store.write_result(f"quality-{run_label}", command, setup, figures, results_dir=args.results_dir)
     print(f"reproduce       {command}")
 
 

@@ -13,12 +13,16 @@ temporary folder and prints
    (``../shared/data/galaxy-zoo-sample``, read in place; skipped when absent).
 
 With ``--docs`` it also writes ``docs/synthetic_vs_real.md`` and ``docs/synthetic_gallery.png``.
+Figures, command and setup go to ``benchmarks/results/synth-<label>.json`` (label ``n<n>-seed<seed>``
+or ``--label``), which the README's synthetic-sky table is generated from. The measures
+themselves (ridge, learnability, answer means, gallery) are in ``benchmarks/synth_quality.py``.
 
 Usage::
 
     python benchmarks/bench_synth.py                 # 2,000 galaxies, seed 0, 2 workers
     python benchmarks/bench_synth.py --docs          # ... and refresh the docs figures
     python benchmarks/bench_synth.py --n 6000        # memory check: peak RSS ~ the same
+    python benchmarks/bench_synth.py --n 200 --results-dir /tmp/trial   # quick check, figures kept apart
 """
 
 from __future__ import annotations
@@ -31,8 +35,8 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_SAMPLE = Path(os.environ.get("GALAXY_SAMPLE", REPO.parent / "shared" / "data" / "galaxy-zoo-sample"))
+import results_store
+from results_store import DEFAULT_SAMPLE, REPO
 
 
 def _peak_rss_mb() -> tuple[float, float]:
@@ -43,15 +47,21 @@ def _peak_rss_mb() -> tuple[float, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=2000, help="labelled galaxies (default 2000)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--real", type=Path, default=DEFAULT_SAMPLE, help="real Kaggle-layout sample")
     parser.add_argument("--docs", action="store_true", help="write docs/synthetic_vs_real.md and the gallery")
+    results_store.add_result_arguments(parser)
     args = parser.parse_args(argv)
 
+    import synth_quality as quality
+
     from galaxy_lib.synth import sky
+
+    load_before = os.getloadavg()[0]
 
     with tempfile.TemporaryDirectory(prefix="bench_synth_") as tmp:
         out = Path(tmp) / "synthetic"
@@ -70,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
               f"per free core (the wall-clock figure above drops when other jobs share the cores; load average "
               f"{os.getloadavg()[0]:.1f})")
 
-        scores = sky.learnability(out, seed=args.seed)
+        scores = quality.learnability(out, seed=args.seed)
         gain = 1 - scores["ridge_rmse"] / scores["mean_rmse"]
         print(f"\nlearnability on {scores['n_test']} held-out galaxies (trained on {scores['n_train']}):")
         print(f"  training-mean predictor RMSE   {scores['mean_rmse']:.4f}")
@@ -78,12 +88,12 @@ def main(argv: list[str] | None = None) -> int:
               f"alpha {scores['ridge_alpha']:g})")
         print(f"  noise floor RMSE               {scores['noise_floor_rmse']:.4f}")
 
-        table = None
+        table, real = None, None
         if (args.real / sky.LABELS_FILE).is_file():
-            table = sky.answer_means_table(out, args.real)
+            table = quality.answer_means_table(out, args.real)
             print("\nmean answer fractions, synthetic vs real (unbiased block):")
             print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-            real = _real_ridge(args.real, sky, args.seed)
+            real = quality.real_ridge(args.real, args.seed)
             print(f"\nsame ridge on the real unbiased block ({real['n_test']} held out): mean predictor "
                   f"{real['mean_rmse']:.4f}, ridge {real['ridge_rmse']:.4f} "
                   f"({1 - real['ridge_rmse'] / real['mean_rmse']:.1%} below)")
@@ -93,32 +103,42 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.docs:
             docs = REPO / "docs"
-            png = sky.gallery(out, docs / "synthetic_gallery.png", seed=args.seed)
+            png = quality.gallery(out, docs / "synthetic_gallery.png", seed=args.seed)
             print(f"\nwrote {png.relative_to(REPO)}")
             if table is not None:
-                _write_comparison(docs / "synthetic_vs_real.md", table, scores, args, sky)
+                _write_comparison(docs / "synthetic_vs_real.md", table, scores, args, quality)
                 print(f"wrote {(docs / 'synthetic_vs_real.md').relative_to(REPO)}")
     fast = args.n / seconds >= 50 or 2000 / cpu_ms >= 50  # 2 free cores
-    ok = gain >= 0.2 and scores["noise_floor_rmse"] < 0.5 * scores["ridge_rmse"] and fast
+    targets = {
+        ">= 50 galaxies/s on 2 cores": fast,
+        "ridge >= 20% below the mean predictor": gain >= 0.2,
+        "noise floor < half the ridge RMSE": scores["noise_floor_rmse"] < 0.5 * scores["ridge_rmse"],
+    }
+    ok = all(targets.values())
     print("\ntargets met" if ok else "\nTARGETS NOT MET (>= 50 galaxies/s, ridge >= 20% below mean, floor << ridge)")
+
+    setup = {"n": args.n, "seed": args.seed, "workers": args.workers, "test_fraction": 0.25,
+             "real": results_store.display_path(args.real) if real is not None else None,
+             "real_subset": quality.UNBIASED_SUBSET if real is not None else None}
+    figures = {
+        "generation": {"galaxies": args.n, "seconds": seconds, "galaxies_per_s": args.n / seconds,
+                       "cpu_ms_per_galaxy": cpu_ms, "peak_rss_main_mb": own, "peak_rss_worker_mb": children},
+        "learnability": {**scores, "ridge_gain": gain},
+        "real_ridge": None if real is None else {**real, "ridge_gain": 1 - real["ridge_rmse"] / real["mean_rmse"]},
+        "answer_means": None if table is None else {
+            "n_synthetic": table.attrs["n_synthetic"], "n_real": table.attrs["n_real"],
+            "rows": table[["answer", "synthetic", "real", "difference"]].to_dict("records"),
+        },
+        "targets": targets,
+    }
+    name = "synth-" + (args.label or results_store.label(f"n{args.n}", f"seed{args.seed}"))
+    results_store.write_result(name, results_store.command_line(__file__, argv), setup, figures,
+                               results_dir=args.results_dir,
+                               machine=results_store.machine_record(load_average=round(load_before, 2)))
     return 0 if ok else 1
 
 
-def _real_ridge(real_root: Path, sky, seed: int) -> dict:
-    """Ridge vs mean on the real sample's unbiased block, for comparison."""
-    import pandas as pd
-
-    from galaxy_lib import tree
-
-    labels = pd.read_csv(real_root / sky.LABELS_FILE)
-    manifest = pd.read_csv(real_root / "manifest.csv")
-    keep = manifest.loc[manifest["subset"] == sky.UNBIASED_SUBSET, tree.ID_COLUMN]
-    labels = labels[labels[tree.ID_COLUMN].isin(keep)]
-    x = sky.grey_thumbnails(real_root / sky.TRAIN_FOLDER, labels[tree.ID_COLUMN].to_numpy())
-    return sky.ridge_scores(x, labels[list(tree.ANSWER_COLUMNS)].to_numpy(), seed=seed)
-
-
-def _write_comparison(path: Path, table, scores: dict, args: argparse.Namespace, sky) -> None:
+def _write_comparison(path: Path, table, scores: dict, args: argparse.Namespace, quality) -> None:
     from galaxy_lib.config import atomic_write_text
 
     worst = table.reindex(table["difference"].abs().sort_values(ascending=False).index).head(5)
@@ -128,11 +148,11 @@ def _write_comparison(path: Path, table, scores: dict, args: argparse.Namespace,
 
 Generated by `python benchmarks/bench_synth.py --docs`. Synthetic: `python -m galaxy_lib synth
 --n {args.n} --seed {args.seed}`. Real: the {table.attrs['n_real']:,} galaxies of the unbiased
-`{sky.UNBIASED_SUBSET}` block of `../shared/data/galaxy-zoo-sample`
+`{quality.UNBIASED_SUBSET}` block of `../shared/data/galaxy-zoo-sample`
 (Kaggle IDs are random, so it represents the Kaggle training set). Differences larger than 0.03
 are in bold.
 
-{sky.answer_means_markdown(table)}
+{quality.answer_means_markdown(table)}
 Largest differences: {worst_text}.
 
 Where and why they differ:

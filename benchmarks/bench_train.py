@@ -27,7 +27,10 @@ Usage::
 
 Input images: the shared real sample (``../shared/data/galaxy-zoo-sample`` or
 ``$GALAXY_SAMPLE``), else generated JPEGs. Figures depend on what else the machine is doing:
-run it on an idle machine for numbers worth recording.
+run it on an idle machine for numbers worth recording. Every row, the command and the setup go
+to ``benchmarks/results/train-<label>.json`` (label ``quick`` or ``grid``, or ``--label``;
+``--results-dir /tmp/trial`` keeps a trial run from replacing recorded figures), which the
+README's training-speed table is generated from.
 """
 
 from __future__ import annotations
@@ -41,8 +44,8 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_SAMPLE = Path(os.environ.get("GALAXY_SAMPLE", REPO.parent / "shared" / "data" / "galaxy-zoo-sample"))
+import results_store
+from results_store import DEFAULT_SAMPLE
 
 # Input geometry per benchmarked side: the paper's 128 crop, and Dieleman's 207 crop shrunk
 # to 69 with the second pool at 2 (parameters/improved.yaml).
@@ -143,7 +146,16 @@ def child(args: argparse.Namespace) -> None:
             print("RESULT " + json.dumps(result), flush=True)
 
 
-def main() -> None:
+def _settle(args: argparse.Namespace) -> argparse.Namespace:
+    """Apply ``--quick``'s presets and the oneDNN default (in place; returns ``args``)."""
+    if args.quick:
+        args.batch_sizes, args.images_per_run = [64, 256], 512
+    args.onednn = args.onednn or ("on" if args.quick else "both")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_SAMPLE, help="Kaggle-layout data set or image folder")
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 69], choices=sorted(GEOMETRY))
@@ -158,21 +170,21 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="batch 64 and 256, 512 images each, oneDNN on only")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--images", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    results_store.add_result_arguments(parser)
+    args = parser.parse_args(argv)
     if args.child:
         args.threads = args.threads[0]
         args.deterministic = args.deterministic == "on"
         child(args)
         return
-    if args.quick:
-        args.batch_sizes, args.images_per_run = [64, 256], 512
-    args.onednn = args.onednn or ("on" if args.quick else "both")
+    _settle(args)
 
     with tempfile.TemporaryDirectory() as tmp:
+        shown = results_store.display_path(args.data)
         if (args.data / "images_training_rev1").is_dir():
-            images, source = args.data / "images_training_rev1", f"real images from {args.data}"
+            images, source = args.data / "images_training_rev1", f"real images from {shown}"
         elif args.data.is_dir() and any(args.data.glob("*.jpg")):
-            images, source = args.data, f"images from {args.data}"
+            images, source = args.data, f"images from {shown}"
         else:
             images, source = generate_jpegs(Path(tmp)), "400 synthetic-sky JPEGs (real sample not found)"
         onednn = {"on": ["1"], "off": ["0"], "both": ["1", "0"]}[args.onednn]
@@ -223,6 +235,31 @@ def main() -> None:
                 f"fastest at {side}px: {r['pipeline_images_per_s']:.1f} img/s with batch {r['batch_size']}, "
                 f"oneDNN {'on' if r['onednn'] == '1' else 'off'}, threads {r['threads'] or 'default'}"
             )
+        setup = {
+            "data": source,
+            "sizes": {side: GEOMETRY[side] for side in args.sizes},
+            "batch_sizes": args.batch_sizes,
+            "onednn": args.onednn,
+            "threads": args.threads,
+            "deterministic": args.deterministic,
+            "images_per_run": args.images_per_run,
+            "head": args.head,
+            "loss": args.loss,
+            "augment": args.augment,
+            "quick": args.quick,
+        }
+        loads = [r["load_average"] for r in results]
+        spread = f"{min(loads):.1f}-{max(loads):.1f}" if loads and min(loads) != max(loads) else None
+        machine = results_store.machine_record(load_average=spread or (round(loads[0], 2) if loads else None))
+        default = _settle(parser.parse_args(["--quick"] if args.quick else []))  # unnamed settings: the defaults
+        name = "train-" + (args.label or results_store.label(
+            "quick" if args.quick else "grid",
+            *(f"{key}={'+'.join(map(str, value)) if isinstance(value, list) else value}"
+              for key in ("sizes", "batch_sizes", "onednn", "threads", "deterministic", "images_per_run", "augment")
+              if (value := getattr(args, key)) != getattr(default, key)),
+        ))
+        results_store.write_result(name, results_store.command_line(__file__, argv), setup, {"rows": results},
+                                   results_dir=args.results_dir, machine=machine)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 """Command line: ``python -m galaxy_lib <verb>`` (console script ``galaxy-lib``).
 
 Each verb is a thin wrapper over one library call, imported lazily so that ``--help`` and
-data checks do not pay for importing TensorFlow. Errors about the user's input
-(:class:`~galaxy_lib.errors.GalaxyLibError`, ``ValueError``, ``FileNotFoundError``) are printed
-as one line and exit with status 2; anything else is a bug and keeps its traceback.
+data checks do not pay for importing TensorFlow. Exit statuses: 0 done; 2 a problem in the
+user's input (a :class:`~galaxy_lib.errors.GalaxyLibError`, printed as one ``error:`` line, or a
+bad argument caught by argparse); 1 a bug in this package (any other exception, raised with its
+full traceback so that CI and bug reports show where it happened); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -44,9 +45,10 @@ def _config_from(args: argparse.Namespace):
 
 
 def _train(args: argparse.Namespace) -> int:
+    config = _config_from(args)  # before TensorFlow loads: a bad key is reported in a moment
     from galaxy_lib.model import train
 
-    train.train(_config_from(args), args.out)
+    train.train(config, args.out)
     return 0
 
 
@@ -58,9 +60,17 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from galaxy_lib.config import load_config, parse_overrides
     from galaxy_lib.evaluation import evaluate
+    from galaxy_lib.model.runs import RunFolder
 
-    evaluate.evaluate_run(args.run, data=args.data)
+    # The run's own configuration (or -f FILE) with --set/--data applied; evaluate_run refuses
+    # any difference from the run's config.yaml other than evaluation keys and paths.
+    overrides = parse_overrides(args.set or [])
+    if args.data:
+        overrides["data"] = args.data
+    config = load_config(args.file, overrides) if args.file else RunFolder(args.run).load_config(overrides)
+    evaluate.evaluate_run(args.run, config=config)
     return 0
 
 
@@ -113,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="held-out metrics, baselines, AUC table and figures for a run")
     p.add_argument("run", help="run folder made by `train`")
+    p.add_argument("-f", "--file", help="parameters/NAME.yaml (default: the run's own config.yaml)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override an evaluation key, e.g. tta=dihedral or bootstrap=200 (repeatable)")
     p.add_argument("--data", help="data set path (default: the run's own)")
     p.set_defaults(func=_evaluate)
 
@@ -124,13 +137,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one verb and return its exit status.
+
+    Only :class:`~galaxy_lib.errors.GalaxyLibError` is the user's fault and becomes one line on
+    stderr with status 2. Every other exception propagates with its traceback (``python -m
+    galaxy_lib`` then exits 1): catching ``ValueError`` here would print a bug as if the user had
+    made a mistake.
+    """
     args = build_parser().parse_args(argv)
     from galaxy_lib.errors import GalaxyLibError
 
     try:
         return args.func(args)
-    except (GalaxyLibError, ValueError, FileNotFoundError, FileExistsError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except GalaxyLibError as exc:
+        message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())  # always one line
+        print(f"error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -22,6 +22,8 @@ from typing import Any
 
 import yaml
 
+from galaxy_lib.errors import ConfigError
+
 CHOICES: dict[str, tuple[str, ...]] = {
     "head": ("sigmoid", "tree"),
     "loss": ("bce", "mse"),
@@ -41,7 +43,7 @@ class Config:
     synthetic: bool = False  # generate a synthetic sky at `data` when it is missing
     synthetic_n: int = 2000  # galaxies in that synthetic sky
     synthetic_seed: int = 0  # its seed (independent of the training seed)
-    synthetic_test_n: int = 0  # unlabelled galaxies in images_test_rev1/ (for a Kaggle-style submission)
+    synthetic_test_n: int = 0  # unlabelled galaxies in images_test_rev1/, for a Kaggle submission (needs synthetic)
     max_images: int = 0  # use at most this many labelled galaxies (0 = all); seeded choice
     skip_bad_images: bool = False  # skip unreadable JPEGs (listed) instead of failing
     resize_bad_size: bool = False  # resize images that are not 424x424 instead of failing
@@ -51,7 +53,7 @@ class Config:
     val_fraction: float = 0.1  # share of galaxies for validation (model selection)
     test_fraction: float = 0.2  # share held out for the final test, never trained on
     test_pool_file: str = ""  # CSV (GalaxyID[, subset]) of galaxies allowed in the test set
-    test_pool_subset: str = ""  # keep only rows of test_pool_file whose `subset` equals this
+    test_pool_subset: str = ""  # keep only rows of test_pool_file whose `subset` equals this (needs test_pool_file)
 
     # --- input geometry -------------------------------------------------------------------
     crop: int = 128  # central crop side in pixels of the 424x424 image (paper: 128)
@@ -97,7 +99,7 @@ class Config:
         for key, allowed in CHOICES.items():
             value = getattr(self, key)
             if value not in allowed:
-                raise ValueError(f"config key {key!r}: {value!r} is not one of {', '.join(allowed)}")
+                raise ConfigError(f"config key {key!r}: {value!r} is not one of {', '.join(allowed)}")
         checks = {
             "crop": 8 <= self.crop <= 424,
             "image_size": self.image_size == 0 or 8 <= self.image_size <= 424,
@@ -110,16 +112,45 @@ class Config:
             "width": self.width > 0,
             "synthetic_n": self.synthetic_n >= 1,
             "synthetic_test_n": self.synthetic_test_n >= 0,
+            "synthetic_seed": self.synthetic_seed >= 0,
+            "seed": self.seed >= 0,
             "max_images": self.max_images >= 0,
             "augment_shift": self.augment_shift >= 0,
+            "early_stopping_patience": self.early_stopping_patience >= 0,
+            "time_limit_minutes": self.time_limit_minutes >= 0,
             "threads": self.threads >= 0,
             "auc_min_positives": self.auc_min_positives >= 1,
             "bootstrap": self.bootstrap >= 0,
+            "central_pixel_clusters": self.central_pixel_clusters >= 0,
             "tree_tolerance": self.tree_tolerance >= 0,
         }
         for key, ok in checks.items():
             if not ok:
-                raise ValueError(f"config key {key!r}: value {getattr(self, key)!r} is out of range")
+                raise ConfigError(f"config key {key!r}: value {getattr(self, key)!r} is out of range")
+        self._check_combinations()
+
+    def _check_combinations(self) -> None:
+        """Refuse keys that would silently do nothing because another key switches their feature off.
+
+        Such a setting reads as active in ``config.yaml`` although the code never looks at it, so
+        the run would differ from what its configuration says. Defaults never trip a check.
+        """
+        needs = [
+            ("augment_shift", self.augment_shift > 0, "augment", self.augment, "set augment: true"),
+            ("augment_rotate", self.augment_rotate, "augment", self.augment, "set augment: true"),
+            ("synthetic_test_n", self.synthetic_test_n > 0, "synthetic", self.synthetic,
+             "set synthetic: true, or synthetic_test_n: 0"),
+            ("test_pool_subset", bool(self.test_pool_subset), "test_pool_file", bool(self.test_pool_file),
+             "name the pool CSV in test_pool_file, or clear test_pool_subset"),
+            ("tree_normalisation", self.tree_normalisation != Config.tree_normalisation, "head",
+             self.head == "tree", "set head: tree, or leave tree_normalisation at its default"),
+        ]
+        for key, is_set, other, other_on, fix in needs:
+            if is_set and not other_on:
+                raise ConfigError(
+                    f"config key {key!r} ({_show(getattr(self, key))}) does nothing while {other!r} is "
+                    f"{_show(getattr(self, other))}: {fix}"
+                )
 
     @property
     def input_size(self) -> int:
@@ -133,9 +164,22 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def changes_from(self, other: Config) -> dict[str, tuple[Any, Any]]:
+        """``{key: (other's value, this value)}`` for every key that differs, in field order:
+        a run against the paper's defaults (notebook 2), or against its saved configuration."""
+        mine, theirs = self.to_dict(), other.to_dict()
+        return {key: (theirs[key], value) for key, value in mine.items() if value != theirs[key]}
+
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the resolved configuration as YAML (atomically)."""
         atomic_write_text(Path(path), yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+
+def _show(value: Any) -> str:
+    """A config value as it reads in YAML (``false``, ``4``); an empty string reads ``empty``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "empty" if value == "" else str(value)
 
 
 _FIELDS = {f.name: f for f in fields(Config)}
@@ -151,10 +195,10 @@ def _coerce(key: str, value: Any, source: str) -> Any:
             return value
         if isinstance(value, str) and value.lower() in {"true", "false", "yes", "no", "1", "0"}:
             return value.lower() in {"true", "yes", "1"}
-        raise ValueError(f"config key {key!r}{where}: expected true or false, got {value!r}")
+        raise ConfigError(f"config key {key!r}{where}: expected true or false, got {value!r}")
     if hint is int:
         if isinstance(value, bool):
-            raise ValueError(f"config key {key!r}{where}: expected an integer, got {value!r}")
+            raise ConfigError(f"config key {key!r}{where}: expected an integer, got {value!r}")
         if isinstance(value, int):
             return value
         if isinstance(value, float) and value.is_integer():
@@ -164,10 +208,10 @@ def _coerce(key: str, value: Any, source: str) -> Any:
                 return int(value)
             except ValueError:
                 pass
-        raise ValueError(f"config key {key!r}{where}: expected an integer, got {value!r}")
+        raise ConfigError(f"config key {key!r}{where}: expected an integer, got {value!r}")
     if hint is float:
         if isinstance(value, bool):
-            raise ValueError(f"config key {key!r}{where}: expected a number, got {value!r}")
+            raise ConfigError(f"config key {key!r}{where}: expected a number, got {value!r}")
         if isinstance(value, int | float):
             return float(value)
         if isinstance(value, str):
@@ -175,13 +219,13 @@ def _coerce(key: str, value: Any, source: str) -> Any:
                 return float(value)
             except ValueError:
                 pass
-        raise ValueError(f"config key {key!r}{where}: expected a number, got {value!r}")
+        raise ConfigError(f"config key {key!r}{where}: expected a number, got {value!r}")
     if hint is str:
         if value is None:
             return ""
         if isinstance(value, str | int | float) and not isinstance(value, bool):
             return str(value)
-        raise ValueError(f"config key {key!r}{where}: expected a string, got {value!r}")
+        raise ConfigError(f"config key {key!r}{where}: expected a string, got {value!r}")
     if isinstance(hint, types.UnionType):  # pragma: no cover - no such fields yet
         return value
     raise TypeError(f"unsupported config type for {key!r}: {hint}")
@@ -192,7 +236,7 @@ def from_dict(values: Mapping[str, Any], source: str = "") -> Config:
     unknown = sorted(set(values) - set(_FIELDS))
     if unknown:
         where = f" in {source}" if source else ""
-        raise ValueError(f"unknown config key(s){where}: {', '.join(unknown)}")
+        raise ConfigError(f"unknown config key(s){where}: {', '.join(unknown)}")
     return Config(**{k: _coerce(k, v, source) for k, v in values.items()})
 
 
@@ -202,8 +246,12 @@ def parse_overrides(pairs: Iterable[str]) -> dict[str, Any]:
     for pair in pairs:
         key, sep, raw = pair.partition("=")
         if not sep or not key.strip():
-            raise ValueError(f"override {pair!r} is not of the form key=value")
-        out[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
+            raise ConfigError(f"override {pair!r} is not of the form key=value")
+        try:
+            out[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as exc:
+            problem = str(exc).splitlines()[0]
+            raise ConfigError(f"override {pair!r}: the value is not a YAML scalar ({problem})") from None
     return out
 
 
@@ -226,23 +274,25 @@ def load_config(
 
 def _read_yaml(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     if not path.is_file():
-        raise FileNotFoundError(f"configuration file not found: {path}")
+        raise ConfigError(f"configuration file not found: {path}")
     try:
-        loaded = yaml.safe_load(path.read_text()) or {}
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not valid YAML ({exc.__class__.__name__}: {exc})") from None
+        raise ConfigError(f"{path}: not valid YAML ({exc.__class__.__name__}: {exc})") from None
     if not isinstance(loaded, dict):
-        raise ValueError(f"{path}: expected a mapping of key: value, got {type(loaded).__name__}")
+        raise ConfigError(f"{path}: expected a mapping of key: value, got {type(loaded).__name__}")
     base = loaded.pop("base", None)
     values: dict[str, Any] = {}
     if base:
         base_path = (path.parent / str(base)).resolve()
         if base_path in _seen:
-            raise ValueError(f"{path}: 'base' chain loops back to {base_path}")
+            raise ConfigError(f"{path}: 'base' chain loops back to {base_path}")
         values.update(_read_yaml(base_path, (*_seen, path.resolve())))
     unknown = sorted(set(loaded) - set(_FIELDS))
     if unknown:
-        raise ValueError(f"unknown config key(s) in {path}: {', '.join(unknown)}")
+        raise ConfigError(f"unknown config key(s) in {path}: {', '.join(unknown)}")
     values.update(loaded)
     return values
 
@@ -291,3 +341,23 @@ def resolve_path(path: str | os.PathLike[str]) -> Path:
     """An absolute path: relative ones are taken from :func:`project_root`."""
     p = Path(path).expanduser()
     return p if p.is_absolute() else (project_root() / p).resolve()
+
+
+def display_path(path: str | os.PathLike[str]) -> str:
+    """``path`` as a report or a printed line should show it: relative to :func:`project_root`
+    when it lies inside the project, else as given. A report rendered on a CI runner or a
+    student's laptop must not carry that machine's folders, and relative paths are read from
+    the project root anyway (:func:`resolve_path`), so the short form names the same file.
+    Never raises: a path it cannot interpret is returned as ``str(path)``."""
+    try:
+        text = os.fspath(path)
+        if not text:
+            return ""
+        absolute = resolve_path(text)
+        root = project_root()
+        for candidate in (absolute, absolute.resolve()):  # also through symlinks (/tmp -> /private/tmp)
+            if candidate.is_relative_to(root):
+                return str(candidate.relative_to(root))
+        return text
+    except (OSError, TypeError, ValueError, RuntimeError):
+        return str(path)

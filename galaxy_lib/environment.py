@@ -101,6 +101,32 @@ def tensorflow_record() -> dict[str, Any]:
     }
 
 
+CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile")
+"""CPU features that decide which fast kernels oneDNN can use (bfloat16 needs avx512_bf16 or AMX)."""
+
+
+def _cpuinfo_field(name: str) -> str | None:
+    """The first ``name : value`` line of ``/proc/cpuinfo`` (Linux), else None."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.split(":", 1)[0].strip() == name:
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
+def cpu_model() -> str:
+    """The CPU's model name, which ``platform.processor()`` leaves empty on Linux."""
+    return _cpuinfo_field("model name") or platform.processor() or platform.machine()
+
+
+def cpu_flags() -> list[str]:
+    """Which of :data:`CPU_FLAGS` this CPU has (empty where ``/proc/cpuinfo`` does not exist)."""
+    present = set((_cpuinfo_field("flags") or "").split())
+    return [flag for flag in CPU_FLAGS if flag in present]
+
+
 def environment_record(include_tensorflow: bool | None = None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """A JSON-ready description of this machine and software.
 
@@ -115,6 +141,8 @@ def environment_record(include_tensorflow: bool | None = None, extra: dict[str, 
         "platform": platform.platform(),
         "machine": platform.machine(),
         "processor": platform.processor() or None,
+        "cpu_model": cpu_model(),
+        "cpu_flags": cpu_flags(),
         "cpu_count": os.cpu_count(),
         "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "packages": package_versions(),

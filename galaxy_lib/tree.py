@@ -62,6 +62,14 @@ ANSWER_LABELS: dict[str, str] = {
 }
 """Human-readable label per column, e.g. ``'Class1.1' -> 'Q1 smooth'``."""
 
+KEY_ANSWERS: tuple[str, ...] = ("Class1.1", "Class1.2", "Class2.1", "Class4.1")
+"""Smooth, features/disk, edge-on and spiral: the answers most science cases use (plotted
+predicted against true)."""
+
+MAIN_ANSWERS: tuple[str, ...] = ("Class1.1", "Class1.2", "Class1.3", "Class2.1", "Class4.1", "Class6.1")
+"""The key answers plus star/artifact and "anything odd": the answers that carry weight for
+many galaxies, compared across the train, validation and test parts of a split."""
+
 
 def column_index(column: str) -> int:
     """Zero-based index of an answer column (``'Class8.2'`` -> 19)."""

@@ -1,6 +1,7 @@
 import pytest
 
 from galaxy_lib.config import Config, load_config, parse_overrides
+from galaxy_lib.errors import ConfigError, GalaxyLibError
 
 
 def test_defaults_are_the_papers():
@@ -36,12 +37,103 @@ def test_roundtrip(tmp_path):
 def test_bad_files_name_the_key(tmp_path, text, message):
     path = tmp_path / "bad.yaml"
     path.write_text(text)
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ConfigError, match=message):
         load_config(path)
 
 
 def test_bad_override_and_missing_file(tmp_path):
-    with pytest.raises(ValueError, match="key=value"):
+    with pytest.raises(ConfigError, match="key=value"):
         parse_overrides(["epochs"])
-    with pytest.raises(FileNotFoundError, match="nope.yaml"):
+    with pytest.raises(ConfigError, match=r"override 'data=\[x': the value is not a YAML scalar"):
+        parse_overrides(["data=[x"])
+    # A missing file is the user's mistake like any other: the CLI prints it as one line, exit 2.
+    with pytest.raises(ConfigError, match="configuration file not found: .*nope.yaml"):
         load_config(tmp_path / "nope.yaml")
+    (tmp_path / "child.yaml").write_text("base: gone.yaml\n")
+    with pytest.raises(ConfigError, match="gone.yaml"):
+        load_config(tmp_path / "child.yaml")
+    (tmp_path / "latin1.yaml").write_bytes("run_name: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"latin1.yaml: not UTF-8 text"):
+        load_config(tmp_path / "latin1.yaml")
+
+
+def test_every_user_error_is_a_galaxy_lib_error_and_still_a_value_error():
+    with pytest.raises(GalaxyLibError):
+        Config(epochs=0)
+    with pytest.raises(ValueError):  # code written against the older ValueError contract keeps working
+        Config(head="softmax")
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"seed": -1}, "'seed'.*out of range"),
+        ({"synthetic_seed": -1}, "'synthetic_seed'.*out of range"),
+        ({"early_stopping_patience": -2}, "'early_stopping_patience'.*out of range"),
+        ({"time_limit_minutes": -1}, "'time_limit_minutes'.*out of range"),
+        ({"central_pixel_clusters": -3}, "'central_pixel_clusters'.*out of range"),
+    ],
+)
+def test_negative_values_are_out_of_range(values, message):
+    with pytest.raises(ConfigError, match=message):
+        Config(**values)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"augment_shift": 4}, r"'augment_shift' \(4\) does nothing while 'augment' is false: set augment: true"),
+        ({"augment_rotate": True}, r"'augment_rotate' \(true\) does nothing while 'augment' is false"),
+        ({"synthetic_test_n": 100}, r"'synthetic_test_n' \(100\) does nothing while 'synthetic' is false"),
+        ({"test_pool_subset": "block"}, r"'test_pool_subset' \(block\) does nothing while 'test_pool_file' is empty"),
+        ({"tree_normalisation": "softmax"}, r"'tree_normalisation' \(softmax\) does nothing while 'head' is sigmoid"),
+    ],
+)
+def test_a_key_that_another_key_switches_off_is_an_error(values, message):
+    with pytest.raises(ConfigError, match=message):
+        Config(**values)
+    with pytest.raises(ConfigError, match=message):  # the same from a file or --set
+        load_config(None, values)
+
+
+def test_keys_that_work_together_are_accepted():
+    Config(augment=True, augment_shift=4, augment_rotate=True)
+    Config(synthetic=True, synthetic_test_n=100)
+    Config(test_pool_file="pool.csv", test_pool_subset="block")
+    Config(head="tree", tree_normalisation="softmax")
+    Config(val_fraction=0.0, early_stopping_patience=3)  # monitors the training RMSE then: not a no-op
+    Config(crop=32, image_size=64)  # upscaling a small crop is allowed
+
+
+def test_every_parameters_file_loads(repo_root):
+    files = sorted((repo_root / "parameters").glob("*.yaml"))
+    assert len(files) >= 5
+    for path in files:
+        load_config(path)
+
+
+def test_display_path_is_project_relative_inside_the_project(tmp_path, monkeypatch):
+    from galaxy_lib.config import display_path
+
+    root = tmp_path / "project"
+    (root / "runs").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(root)
+    monkeypatch.setenv("GALAXY_LIB_ROOT", str(root))
+    assert display_path(root / "runs" / "smoke") == "runs/smoke"
+    assert display_path(str(root / "parameters" / "a.yaml")) == "parameters/a.yaml"  # need not exist
+    assert display_path(tmp_path / "link" / "runs") == "runs"  # through a symlink to the project
+    assert display_path(root) == "."
+    assert display_path("data/synthetic") == "data/synthetic"  # relative paths are project-relative already
+    assert display_path(tmp_path / "elsewhere") == str(tmp_path / "elsewhere")  # outside: as given
+    assert display_path("../shared/data") == "../shared/data"
+    assert display_path("") == ""
+    assert display_path("bad\0name") == "bad\0name"  # never raises
+
+
+def test_changes_from_lists_differing_keys_as_old_then_new():
+    paper = Config()
+    run = paper.replace(crop=207, head="tree", tta="dihedral")
+    assert run.changes_from(paper) == {"crop": (128, 207), "head": ("sigmoid", "tree"), "tta": ("none", "dihedral")}
+    assert list(run.changes_from(paper)) == ["crop", "head", "tta"]  # field order, as config.yaml lists them
+    assert paper.changes_from(run)["crop"] == (207, 128)
+    assert run.changes_from(run) == {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import zipfile
 from pathlib import Path
@@ -141,6 +142,21 @@ def test_missing_data_set_and_label_file(kaggle_folder, tmp_path):
     (kaggle_folder / CSV).unlink()
     with pytest.raises(DataError, match="no label file"):
         dataset.load_dataset(kaggle_folder)
+
+
+def test_a_file_named_zip_that_is_not_a_zip_says_so(tmp_path):
+    """A damaged download must not be described as a wrong kind of path."""
+    fake = tmp_path / "galaxy-zoo.zip"
+    fake.write_text("hi\n")
+    for load in (dataset.load_dataset, dataset.open_images):
+        with pytest.raises(DataError, match=rf"^{re.escape(str(fake))}: not a valid zip archive"):
+            load(fake)
+    other = tmp_path / "labels.txt"
+    other.write_text("hi\n")
+    with pytest.raises(DataError, match="expected a Kaggle-layout folder or a .zip"):
+        dataset.load_dataset(other)
+    with pytest.raises(DataError, match="expected a folder or a .zip of <GalaxyID>.jpg images"):
+        dataset.open_images(other)
 
 
 @pytest.mark.parametrize(

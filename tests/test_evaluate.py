@@ -50,6 +50,7 @@ def small_run(tmp_path):
     return config, split, data
 
 
+@pytest.mark.slow
 def test_assess_and_write_produce_every_file(tmp_path, small_run):
     config, split, data = small_run
     _, y_test = data.subset(split.loc[split["split"] == "test", tree.ID_COLUMN].to_numpy())
@@ -155,3 +156,54 @@ def test_evaluate_a_tiny_trained_run_writes_every_file(tmp_path, repo_root, caps
     # evaluating again, naming the data explicitly, reproduces every number (seeded bootstrap)
     assert cli.main(["evaluate", str(run_dir), "--data", str(root)]) == 0
     assert json.loads((run_dir / "metrics.json").read_text()) == m
+
+
+@pytest.mark.slow
+def test_evaluation_uses_the_configuration_it_is_given(tmp_path, repo_root, capsys):
+    """Notebook 3 run alone with overrides, and `evaluate --set`, must evaluate what they say:
+    evaluation keys are used, and a key that describes another model is refused in one line."""
+    from galaxy_lib import cli
+    from galaxy_lib.config import load_config
+    from galaxy_lib.data import dataset
+    from galaxy_lib.errors import RunError
+    from galaxy_lib.model import predict, train
+
+    root = write_kaggle_folder(tmp_path / "kaggle", n=40)
+    config = load_config(repo_root / "parameters" / "smoke.yaml",
+                         {"data": str(root), "synthetic": False, "epochs": 1, "auc_min_positives": 2, "bootstrap": 20})
+    run_dir = train.train(config, tmp_path / "run")
+
+    m = evaluate.evaluate_run(run_dir, config=config.replace(tta="flips", bootstrap=0), progress=False, verbose=False)
+    assert json.loads((run_dir / "metrics.json").read_text()) == m
+    assert m["tta"] == "flips" and m["bootstrap"] == 0
+    written = pd.read_csv(run_dir / "predictions_test.csv")
+    ids = written[tree.ID_COLUMN].to_numpy()
+    flips = predict.predict_galaxies(run_dir, dataset.open_images(root), ids, tta="flips")
+    np.testing.assert_allclose(written[list(tree.ANSWER_COLUMNS)].to_numpy(), flips, atol=1e-6)
+
+    assert evaluate.evaluate_run(run_dir, progress=False, verbose=False)["tta"] == "none"  # None: the run's own
+    capsys.readouterr()
+    assert cli.main(["evaluate", str(run_dir), "--set", "tta=dihedral", "--set", "bootstrap=5"]) == 0
+    m = json.loads((run_dir / "metrics.json").read_text())
+    assert (m["tta"], m["bootstrap"]) == ("dihedral", 5)
+
+    with pytest.raises(RunError, match=r"crop: 128 -> 96\); only auc_min_positives, bootstrap"):
+        evaluate.evaluate_run(run_dir, config=config.replace(crop=96), progress=False, verbose=False)
+    capsys.readouterr()
+    assert cli.main(["evaluate", str(run_dir), "--set", "crop=96", "--set", "head=tree"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "trained with a different configuration (crop: 128 -> 96, head: 'sigmoid' -> 'tree')" in err
+
+    # a diverged model (NaN weights) is the run's problem, named in one line, not a crash in metrics
+    from galaxy_lib.model import runs
+
+    folder = runs.RunFolder(run_dir)
+    model = folder.load_model()
+    dense = model.get_layer("answers")  # the last layer: no ReLU after it to swallow the NaN
+    dense.set_weights([np.full_like(w, np.nan) for w in dense.get_weights()])
+    model.save(folder.model_file("best"))
+    capsys.readouterr()
+    assert cli.main(["evaluate", str(run_dir)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "best.keras: predicts NaN or infinite values for val galaxies" in err

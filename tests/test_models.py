@@ -7,6 +7,7 @@ import pytest
 
 from galaxy_lib import tree
 from galaxy_lib.config import Config
+from galaxy_lib.errors import ConfigError
 from galaxy_lib.model import network
 
 keras = network.keras
@@ -57,6 +58,13 @@ def test_options_change_only_what_they_name():
 def test_too_small_input_is_a_clear_error():
     with pytest.raises(ValueError, match="too small"):
         network.vgg6(16)
+
+
+def test_a_configuration_too_small_for_vgg6_is_a_config_error():
+    """Reachable from a parameters file, so it is the user's error naming the keys, not a bug."""
+    with pytest.raises(ConfigError, match=r"'crop'/'image_size' and 'second_pool': a 16-pixel input"):
+        network.build_model(Config(crop=128, image_size=16))
+    assert network.build_model(Config(crop=128, image_size=16, second_pool=1)).output.shape[-1] == tree.N_ANSWERS
 
 
 @pytest.mark.parametrize("normalisation", ["softmax", "relu"])

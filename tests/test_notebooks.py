@@ -11,6 +11,8 @@ from __future__ import annotations
 import ast
 import json
 import re
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
@@ -59,6 +61,20 @@ def test_default_parameters_name_an_existing_configuration():
         assert config.synthetic, "the notebooks' defaults must run without any download"
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebooks_set_up_with_one_call_and_spell_no_run_folder_file(path):
+    """The set-up, the run folder's layout and the answer lists live in the library, not in copies."""
+    from galaxy_lib.model.runs import RunFolder
+
+    code = [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+    assert sum("config, run = setup(config_file, overrides, run_dir)" in source for source in code) == 1
+    names = [value for key, value in vars(RunFolder).items() if key.isupper() and isinstance(value, str)]
+    assert "split.csv" in names
+    for source in code:
+        for literal in [*(f'"{name}"' for name in names), '".keras"', "load_config(", "resolve_path(", '"Class']:
+            assert literal not in source, f"{path.name}: {literal} belongs in the library"
+
+
 def _section(page: str, heading_id: str) -> str:
     """The HTML between a heading's anchor and the next h2."""
     start = page.index(f'id="{heading_id}"')
@@ -66,21 +82,34 @@ def _section(page: str, heading_id: str) -> str:
     return page[start : end if end > 0 else None]
 
 
-@pytest.mark.slow
-def test_smoke_report_chain_and_a_failing_rerun(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("GALAXY_LIB_ROOT", str(REPO))
-    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
-    where = ["--set", f"runs_dir={tmp_path / 'runs'}", "--set", f"reports_dir={tmp_path / 'reports'}"]
-    argv = ["report", "-f", str(REPO / "parameters" / "smoke.yaml"), *where]
-    smoke = load_config(REPO / "parameters" / "smoke.yaml")
-    # the smoke sky plus six unlabelled test galaxies, so that notebook 3 writes a Kaggle submission
-    sky.generate(tmp_path / "smoke", n=smoke.synthetic_n, seed=smoke.synthetic_seed, n_test=6)
-    assert cli.main([*argv, "--data", str(tmp_path / "smoke")]) == 0, capsys.readouterr().err
+@pytest.fixture(scope="module")
+def smoke_project(tmp_path_factory) -> Iterator[Path]:
+    """The smoke report, built once for the tests below in a project folder of its own.
 
-    folder = tmp_path / "reports" / "smoke"
+    The folder is the project root (``GALAXY_LIB_ROOT``) and holds everything the report reads
+    and writes (``parameters/``, the data, ``runs/``, ``reports/``), as a checkout does on a CI
+    runner; the notebooks are the package's own. Data: the smoke sky plus six unlabelled test
+    galaxies, so that notebook 3 writes a Kaggle submission.
+    """
+    root = tmp_path_factory.mktemp("project")
+    shutil.copytree(REPO / "parameters", root / "parameters")
+    (root / "pyproject.toml").write_text("")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GALAXY_LIB_ROOT", str(root))
+        patch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
+        smoke = load_config(root / "parameters" / "smoke.yaml")
+        sky.generate(root / "smoke", n=smoke.synthetic_n, seed=smoke.synthetic_seed, n_test=6)
+        status = cli.main(["report", "-f", str(root / "parameters" / "smoke.yaml"), "--data", "smoke"])
+        assert status == 0, "the smoke report failed (its error is in the captured stderr of the first test)"
+        yield root
+
+
+@pytest.mark.slow
+def test_smoke_report_chain(smoke_project):
+    folder = smoke_project / "reports" / "smoke"
     full = (folder / report.FULL_HTML).read_text()
     no_code = (folder / report.NO_CODE_HTML).read_text()
-    metrics = json.loads((tmp_path / "runs" / "smoke" / "metrics.json").read_text())
+    metrics = json.loads((smoke_project / "runs" / "smoke" / "metrics.json").read_text())
     for page in (full, no_code):
         auc = _section(page, "The-AUC-table")
         assert "<table" in auc and "positives" in auc and "Class8.2" in auc
@@ -94,19 +123,44 @@ def test_smoke_report_chain_and_a_failing_rerun(tmp_path, monkeypatch, capsys):
     assert submission[0].startswith("GalaxyID,Class1.1,Class1.2") and len(submission) == 1 + 6
     assert "Class11.6" in _section(no_code, "Kaggle-submission")  # the first rows are shown
 
-    index = (tmp_path / "reports" / "index.html").read_text()
+    index = (smoke_project / "reports" / "index.html").read_text()
     assert 'href="smoke/report.html"' in index
     assert f"{metrics['test_rmse']:.4f}" in index
     assert re.search(r"training mean: 0\.\d{4}", index)
 
-    # A data folder without labels: notebook 1 fails, the command says where, the report survives.
-    (tmp_path / "empty").mkdir()
+
+@pytest.mark.slow
+def test_smoke_report_carries_no_machine_paths(smoke_project):
+    """A report rendered on a CI runner must not print the runner's folders: paths are relative
+    to the project root, and TensorFlow's start-up chatter stays out of the page."""
+    folder = smoke_project / "reports" / "smoke"
+    summary = json.loads((folder / report.SUMMARY_FILE).read_text())
+    assert (summary["config_file"], summary["data"], summary["run_dir"]) == ("parameters/smoke.yaml", "smoke",
+                                                                            "runs/smoke")
+    executed = nbformat.read(folder / "01_data.ipynb", as_version=4)
+    assert executed.metadata.papermill.parameters["run_dir"] == "runs/smoke"
+    for name in (report.FULL_HTML, report.NO_CODE_HTML, report.SUMMARY_FILE):
+        text = (folder / name).read_text()
+        for machine_path in (str(smoke_project), str(REPO)):  # the project root; the checkout of the code
+            assert machine_path not in text, f"{name} names {machine_path}"
+    full = (folder / report.FULL_HTML).read_text()
+    for noise in ("absl::InitializeLog", "cuInit", "oneDNN custom operations"):
+        assert noise not in full
+    assert "training runs/smoke:" in full and "saved to runs/smoke/split.csv" in full  # the library's own lines
+
+
+@pytest.mark.slow
+def test_a_failing_rerun_keeps_the_report(smoke_project, capsys):
+    """A data folder without labels: notebook 1 fails, the command says where, the report survives."""
+    folder = smoke_project / "reports" / "smoke"
+    (smoke_project / "empty").mkdir()
     before = (folder / report.FULL_HTML).read_bytes()
     capsys.readouterr()
-    status = cli.main([*argv, "--data", str(tmp_path / "empty"), "--set", "synthetic=false"])
+    argv = ["report", "-f", str(smoke_project / "parameters" / "smoke.yaml")]
+    status = cli.main([*argv, "--data", str(smoke_project / "empty"), "--set", "synthetic=false"])
     message = capsys.readouterr().err
     assert status != 0
     assert "01_data.ipynb failed in cell In [" in message and "DataError" in message
-    assert str(tmp_path / "empty") in message
+    assert str(smoke_project / "empty") in message
     assert (folder / report.FULL_HTML).read_bytes() == before
-    assert (tmp_path / "reports" / "smoke.failed" / "01_data.ipynb").is_file()
+    assert (smoke_project / "reports" / "smoke.failed" / "01_data.ipynb").is_file()

@@ -1,15 +1,21 @@
-"""Input pipeline: crops match a cv2 decode, order/shuffle/cache behave, the in-RAM loader refuses big sets."""
+"""Input pipeline: crops match a cv2 decode, order/shuffle/cache behave (the paper's in-RAM loader is
+benchmark code: tests/test_benchmarks.py)."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import subprocess
+import sys
 import zipfile
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from galaxy_lib.data import dataset, pipeline
+from galaxy_lib.data import dataset, images, pipeline
 from galaxy_lib.errors import DataError
 
 IMAGES = "images_training_rev1"
@@ -38,15 +44,6 @@ def test_real_crops_match_cv2_decode(real_sample):
     assert diff.max() <= 8, diff.max()
     assert diff.mean() < 0.05, diff.mean()
     assert (diff > 0.5).mean() < 0.01
-
-
-def test_real_in_ram_loader_is_the_papers_bgr_crop(real_sample):
-    data = dataset.load_dataset(real_sample, progress=False)
-    ids = data.ids[:5]
-    array = pipeline.load_in_ram(data.images, ids, crop=128)
-    assert array.shape == (5, 128, 128, 3) and array.dtype == np.uint8
-    expected = np.stack([cv2.imread(data.images.file_path(g))[148:276, 148:276] for g in ids])
-    assert np.array_equal(array, expected)
 
 
 def test_shapes_range_and_order(kaggle_folder):
@@ -89,6 +86,15 @@ def test_resize_after_crop(kaggle_folder):
     crop = _cv2_crop_rgb(data.images.file_path(data.ids[0]), 207)
     reference = cv2.resize(crop, (69, 69), interpolation=cv2.INTER_AREA).astype(np.float32)
     assert np.abs(x.numpy()[0] * 255 - reference).mean() < 1.0
+
+
+def test_tf_decoder_and_numpy_decoder_cut_the_same_window(kaggle_folder):
+    """pipeline.decode_crop (tf.data) and images.decode_centre (figures, baselines) share crop_offset."""
+    data = dataset.load_dataset(kaggle_folder)
+    for crop in (32, 128, 207):
+        x = next(iter(pipeline.make_dataset(data.images, data.ids[:3], crop=crop, batch_size=3))).numpy() * 255
+        reference = np.stack([images.read_centre(data.images, g, crop) for g in data.ids[:3]]).astype(np.float32)
+        assert np.abs(x - reference).max() <= 8  # JPEG chroma upsampling at the window edge, no more
 
 
 def test_zip_and_folder_give_the_same_batches(kaggle_folder, tmp_path):
@@ -171,19 +177,6 @@ def test_inputs_are_checked(kaggle_folder):
         pipeline.make_dataset(data.images, [5])
 
 
-def test_in_ram_estimate_and_refusal(kaggle_folder):
-    assert pipeline.estimate_in_ram_bytes(61578, 128) == 61578 * 128 * 128 * 3 * 4  # the paper's 12.1 GB
-    assert pipeline.estimate_in_ram_bytes(10, 128, "uint8") == 10 * 128 * 128 * 3
-    source = dataset.open_images(kaggle_folder / IMAGES)
-    # 61,578 crops (ids need not even exist): refused up front, before a single image is read
-    with pytest.raises(DataError, match=r"61,578 crops of 128x128 .* about 6\.1 GB .* limit of 4 GB"):
-        pipeline.load_in_ram(source, np.arange(61578), crop=128)
-    with pytest.raises(DataError, match="limit of 0.001 GB"):
-        pipeline.load_in_ram(source, source.ids(), crop=128, max_gigabytes=0.001)
-    small = pipeline.load_in_ram(source, source.ids()[:3], crop=32, dtype="float32")
-    assert small.dtype == np.float32 and small.shape == (3, 32, 32, 3) and small.max() <= 1.0
-
-
 def test_cache_key_depends_on_ids_order_and_geometry(kaggle_folder):
     source = dataset.open_images(kaggle_folder / IMAGES)
     ids = source.ids()
@@ -195,6 +188,7 @@ def test_cache_key_depends_on_ids_order_and_geometry(kaggle_folder):
 
 
 def test_crop_offset_is_the_papers_window():
+    assert pipeline.crop_offset is images.crop_offset  # one definition for tf.data, figures and baselines
     assert pipeline.crop_offset(128) == 148
     assert pipeline.crop_offset(207) == 108
     with pytest.raises(ValueError):
@@ -227,3 +221,55 @@ def test_zip_is_opened_once_per_thread_not_once_per_image(tmp_path, monkeypatch)
     ds = pipeline.make_dataset(source, source.ids(), crop=32, batch_size=8).with_options(options)
     assert sum(len(x) for x in ds) == 48
     assert 1 <= len(opened) <= 8, len(opened)
+
+
+def _open_descriptors_on(path) -> int:
+    """How many of this process's file descriptors point at ``path`` (Linux /proc)."""
+    fds = Path("/proc/self/fd")
+    if not fds.is_dir():
+        pytest.skip("needs /proc/self/fd")
+    count = 0
+    for fd in fds.iterdir():
+        with contextlib.suppress(OSError):
+            count += os.readlink(fd) == str(path)
+    return count
+
+
+def test_crop_cache_reader_closes_its_file(kaggle_folder, tmp_path):
+    """Each batch opens and closes the cache; no descriptor outlives the read (tf.data keeps the
+    reading function alive until exit, so a reader holding its file leaked one per dataset)."""
+    data = dataset.load_dataset(kaggle_folder)
+    cache = tmp_path / "cache"
+    ds = pipeline.make_dataset(data.images, data.ids, data.labels, crop=32, batch_size=5, cache_dir=cache)
+    assert sum(len(x) for x, _ in ds) == 12
+    path = next(cache.glob("*.u8")).resolve()
+    assert _open_descriptors_on(path) == 0  # while the dataset is still alive
+    with pipeline._CacheReader(path, 32) as reader:
+        assert _open_descriptors_on(path) == 1
+        assert reader(np.array([11, 0])).shape == (2, 32, 32, 3)
+    assert _open_descriptors_on(path) == 0
+    reader.close()  # closing twice is harmless
+    with pytest.raises(ValueError, match="closed"):
+        reader(np.array([0]))
+
+
+@pytest.mark.slow
+def test_reading_a_crop_cache_then_exiting_is_quiet(kaggle_folder, tmp_path, repo_root):
+    """No "Exception ignored in _CacheReader.__del__" (or any other) at interpreter exit."""
+    script = (
+        "import sys\n"
+        "from galaxy_lib.data import dataset, pipeline\n"
+        "data = dataset.load_dataset(sys.argv[1])\n"
+        "for epoch in range(2):  # a fresh dataset per epoch, as training makes them\n"
+        "    ds = pipeline.make_dataset(data.images, data.ids, data.labels, crop=32, batch_size=5,\n"
+        "                               cache_dir=sys.argv[2], shuffle=True, seed=epoch)\n"
+        "    assert sum(len(x) for x, _ in ds) == 12\n"
+        "print('read', flush=True)\n"
+    )
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "GALAXY_LIB_ROOT": str(repo_root)}
+    done = subprocess.run([sys.executable, "-c", script, str(kaggle_folder), str(tmp_path / "cache")],
+                          capture_output=True, text=True, timeout=300, env=env, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "read"
+    assert "Exception ignored" not in done.stderr, done.stderr
+

@@ -13,9 +13,7 @@ from conftest import write_kaggle_folder
 from galaxy_lib import tree
 from galaxy_lib.config import Config
 from galaxy_lib.data import augment, dataset, pipeline
-from galaxy_lib.model import predict, train
-
-pytestmark = pytest.mark.slow
+from galaxy_lib.model import predict, runs, train
 
 
 @pytest.fixture(scope="module")
@@ -29,21 +27,23 @@ def run_and_data(tmp_path_factory):
     return train.train(config, root / "run", verbose=False), data
 
 
+@pytest.mark.slow
 def test_predictions_use_the_runs_preprocessing(run_and_data):
     run, data = run_and_data
     images = dataset.open_images(data)
     ids = images.ids()[::-1][:10]  # any order is kept
     got = predict.predict_galaxies(run, images, ids, batch_size=4)
     x = np.concatenate(list(pipeline.make_dataset(images, ids, crop=96, image_size=32, batch_size=16)))
-    expected = train.load_model(run).predict(x, verbose=0)
+    expected = runs.load_model(run).predict(x, verbose=0)
     assert got.shape == (10, 37)
     np.testing.assert_allclose(got, expected, atol=1e-5)
     assert tree.tree_violations(got, tolerance=1e-5).empty
 
 
+@pytest.mark.slow
 def test_dihedral_tta_averages_the_views_and_is_rotation_invariant(run_and_data):
     run, data = run_and_data
-    model = train.load_model(run)
+    model = runs.load_model(run)
     x = np.random.default_rng(0).uniform(size=(3, 32, 32, 3)).astype("float32")
     averaged = predict._predict_function(model, augment.tta_views("dihedral"))
     by_hand = np.mean([model.predict(augment.dihedral_view(x, v).numpy(), verbose=0) for v in range(8)], axis=0)
@@ -56,6 +56,7 @@ def test_dihedral_tta_averages_the_views_and_is_rotation_invariant(run_and_data)
     assert not np.allclose(plain, flips)
 
 
+@pytest.mark.slow
 def test_submission_csv_from_a_folder_and_a_zip(run_and_data, tmp_path):
     run, data = run_and_data
     folder = data / "images_training_rev1"
@@ -78,6 +79,7 @@ def test_submission_csv_from_a_folder_and_a_zip(run_and_data, tmp_path):
     assert not list((tmp_path / "sub").glob(".*tmp"))  # no temporary file left behind
 
 
+@pytest.mark.slow
 def test_cli_predict_verb_and_clear_errors(run_and_data, tmp_path):
     from galaxy_lib import cli
 
@@ -88,3 +90,23 @@ def test_cli_predict_verb_and_clear_errors(run_and_data, tmp_path):
     assert len(pd.read_csv(tmp_path / "p.csv")) == 16
     assert cli.main(["predict", str(tmp_path / "nothing"), str(test_images), "--out", str(tmp_path / "q.csv")]) == 2
     assert not (tmp_path / "q.csv").exists()
+
+
+def test_find_test_images_looks_in_the_data_folder_or_where_told(tmp_path, monkeypatch):
+    monkeypatch.setenv("GALAXY_LIB_ROOT", str(tmp_path))
+    data = tmp_path / "data"
+    data.mkdir()
+    path, message = predict.find_test_images("data")
+    assert path is None
+    assert message == ("no unlabelled test images found (looked for data/images_test_rev1, "
+                       "data/images_test_rev1.zip): no submission written")
+    (data / "images_test_rev1.zip").write_bytes(b"")
+    zipped = data / "images_test_rev1.zip"
+    assert predict.find_test_images(data) == (zipped, "unlabelled test images: data/images_test_rev1.zip")
+    (data / "images_test_rev1").mkdir()  # the folder comes first
+    assert predict.find_test_images(data)[0] == data / "images_test_rev1"
+    path, message = predict.find_test_images(data, "elsewhere/test.zip")  # explicit: only there, from the root
+    assert path is None and "looked for elsewhere/test.zip)" in message
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "test.zip").write_bytes(b"")
+    assert predict.find_test_images(data, "elsewhere/test.zip")[0] == tmp_path / "elsewhere" / "test.zip"

@@ -15,15 +15,16 @@ import nbformat
 import pytest
 
 from galaxy_lib import cli, report
-from galaxy_lib.config import Config, load_config
+from galaxy_lib.config import Config, load_config, resolve_path
 from galaxy_lib.errors import DataError
 
 PARAMETERS = (
     'config_file: str = ""  # parameters file\noverrides: dict = {}  # changed keys\nrun_dir: str = ""  # run folder'
 )
-SETUP = (
-    "import json\nfrom pathlib import Path\nfrom galaxy_lib.config import load_config\n"
-    "config = load_config(config_file or None, overrides)\nrun_path = Path(run_dir)"
+SETUP = (  # paths arrive relative to the project root, as in the real notebooks
+    "import json\nfrom galaxy_lib.config import load_config, resolve_path\n"
+    "config = load_config(resolve_path(config_file) if config_file else None, overrides)\n"
+    "run_path = resolve_path(run_dir)"
 )
 FIGURE = (
     "import matplotlib.pyplot as plt\nfig, ax = plt.subplots(figsize=(2, 2))\n"
@@ -36,7 +37,9 @@ METRICS = (
     "print('marker-output', config.run_name)"
 )
 FAIL = (
-    "if config.max_images == 7:\n    raise RuntimeError('deliberate failure for the test')\n"
+    "if config.max_images == 7:\n    from galaxy_lib.errors import DataError\n"
+    "    raise DataError('deliberate user error for the test')\n"
+    "if config.max_images == 8:\n    raise RuntimeError('deliberate bug for the test')\n"
     "if config.max_images == 9:\n    import os\n    os._exit(1)  # the kernel dies, as when it runs out of memory"
 )
 
@@ -73,8 +76,9 @@ def test_parameters_carry_only_the_changed_keys(project):
     config = load_config(config_file, {"epochs": 3})
     params = report.notebook_parameters(config, str(config_file))
     assert params["overrides"] == {"epochs": 3}
-    assert load_config(params["config_file"], params["overrides"]) == config
-    assert params["run_dir"] == str(project / "runs" / "tiny")
+    # paths inside the project go in relative to its root: executed notebooks carry no machine folders
+    assert params["config_file"] == "parameters/tiny.yaml" and params["run_dir"] == "runs/tiny"
+    assert load_config(resolve_path(params["config_file"]), params["overrides"]) == config
     no_file = report.notebook_parameters(Config(epochs=4), "")
     assert no_file["overrides"] == {"epochs": 4} and no_file["config_file"] == ""
 
@@ -104,6 +108,11 @@ def test_report_renders_both_html_files_and_index(project):
     assert summary["metrics"]["test_rmse"] == pytest.approx(0.0123)
     assert summary["environment"]["packages"]["nbconvert"] and summary["environment"]["cpu_model"]
 
+    for text in (full, no_code, (folder / report.SUMMARY_FILE).read_text()):
+        assert str(project) not in text  # paths relative to the project root, not this machine's
+    assert summary["config_file"] == "parameters/tiny.yaml" and summary["run_dir"] == "runs/tiny"
+    assert summary["data"] == "data"
+
     index = (project / "reports" / "index.html").read_text()
     assert 'href="tiny/report.html"' in index and 'href="tiny/report_no_code.html"' in index
     assert "0.0123" in index and "training mean: 0.1660" in index
@@ -118,19 +127,30 @@ def test_failing_notebook_keeps_previous_report_and_exits_nonzero(project, capsy
 
     status = cli.main(["report", "-f", str(config_file), "--set", "max_images=7"])
     message = capsys.readouterr().err
-    assert status != 0
+    assert status == 2  # a user error raised inside a notebook is still the user's: one line
     assert "02_second.ipynb failed in cell In [" in message
-    assert "RuntimeError: deliberate failure for the test" in message
+    assert "DataError: deliberate user error for the test" in message
+    assert len(message.strip().splitlines()) == 1
     assert (first / report.FULL_HTML).read_text() == before  # the earlier report survives
     failed = project / "reports" / "tiny.failed"
     kept = nbformat.read(failed / "02_second.ipynb", as_version=4)
-    assert any(o.get("ename") == "RuntimeError" for c in kept.cells if c.cell_type == "code" for o in c.outputs)
+    assert any(o.get("ename") == "DataError" for c in kept.cells if c.cell_type == "code" for o in c.outputs)
     assert (failed / "01_first.ipynb").is_file()
     assert "tiny.failed/02_second.ipynb" in (project / "reports" / "index.html").read_text()
     assert not list((project / "reports").glob(".tiny.*"))
 
     report.build_report(load_config(config_file), config_file=config_file, progress=False)
     assert not failed.exists()  # a later success clears the stale failure
+
+
+@pytest.mark.slow
+def test_a_bug_inside_a_notebook_is_not_reported_as_a_user_error(project):
+    config_file = project / "parameters" / "tiny.yaml"
+    # Not a GalaxyLibError: the CLI must not turn it into a one-line exit 2 (it propagates: exit 1).
+    with pytest.raises(RuntimeError, match=r"02_second.ipynb failed in cell In \[.*deliberate bug") as caught:
+        cli.main(["report", "-f", str(config_file), "--set", "max_images=8"])
+    assert "Traceback" in str(caught.value) or "Cell In[" in str(caught.value)  # the cell's traceback comes along
+    assert (project / "reports" / "tiny.failed" / "02_second.ipynb").is_file()
 
 
 def test_missing_data_fails_before_any_kernel_starts(project, capsys):
@@ -198,3 +218,64 @@ def test_named_kernel_runs_the_notebooks(project, tmp_path, monkeypatch):
     assert summary["kernel"] == "other-machine"
     assert "other-machine" in (folder / report.FULL_HTML).read_text()  # the header names the kernel
     assert nbformat.read(folder / "01_first.ipynb", as_version=4).metadata.kernelspec["name"] == "python3"
+
+
+ABSL_NOISE = (
+    "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+    "I0000 00:00:1795702218.411051    7824 port.cc:153] oneDNN custom operations are on. You may see slightly "
+    "different numerical results due to floating-point round-off errors from different computation orders.\n"
+    "E0000 00:00:1795702219.969508    7824 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: "
+    "Failed call to cuInit: UNKNOWN ERROR (303)\n"
+    "2024-05-01 10:00:00.123456: I tensorflow/core/platform/cpu_feature_guard.cc:210] This TensorFlow binary is "
+    "optimized to use available CPU instructions in performance-critical operations.\n"
+    "To enable the following instructions: AVX2 FMA, in other operations, rebuild TensorFlow with the appropriate "
+    "compiler flags.\n"
+)
+
+
+def test_clean_stderr_drops_tensorflow_start_up_lines_only():
+    from galaxy_lib.report.html import clean_stderr
+
+    warning = "/proj/.venv/lib/site-packages/keras/layer.py:27: UserWarning: do not pass input_shape\n"
+    assert clean_stderr(ABSL_NOISE) == ""
+    assert clean_stderr(ABSL_NOISE + warning + "epoch 1/2\n") == warning + "epoch 1/2\n"
+    assert clean_stderr("progress 50%\rprogress 100%") == "progress 50%\rprogress 100%"  # no newline: kept whole
+    # paths under the project root lose the machine's prefix; other paths stay
+    assert clean_stderr(warning, root="/proj") == warning.removeprefix("/proj/")
+    assert clean_stderr("/elsewhere/x.py:1: Warning\n", root="/proj") == "/elsewhere/x.py:1: Warning\n"
+
+
+def test_html_has_no_tensorflow_noise_but_keeps_warnings(tmp_path, monkeypatch):
+    """Rendering alone (no kernel): stderr streams are cleaned in the code-visible page, dropped in the other."""
+    from galaxy_lib.report.html import render_html
+
+    monkeypatch.setenv("GALAXY_LIB_ROOT", str(tmp_path))
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("import tensorflow", execution_count=1)
+    cell.outputs = [
+        nbformat.v4.new_output("stream", name="stderr", text=ABSL_NOISE),
+        nbformat.v4.new_output("stream", name="stderr", text=f"{tmp_path}/lib/x.py:3: UserWarning: mind this\n"),
+        nbformat.v4.new_output("stream", name="stdout", text="marker-stdout\n"),
+    ]
+    nb.cells.append(cell)
+    nbformat.write(nb, tmp_path / "01_x.ipynb")
+    summary = {"name": "x", "date": "2026-01-01T00:00:00", "config_file": "", "data": "data", "kernel": "python3",
+               "total_seconds": 1.0, "notebooks": [{"notebook": "01_x.ipynb", "seconds": 1.0}], "environment": {}}
+    full, no_code = (path.read_text() for path in render_html([tmp_path / "01_x.ipynb"], tmp_path, summary))
+    for noise in ("absl", "cuInit", "oneDNN", "cpu_feature_guard", "rebuild TensorFlow"):
+        assert noise not in full and noise not in no_code
+    assert "lib/x.py:3: UserWarning: mind this" in full and str(tmp_path) not in full
+    assert "UserWarning" not in no_code and "marker-stdout" in full and "marker-stdout" in no_code
+
+
+def test_one_json_reader_tolerates_missing_and_malformed_records(tmp_path):
+    from galaxy_lib.report import index, summary
+
+    assert index.read_json_object is summary.read_json_object  # the index and the summary share it
+    (tmp_path / "list.json").write_text("[1, 2]")
+    (tmp_path / "bad.json").write_text("{not json")
+    (tmp_path / "good.json").write_text('{"a": 1}')
+    assert summary.read_json_object(tmp_path / "missing.json") == {}
+    assert summary.read_json_object(tmp_path / "list.json") == {}
+    assert summary.read_json_object(tmp_path / "bad.json") == {}
+    assert summary.read_json_object(tmp_path / "good.json") == {"a": 1}

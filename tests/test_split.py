@@ -74,6 +74,13 @@ def test_load_split_rejects_bad_files(tmp_path, text, message):
         split.load_split(path)
 
 
+def test_load_split_that_is_not_text_is_a_data_error(tmp_path):
+    path = tmp_path / "split.csv"
+    path.write_bytes(b"GalaxyID,split\n\xff\xfe\x00,train\n")
+    with pytest.raises(DataError, match=r"split.csv: not a valid split CSV \(.*can't decode"):
+        split.load_split(path)
+
+
 def test_load_split_missing_file(tmp_path):
     with pytest.raises(DataError, match="split file not found"):
         split.load_split(tmp_path / "nope.csv")

@@ -15,11 +15,10 @@ from conftest import write_kaggle_folder
 from galaxy_lib import tree
 from galaxy_lib.config import Config
 from galaxy_lib.data import split
-from galaxy_lib.model import train
+from galaxy_lib.errors import RunError
+from galaxy_lib.model import runs, train
 
-pytestmark = pytest.mark.slow
-
-COMPARED = [c for c in train.HISTORY_COLUMNS if c != "seconds"]
+COMPARED = [c for c in runs.HISTORY_COLUMNS if c != "seconds"]
 
 
 @pytest.fixture(scope="module")
@@ -60,12 +59,13 @@ def uninterrupted(tiny_data, tmp_path_factory):
     return train.train(tiny_config(tiny_data), tmp_path_factory.mktemp("runs") / "reference", verbose=False)
 
 
+@pytest.mark.slow
 def test_run_folder_holds_everything_needed(uninterrupted, tiny_data):
-    run = train.load_run(uninterrupted)
+    run = runs.load_run(uninterrupted)
     for name in ("config.yaml", "split.csv", "history.csv", "best.keras", "last.keras", "environment.json"):
         assert (uninterrupted / name).is_file(), name
     assert run.config == tiny_config(tiny_data)
-    assert list(run.history.columns) == train.HISTORY_COLUMNS
+    assert list(run.history.columns) == runs.HISTORY_COLUMNS
     assert run.history["epoch"].tolist() == [1, 2, 3]
     assert np.isfinite(run.history[COMPARED].to_numpy(dtype=float)).all()
     assert (run.history["rmse"] > 0).all() and (run.history["val_accuracy"].between(0, 1)).all()
@@ -78,55 +78,59 @@ def test_run_folder_holds_everything_needed(uninterrupted, tiny_data):
     assert [p.name for p in (uninterrupted / "resume").glob("*.keras")] == ["epoch-0003.keras"]
     env = json.loads((uninterrupted / "environment.json").read_text())
     assert env["packages"]["tensorflow"] and env["replicas"] == 1 and env["deterministic"] is True
-    model = train.load_model(uninterrupted, "best")
+    model = runs.load_model(uninterrupted, "best")
     assert model.predict(np.zeros((2, 32, 32, 3), "float32"), verbose=0).shape == (2, 37)
     with pytest.raises(ValueError):
-        train.load_model(uninterrupted, "first")
+        runs.load_model(uninterrupted, "first")
 
 
+@pytest.mark.slow
 def test_same_seed_same_history_and_a_different_seed_differs(uninterrupted, tiny_data, tmp_path):
     again = train.train(tiny_config(tiny_data), tmp_path / "again", verbose=False)
-    reference = train.load_run(uninterrupted).history[COMPARED]
-    pd.testing.assert_frame_equal(train.load_run(again).history[COMPARED], reference)
+    reference = runs.load_run(uninterrupted).history[COMPARED]
+    pd.testing.assert_frame_equal(runs.load_run(again).history[COMPARED], reference)
     other = train.train(tiny_config(tiny_data, seed=6, epochs=1), tmp_path / "other", verbose=False)
-    assert train.load_run(other).history["loss"].iloc[0] != reference["loss"].iloc[0]
+    assert runs.load_run(other).history["loss"].iloc[0] != reference["loss"].iloc[0]
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_where_it_stopped_and_matches_an_uninterrupted_one(uninterrupted, tiny_data, tmp_path):
     out = tmp_path / "killed"
     config = tiny_config(tiny_data)
     with pytest.raises(Interrupt):
         train.train(config, out, callbacks=[InterruptAt(epoch=1, batch=0)], verbose=False)
-    assert train.read_history(out / "history.csv")["epoch"].tolist() == [1]  # epoch 2 was cut short
+    assert runs.read_history(out / "history.csv")["epoch"].tolist() == [1]  # epoch 2 was cut short
     train.train(config, out, verbose=False)
-    history = train.load_run(out).history
+    history = runs.load_run(out).history
     assert history["epoch"].tolist() == [1, 2, 3]  # every epoch once, epoch 1 not redone
-    pd.testing.assert_frame_equal(history[COMPARED], train.load_run(uninterrupted).history[COMPARED])
+    pd.testing.assert_frame_equal(history[COMPARED], runs.load_run(uninterrupted).history[COMPARED])
     # Rerunning a finished run trains nothing more.
     before = (out / "history.csv").read_text()
     train.train(config, out, verbose=False)
     assert (out / "history.csv").read_text() == before
 
 
+@pytest.mark.slow
 def test_resume_refuses_a_different_configuration(tiny_data, tmp_path):
     out = tmp_path / "run"
     train.train(tiny_config(tiny_data, epochs=1), out, verbose=False)
-    with pytest.raises(ValueError, match="learning_rate"):
+    with pytest.raises(RunError, match=r"learning_rate: 0.001 -> 0.01\); use the same settings to resume it"):
         train.train(tiny_config(tiny_data, epochs=2, learning_rate=0.01), out, verbose=False)
     train.train(tiny_config(tiny_data, epochs=2), out, verbose=False)  # more epochs: allowed
-    assert train.load_run(out).history["epoch"].tolist() == [1, 2]
+    assert runs.load_run(out).history["epoch"].tolist() == [1, 2]
 
 
+@pytest.mark.slow
 def test_tree_head_with_augmentation_mse_and_cosine_schedule(tiny_data, tmp_path):
     config = tiny_config(
         tiny_data, head="tree", loss="mse", augment=True, augment_rotate=True, augment_shift=2,
         lr_schedule="cosine", epochs=2, time_limit_minutes=60,
     )
     out = train.train(config, tmp_path / "improved", verbose=True)
-    history = train.load_run(out).history
+    history = runs.load_run(out).history
     assert history["learning_rate"].tolist() == pytest.approx([1e-3, 0.5e-3])
     x = np.random.default_rng(0).uniform(size=(4, 32, 32, 3)).astype("float32")
-    predictions = train.load_model(out, "last").predict(x, verbose=0)
+    predictions = runs.load_model(out, "last").predict(x, verbose=0)
     assert tree.tree_violations(predictions, tolerance=1e-5).empty
 
 
@@ -142,11 +146,12 @@ def test_stop_rules():
                               {**state, "epochs_without_improvement": 9, "elapsed_seconds": 1e6}, history) is None
 
 
+@pytest.mark.slow
 def test_time_limit_stops_cleanly_after_a_finished_epoch(tiny_data, tmp_path):
     out = train.train(tiny_config(tiny_data, epochs=5, time_limit_minutes=0.001), tmp_path / "timed", verbose=False)
     state = json.loads((out / "resume" / "state.json").read_text())
     assert state["epoch"] == 1 and state["finished"].startswith("time limit")
-    assert train.load_run(out).history["epoch"].tolist() == [1]
+    assert runs.load_run(out).history["epoch"].tolist() == [1]
 
 
 def test_learning_rate_schedule():
@@ -157,6 +162,7 @@ def test_learning_rate_schedule():
     assert rates[0] == pytest.approx(0.01) and rates[2] == pytest.approx(0.005) and rates == sorted(rates, reverse=True)
 
 
+@pytest.mark.slow
 def test_cli_train_verb(tiny_data, tmp_path, repo_root):
     from galaxy_lib import cli
 
@@ -165,9 +171,10 @@ def test_cli_train_verb(tiny_data, tmp_path, repo_root):
         "train", "-f", str(repo_root / "parameters" / "smoke.yaml"), "--data", str(tiny_data), "--out", str(out),
         "--set", "epochs=1", "--set", "synthetic=false",
     ])
-    assert rc == 0 and train.load_run(out).history["epoch"].tolist() == [1]
+    assert rc == 0 and runs.load_run(out).history["epoch"].tolist() == [1]
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_on_two_logical_cpus(tiny_data, tmp_path):
     """Two logical CPU devices must be declared before TensorFlow starts: a fresh process."""
     script = textwrap.dedent(f"""
@@ -191,17 +198,19 @@ def test_mirrored_strategy_on_two_logical_cpus(tiny_data, tmp_path):
     assert len(history) == 1 and np.isfinite(history["val_rmse"]).all()
 
 
+@pytest.mark.slow
 def test_mixed_precision_run_trains_and_saves_float32_outputs(tiny_data, tmp_path):
     out = train.train(tiny_config(tiny_data, mixed_precision=True, epochs=1), tmp_path / "mixed", verbose=False)
     assert train.keras.mixed_precision.global_policy().name == "float32"  # restored afterwards
-    model = train.load_model(out)
+    model = runs.load_model(out)
     assert model.get_layer("conv1").compute_dtype == "float16"
     assert model.output.dtype == "float32"
-    assert np.isfinite(train.load_run(out).history["val_rmse"]).all()
+    assert np.isfinite(runs.load_run(out).history["val_rmse"]).all()
 
 
+@pytest.mark.slow
 def test_crop_cache_gives_the_same_history(uninterrupted, tiny_data, tmp_path):
     out = train.train(tiny_config(tiny_data, cache_crops=True), tmp_path / "cached", verbose=False)
     assert list((out / "cache").glob("crops-*.u8"))
-    reference = train.load_run(uninterrupted).history[COMPARED]
-    pd.testing.assert_frame_equal(train.load_run(out).history[COMPARED], reference)
+    reference = runs.load_run(uninterrupted).history[COMPARED]
+    pd.testing.assert_frame_equal(runs.load_run(out).history[COMPARED], reference)

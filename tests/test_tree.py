@@ -44,3 +44,11 @@ def test_real_sample_obeys_tree(real_sample):
     assert len(df) == 3399
     v = tree.tree_violations(df[list(tree.ANSWER_COLUMNS)].to_numpy(), tolerance=1e-3)
     assert v.empty, v.head()
+
+
+def test_key_and_main_answers_are_real_columns_in_kaggle_order():
+    for answers in (tree.KEY_ANSWERS, tree.MAIN_ANSWERS):
+        indices = [tree.column_index(column) for column in answers]
+        assert indices == sorted(indices) and len(set(answers)) == len(answers)
+    assert set(tree.KEY_ANSWERS) < set(tree.MAIN_ANSWERS)
+    assert set(tree.QUESTIONS[0].columns) <= set(tree.MAIN_ANSWERS)  # all of Q1: a split must balance it

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from galaxy_lib import tree
-from galaxy_lib.errors import DataError
+from galaxy_lib.config import display_path
 from galaxy_lib.data.images import (  # re-exported: callers know them as dataset.*
     IMAGE_SIDE,
     TEST_IMAGES,
@@ -35,9 +35,11 @@ from galaxy_lib.data.images import (  # re-exported: callers know them as datase
     folder_source,
     jpeg_problem,
     open_images,
+    require_zip,
     zip_names,
     zip_source,
 )
+from galaxy_lib.errors import DataError
 
 LABELS_NAME = "training_solutions_rev1"
 LABEL_FILES = (f"{LABELS_NAME}.csv", f"{LABELS_NAME}.csv.zip", f"{LABELS_NAME}.zip")
@@ -252,8 +254,8 @@ def load_dataset(
     root = Path(path).expanduser()
     if not root.exists():
         raise DataError(f"data set not found: {root}")
-    if root.is_file() and not zipfile.is_zipfile(root):
-        raise DataError(f"{root}: expected a Kaggle-layout folder or a .zip")
+    if root.is_file():
+        require_zip(root, "expected a Kaggle-layout folder or a .zip")
     label_file, label_ids, labels = read_labels(root, tree_tolerance=tree_tolerance)
     images = _training_images(root)
 
@@ -326,9 +328,9 @@ def summarise(data: GalaxyData, *, tree_tolerance: float = 0.01) -> str:
     row, q = np.unravel_index(int(np.argmax(deviation)), deviation.shape)
     n_strict = int((deviation > strict).any(axis=1).sum())
     lines = [
-        f"data set:    {data.root}",
-        f"labels:      {data.label_file}",
-        f"images:      {data.images.location} ({data.images.kind}, {len(data.images):,} images)",
+        f"data set:    {display_path(data.root)}",  # relative to the project root: reports show this
+        f"labels:      {display_path(data.label_file)}",
+        f"images:      {display_path(data.images.location)} ({data.images.kind}, {len(data.images):,} images)",
         f"galaxies:    {len(data):,} labelled with a usable image",
         f"unlabelled:  {data.unlabelled:,} images without a label row (ignored)",
         f"skipped:     {len(data.skipped):,} bad images",

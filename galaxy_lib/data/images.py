@@ -166,6 +166,16 @@ def zip_names(path: Path) -> list[str]:
         raise DataError(f"{path}: not a readable zip archive ({exc})") from None
 
 
+def require_zip(path: Path, expected: str) -> None:
+    """Refuse a file that is not a zip archive, saying which of two mistakes it is: a file named
+    ``.zip`` that is damaged or not a zip at all, or some other file where ``expected`` was meant."""
+    if zipfile.is_zipfile(path):
+        return
+    if path.suffix.lower() == ".zip":
+        raise DataError(f"{path}: not a valid zip archive (damaged, truncated or not a zip file)")
+    raise DataError(f"{path}: {expected}")
+
+
 def zip_source(path: Path, subset: str | None = None) -> ImageSource:
     """Images inside a zip; ``subset`` keeps only members under a folder of that name."""
     names = zip_names(path)
@@ -197,8 +207,7 @@ def open_images(path: str | os.PathLike[str], *, subset: str | None = None) -> I
     if not p.exists():
         raise DataError(f"image folder or zip not found: {p}")
     if p.is_file():
-        if not zipfile.is_zipfile(p):
-            raise DataError(f"{p}: expected a folder or a .zip of <GalaxyID>.jpg images")
+        require_zip(p, "expected a folder or a .zip of <GalaxyID>.jpg images")
         return _nonempty(zip_source(p, subset))
     candidates = [subset] if subset else [TEST_IMAGES, TRAINING_IMAGES]
     for name in candidates:
@@ -300,3 +309,46 @@ def check_images(
     with ThreadPoolExecutor(max_workers=workers) as pool:
         results = list(tqdm(pool.map(check, ids), total=len(ids), desc="checking images", disable=not show))
     return [(g, p, s) for g, (p, s) in zip(ids, results, strict=True)]
+
+
+# --------------------------------------------------------------------------- central crops
+
+
+def crop_offset(crop: int, side: int = IMAGE_SIDE) -> int:
+    """Top/left pixel of the central ``crop`` of a ``side``-pixel edge: 148 for the paper's 128 of 424.
+
+    The one definition of "central": the tf.data decoder (:func:`galaxy_lib.data.pipeline.decode_crop`),
+    the galleries and the central-pixel baseline all cut their window here.
+    """
+    if not 1 <= crop <= side:
+        raise ValueError(f"crop {crop} must be between 1 and {side}")
+    return (side - crop) // 2
+
+
+def decode_centre(data: bytes, crop: int, where: str = "image") -> np.ndarray:
+    """The central ``crop`` x ``crop`` pixels of an encoded image (JPEG, PNG) as RGB uint8.
+
+    The NumPy/OpenCV twin of the tf.data decoder, for code outside tf.data (figures, galleries,
+    baselines). An image smaller than ``crop`` gives its central square as large as it fits.
+    Raises :class:`DataError` naming ``where`` (the galaxy's file) when the bytes do not decode.
+    """
+    import cv2
+
+    try:
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error as exc:  # empty input, for one
+        raise DataError(f"{where}: not a decodable image ({' '.join(str(exc).split())})") from None
+    if image is None:
+        raise DataError(f"{where}: not a decodable image")
+    height, width = image.shape[:2]
+    side = min(crop, height, width)
+    top, left = crop_offset(side, height), crop_offset(side, width)
+    return cv2.cvtColor(image[top : top + side, left : left + side], cv2.COLOR_BGR2RGB)
+
+
+def read_centre(images: Any, galaxy_id: int, crop: int) -> np.ndarray:
+    """:func:`decode_centre` of one galaxy of ``images`` (anything with ``read_bytes(galaxy_id)``,
+    e.g. an :class:`ImageSource`); an undecodable image is a :class:`DataError` naming its file."""
+    galaxy_id = int(galaxy_id)
+    where = images.describe(galaxy_id) if hasattr(images, "describe") else f"galaxy {galaxy_id}"
+    return decode_centre(images.read_bytes(galaxy_id), crop, where)

@@ -3,9 +3,8 @@
 The paper read every image with ``cv2.imread``, cropped it, appended it to a list and made
 one NumPy array: 61,578 crops of 128x128x3 are 12 GB as float32, which crashed its authors'
 kernels. Here the JPEG bytes are read in parallel and ``tf.io.decode_and_crop_jpeg`` decodes
-only the central window, so a batch exists in memory only while it is being used.
-:func:`load_in_ram` keeps the paper's loop for small sets and comparisons, with a memory
-estimate and a refusal above a limit.
+only the central window, so a batch exists in memory only while it is being used. (The
+paper's loop is kept for comparisons in ``benchmarks/paper_loader.py``.)
 
 Geometry: the crop is the central ``crop`` x ``crop`` square of the 424x424 image (the paper:
 pixels 148:276), optionally resized to ``image_size`` (Dieleman: crop 207, then 69x69).
@@ -26,8 +25,8 @@ from tqdm import tqdm
 
 from galaxy_lib import tree
 from galaxy_lib.config import atomic_path
+from galaxy_lib.data.images import IMAGE_SIDE, ImageSource, crop_offset
 from galaxy_lib.errors import DataError
-from galaxy_lib.data.images import IMAGE_SIDE, ImageSource
 from galaxy_lib.tf_setup import import_tensorflow
 
 tf = import_tensorflow()
@@ -35,13 +34,6 @@ tf = import_tensorflow()
 AUTOTUNE = tf.data.AUTOTUNE
 DCT_METHOD = "INTEGER_ACCURATE"  # libjpeg's islow IDCT, as cv2.imread uses; "" (fast) differs by a few levels
 CACHE_VERSION = 1  # bump when the decoding below changes, so old crop caches are not reused
-
-
-def crop_offset(crop: int, side: int = IMAGE_SIDE) -> int:
-    """Top/left pixel of the central crop: 148 for the paper's 128 of 424."""
-    if not 1 <= crop <= side:
-        raise ValueError(f"crop {crop} must be between 1 and {side}")
-    return (side - crop) // 2
 
 
 def _output_side(crop: int, image_size: int) -> int:
@@ -59,6 +51,9 @@ def _resize_uint8(image: tf.Tensor, side: int) -> tf.Tensor:
 def decode_crop(data: tf.Tensor, crop: int = 128, image_size: int = 0, resize_bad_size: bool = False) -> tf.Tensor:
     """JPEG bytes -> uint8 RGB crop of side ``image_size or crop``, decoding only the crop window.
 
+    The window is :func:`~galaxy_lib.data.images.crop_offset`'s, as in the NumPy twin
+    :func:`~galaxy_lib.data.images.decode_centre` that figures and baselines use; this one is
+    TensorFlow ops so that it runs inside tf.data.
     With ``resize_bad_size`` an image whose header says it is not 424x424 is decoded whole and
     resized to 424x424 first, so its crop covers the same part of the sky.
     """
@@ -190,19 +185,36 @@ def build_crop_cache(
 
 
 class _CacheReader:
-    """Reads rows of a crop cache with ``os.pread`` (no memory map, so nothing accumulates in RSS)."""
+    """Reads rows of a crop cache with ``os.pread`` (no memory map, so nothing accumulates in RSS).
+
+    A context manager that closes its file on exit (or by :meth:`close`); :func:`make_dataset`
+    opens one per batch. It used to open the file once per dataset and leave closing it to
+    ``__del__``, but tf.data keeps the Python function of a ``numpy_function`` alive until the
+    interpreter exits: every epoch's dataset held one more descriptor, and ``__del__`` closed them
+    during interpreter shutdown, where it could fail ("Exception ignored in _CacheReader.__del__").
+    An ``open`` per batch of crops costs microseconds.
+    """
 
     def __init__(self, path: Path, side: int) -> None:
         self.path, self.side = path, side
         self.row_bytes = side * side * 3
-        self.fd = os.open(path, os.O_RDONLY)
+        self.fd: int | None = os.open(path, os.O_RDONLY)
 
-    def __del__(self) -> None:
-        fd = getattr(self, "fd", None)
+    def close(self) -> None:
+        """Close the file (again: nothing happens)."""
+        fd, self.fd = self.fd, None
         if fd is not None:
             os.close(fd)
 
+    def __enter__(self) -> _CacheReader:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def __call__(self, rows: np.ndarray) -> np.ndarray:
+        if self.fd is None:
+            raise ValueError(f"{self.path}: crop cache reader is closed")
         out = np.empty((len(rows), self.side, self.side, 3), dtype=np.uint8)
         flat = out.reshape(len(rows), -1)
         for j, row in enumerate(rows):
@@ -272,10 +284,12 @@ def make_dataset(
         path = build_crop_cache(
             images, ids, cache_dir, crop=crop, image_size=image_size, resize_bad_size=resize_bad_size
         )
-        reader = _CacheReader(path, side)
+        def read_rows(rows: np.ndarray) -> np.ndarray:
+            with _CacheReader(path, side) as reader:  # open for this batch only: closed when read
+                return reader(rows)
 
         def load_batch(rows: tf.Tensor) -> Any:
-            x = tf.ensure_shape(tf.numpy_function(reader, [rows], tf.uint8, stateful=False), [None, side, side, 3])
+            x = tf.ensure_shape(tf.numpy_function(read_rows, [rows], tf.uint8, stateful=False), [None, side, side, 3])
             return x if label_table is None else (x, tf.gather(label_table, rows))
 
         batches = order.batch(batch_size, drop_remainder=drop_remainder).map(
@@ -311,57 +325,3 @@ def make_dataset(
             apply, num_parallel_calls=AUTOTUNE, deterministic=deterministic
         )
     return batches.prefetch(AUTOTUNE)
-
-
-# --------------------------------------------------------------------------- the paper's loop
-
-
-def estimate_in_ram_bytes(n_images: int, crop: int, dtype: str = "float32") -> int:
-    """Bytes of one ``(n, crop, crop, 3)`` array: 61,578 crops of 128 are 12.1 GB as float32."""
-    return int(n_images) * int(crop) * int(crop) * 3 * np.dtype(dtype).itemsize
-
-
-def load_in_ram(
-    images: ImageSource,
-    ids: Any,
-    crop: int = 128,
-    max_gigabytes: float = 4.0,
-    *,
-    dtype: str = "uint8",
-    progress: bool | None = None,
-) -> np.ndarray:
-    """The paper's loader: ``cv2.imread`` each image, central crop, append to a list, ``np.array``.
-
-    Returns BGR crops as the paper's code had them (uint8 0-255; ``dtype='float32'`` divides by
-    255 as its text says). Crops are copied, so the list does not keep whole images alive.
-    At the end the list and the array coexist, so the peak is about twice the array; above
-    ``max_gigabytes`` it refuses with a :class:`DataError` instead of exhausting the machine.
-    """
-    import cv2
-
-    ids, _ = _check_inputs(images, ids, None)
-    peak = 2 * estimate_in_ram_bytes(len(ids), crop, dtype)
-    if peak > max_gigabytes * 1e9:
-        raise DataError(
-            f"loading {len(ids):,} crops of {crop}x{crop} into RAM as {dtype} needs about {peak / 1e9:.1f} GB "
-            f"(list + array), above the limit of {max_gigabytes:g} GB; stream them with "
-            "pipeline.make_dataset or raise max_gigabytes"
-        )
-    lo = crop_offset(crop)
-    show = len(ids) >= 1000 if progress is None else progress
-    crops = []
-    for gid in tqdm(ids, desc="loading images", disable=not show):
-        path = images.file_path(int(gid))
-        if path is not None:
-            image = cv2.imread(path)
-        else:
-            image = cv2.imdecode(np.frombuffer(images.read_bytes(int(gid)), np.uint8), cv2.IMREAD_COLOR)
-        if image is None:
-            raise DataError(f"{images.describe(int(gid))}: cv2 could not read this image")
-        crops.append(image[lo : lo + crop, lo : lo + crop].copy())
-    array = np.array(crops)
-    del crops
-    if dtype != "uint8":
-        array = array.astype(dtype)
-        array /= 255
-    return array

@@ -130,8 +130,8 @@ def _read_text_csv(path: Path, what: str, kind: str) -> pd.DataFrame:
         raise DataError(f"{what} not found: {path}")
     try:
         return pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise DataError(f"{path}: not a valid {kind} ({str(exc).strip()})") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: not a valid {kind} ({' '.join(str(exc).split())})") from None
 
 
 def ids_of(split_df: pd.DataFrame, name: str) -> np.ndarray:

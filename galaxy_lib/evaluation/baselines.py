@@ -21,13 +21,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import cv2
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
 from galaxy_lib import tree
-from galaxy_lib.errors import DataError
+from galaxy_lib.data.images import read_centre
 from galaxy_lib.evaluation import metrics
 
 KAGGLE_ANCHORS: dict[str, float] = {
@@ -50,17 +49,6 @@ class _ReadsBytes(Protocol):
     def read_bytes(self, galaxy_id: int) -> bytes: ...
 
 
-def _decode_centre(data: bytes, patch: int) -> np.ndarray:
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
-        raise ValueError("not a decodable JPEG")
-    h, w = image.shape[:2]
-    cy, cx = h // 2, w // 2
-    half = patch // 2
-    block = image[cy - half : cy - half + patch, cx - half : cx - half + patch].reshape(-1, 3)
-    return block.mean(axis=0)[::-1]  # BGR -> RGB
-
-
 def central_pixel_colours(
     images: _ReadsBytes, ids: np.ndarray, *, patch: int = PATCH, threads: int = 2, progress: bool = True
 ) -> np.ndarray:
@@ -71,12 +59,8 @@ def central_pixel_colours(
     """
     ids = np.asarray(ids, dtype=np.int64)
 
-    def one(gid: int) -> np.ndarray:
-        try:
-            return _decode_centre(images.read_bytes(int(gid)), patch)
-        except (ValueError, cv2.error) as exc:
-            where = images.describe(int(gid)) if hasattr(images, "describe") else f"galaxy {gid}"
-            raise DataError(f"{where}: cannot read the central pixel ({exc})") from None
+    def one(gid: int) -> np.ndarray:  # read_centre's DataError names the galaxy's file
+        return read_centre(images, int(gid), patch).reshape(-1, 3).mean(axis=0)
 
     out = np.empty((len(ids), 3))
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:

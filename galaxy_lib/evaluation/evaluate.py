@@ -30,11 +30,12 @@ import numpy as np
 import pandas as pd
 
 from galaxy_lib import tree
-from galaxy_lib.config import Config, atomic_write_text
-from galaxy_lib.errors import DataError
+from galaxy_lib.config import Config, atomic_write_text, display_path
+from galaxy_lib.errors import DataError, RunError
 from galaxy_lib.evaluation import baselines, figures, metrics
 from galaxy_lib.evaluation.baselines import baseline_table
 from galaxy_lib.evaluation.metrics import EvaluationResult, evaluate_predictions
+from galaxy_lib.model.runs import RunFolder
 
 __all__ = [
     "PAPER_REPORTED",
@@ -318,23 +319,23 @@ def write_evaluation(evaluation: RunEvaluation, run_dir: str | os.PathLike[str])
     """Write ``metrics.json``, ``auc.csv``, ``baselines.csv``, ``paper_vs_honest.csv``,
     ``question_accuracy.csv``, ``predictions_<split>.csv`` and ``figures/<name>.png`` into
     ``run_dir``, each through a temporary file and a rename. Returns the paths by name."""
-    run_dir = Path(run_dir)
+    run = RunFolder(Path(run_dir))
     written: dict[str, Path] = {}
     for name, fig in evaluation.figures.items():
-        written[f"figures/{name}.png"] = figures.save_figure(fig, run_dir / "figures" / f"{name}.png")
+        written[run.figure_name(name)] = figures.save_figure(fig, run.figure_file(name))
     tables = {
-        "auc.csv": evaluation.result.auc,
-        "baselines.csv": evaluation.baselines,
-        "paper_vs_honest.csv": evaluation.paper_vs_honest,
-        "question_accuracy.csv": evaluation.result.question_accuracy,
-        f"predictions_{evaluation.evaluated_split}.csv": evaluation.predictions_frame(),
+        run.AUC: evaluation.result.auc,
+        run.BASELINES: evaluation.baselines,
+        run.PAPER_VS_HONEST: evaluation.paper_vs_honest,
+        run.QUESTION_ACCURACY: evaluation.result.question_accuracy,
+        run.predictions_name(evaluation.evaluated_split): evaluation.predictions_frame(),
     }
     for name, frame in tables.items():
-        _atomic_csv(frame, run_dir / name)
-        written[name] = run_dir / name
-    evaluation.metrics["figures"] = sorted(k for k in written if k.startswith("figures/"))
-    atomic_write_text(run_dir / "metrics.json", json.dumps(_clean(evaluation.metrics), indent=2) + "\n")
-    written["metrics.json"] = run_dir / "metrics.json"
+        _atomic_csv(frame, run.path / name)
+        written[name] = run.path / name
+    evaluation.metrics["figures"] = sorted(k for k in written if k.startswith(f"{run.FIGURES}/"))
+    atomic_write_text(run.metrics_file, json.dumps(_clean(evaluation.metrics), indent=2) + "\n")
+    written[run.METRICS] = run.metrics_file
     return written
 
 
@@ -352,6 +353,7 @@ def evaluate_run(
     run_dir: str | os.PathLike[str],
     data=None,
     *,
+    config: Config | None = None,
     which: str = "best",
     batch_size: int = 64,
     progress: bool = True,
@@ -362,31 +364,42 @@ def evaluate_run(
     the ``which`` checkpoint (``best`` by validation RMSE, or ``last``), compute every metric and
     baseline, write the files (see :func:`write_evaluation`) and print a summary.
 
+    ``config`` is the configuration to evaluate with (None = the run's own ``config.yaml``).
+    Its evaluation keys (``tta``, ``auc_min_positives``, ``bootstrap``,
+    ``central_pixel_clusters``), ``data`` and paths are used as given, so notebook 3 run alone
+    with overrides evaluates what it says; a key that describes a different model or training
+    (``crop``, ``head`` ...) raises :class:`~galaxy_lib.errors.RunError` naming it
+    (see :data:`galaxy_lib.model.runs.EVALUATION_CHANGES`).
     ``data`` is the data set (path or loaded :class:`~galaxy_lib.data.dataset.GalaxyData`);
-    default: the one named in the run's configuration. Returns the ``metrics.json``
-    dictionary (or the whole :class:`RunEvaluation` with ``return_evaluation``).
+    default: ``config.data``. Returns the ``metrics.json`` dictionary (or the whole
+    :class:`RunEvaluation` with ``return_evaluation``).
     """
-    from galaxy_lib.model import predict, train
+    from galaxy_lib.model import predict  # TensorFlow: only when a run is evaluated
 
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise FileNotFoundError(f"run folder not found: {run_dir}")
-    run = train.load_run(run_dir)
-    galaxy_data = _load_data(run.config, data)
-    model = train.load_model(run_dir, which)
+    folder = RunFolder(Path(run_dir)).require()
+    config = folder.config_for_evaluation(config)
+    split, history = folder.load_split(), folder.read_history()
+    model = folder.load_model(which)
+    galaxy_data = _load_data(config, data)
     predictions = {}
     for name in ("val", "test"):
-        ids = _split_ids(run.split, name)
+        ids = _split_ids(split, name)
         if len(ids):
             galaxy_data.subset(ids)  # a clear error naming a missing galaxy before any prediction
-            predictions[name] = predict.predict_galaxies(run_dir, galaxy_data.images, ids, batch_size=batch_size,
-                                                         model=model)
-    evaluation = assess(run.config, run.split, run.history, galaxy_data, predictions, model=which, progress=progress)
-    written = write_evaluation(evaluation, run_dir)
+            predictions[name] = predict.predict_galaxies(folder.path, galaxy_data.images, ids, tta=config.tta,
+                                                         batch_size=batch_size, model=model)
+            if not np.isfinite(predictions[name]).all():
+                raise RunError(
+                    f"{folder.model_file(which)}: predicts NaN or infinite values for {name} galaxies "
+                    "(training diverged: lower learning_rate, or use loss: mse with head: tree)"
+                )
+    evaluation = assess(config, split, history, galaxy_data, predictions, model=which, progress=progress)
+    written = write_evaluation(evaluation, folder.path)
     if verbose:
+        figure_files = [k for k in written if k.startswith(f"{folder.FIGURES}/")]
         print(evaluation.summary_text())
-        print(f"  wrote {', '.join(k for k in written if not k.startswith('figures/'))} and "
-              f"{sum(k.startswith('figures/') for k in written)} figures in {run_dir / 'figures'}")
+        print(f"  wrote {', '.join(k for k in written if k not in figure_files)} and "
+              f"{len(figure_files)} figures in {display_path(folder.figures_dir)}")
     if return_evaluation:
         return evaluation
     for fig in evaluation.figures.values():

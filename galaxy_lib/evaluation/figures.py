@@ -13,7 +13,6 @@ import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pandas as pd
 import seaborn as sns
@@ -23,10 +22,9 @@ from matplotlib.patches import Patch
 from galaxy_lib import tree
 from galaxy_lib.config import atomic_path
 from galaxy_lib.evaluation import metrics
+from galaxy_lib.evaluation.gallery import centre_or_none
 
 DPI = 100
-KEY_ANSWERS: tuple[str, ...] = ("Class1.1", "Class1.2", "Class2.1", "Class4.1")
-"""Smooth, features/disk, edge-on and spiral: the answers most science cases use."""
 
 SOURCE_COLOURS = {"model": "#c0392b", "baseline": "#7f8c8d", "Kaggle leaderboard": "#2980b9"}
 _QUESTION_PALETTE = sns.husl_palette(len(tree.QUESTIONS), l=0.5, s=0.85)  # distinct and dark enough for text
@@ -176,7 +174,7 @@ def rmse_comparison(table: pd.DataFrame) -> Figure:
 # --- predictions ------------------------------------------------------------------------------------------
 
 
-def prediction_scatter(y_true: np.ndarray, y_pred: np.ndarray, columns: Sequence[str] = KEY_ANSWERS) -> Figure:
+def prediction_scatter(y_true: np.ndarray, y_pred: np.ndarray, columns: Sequence[str] = tree.KEY_ANSWERS) -> Figure:
     """Predicted vs true vote fraction for a few key answers, with the RMSE and Pearson r."""
     y_true = np.asarray(y_true, dtype=float)
     y_pred = np.asarray(y_pred, dtype=float)
@@ -248,12 +246,9 @@ def galaxy_gallery(
             if c >= len(rows):
                 continue
             i = int(rows[c])
-            image = cv2.imdecode(np.frombuffer(images.read_bytes(int(ids[i])), np.uint8), cv2.IMREAD_COLOR)
-            if image is not None:
-                h, w = image.shape[:2]
-                side = min(crop, h, w)
-                top, left = (h - side) // 2, (w - side) // 2
-                ax.imshow(cv2.cvtColor(image[top : top + side, left : left + side], cv2.COLOR_BGR2RGB))
+            picture = centre_or_none(images, int(ids[i]), crop)
+            if picture is not None:
+                ax.imshow(picture)
             ax.set_title(
                 f"{name}: {ids[i]}, RMSE {errors[i]:.3f}\n"
                 f"true: {_wrap(describe_galaxy(y_true[i]))}\npred: {_wrap(describe_galaxy(y_pred[i]))}",

@@ -11,28 +11,27 @@ from __future__ import annotations
 import io
 from typing import Protocol
 
-import cv2
 import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
 from galaxy_lib import tree
+from galaxy_lib.data.images import read_centre
+from galaxy_lib.errors import DataError
 
 
 class _ReadsBytes(Protocol):
     def read_bytes(self, galaxy_id: int) -> bytes: ...
 
 
-def _centre(images: _ReadsBytes, galaxy_id: int, crop: int) -> np.ndarray | None:
-    """The central ``crop`` pixels of one galaxy as RGB uint8 (None if it cannot be decoded)."""
-    image = cv2.imdecode(np.frombuffer(images.read_bytes(int(galaxy_id)), np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
+def centre_or_none(images: _ReadsBytes, galaxy_id: int, crop: int) -> np.ndarray | None:
+    """The central ``crop`` pixels of one galaxy as RGB uint8, or None when the image does not
+    decode: a gallery shows a blank panel for it rather than failing over one damaged file."""
+    try:
+        return read_centre(images, galaxy_id, crop)
+    except DataError:
         return None
-    h, w = image.shape[:2]
-    side = min(crop, h, w)
-    top, left = (h - side) // 2, (w - side) // 2
-    return cv2.cvtColor(image[top : top + side, left : left + side], cv2.COLOR_BGR2RGB)
 
 
 def as_jpeg(fig: Figure, quality: int = 85, dpi: int = 100):
@@ -90,7 +89,7 @@ def question_gallery(
         for r, i in enumerate(best):
             ax = axes[r, c]
             ax.axis("off")
-            picture = _centre(images, int(ids[i]), crop)
+            picture = centre_or_none(images, int(ids[i]), crop)
             if picture is not None:
                 ax.imshow(picture)
             ax.set_title(f"{ids[i]}: {labels[i, j]:.2f}", fontsize=7.5)

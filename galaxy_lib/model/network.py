@@ -15,6 +15,7 @@ from typing import Any
 
 from galaxy_lib import tree
 from galaxy_lib.config import Config
+from galaxy_lib.errors import ConfigError
 from galaxy_lib.tf_setup import import_tensorflow
 
 tf = import_tensorflow()
@@ -76,6 +77,11 @@ def _scaled(units: int, width: float) -> int:
     return max(1, round(units * width))
 
 
+def _vgg6_final_side(input_size: int, second_pool: int) -> int:
+    """Side of VGG6's last feature map: four valid 3x3 convolutions and two pools shrink the input."""
+    return ((input_size - 4) // 2 - 4) // second_pool
+
+
 def vgg6(
     input_size: int = 128,
     *,
@@ -93,9 +99,7 @@ def vgg6(
     """
     if head not in ("sigmoid", "tree"):
         raise ValueError(f"head {head!r} is not one of sigmoid, tree")
-    # Smallest input that survives four valid 3x3 convolutions and both pools.
-    after = ((input_size - 4) // 2 - 4) // second_pool
-    if after < 1:
+    if _vgg6_final_side(input_size, second_pool) < 1:
         raise ValueError(f"input side {input_size} is too small for VGG6 with second_pool={second_pool}")
     inputs = keras.Input(shape=(input_size, input_size, 3), name="image")
     x = layers.Conv2D(_scaled(16, width), 3, activation="relu", name="conv1")(inputs)
@@ -125,7 +129,13 @@ MODELS = {"vgg6": vgg6}
 def build_model(config: Config) -> keras.Model:
     """The (uncompiled) model that ``config`` describes; its input side is ``config.input_size``."""
     if config.model not in MODELS:
-        raise ValueError(f"config key 'model': {config.model!r} is not one of {', '.join(MODELS)}")
+        raise ConfigError(f"config key 'model': {config.model!r} is not one of {', '.join(MODELS)}")
+    if config.model == "vgg6" and _vgg6_final_side(config.input_size, config.second_pool) < 1:
+        raise ConfigError(
+            f"config keys 'crop'/'image_size' and 'second_pool': a {config.input_size}-pixel input leaves nothing "
+            f"after VGG6's convolutions and a second pool of {config.second_pool}; use a larger image_size or a "
+            "smaller second_pool"
+        )
     return MODELS[config.model](
         config.input_size,
         head=config.head,

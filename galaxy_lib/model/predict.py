@@ -16,12 +16,36 @@ import pandas as pd
 from tqdm import tqdm
 
 from galaxy_lib import tree
-from galaxy_lib.config import atomic_path
+from galaxy_lib.config import atomic_path, display_path, resolve_path
 from galaxy_lib.data import augment, dataset, pipeline
-from galaxy_lib.model.train import keras, load_model, load_run
+from galaxy_lib.data.images import TEST_IMAGES
+from galaxy_lib.model.network import keras
+from galaxy_lib.model.runs import RunFolder
 from galaxy_lib.tf_setup import import_tensorflow
 
 tf = import_tensorflow()
+
+
+def find_test_images(
+    data_root: str | os.PathLike[str], explicit: str | os.PathLike[str] = ""
+) -> tuple[Path | None, str]:
+    """Kaggle's unlabelled test images for a submission, and a line saying what was found.
+
+    ``explicit`` (a folder or zip, relative to the project root) when given, else
+    ``images_test_rev1/`` or ``images_test_rev1.zip`` in the data set folder ``data_root``.
+    Returns ``(path, message)``, with ``path`` None when none of those places exists: a
+    submission is optional, so finding none is not an error.
+    """
+    if explicit:
+        candidates = [resolve_path(explicit)]
+    else:
+        root = resolve_path(data_root)
+        candidates = [root / TEST_IMAGES, root / f"{TEST_IMAGES}.zip"]
+    for path in candidates:
+        if path.exists():
+            return path, f"unlabelled test images: {display_path(path)}"
+    looked = ", ".join(map(display_path, candidates))
+    return None, f"no unlabelled test images found (looked for {looked}): no submission written"
 
 
 def _predict_function(model: keras.Model, views: tuple[int, ...]):
@@ -50,8 +74,9 @@ def iter_predictions(
     progress: bool | None = None,
 ):
     """Yield ``(ids, predictions)`` one batch at a time, in the order of ``ids``."""
-    config = load_run(run_dir).config
-    model = model if model is not None else load_model(run_dir, "best")
+    run = RunFolder(Path(run_dir))
+    config = run.load_config()
+    model = model if model is not None else run.load_model("best")
     views = augment.tta_views(tta or config.tta)
     ids = np.asarray(ids, dtype=np.int64)
     batches = pipeline.make_dataset(
@@ -106,5 +131,5 @@ def predict_to_csv(
             block = pd.DataFrame(np.clip(values, 0.0, 1.0), columns=list(tree.ANSWER_COLUMNS))
             block.insert(0, tree.ID_COLUMN, batch_ids)
             block.to_csv(handle, header=False, index=False, float_format="%.6f")
-    print(f"wrote {len(ids):,} predictions to {out}", flush=True)
+    print(f"wrote {len(ids):,} predictions to {display_path(out)}", flush=True)
     return out

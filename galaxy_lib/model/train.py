@@ -4,7 +4,8 @@ A run folder (``runs/NAME``) holds everything needed to reproduce and evaluate t
 ``config.yaml`` (the resolved configuration), ``split.csv`` (which galaxy is train, val or
 test), ``history.csv`` (one row per epoch), ``best.keras`` (lowest validation RMSE),
 ``last.keras``, ``environment.json`` and ``resume/`` (the last finished epoch's model with
-its optimizer state, plus ``state.json``).
+its optimizer state, plus ``state.json``). Its layout and readers live in
+:mod:`galaxy_lib.model.runs`.
 
 Why the epoch loop is our own: each epoch's shuffle and augmentation are seeded by
 ``(seed, epoch)`` and the dropout generators' state is saved with the checkpoint, so a run
@@ -26,81 +27,25 @@ import sys
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from galaxy_lib.config import Config, atomic_path, atomic_write_text, load_config, resolve_path
+from galaxy_lib.config import Config, atomic_path, atomic_write_text, display_path
 from galaxy_lib.data import augment, dataset, pipeline
 from galaxy_lib.data import split as split_module
 from galaxy_lib.environment import write_environment
 from galaxy_lib.errors import DataError
 from galaxy_lib.model import network
+from galaxy_lib.model.runs import HISTORY_COLUMNS, RESUMABLE_CHANGES, RunFolder, check_same_run, read_history
 from galaxy_lib.tf_setup import import_tensorflow
 
 tf = import_tensorflow()
 keras = network.keras
 
-HISTORY_COLUMNS = [
-    "epoch", "loss", "rmse", "accuracy", "val_loss", "val_rmse", "val_accuracy", "learning_rate", "seconds",
-]
-RESUME_FOLDER = "resume"
-STATE_FILE = "state.json"
-# Keys that may change between the first start of a run and its resumption: they do not alter
-# what the finished epochs computed (or, for `epochs` and the stopping rules, they only move
-# the end). Anything else differing is refused, so one run folder never mixes two set-ups.
-RESUMABLE_CHANGES = frozenset({
-    "data", "epochs", "time_limit_minutes", "early_stopping_patience", "threads", "strategy", "cache_crops",
-    "tta", "auc_min_positives", "bootstrap", "central_pixel_clusters", "run_name", "runs_dir", "reports_dir",
-})
-
-
-@dataclass
-class Run:
-    """A run folder as data: where it is, how it was made, its split and its history."""
-
-    path: Path
-    config: Config
-    split: pd.DataFrame
-    history: pd.DataFrame
-
-
-# --------------------------------------------------------------------------- run folders
-
-
-def read_history(path: Path) -> pd.DataFrame:
-    """``history.csv`` as a frame (empty, with the right columns, when it does not exist)."""
-    if not path.is_file():
-        return pd.DataFrame(columns=HISTORY_COLUMNS)
-    history = pd.read_csv(path)
-    missing = [c for c in HISTORY_COLUMNS if c not in history.columns]
-    if missing:
-        raise DataError(f"{path}: missing column(s) {', '.join(missing)}")
-    return history
-
-
-def load_run(run_dir: str | os.PathLike[str]) -> Run:
-    """Read a run folder made by :func:`train` (configuration, split and history)."""
-    path = Path(run_dir)
-    if not (path / "config.yaml").is_file():
-        raise DataError(f"{path}: not a run folder (no config.yaml); train one with `python -m galaxy_lib train`")
-    config = load_config(path / "config.yaml")
-    if not (path / "split.csv").is_file():
-        raise DataError(f"{path}: run folder has no split.csv")
-    return Run(path, config, split_module.load_split(path / "split.csv"), read_history(path / "history.csv"))
-
-
-def load_model(run_dir: str | os.PathLike[str], which: str = "best") -> keras.Model:
-    """The run's ``best`` (lowest validation RMSE) or ``last`` model, ready for prediction."""
-    if which not in ("best", "last"):
-        raise ValueError(f"which must be 'best' or 'last', got {which!r}")
-    path = Path(run_dir) / f"{which}.keras"
-    if not path.is_file():
-        raise DataError(f"{path}: no such model; has the run finished an epoch?")
-    return keras.models.load_model(path, compile=False)
+# --------------------------------------------------------------------------- writing
 
 
 def _save_model(model: keras.Model, path: Path) -> None:
@@ -155,7 +100,7 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     raise ValueError(f"config key 'strategy': {name!r} is not one of auto, none, mirrored, multi_worker")
 
 
-def _worker_folder(strategy: tf.distribute.Strategy, out: Path) -> Path:
+def _worker_folder(strategy: tf.distribute.Strategy, out: RunFolder) -> RunFolder:
     """Where this process writes: the run folder for the chief, a private subfolder for other
     workers (every worker must save, but only the chief's files are the run's)."""
     resolver = getattr(strategy, "cluster_resolver", None)
@@ -166,7 +111,7 @@ def _worker_folder(strategy: tf.distribute.Strategy, out: Path) -> Path:
     has_chief = "chief" in resolver.cluster_spec().as_dict()
     if task_type == "chief" or (task_type == "worker" and task_id == 0 and not has_chief):
         return out
-    return out / "workers" / f"{task_type}-{task_id}"
+    return out.worker(task_type, task_id)
 
 
 def _seed_generator_states(model: keras.Model) -> list:
@@ -225,17 +170,11 @@ def _format_row(row: dict[str, float], epochs: int) -> str:
 
 
 def _check_resumable(saved: Config, config: Config, where: Path) -> None:
-    changed = [
-        f.name
-        for f in fields(Config)
-        if f.name not in RESUMABLE_CHANGES and getattr(saved, f.name) != getattr(config, f.name)
-    ]
-    if changed:
-        detail = ", ".join(f"{k}: {getattr(saved, k)!r} -> {getattr(config, k)!r}" for k in changed)
-        raise ValueError(
-            f"{where} was trained with a different configuration ({detail}); "
-            "use the same settings to resume it, or a new --out folder"
-        )
+    """Refuse to resume with a configuration that differs outside :data:`RESUMABLE_CHANGES`."""
+    check_same_run(
+        saved, config, allowed=RESUMABLE_CHANGES, where=where,
+        advice="use the same settings to resume it, or a new --out folder",
+    )
 
 
 def _stop_reason(config: Config, state: dict[str, Any], history: pd.DataFrame) -> str | None:
@@ -278,7 +217,7 @@ def train(
     see the real 0-based epoch number). ``verbose``: True prints a progress bar per epoch,
     False only the per-epoch summary lines; None chooses the bar on a terminal.
     """
-    out = Path(out_dir) if out_dir is not None else resolve_path(config.runs_dir) / config.run_name
+    out = RunFolder.for_config(config, out_dir)
     interactive = sys.stdout.isatty() if verbose is None else verbose
     started = time.monotonic()
 
@@ -287,25 +226,25 @@ def train(
     strategy = make_strategy(config.strategy)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
-    run_dir = _worker_folder(strategy, out)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    resume_dir = run_dir / RESUME_FOLDER
-    state_path = resume_dir / STATE_FILE
+    folder = _worker_folder(strategy, out).create()
+    run_dir = folder.path
+    resume_dir = folder.resume_dir
+    state_path = folder.state_file
 
-    state: dict[str, Any] | None = json.loads(state_path.read_text()) if state_path.is_file() else None
-    if state is not None and (run_dir / "config.yaml").is_file():
-        _check_resumable(load_config(run_dir / "config.yaml"), config, run_dir)
-    config.save(run_dir / "config.yaml")
+    state: dict[str, Any] | None = folder.read_state()
+    if state is not None and folder.config_file.is_file():
+        _check_resumable(folder.load_config(), config, run_dir)
+    config.save(folder.config_file)
 
     data = dataset.load_for_config(config)
-    split = split_module.split_for_config(data, config, run_dir / "split.csv")
+    split = split_module.split_for_config(data, config, folder.split_file)
     train_ids, train_labels = data.subset(split_module.ids_of(split, "train"))
     val_ids, val_labels = data.subset(split_module.ids_of(split, "val"))
     if len(train_ids) == 0:
-        raise DataError(f"{run_dir / 'split.csv'}: no training galaxies")
+        raise DataError(f"{folder.split_file}: no training galaxies")
     monitor = "val_rmse" if len(val_ids) else "rmse"
 
-    history = read_history(run_dir / "history.csv")
+    history = read_history(folder.history_file)
     if state is None:
         state = {
             "epoch": 0, "best": None, "monitor": monitor, "epochs_without_improvement": 0,
@@ -314,7 +253,7 @@ def train(
     history = history[history["epoch"] <= state["epoch"]].reset_index(drop=True)
     reason = _stop_reason(config, state, history)
     if reason is not None:
-        print(f"{run_dir}: already complete ({reason}); raise `epochs` to train further", flush=True)
+        print(f"{display_path(run_dir)}: already complete ({reason}); raise `epochs` to train further", flush=True)
         return run_dir
 
     previous_policy = keras.mixed_precision.global_policy()
@@ -334,7 +273,7 @@ def train(
         keras.mixed_precision.set_global_policy(previous_policy)
 
     write_environment(
-        run_dir / "environment.json",
+        folder.environment_file,
         extra={
             "strategy": type(strategy).__name__,
             "replicas": strategy.num_replicas_in_sync,
@@ -343,7 +282,7 @@ def train(
         },
     )
 
-    cache_dir = run_dir / "cache" if config.cache_crops else None
+    cache_dir = folder.cache_dir if config.cache_crops else None
     augmenter = augment.make_augmenter(config)
     geometry = {"crop": config.crop, "image_size": config.image_size, "resize_bad_size": config.resize_bad_size}
     sharded = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
@@ -367,7 +306,7 @@ def train(
     progress = EpochProgress(steps, interactive)
     first = state["epoch"]
     print(
-        f"training {run_dir}: {len(train_ids):,} train / {len(val_ids):,} val galaxies, "
+        f"training {display_path(run_dir)}: {len(train_ids):,} train / {len(val_ids):,} val galaxies, "
         f"{config.input_size}x{config.input_size} input, {model.count_params():,} parameters, "
         f"{type(strategy).__name__} x{strategy.num_replicas_in_sync}"
         + (f"; resuming after epoch {first}" if first else ""),
@@ -397,15 +336,15 @@ def train(
         improved = state["best"] is None or score < state["best"]
         if improved:
             state["best"], state["epochs_without_improvement"] = score, 0
-            _save_model(model, run_dir / "best.keras")
+            _save_model(model, folder.model_file("best"))
         else:
             state["epochs_without_improvement"] += 1
-        _save_model(model, run_dir / "last.keras")
+        _save_model(model, folder.model_file("last"))
         checkpoint = f"epoch-{epoch + 1:04d}.keras"
         resume_dir.mkdir(exist_ok=True)
         _save_model(model, resume_dir / checkpoint)
         history = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
-        atomic_write_text(run_dir / "history.csv", history.to_csv(index=False))
+        atomic_write_text(folder.history_file, history.to_csv(index=False))
         old = state["checkpoint"]
         state.update(
             epoch=epoch + 1,
@@ -422,5 +361,5 @@ def train(
             break
     state["finished"] = reason
     _write_json(state_path, state)
-    print(f"finished: {reason}; best {monitor} {state['best']:.4f}; run folder {run_dir}", flush=True)
+    print(f"finished: {reason}; best {monitor} {state['best']:.4f}; run folder {display_path(run_dir)}", flush=True)
     return run_dir

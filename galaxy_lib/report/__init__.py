@@ -1,22 +1,18 @@
 """Stage 4, the report: execute the notebooks with papermill and render HTML with nbconvert.
 
 ``build_report`` is the entry point (``python -m galaxy_lib report``); ``write_index`` rebuilds
-``reports/index.html``.
+``reports/index.html``. One module per job: ``build`` (staging, swap, the failed folder),
+``kernels`` (which Jupyter kernel), ``execute`` (papermill, the kernels' stderr log), ``summary``
+(``report.json``, the run's records), ``html`` (the two pages) and ``index``; ``notebook`` is what
+the notebooks themselves call.
 """
 
+from galaxy_lib.errors import ReportError
+from galaxy_lib.report.build import NOTEBOOK_PATTERN, build_report, notebook_parameters
+from galaxy_lib.report.html import ABOUT_CODE_TAG, FULL_HTML, NO_CODE_HTML
 from galaxy_lib.report.index import write_index
-from galaxy_lib.report.runner import (
-    ABOUT_CODE_TAG,
-    FULL_HTML,
-    NO_CODE_HTML,
-    NOTEBOOK_PATTERN,
-    PRIVATE_KERNEL,
-    SUMMARY_FILE,
-    ReportError,
-    build_report,
-    kernel_spec,
-    notebook_parameters,
-)
+from galaxy_lib.report.kernels import PRIVATE_KERNEL, kernel_spec
+from galaxy_lib.report.summary import SUMMARY_FILE
 
 __all__ = [
     "ABOUT_CODE_TAG",

@@ -1,6 +1,6 @@
 """``reports/index.html``: one table of every report, newest first.
 
-Each report folder holds a ``report.json`` written by :func:`galaxy_lib.report.runner.build_report`
+Each report folder holds a ``report.json`` written by :func:`galaxy_lib.report.build.build_report`
 (date, data, parameters file, wall time, headline metrics from the run's ``metrics.json``);
 failed runs leave ``NAME.failed/failure.json``. The index is rebuilt from those files alone, so
 deleting a report folder and rebuilding any report drops it from the list.
@@ -9,11 +9,13 @@ deleting a report folder and rebuilding any report drops it from the list.
 from __future__ import annotations
 
 import html
-import json
 from pathlib import Path
 from typing import Any
 
 from galaxy_lib.config import atomic_write_text
+from galaxy_lib.model.runs import RunFolder
+from galaxy_lib.report.html import FULL_HTML, NO_CODE_HTML
+from galaxy_lib.report.summary import FAILURE_FILE, SUMMARY_FILE, read_json_object
 
 INDEX_FILE = "index.html"
 
@@ -30,20 +32,19 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 def write_index(reports_dir: str | Path) -> Path:
     """Rebuild ``reports_dir/index.html`` from every report and failed run found there."""
     reports = Path(reports_dir)
-    entries = [_load(path) for path in sorted(reports.glob("*/report.json")) if not path.parent.name.startswith(".")]
+    entries = [
+        read_json_object(path)
+        for path in sorted(reports.glob(f"*/{SUMMARY_FILE}"))
+        if not path.parent.name.startswith(".")
+    ]
     entries = sorted((e for e in entries if e), key=lambda e: str(e.get("date", "")), reverse=True)
-    failures = [_load(path) | {"folder": path.parent.name} for path in sorted(reports.glob("*.failed/failure.json"))]
+    failures = [
+        read_json_object(path) | {"folder": path.parent.name}
+        for path in sorted(reports.glob(f"*.failed/{FAILURE_FILE}"))
+    ]
     atomic_write_text(reports / INDEX_FILE, render_index(entries, failures))
     (reports / INDEX_FILE).chmod(0o644)  # temporary files are private; the index is meant to be read
     return reports / INDEX_FILE
-
-
-def _load(path: Path) -> dict[str, Any]:
-    try:
-        value = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def _number(value: Any, digits: int = 4) -> str:
@@ -74,10 +75,10 @@ def render_index(entries: list[dict[str, Any]], failures: list[dict[str, Any]]) 
         config_file = str(entry.get("config_file") or "(defaults)")
         data = e(str(entry.get("data", ""))) + (" <em>(synthetic)</em>" if entry.get("synthetic") else "")
         cells = [
-            f'<a href="{name}/report.html">{name}</a> (<a href="{name}/report_no_code.html">no code</a>)',
+            f'<a href="{name}/{FULL_HTML}">{name}</a> (<a href="{name}/{NO_CODE_HTML}">no code</a>)',
             e(str(entry.get("date", "")).replace("T", " ")),
             data,
-            f'{e(Path(config_file).name)} (<a href="{name}/config.yaml">resolved</a>)',
+            f'{e(Path(config_file).name)} (<a href="{name}/{RunFolder.CONFIG}">resolved</a>)',
             e(_device(entry)),
             _NUM + _number(metrics.get("test_rmse")),
             _NUM + _number(metrics.get("test_accuracy"), 3),

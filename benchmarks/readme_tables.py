@@ -1,0 +1,397 @@
+"""Write the README's measured tables from the stored results in ``benchmarks/results/``.
+
+Every measured figure in README.md sits between ``<!-- results:NAME -->`` and
+``<!-- /results:NAME -->`` markers; this script renders each region from the result files
+(``results_store.load_results``), so a number in the README can be traced to a file that says
+what was run, where and when, and re-measured with the command stored beside it. The layout
+(row order, row labels, wording around the numbers) lives here; the numbers live in the files.
+
+Usage::
+
+    python benchmarks/readme_tables.py            # rewrite the regions of README.md
+    python benchmarks/readme_tables.py --check    # exit 1 (and show the difference) when README.md is out of date
+
+After re-running a benchmark (which replaces its file), run the first command and commit both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import re
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import results_store
+
+README = results_store.REPO / "README.md"
+REGION = re.compile(r"(<!-- results:(?P<name>[a-z-]+) -->\n)(?P<body>.*?)(<!-- /results:(?P=name) -->)", re.S)
+Results = dict[str, dict[str, Any]]
+
+# --- the real-galaxy results table: (result file, row label) in README order ------------------------
+QUALITY_BASELINES = (
+    ("training mean", "predict the training mean"),
+    ("central pixel, colour bins", "Kaggle central-pixel benchmark (re-implemented)"),
+)
+QUALITY_BASELINES_FILE = "baselines-sample"
+QUALITY_ROWS = (
+    ("quality-paper", "the paper's code (`paper.yaml`: 128 crop, BCE, sigmoid, batch 256)"),
+    ("quality-improved", "`improved.yaml` (207 crop to 69x69, tree head, MSE, flips/rotations and 4-pixel shifts, "
+                         "batch 64, 240 epochs), 8-view TTA"),
+    ("quality-improved-augment_shift=0-epochs=200", "the same without shifts, 200 epochs"),
+    ("quality-improved-augment_shift=0-lr_schedule=cosine-epochs=210",
+     "the same without shifts, cosine learning-rate decay over 210 epochs"),
+)
+BASELINE_NAMES = {  # names in bench_baselines' files -> the README's words
+    "all-ones": "all-ones",
+    "all-zeros": "all-zeros",
+    "training mean": "training mean",
+    "central pixel, colour bins": "central pixel, Kaggle's colour bins",
+    "central pixel, k-means": "central pixel, k-means with {clusters} clusters",
+}
+INPUT_FILE = "input-sample-crop128"
+INPUT_ROWS = (
+    ("paper_loop_views", "paper loop (`cv2.imread`, crop, list, `np.array`)"),
+    ("paper_loop_copies", "paper loop, crops copied (its best case)"),
+    ("pipeline_one_pass", "tf.data pipeline, one pass over {files:,}"),
+    ("pipeline_small_list", "pipeline over a {small_list:,}-entry list"),
+    ("pipeline_big_list", "pipeline over a {big_list:,}-entry list"),
+    ("header_check", "header check of {big_list:,} entries (`check-data`)"),
+)
+SYNTH_FILE, SYNTH_MEMORY_FILE = "synth-n2000-seed0", "synth-n6000-seed0"
+TRAIN_FILE = "train-quick"
+REPORT_FILE, REPORT_SCRATCH_FILE = "report-default", "report-default-from-scratch"
+
+
+WIDTH = 98  # the README's prose is wrapped at about this width
+NUMBER_WORDS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}
+
+
+def _para(*sentences: str) -> str:
+    """One Markdown paragraph, wrapped like the README's hand-written prose (never inside a `code span`)."""
+    text = re.sub(r"`[^`]*`", lambda m: m[0].replace(" ", "\0"), " ".join(sentences))
+    return textwrap.fill(text, WIDTH, break_long_words=False, break_on_hyphens=False).replace("\0", " ")
+
+
+def _get(results: Results, name: str) -> dict[str, Any]:
+    if name not in results:
+        raise LookupError(f"README needs benchmarks/results/{name}.json, which does not exist")
+    return results[name]
+
+
+def _command(record: dict[str, Any]) -> str:
+    return record["command"]
+
+
+def _conditions(record: dict[str, Any]) -> str:
+    """How busy the machine was: the conditions a backfilled record states, and the load average."""
+    machine = record["machine"]
+    parts = [machine["conditions"]] if machine.get("conditions") else []
+    load = machine.get("load_average")
+    if isinstance(load, int | float):
+        parts.append(f"load average {load:.1f}")
+    elif load:
+        parts.append(f"load average {load}")
+    return ", ".join(parts) or "load not recorded"
+
+
+def _dates(records: list[dict[str, Any]]) -> str:
+    dates = sorted({r["date"] for r in records})
+    return dates[0] if len(dates) == 1 else f"{dates[0]} to {dates[-1]}"
+
+
+def _minutes_seconds(seconds: float) -> str:
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest} s" if minutes else f"{rest} s"
+
+
+# --- regions -------------------------------------------------------------------------------------------
+
+
+def quality(results: Results) -> str:
+    """Held-out results on the real sample (bench_baselines + bench_quality)."""
+    base = _get(results, QUALITY_BASELINES_FILE)
+    runs = [(_get(results, name), text) for name, text in QUALITY_ROWS]
+    splits = {tuple(sorted(r["setup"]["split"].items())) for r, _ in runs} | {
+        tuple(sorted(base["setup"]["split"].items()))}
+    if len(splits) != 1:
+        raise ValueError(f"the results table mixes splits: {sorted(splits)}")
+    split = base["setup"]["split"]
+    first = runs[0][0]
+    minutes = {r["setup"]["minutes"] for r, _ in runs}
+    cores = {r["machine"]["cores"] for r, _ in runs}
+    best = min(r["figures"]["test_rmse"] for r, _ in runs)
+    lines = [
+        _para(
+            f"The shared sample of {sum(split.values()):,} real Kaggle galaxies, split once with seed "
+            f"{first['setup']['split_seed']}: {split['test']:,} test and {split['val']:,} validation galaxies drawn "
+            f"only from the unbiased GalaxyID block (never trained on), {split['train']:,} training galaxies "
+            f"(including the 399 hand-picked ones). {'/'.join(map(str, sorted(cores)))} CPU cores, "
+            f"{'/'.join(f'{m:g}' for m in sorted(minutes))}-minute training budget, measured on "
+            f"{_dates([r for r, _ in runs])} with `benchmarks/bench_quality.py` (setup and figures of each row: "
+            "`benchmarks/results/quality-*.json`, the baselines: `benchmarks/results/baselines-sample.json`):"
+        ),
+        "",
+        "| configuration | epochs (time) | last training epoch, paper-style RMSE | held-out test RMSE "
+        "| held-out accuracy |",
+        "|---|---|---|---|---|",
+    ]
+    for key, text in QUALITY_BASELINES:
+        lines.append(f"| {text} | - | - | {base['figures']['test'][key]['rmse']:.4f} | - |")
+    for record, text in runs:
+        f = record["figures"]
+        rmse = f"{f['test_rmse']:.4f}"
+        if f["test_rmse"] == best:
+            rmse = f"**{rmse}**"
+        lines.append(f"| {text} | {f['epochs']} ({f['training_minutes']:.1f} min) | {f['last_train_rmse']:.4f} "
+                     f"| {rmse} | {f['test_accuracy']:.3f} |")
+    lines += ["", "```bash", _command(base), *(_command(r) for r, _ in runs), "```"]
+    return "\n".join(lines)
+
+
+def baselines(results: Results) -> str:
+    """Baselines without a model on the real sample (bench_baselines)."""
+    record = _get(results, QUALITY_BASELINES_FILE)
+    setup, test = record["setup"], record["figures"]["test"]
+    lines = [
+        _para(
+            f"Baselines on the real sample (`{setup['parameters_file']}` split: {setup['split']['test']:,} test "
+            f"galaxies from the unbiased ID block, {setup['split']['train']:,} training galaxies), measured without "
+            f"any model by `{_command(record)}`:"
+        ),
+        "",
+        "| predictor | test RMSE |",
+        "|---|---|",
+    ]
+    for name, figure in sorted(test.items(), key=lambda item: -item[1]["rmse"]):
+        label = BASELINE_NAMES.get(name, name).format(clusters=setup.get("clusters"))
+        lines.append(f"| {label} | {figure['rmse']:.4f} |")
+    return "\n".join(lines)
+
+
+def input_pipeline(results: Results) -> str:
+    """Input speed and memory (bench_input)."""
+    record = _get(results, INPUT_FILE)
+    setup, f = record["setup"], record["figures"]
+    sample = f"the shared {setup['files']:,}-galaxy sample" if setup["data"].endswith("galaxy-zoo-sample") else (
+        f"{setup['files']:,} images from {setup['data']}")
+    lines = [
+        _para(
+            f"Measured with `{_command(record)}` ({sample}, {setup['crop']} crop, batch {setup['batch_size']}, "
+            f"each figure from a fresh process pinned to {setup['cores']} cores, {_conditions(record)}, "
+            f"{record['date']}):"
+        ),
+        "",
+        "| configuration | images/s | CPU ms/image | peak RSS |",
+        "|---|---|---|---|",
+    ]
+    for key, text in INPUT_ROWS:
+        row = f[key]
+        lines.append(f"| {text.format(**setup)} | {row['images_per_s']:,.0f} | {row['cpu_ms_per_image']:.2f} "
+                     f"| {row['peak_rss_mb']:,.0f} MB |")
+    passed = sum(bool(ok) for ok in f["targets"].values())
+    total = len(f["targets"])
+    verdict = f"All {NUMBER_WORDS.get(total, total)} targets pass" if passed == total else (
+        f"{passed} of {total} targets pass")
+    growth = f["big_vs_small_rss_growth"]
+    lines += [
+        "",
+        _para(
+            f"{verdict}: the pipeline is {f['pipeline_vs_paper_best']:.1f}x the paper's loop in its best case "
+            f"({f['pipeline_vs_paper_as_written']:.1f}x the loop as written; target 4x), "
+            f"{f['pipeline_one_pass']['images_per_s']:,.0f} images/s (target 2,000), peak RSS over "
+            f"{setup['big_list']:,} entries {f['pipeline_big_list']['peak_rss_mb']:,.0f} MB (target 1.5 GB) and "
+            f"{abs(growth):.1%} {'above' if growth >= 0 else 'below'} the {setup['small_list']:,}-entry figure "
+            f"(target 20%). About {f['tensorflow_rss_mb']:,.0f} MB of that RSS is TensorFlow itself."
+        ),
+    ]
+    return "\n".join(lines)
+
+
+def synth(results: Results) -> str:
+    """Learnability, speed and memory of the synthetic sky (bench_synth)."""
+    record = _get(results, SYNTH_FILE)
+    memory = _get(results, SYNTH_MEMORY_FILE)
+    setup, f = record["setup"], record["figures"]
+    learn, real, gen = f["learnability"], f["real_ridge"], f["generation"]
+    lines = [
+        _para(
+            f"Measured with `{_command(record)}` (`--docs` also refreshes the figure and "
+            f"[docs/synthetic_vs_real.md](docs/synthetic_vs_real.md)): {setup['n']:,} galaxies, seed {setup['seed']}; "
+            f"learnability on {learn['n_test']:,} held-out galaxies."
+        ),
+        "",
+        "| predictor | held-out RMSE |",
+        "|---|---:|",
+        f"| training mean | {learn['mean_rmse']:.4f} |",
+        f"| ridge regression on 32x32 grey pixels (central 128x128 crop) | {learn['ridge_rmse']:.4f} "
+        f"({learn['ridge_gain']:.1%} lower) |",
+        f"| noise floor (sampled votes vs true probabilities) | {learn['noise_floor_rmse']:.4f} |",
+        "",
+        _para(
+            f"The same ridge code on the real sample's unbiased {f['answer_means']['n_real']:,}-galaxy block gets "
+            f"{real['ridge_rmse']:.4f} against {real['mean_rmse']:.4f} ({real['ridge_gain']:.1%} lower): the "
+            "synthetic sky is easier to read from pixels than real SDSS images, and its noise floor leaves plenty "
+            f"of room for better models. Speed: {gen['galaxies_per_s']:.0f} galaxies/s with {setup['workers']} "
+            f"workers on {record['machine']['cores']} cores ({_conditions(record)}; "
+            f"{gen['cpu_ms_per_galaxy']:.1f} ms of CPU per galaxy); memory is flat in n "
+            f"({_memory(gen, memory['figures']['generation'])})."
+        ),
+    ]
+    return "\n".join(lines)
+
+
+def _memory(small: dict[str, Any], big: dict[str, Any]) -> str:
+    def mb(value: float) -> int:
+        return int(round(value, -1))
+
+    if (mb(small["peak_rss_main_mb"]), mb(small["peak_rss_worker_mb"])) == (
+            mb(big["peak_rss_main_mb"]), mb(big["peak_rss_worker_mb"])):
+        return (f"about {mb(small['peak_rss_main_mb'])} MB for the main process and "
+                f"{mb(small['peak_rss_worker_mb'])} MB per worker at both {small['galaxies']:,} and "
+                f"{big['galaxies']:,} galaxies")
+    return "; ".join(
+        f"{g['galaxies']:,} galaxies: about {mb(g['peak_rss_main_mb'])} MB for the main process and "
+        f"{mb(g['peak_rss_worker_mb'])} MB per worker" for g in (small, big))
+
+
+def training_speed(results: Results) -> str:
+    """Training speed at both input sizes (bench_train)."""
+    record = _get(results, TRAIN_FILE)
+    setup, rows = record["setup"], record["figures"]["rows"]
+    parts = ["tree head" if setup["head"] == "tree" else f"{setup['head']} head", setup["loss"].upper()]
+    lines = [
+        _para(
+            f"`{_command(record)}` (about a minute; the full grid of batch sizes, oneDNN on/off and threads "
+            "without `--quick`). VGG6 with " + ", ".join(parts)
+            + (" and augmentation" if setup["augment"] else ", no augmentation") + " on the "
+            f"{'real sample' if 'galaxy-zoo-sample' in setup['data'] else setup['data']}, "
+            f"{record['machine']['cores']} CPU cores, {_conditions(record)}, {record['date']}:"
+        ),
+        "",
+        "| input | batch | model alone (in-memory batch) | full pipeline | with crop cache "
+        "| CPU ms/image (model / pipeline / cache) | input wait (pipeline / cache) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    shown: set[int] = set()
+    for r in rows:
+        side = r["side"]
+        geometry = setup["sizes"].get(str(side), {})
+        name = f"{side}x{side}"
+        if side not in shown and geometry.get("crop", side) != side:
+            name += f" (crop {geometry['crop']})"
+        shown.add(side)
+        lines.append(
+            f"| {name} | {r['batch_size']} | {r['cached_images_per_s']:,.0f} img/s | {r['pipeline_images_per_s']:,.0f} "
+            f"img/s | {r['crop_cache_images_per_s']:,.0f} img/s | {r['cached_cpu_ms_per_image']:.1f} / "
+            f"{r['pipeline_cpu_ms_per_image']:.1f} / {r['crop_cache_cpu_ms_per_image']:.1f} | "
+            f"{r['input_wait']:.0%} / {r['crop_cache_input_wait']:.0%} |"
+        )
+    paper_rows = [r for r in rows if r["side"] == 128]
+    if paper_rows:
+        slowest = min(r["pipeline_images_per_s"] for r in paper_rows)
+        paper = max(paper_rows, key=lambda r: r["batch_size"])
+        lines += [
+            "",
+            _para(
+                f"At 128x128 the target of at least 60 img/s is met {slowest / 60:.1f}x over (the paper's settings, "
+                f"batch {paper['batch_size']}: {paper['pipeline_images_per_s']:.0f} img/s)."
+            ),
+        ]
+    return "\n".join(lines)
+
+
+def report(results: Results) -> str:
+    """Wall time and result of the default report (bench_report)."""
+    record = _get(results, REPORT_FILE)
+    scratch = _get(results, REPORT_SCRATCH_FILE)
+    synth_record = _get(results, SYNTH_FILE)
+    setup, f = record["setup"], record["figures"]
+    notebooks = f["notebooks"]
+    timings = []
+    for notebook, seconds in notebooks.items():
+        text = f"`{notebook.removesuffix('.ipynb')}` {seconds:.0f} s"
+        if "train" in notebook:
+            side = setup["image_size"] or setup["crop"]
+            text += f" ({f['epochs']} epochs at {side}x{side})"
+        timings.append(text)
+    speed = synth_record["figures"]["generation"]["galaxies_per_s"]
+    galaxies = sum(setup["split"].values())
+    base = f["baselines"]
+    return _para(
+        f"Measured on a {record['machine']['cores']}-core machine ({_conditions(record)}) with the synthetic sky "
+        f"{'generated first' if setup['sky_generated'] else 'already generated'} "
+        f"(`{_command(record)}`: `make report`'s command on a fresh run folder, timed like "
+        f"`rm -rf runs/default && time make report`): {_minutes_seconds(f['total_seconds'])} in all, of which "
+        + ", ".join(timings[:-1]) + f", {timings[-1]}; the rest is kernel start-ups and HTML.",
+        f"Generating the sky first adds about {galaxies / speed:.0f} s ({galaxies:,} galaxies at {speed:.0f} "
+        f"galaxies/s, see below; `{_command(scratch)}` includes it: {_conditions(scratch)}, it took "
+        f"{_minutes_seconds(scratch['figures']['total_seconds'])}).",
+        f"Result on its {setup['split']['test']:,} held-out synthetic galaxies: test RMSE {f['test_rmse']:.4f} "
+        f"(accuracy {f['test_accuracy']:.3f}) against {base['training mean']:.4f} for the training mean and "
+        f"{base['central pixel']:.4f} for the central-pixel benchmark.",
+    )
+
+
+RENDERERS: dict[str, Callable[[Results], str]] = {
+    "quality": quality,
+    "report": report,
+    "input": input_pipeline,
+    "synth": synth,
+    "train": training_speed,
+    "baselines": baselines,
+}
+
+
+def render_readme(text: str, results: Results) -> str:
+    """``text`` with every results region rendered from ``results``. Raises ``ValueError`` for a
+    region this script does not know and for a known region missing from ``text``."""
+    seen: list[str] = []
+
+    def fill(match: re.Match[str]) -> str:
+        name = match["name"]
+        if name not in RENDERERS:
+            raise ValueError(f"README region results:{name} has no renderer in benchmarks/readme_tables.py")
+        seen.append(name)
+        return f"{match[1]}\n{RENDERERS[name](results).rstrip()}\n\n{match[4]}"
+
+    rendered = REGION.sub(fill, text)
+    missing = [name for name in RENDERERS if name not in seen]
+    if missing:
+        raise ValueError(f"README has no region for {', '.join(missing)} (<!-- results:NAME --> ... "
+                         "<!-- /results:NAME -->)")
+    return rendered
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="only compare; exit 1 when README.md is out of date")
+    parser.add_argument("--readme", type=Path, default=README)
+    parser.add_argument("--results-dir", type=Path, default=results_store.RESULTS_DIR)
+    args = parser.parse_args(argv)
+
+    text = args.readme.read_text()
+    rendered = render_readme(text, results_store.load_results(args.results_dir))
+    if rendered == text:
+        print(f"{results_store.display_path(args.readme)} is up to date with "
+              f"{results_store.display_path(args.results_dir)}")
+        return 0
+    if args.check:
+        diff = difflib.unified_diff(text.splitlines(), rendered.splitlines(), "README.md", "README.md (from results)",
+                                    lineterm="")
+        print("\n".join(diff))
+        print(f"{results_store.display_path(args.readme)} is out of date: run python benchmarks/readme_tables.py",
+              file=sys.stderr)
+        return 1
+    from galaxy_lib.config import atomic_write_text
+
+    atomic_write_text(args.readme, rendered)
+    print(f"rewrote the results regions of {results_store.display_path(args.readme)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

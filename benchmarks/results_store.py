@@ -1,0 +1,161 @@
+"""Stored benchmark results: one JSON file per measurement under ``benchmarks/results/``.
+
+Every figure the README shows comes from one of these files (``benchmarks/readme_tables.py``
+writes the README's measured tables from them), so a number can always be traced to what was
+run and re-measured with the command stored beside it. Each file holds::
+
+    schema      1
+    name        file name without .json, e.g. "quality-improved" (<benchmark>-<label>)
+    benchmark   the script, e.g. "bench_quality"
+    command     the exact command line, relative to the project root
+    date        UTC date of the measurement (YYYY-MM-DD)
+    machine     CPU model, cores, load average, python and tensorflow versions, git commit
+    setup       what was measured: configuration, data (relative path), split sizes, seed ...
+    figures     what came out (every number the README shows, and the rest of the printout)
+    provenance  "measured by the command above", or how a file came to exist otherwise
+
+Files are written atomically (``galaxy_lib.config.atomic_write_text``); a re-run with the same
+name replaces the file. Benchmark scripts import this module as a sibling (``python
+benchmarks/X.py`` puts ``benchmarks/`` on ``sys.path``). Only the standard library is imported
+at the top, so a benchmark's measuring processes stay lean.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shlex
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+DEFAULT_SAMPLE = Path(os.environ.get("GALAXY_SAMPLE", REPO.parent / "shared" / "data" / "galaxy-zoo-sample"))
+SCHEMA = 1
+MEASURED = "measured by the command above"
+KEYS = ("schema", "name", "benchmark", "command", "date", "machine", "setup", "figures", "provenance")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._=+-]*")
+
+
+def display_path(path: str | os.PathLike[str]) -> str:
+    """``path`` as a reader of the README should see it: relative to the project root (the
+    shared sample is ``../shared/data/galaxy-zoo-sample``), absolute only outside both."""
+    resolved = Path(path).expanduser().resolve()
+    for base, prefix in ((REPO, ""), (REPO.parent, "../")):
+        try:
+            relative = resolved.relative_to(base)
+        except ValueError:
+            continue
+        return prefix + relative.as_posix() if relative.parts else (prefix.rstrip("/") or ".")
+    return str(resolved)
+
+
+def command_line(script: str | os.PathLike[str], argv: list[str]) -> str:
+    """The command that ran ``script`` with ``argv``, as typed from the project root."""
+    return shlex.join(["python", f"benchmarks/{Path(script).name}", *argv])
+
+
+def label(*parts: object) -> str:
+    """A file-name-safe label from the parts that are set (``label("improved", "", "augment_shift=0")``
+    -> ``improved-augment_shift=0``): anything but letters, digits and ``._=+-`` becomes ``_``."""
+    text = "-".join(str(p) for p in parts if p)
+    return re.sub(r"[^A-Za-z0-9._=+-]", "_", text).strip("-_") or "default"
+
+
+
+def machine_record(**extra: Any) -> dict[str, Any]:
+    """Where a measurement ran: CPU model, cores, 1-minute load average, Python and TensorFlow
+    versions, platform and git commit (``extra`` keys are added, e.g. a load average taken
+    before the measurement). Does not import TensorFlow."""
+    from galaxy_lib.environment import cpu_flags, cpu_model, git_commit, package_versions
+
+    record: dict[str, Any] = {
+        "cpu_model": cpu_model(),
+        "cpu_flags": cpu_flags(),
+        "cores": os.cpu_count(),
+        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "load_average": round(os.getloadavg()[0], 2),
+        "python": platform.python_version(),
+        "tensorflow": package_versions(("tensorflow",))["tensorflow"],
+        "platform": platform.platform(),
+        "git_commit": git_commit(),
+    }
+    record.update(extra)
+    return record
+
+
+def add_result_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--results-dir`` (default benchmarks/results; a temporary folder keeps trial runs on a
+    busy machine from replacing recorded figures) and ``--label`` (the file name's second part)."""
+    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR,
+                        help="where the result JSON goes (default benchmarks/results)")
+    parser.add_argument("--label", help="result file <benchmark>-<label>.json (default: from the arguments)")
+
+
+def write_result(
+    name: str,
+    command: str,
+    setup: dict[str, Any],
+    figures: dict[str, Any],
+    *,
+    results_dir: str | os.PathLike[str] = RESULTS_DIR,
+    machine: dict[str, Any] | None = None,
+    date: str | None = None,
+    provenance: str = MEASURED,
+) -> Path:
+    """Write ``<results_dir>/<name>.json`` atomically and return its path.
+
+    ``name`` is ``<benchmark>-<label>`` (letters, digits and ``._=+-``); ``machine`` defaults to
+    :func:`machine_record` now, ``date`` to today (UTC).
+    """
+    from galaxy_lib.config import atomic_write_text
+
+    if not _NAME.fullmatch(name) or "-" not in name:
+        raise ValueError(f"result name {name!r} must be <benchmark>-<label> of letters, digits and ._=+-")
+    record = {
+        "schema": SCHEMA,
+        "name": name,
+        "benchmark": "bench_" + name.split("-", 1)[0],
+        "command": command,
+        "date": date or datetime.now(UTC).date().isoformat(),
+        "machine": machine if machine is not None else machine_record(),
+        "setup": setup,
+        "figures": figures,
+        "provenance": provenance,
+    }
+    path = Path(results_dir) / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(record, indent=2, default=_plain) + "\n")
+    print(f"result: {display_path(path)}")
+    return path
+
+
+def load_results(results_dir: str | os.PathLike[str] = RESULTS_DIR) -> dict[str, dict[str, Any]]:
+    """Every stored result by name. Raises ``ValueError`` naming the file when one is not valid
+    JSON, lacks a key of the schema, or its name differs from its file name."""
+    results: dict[str, dict[str, Any]] = {}
+    for path in sorted(Path(results_dir).glob("*.json")):
+        try:
+            record = json.loads(path.read_text())
+        except ValueError as exc:
+            raise ValueError(f"{path}: not valid JSON ({exc})") from None
+        missing = [key for key in KEYS if key not in record]
+        if missing:
+            raise ValueError(f"{path}: missing key(s) {', '.join(missing)}")
+        if record["name"] != path.stem:
+            raise ValueError(f"{path}: name {record['name']!r} differs from the file name")
+        results[path.stem] = record
+    return results
+
+
+def _plain(value: Any) -> Any:
+    """JSON for NumPy scalars and arrays and for paths (``json.dumps`` default)."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, Path):
+        return display_path(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

@@ -1,0 +1,343 @@
+"""The run folder: one home for its layout, its readers and what may change between uses.
+
+Training writes a run folder (``runs/NAME``) and everything later reads it: evaluation, the
+Kaggle submission, the notebooks, the report and the benchmarks. Its file names used to be
+string literals in each of them; :class:`RunFolder` names them once:
+
+=========================  ===============================================================
+``config.yaml``            the resolved :class:`~galaxy_lib.config.Config` of the run
+``split.csv``              which galaxy is train, val or test
+``history.csv``            one row per finished epoch (:data:`HISTORY_COLUMNS`)
+``best.keras``             the model with the lowest validation RMSE
+``last.keras``             the model after the last finished epoch
+``resume/``                the last epoch's model with its optimizer state, and ``state.json``
+``environment.json``       packages, devices and machine that trained it
+``cache/``                 decoded crops (``cache_crops``)
+``workers/``               non-chief workers' private folders (multi-worker training)
+``metrics.json`` ...       evaluation: ``auc.csv``, ``baselines.csv``, ``paper_vs_honest.csv``,
+                           ``question_accuracy.csv``, ``predictions_<split>.csv``, ``figures/``
+``submission.csv``         a Kaggle submission written by notebook 3
+=========================  ===============================================================
+
+Importing this module does not import TensorFlow: only :meth:`RunFolder.load_model` does, so
+that reading a run's configuration, split or history stays fast (the report, the index, tests).
+
+Which keys may differ from a run's saved configuration is defined here too, once:
+:data:`RESUMABLE_CHANGES` when training resumes, :data:`EVALUATION_CHANGES` when a run is
+evaluated with a configuration of its own (notebook 3 run alone with overrides, or
+``python -m galaxy_lib evaluate --set``). Any other difference is refused with a
+:class:`~galaxy_lib.errors.RunError` naming the keys, so one run folder never mixes two set-ups
+and an override is never silently ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import pandas as pd
+
+from galaxy_lib.config import Config, load_config, resolve_path
+from galaxy_lib.data import split as split_module
+from galaxy_lib.errors import RunError
+
+if TYPE_CHECKING:  # keras only for annotations: importing it would start TensorFlow
+    import keras
+
+HISTORY_COLUMNS = [
+    "epoch", "loss", "rmse", "accuracy", "val_loss", "val_rmse", "val_accuracy", "learning_rate", "seconds",
+]
+"""Columns of ``history.csv``, in order."""
+
+MODELS = ("best", "last")
+"""The checkpoints a run keeps: ``best`` (lowest validation RMSE) and ``last``."""
+
+EVALUATION_KEYS = frozenset({"tta", "auc_min_positives", "bootstrap", "central_pixel_clusters"})
+"""Keys only evaluation reads: a run can be evaluated with any values of them."""
+PLACE_KEYS = frozenset({"data", "run_name", "runs_dir", "reports_dir"})
+"""Where things are (the data may move), not what they are."""
+RUNTIME_KEYS = frozenset({"threads", "strategy", "cache_crops"})
+"""How the same computation is run: threads, devices, a disk cache of decoded crops."""
+STOPPING_KEYS = frozenset({"epochs", "time_limit_minutes", "early_stopping_patience"})
+"""When training ends: they only move the end, never what the finished epochs computed."""
+
+EVALUATION_CHANGES = EVALUATION_KEYS | PLACE_KEYS | RUNTIME_KEYS
+"""Keys that may differ from the run's saved configuration when evaluating it."""
+RESUMABLE_CHANGES = EVALUATION_CHANGES | STOPPING_KEYS
+"""Keys that may differ between the first start of a run and its resumption."""
+
+
+def check_same_run(saved: Config, config: Config, *, allowed: frozenset[str], where: Path, advice: str) -> None:
+    """Raise :class:`RunError` naming every key, outside ``allowed``, in which ``config``
+    differs from ``saved`` (the run's ``config.yaml``); ``advice`` ends the message."""
+    changed = {key: change for key, change in config.changes_from(saved).items() if key not in allowed}
+    if changed:
+        detail = ", ".join(f"{key}: {old!r} -> {new!r}" for key, (old, new) in changed.items())
+        raise RunError(f"{where} was trained with a different configuration ({detail}); {advice}")
+
+
+@dataclass
+class Run:
+    """A run folder as data: where it is, how it was made, its split and its history."""
+
+    path: Path
+    config: Config
+    split: pd.DataFrame
+    history: pd.DataFrame
+
+    @property
+    def folder(self) -> RunFolder:
+        return RunFolder(self.path)
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """A run folder's named paths and readers. ``RunFolder(path)`` touches no file; the
+    readers raise :class:`RunError` for a folder that is not (yet) a run.
+
+    It is path-like (``os.fspath``), so it can be passed wherever a run folder path is taken.
+    """
+
+    path: Path
+
+    CONFIG: ClassVar[str] = "config.yaml"
+    SPLIT: ClassVar[str] = "split.csv"
+    HISTORY: ClassVar[str] = "history.csv"
+    ENVIRONMENT: ClassVar[str] = "environment.json"
+    RESUME: ClassVar[str] = "resume"
+    STATE: ClassVar[str] = "state.json"  # inside resume/: written last, the commit point of an epoch
+    CACHE: ClassVar[str] = "cache"
+    WORKERS: ClassVar[str] = "workers"
+    METRICS: ClassVar[str] = "metrics.json"
+    AUC: ClassVar[str] = "auc.csv"
+    BASELINES: ClassVar[str] = "baselines.csv"
+    PAPER_VS_HONEST: ClassVar[str] = "paper_vs_honest.csv"
+    QUESTION_ACCURACY: ClassVar[str] = "question_accuracy.csv"
+    FIGURES: ClassVar[str] = "figures"
+    SUBMISSION: ClassVar[str] = "submission.csv"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", Path(self.path))
+
+    def __fspath__(self) -> str:
+        return os.fspath(self.path)
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    @classmethod
+    def for_config(cls, config: Config, run_dir: str | os.PathLike[str] | None = None) -> RunFolder:
+        """``run_dir`` when given (non-empty), else the configuration's own run folder,
+        ``<runs_dir>/<run_name>``; relative paths are read from the project root (the report
+        passes ``run_dir`` relative to it, and notebooks run from ``notebooks/``)."""
+        if run_dir:
+            return cls(resolve_path(run_dir))
+        return cls(resolve_path(config.runs_dir) / config.run_name)
+
+    # --- names ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def model_name(which: str = "best") -> str:
+        """``best.keras`` or ``last.keras``."""
+        if which not in MODELS:
+            raise ValueError(f"which must be 'best' or 'last', got {which!r}")
+        return f"{which}.keras"
+
+    @staticmethod
+    def predictions_name(split: str) -> str:
+        """``predictions_<split>.csv``: evaluation's predictions of one split."""
+        return f"predictions_{split}.csv"
+
+    @classmethod
+    def figure_name(cls, name: str) -> str:
+        """``figures/<name>.png``, relative to the run folder (as listed in ``metrics.json``)."""
+        return f"{cls.FIGURES}/{name}.png"
+
+    # --- paths -----------------------------------------------------------------------------------
+
+    @property
+    def config_file(self) -> Path:
+        return self.path / self.CONFIG
+
+    @property
+    def split_file(self) -> Path:
+        return self.path / self.SPLIT
+
+    @property
+    def history_file(self) -> Path:
+        return self.path / self.HISTORY
+
+    @property
+    def environment_file(self) -> Path:
+        return self.path / self.ENVIRONMENT
+
+    @property
+    def resume_dir(self) -> Path:
+        return self.path / self.RESUME
+
+    @property
+    def state_file(self) -> Path:
+        return self.resume_dir / self.STATE
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.path / self.CACHE
+
+    @property
+    def workers_dir(self) -> Path:
+        return self.path / self.WORKERS
+
+    @property
+    def metrics_file(self) -> Path:
+        return self.path / self.METRICS
+
+    @property
+    def auc_file(self) -> Path:
+        return self.path / self.AUC
+
+    @property
+    def baselines_file(self) -> Path:
+        return self.path / self.BASELINES
+
+    @property
+    def paper_vs_honest_file(self) -> Path:
+        return self.path / self.PAPER_VS_HONEST
+
+    @property
+    def question_accuracy_file(self) -> Path:
+        return self.path / self.QUESTION_ACCURACY
+
+    @property
+    def figures_dir(self) -> Path:
+        return self.path / self.FIGURES
+
+    @property
+    def submission_file(self) -> Path:
+        return self.path / self.SUBMISSION
+
+    def model_file(self, which: str = "best") -> Path:
+        return self.path / self.model_name(which)
+
+    def predictions_file(self, split: str) -> Path:
+        return self.path / self.predictions_name(split)
+
+    def figure_file(self, name: str) -> Path:
+        return self.path / self.figure_name(name)
+
+    def worker(self, task_type: str, task_id: int) -> RunFolder:
+        """The private folder of one non-chief worker of a multi-worker run."""
+        return RunFolder(self.workers_dir / f"{task_type}-{task_id}")
+
+    def create(self) -> RunFolder:
+        """Make the folder (and its parents) if needed; a file standing where the folder or one of
+        its parents should be is a :class:`RunError` naming the path (not a traceback)."""
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise RunError(f"{self.path}: cannot be a run folder, a file of that name (or of a parent) is in the way"
+                           ) from None
+        return self
+
+    # --- readers ---------------------------------------------------------------------------------
+
+    def require(self) -> RunFolder:
+        """This folder, after checking that it is a run folder (it has ``config.yaml``)."""
+        if not self.path.is_dir():
+            raise RunError(f"{self.path}: run folder not found; train one with `python -m galaxy_lib train`")
+        if not self.config_file.is_file():
+            raise RunError(
+                f"{self.path}: not a run folder (no {self.CONFIG}); train one with `python -m galaxy_lib train`"
+            )
+        return self
+
+    def load_config(self, overrides: dict[str, Any] | None = None) -> Config:
+        """The run's saved configuration (``config.yaml``), with ``overrides`` applied."""
+        return load_config(self.require().config_file, overrides)
+
+    def config_for_evaluation(self, config: Config | None = None) -> Config:
+        """The configuration to evaluate this run with: its own when ``config`` is None, else
+        ``config`` after checking that it differs from the saved one only in
+        :data:`EVALUATION_CHANGES` (anything else would describe a different model)."""
+        saved = self.load_config()
+        if config is None:
+            return saved
+        check_same_run(
+            saved, config, allowed=EVALUATION_CHANGES, where=self.path,
+            advice=f"only {', '.join(sorted(EVALUATION_KEYS))} and paths may differ when evaluating a run; "
+                   "train a new run for the others",
+        )
+        return config
+
+    def read_history(self) -> pd.DataFrame:
+        """``history.csv`` (see :func:`read_history`)."""
+        return read_history(self.history_file)
+
+    def load_split(self) -> pd.DataFrame:
+        """``split.csv``, validated."""
+        if not self.require().split_file.is_file():
+            raise RunError(f"{self.path}: run folder has no {self.SPLIT}; train it (or rerun notebook 01) first")
+        return split_module.load_split(self.split_file)
+
+    def read_state(self) -> dict[str, Any] | None:
+        """``resume/state.json`` (the last finished epoch, best score, stop reason), or None
+        before the first epoch has finished."""
+        if not self.state_file.is_file():
+            return None
+        try:
+            return json.loads(self.state_file.read_text())
+        except json.JSONDecodeError as exc:
+            raise RunError(f"{self.state_file}: not valid JSON ({exc}); the run folder is damaged") from None
+
+    def load(self) -> Run:
+        """Configuration, split and history together."""
+        return Run(self.path, self.load_config(), self.load_split(), self.read_history())
+
+    def load_model(self, which: str = "best") -> keras.Model:
+        """The run's ``best`` (lowest validation RMSE) or ``last`` model, ready for prediction.
+
+        A missing file and a file Keras cannot read are :class:`RunError` s naming the file
+        (Keras itself reports a corrupt ``.keras`` file as "File not found").
+        """
+        path = self.model_file(which)
+        if not path.is_file():
+            self.require()
+            raise RunError(f"{path}: no model yet; has the run finished an epoch?")
+        reason = None if zipfile.is_zipfile(path) else f"not a zip archive ({path.stat().st_size:,} bytes)"
+        if reason is None:
+            # TensorFlow starts here, not at import; network registers the custom layers (TreeHead).
+            from galaxy_lib.model import network
+
+            try:
+                return network.keras.models.load_model(path, compile=False)
+            except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile) as exc:
+                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RunError(f"{path}: cannot be loaded as a Keras model (corrupt or partial file?): {reason}")
+
+
+# --- the same, as functions of a path ---------------------------------------------------------------
+
+
+def read_history(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """``history.csv`` as a frame (empty, with the right columns, when it does not exist)."""
+    path = Path(path)
+    if not path.is_file():
+        return pd.DataFrame(columns=HISTORY_COLUMNS)
+    history = pd.read_csv(path)
+    missing = [c for c in HISTORY_COLUMNS if c not in history.columns]
+    if missing:
+        raise RunError(f"{path}: missing column(s) {', '.join(missing)}")
+    return history
+
+
+def load_run(run_dir: str | os.PathLike[str]) -> Run:
+    """Read a run folder made by :func:`~galaxy_lib.model.train.train` (configuration, split and history)."""
+    return RunFolder(Path(run_dir)).load()
+
+
+def load_model(run_dir: str | os.PathLike[str], which: str = "best") -> keras.Model:
+    """The run's ``best`` (lowest validation RMSE) or ``last`` model, ready for prediction."""
+    return RunFolder(Path(run_dir)).load_model(which)

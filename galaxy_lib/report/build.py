@@ -1,0 +1,202 @@
+"""Build a report: run the notebooks with papermill and render them as HTML reports.
+
+``python -m galaxy_lib report -f parameters/NAME.yaml`` is the product's face: it executes
+``notebooks/01_data.ipynb``, ``02_train.ipynb`` and ``03_evaluate.ipynb`` in order on a Jupyter
+kernel, keeps the executed notebooks, renders one HTML report with the code (for students) and
+one without (for instructors), and lists every run in ``reports/index.html``.
+
+Every notebook's ``parameters`` cell takes the same three values, so one scheme serves the
+command line, CI and a student in JupyterLab:
+
+- ``config_file``: the parameters file (``""`` = the built-in defaults);
+- ``overrides``: config keys that differ from that file (``--set`` and ``--data``);
+- ``run_dir``: the run folder (``""`` = ``<runs_dir>/<run_name>`` from the configuration).
+
+Paths are passed relative to the project root when they lie inside it (the executed notebooks
+are part of the report and must not carry the machine's folders); the notebook resolves them
+with :func:`galaxy_lib.config.resolve_path` and rebuilds the configuration with
+``load_config(config_file, overrides)``, which gives exactly the object the runner holds. The
+kernel gets ``GALAXY_LIB_ROOT`` so that relative paths mean the same folder in the kernel as in
+the runner.
+
+A report is built in a hidden staging folder and swapped into ``reports/NAME/`` only when every
+notebook succeeded, so a failing run never destroys the previous report; the failed notebooks
+are kept in ``reports/NAME.failed/`` with papermill's error banner at the top.
+
+The other modules of this package each do one of those jobs: :mod:`.kernels` (which kernel),
+:mod:`.execute` (papermill), :mod:`.summary` (``report.json`` and the run's records),
+:mod:`.html` (the two pages) and :mod:`.index` (``reports/index.html``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from galaxy_lib.config import Config, atomic_write_text, display_path, load_config, project_root, resolve_path
+from galaxy_lib.errors import ConfigError, DataError, ReportError
+from galaxy_lib.model.runs import RunFolder
+from galaxy_lib.report.execute import KERNEL_LOG, NotebookFailed, execute_notebook, kernel_stderr_to
+from galaxy_lib.report.html import FULL_HTML, NO_CODE_HTML, render_html
+from galaxy_lib.report.index import INDEX_FILE, write_index
+from galaxy_lib.report.kernels import kernel_environment, kernel_spec
+from galaxy_lib.report.summary import FAILURE_FILE, SUMMARY_FILE, copy_run_records, summary_record
+
+NOTEBOOK_PATTERN = "[0-9][0-9]_*.ipynb"  # notebooks run in name order: 01_data, 02_train, 03_evaluate
+
+
+def build_report(
+    config: Config,
+    kernel: str | None = None,
+    config_file: str | os.PathLike[str] | None = None,
+    *,
+    notebooks_dir: str | os.PathLike[str] | None = None,
+    progress: bool = True,
+) -> Path:
+    """Execute the numbered notebooks for ``config`` and render ``reports/<run_name>/``.
+
+    ``kernel`` names a Jupyter kernel (e.g. one on a GPU machine); ``None`` runs them on the
+    current interpreter, registering a private kernel spec if no spec points at it.
+    ``config_file`` is the parameters file the configuration came from: notebooks re-read it and
+    receive only the keys that differ as ``overrides``. Returns the report folder. Raises
+    :class:`ReportError` naming the notebook and cell when one fails (the previous report of the
+    same name is left untouched, the failed notebooks go to ``reports/<run_name>.failed/``).
+    """
+    name = _safe_name(config.run_name)
+    folder = Path(notebooks_dir) if notebooks_dir else default_notebooks_dir()
+    notebooks = sorted(folder.glob(NOTEBOOK_PATTERN))
+    if not notebooks:
+        raise ReportError(f"no notebooks named {NOTEBOOK_PATTERN} in {folder}")
+    config_path = str(Path(config_file).resolve()) if config_file else ""
+    parameters = notebook_parameters(config, config_path)
+    _prepare_data(config)
+
+    reports = resolve_path(config.reports_dir)
+    reports.mkdir(parents=True, exist_ok=True)
+    for stale in reports.glob(f".{name}.building-*"):  # left by a build that was killed (one build per name)
+        shutil.rmtree(stale, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(dir=reports, prefix=f".{name}.building-"))
+    timings: list[dict[str, Any]] = []
+    started = dt.datetime.now(dt.UTC)
+    try:
+        with kernel_spec(kernel) as kernel_name, kernel_environment(), kernel_stderr_to(staging / KERNEL_LOG):
+            for number, notebook in enumerate(notebooks, 1):
+                if progress:
+                    print(f"[{number}/{len(notebooks)}] {notebook.name} on kernel {kernel_name}", file=sys.stderr)
+                seconds = execute_notebook(notebook, staging / notebook.name, parameters, kernel_name, progress)
+                timings.append({"notebook": notebook.name, "seconds": round(seconds, 1)})
+        run_dir = resolve_path(parameters["run_dir"])
+        summary = summary_record(config, name, config_path, kernel or "current interpreter", started, timings, run_dir)
+        copy_run_records(run_dir, staging)
+        atomic_write_text(staging / SUMMARY_FILE, json.dumps(summary, indent=2, default=str) + "\n")
+        render_html([staging / n.name for n in notebooks], staging, summary)
+    except BaseException as exc:
+        failed = _keep_failed(staging, reports / f"{name}.failed", exc, timings)
+        with contextlib.suppress(OSError):
+            write_index(reports)
+        if isinstance(exc, NotebookFailed):
+            message = f"{exc.message}; executed notebook kept in {display_path(failed / exc.notebook)}"
+            if exc.user_error:
+                raise ReportError(message) from None
+            # A bug in the library or a notebook: not the user's fault, so not a one-line user error
+            # (the CLI shows it with a traceback and exit status 1); the cell's traceback comes along.
+            raise RuntimeError(f"{message}\n{exc.traceback}") from None
+        raise
+    target = reports / name
+    _make_readable(staging)
+    _swap_into_place(staging, target)
+    shutil.rmtree(reports / f"{name}.failed", ignore_errors=True)
+    write_index(reports)
+    if progress:
+        print(f"report: {target / FULL_HTML} (no code: {target / NO_CODE_HTML}); index: {reports / INDEX_FILE}",
+              file=sys.stderr)
+    return target
+
+
+def default_notebooks_dir() -> Path:
+    """``notebooks/`` of the project (the checkout the package was installed from)."""
+    for root in (project_root(), Path(__file__).resolve().parents[2]):
+        if (root / "notebooks").is_dir():
+            return root / "notebooks"
+    raise ReportError(f"no notebooks/ folder under {project_root()} (run from the project folder)")
+
+
+def notebook_parameters(config: Config, config_file: str = "") -> dict[str, Any]:
+    """The values papermill injects: the parameters file, the keys that differ from it, the run folder.
+
+    Passing differences rather than the whole configuration keeps the injected cell short and
+    readable while ``load_config(resolve_path(config_file), overrides)`` still reproduces
+    ``config`` exactly. Both paths are relative to the project root when they lie inside it.
+    """
+    base = load_config(config_file or None).to_dict()
+    overrides = {key: value for key, value in config.to_dict().items() if base[key] != value}
+    if load_config(config_file or None, overrides) != config:  # pragma: no cover - guards the scheme
+        raise RuntimeError("internal error: overrides do not reproduce the configuration")  # a bug, not the user's
+    run_dir = RunFolder.for_config(config).path
+    shown_file = display_path(Path(config_file).absolute()) if config_file else ""  # relative ones: to the cwd
+    return {"config_file": shown_file, "overrides": overrides, "run_dir": display_path(run_dir)}
+
+
+def _safe_name(run_name: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", run_name) or run_name.endswith(".failed"):
+        raise ConfigError(f"config key 'run_name': {run_name!r} must be a plain folder name (letters, digits, _ . -)")
+    return run_name
+
+
+def _prepare_data(config: Config) -> None:
+    """Generate the synthetic sky when asked for and missing; fail early on a data path that is not there."""
+    data = resolve_path(config.data)
+    if config.synthetic:
+        from galaxy_lib.synth import sky
+
+        sky.ensure_synthetic(config)
+    elif not data.exists():
+        raise DataError(f"data set not found: {data} (config key 'data'; pass --data PATH or set synthetic: true)")
+
+
+# --- staging, swap and the failed folder ----------------------------------------------------------
+
+
+def _keep_failed(staging: Path, failed: Path, exc: BaseException, timings: list[dict[str, Any]]) -> Path:
+    """Move the staging folder to ``NAME.failed/`` (replacing an older one) with a note of the error."""
+    shutil.rmtree(failed, ignore_errors=True)
+    note = {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "notebook": getattr(exc, "notebook", None),
+        "error": getattr(exc, "message", f"{type(exc).__name__}: {exc}"),
+        "completed": timings,
+    }
+    try:
+        atomic_write_text(staging / FAILURE_FILE, json.dumps(note, indent=2) + "\n")
+        _make_readable(staging)
+        os.replace(staging, failed)
+    except OSError:  # pragma: no cover - the original error matters more
+        shutil.rmtree(staging, ignore_errors=True)
+    return failed
+
+
+def _make_readable(folder: Path) -> None:
+    """Temporary folders and files are private (0700/0600); a report is meant to be shared or served."""
+    folder.chmod(0o755)
+    for path in folder.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+def _swap_into_place(staging: Path, target: Path) -> None:
+    """Replace ``target`` by ``staging`` with renames, so the old report goes only once the new one is whole."""
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(target, old)
+    os.replace(staging, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

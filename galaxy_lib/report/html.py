@@ -1,0 +1,139 @@
+"""Render the executed notebooks as one HTML page, twice: with code (students) and without (instructors).
+
+The page opens with a header (run, date, inputs, the held-out headline) and closes with where it
+ran (timings, packages, machine). Kernels' stderr streams keep warnings a student should see but
+lose TensorFlow's start-up chatter (absl / cuInit / oneDNN lines), which says nothing about the
+run; the code-hidden page drops stderr altogether.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from galaxy_lib.config import atomic_write_text, project_root
+
+FULL_HTML = "report.html"  # with code, for students
+NO_CODE_HTML = "report_no_code.html"  # code hidden, for instructors
+ABOUT_CODE_TAG = "about-code"  # markdown cells about the code itself, left out of the code-hidden report
+
+_TENSORFLOW_NOISE = re.compile(
+    r"^(?:"
+    r"[IWEF]\d{4} [\d:.]+\s+\d+ [\w./-]+:\d+\] .*"  # absl: I0000 00:00:1795702218.41 7824 port.cc:153] oneDNN ...
+    r"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] [\w./-]+:\d+\] .*"  # TensorFlow < 2.17: 2024-05-01 10:00:00.1: I ...
+    r"|WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    r"|To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags\."
+    r")\s*$"
+)
+
+
+def clean_stderr(text: str, root: str | None = None) -> str:
+    """``text`` of a stderr stream without TensorFlow's start-up lines, other lines kept as they are.
+
+    With ``root`` (the project folder), paths under it lose that prefix (a warning names
+    ``.venv/lib/...`` rather than the machine's checkout), as everywhere else in a report.
+    """
+    kept = "".join(line for line in text.splitlines(keepends=True) if not _TENSORFLOW_NOISE.match(line))
+    if root:
+        kept = kept.replace(root.rstrip(os.sep) + os.sep, "")
+    return kept
+
+
+def _clean_outputs(cell: Any, root: str) -> None:
+    """Apply :func:`clean_stderr` to a code cell's stderr streams, dropping those left empty."""
+    outputs = []
+    for output in cell.outputs:
+        if output.output_type == "stream" and output.name == "stderr":
+            output.text = clean_stderr(output.text, root)
+            if not output.text.strip():
+                continue
+        outputs.append(output)
+    cell.outputs = outputs
+
+
+def render_html(executed: Sequence[Path], out_dir: Path, summary: Mapping[str, Any]) -> tuple[Path, Path]:
+    """Join the executed notebooks under a header and an environment section, and render it twice
+    with nbconvert: with code (students) and code-hidden (instructors)."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    notebooks = [nbformat.read(path, as_version=4) for path in executed]
+    combined = nbformat.v4.new_notebook(metadata=copy.deepcopy(notebooks[0].metadata))
+    combined.cells.append(nbformat.v4.new_markdown_cell(_header_markdown(summary)))
+    root = str(project_root())
+    for path, notebook in zip(executed, notebooks, strict=True):
+        for number, cell in enumerate(notebook.cells):
+            cell["id"] = f"{path.stem}-{number}"  # cell ids must stay unique in the joined notebook
+            if cell.cell_type == "code":
+                _clean_outputs(cell, root)
+            combined.cells.append(cell)
+    combined.cells.append(nbformat.v4.new_markdown_cell(_environment_markdown(summary)))
+    resources = {"metadata": {"name": f"Galaxy Zoo report: {summary['name']}"}}
+    quiet_log = logging.getLogger("galaxy_lib.report.html.nbconvert")  # not "alternative text is missing" per figure
+    quiet_log.setLevel(logging.ERROR)
+
+    full = out_dir / FULL_HTML
+    exporter = HTMLExporter(template_name="lab", log=quiet_log)
+    body, _ = exporter.from_notebook_node(combined, resources=copy.deepcopy(resources))
+    atomic_write_text(full, body)
+
+    quiet = copy.deepcopy(combined)
+    quiet.cells = [c for c in quiet.cells if ABOUT_CODE_TAG not in c.metadata.get("tags", [])]
+    for cell in quiet.cells:
+        if cell.cell_type == "code":  # instructors need results, not warnings or progress bars
+            cell.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and o.name == "stderr")]
+    exporter = HTMLExporter(
+        template_name="lab", exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True, log=quiet_log
+    )
+    body, _ = exporter.from_notebook_node(quiet, resources=copy.deepcopy(resources))
+    no_code = out_dir / NO_CODE_HTML
+    atomic_write_text(no_code, body)
+    return full, no_code
+
+
+def _header_markdown(summary: Mapping[str, Any]) -> str:
+    rows = [
+        ("Run", f"`{summary['name']}`"),
+        ("Date (UTC)", summary["date"].replace("T", " ")),
+        ("Parameters file", f"`{summary['config_file'] or '(built-in defaults)'}`"),
+        ("Data", f"`{summary['data']}`" + (" (synthetic sky)" if summary.get("synthetic") else "")),
+        ("Kernel", summary["kernel"]),
+        ("Wall time", f"{summary['total_seconds']:.0f} s"),
+    ]
+    metrics, baselines = summary.get("metrics", {}), summary.get("baselines", {})
+    if "test_rmse" in metrics:
+        headline = f"RMSE **{metrics['test_rmse']:.4f}**"
+        if "training mean" in baselines:
+            headline += f" (training-mean predictor: {baselines['training mean']:.4f})"
+        if "test_accuracy" in metrics:
+            headline += f", paper's accuracy {metrics['test_accuracy']:.3f}"
+        rows.insert(0, ("Held-out test", headline))
+    lines = [f"# Galaxy Zoo report: {summary['name']}", "", "| | |", "|---|---|"]
+    lines += [f"| {key} | {value} |" for key, value in rows]
+    lines += ["", "Notebooks in this report, executed in order with papermill:", ""]
+    lines += [f"1. `{t['notebook']}` ({t['seconds']:.0f} s)" for t in summary["notebooks"]]
+    return "\n".join(lines)
+
+
+def _environment_markdown(summary: Mapping[str, Any]) -> str:
+    lines = ["## Where this report ran", "", "| Notebook | Wall time (s) |", "|---|---|"]
+    lines += [f"| `{t['notebook']}` | {t['seconds']:.1f} |" for t in summary["notebooks"]]
+    lines += [f"| **total** | {summary['total_seconds']:.1f} |", "", "| Environment | |", "|---|---|"]
+    lines += [f"| {key} | {value} |" for key, value in _flatten(summary.get("environment", {}))]
+    return "\n".join(lines)
+
+
+def _flatten(record: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
+    for key, value in record.items():
+        if isinstance(value, Mapping):
+            rows += _flatten(value, f"{prefix}{key}.")
+        else:
+            text = ", ".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+            rows.append((f"{prefix}{key}", text.replace("|", "\\|")))
+    return rows

@@ -1,0 +1,86 @@
+"""Which Jupyter kernel runs the notebooks, and what it inherits from the runner.
+
+papermill starts a kernel by the name of a kernel spec. The report must run on the interpreter
+that holds this package (a fresh ``.venv`` under a user-wide ``python3`` spec of another Python
+would otherwise import the wrong library), or on a kernel the user names (e.g. a GPU machine's).
+Kernels inherit the runner's environment variables, which is how they learn the project root.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from galaxy_lib.config import project_root
+from galaxy_lib.errors import ReportError
+
+PRIVATE_KERNEL = "galaxy-lib-current"  # kernel spec we write when no spec runs this interpreter
+_PYTHON_NAMES = {"python", f"python{sys.version_info[0]}", "python{}.{}".format(*sys.version_info[:2])}
+
+
+@contextlib.contextmanager
+def kernel_spec(kernel: str | None) -> Iterator[str]:
+    """Yield a kernel name papermill can start.
+
+    A named kernel must exist (the error lists the ones that do). Without a name we want the
+    interpreter running this code: the stock ``python3`` spec means exactly that when its command
+    is a bare ``python`` (jupyter_client substitutes ``sys.executable``); otherwise, e.g. a fresh
+    ``.venv`` under a user-wide ``python3`` spec of another Python, we register a private spec in
+    a temporary Jupyter data folder for the duration of the run.
+    """
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    manager = KernelSpecManager()
+    if kernel:
+        available = sorted(manager.find_kernel_specs())
+        if kernel not in available:
+            raise ReportError(f"Jupyter kernel {kernel!r} not found; available: {', '.join(available) or 'none'}")
+        yield kernel
+        return
+    try:
+        argv = manager.get_kernel_spec("python3").argv
+    except NoSuchKernel:
+        argv = []
+    if argv and (argv[0] in _PYTHON_NAMES or os.path.abspath(argv[0]) == os.path.abspath(sys.executable)):
+        yield "python3"
+        return
+    with tempfile.TemporaryDirectory(prefix="galaxy-lib-kernels-") as tmp:
+        spec_dir = Path(tmp) / "kernels" / PRIVATE_KERNEL
+        spec_dir.mkdir(parents=True)
+        spec = {
+            "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "display_name": f"Python ({sys.executable})",
+            "language": "python",
+        }
+        (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1))
+        with _environ(JUPYTER_PATH=os.pathsep.join(p for p in (tmp, os.environ.get("JUPYTER_PATH", "")) if p)):
+            yield PRIVATE_KERNEL
+
+
+@contextlib.contextmanager
+def _environ(**values: str) -> Iterator[None]:
+    """Set environment variables for the block (kernels inherit them), then restore them."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+def kernel_environment() -> contextlib.AbstractContextManager[None]:
+    """What the kernel must share with the runner: the project root and quiet TensorFlow logs."""
+    return _environ(
+        GALAXY_LIB_ROOT=str(project_root()),
+        TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
+        MPLBACKEND=os.environ.get("MPLBACKEND", "module://matplotlib_inline.backend_inline"),
+    )

@@ -1,0 +1,83 @@
+"""The records a report keeps: ``report.json`` (what the index reads) and copies of the run's files.
+
+``report.json`` says what ran (parameters file, data, kernel, configuration), how long each
+notebook took, the headline metrics and the machine. Paths in it are relative to the project
+root when they lie inside it (:func:`galaxy_lib.config.display_path`), so a report rendered on a
+CI runner does not carry the runner's folders.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from galaxy_lib.config import Config, display_path
+from galaxy_lib.environment import cpu_model, environment_record
+from galaxy_lib.model.runs import RunFolder
+
+SUMMARY_FILE = "report.json"  # what the index reads: date, data, timings, headline metrics
+FAILURE_FILE = "failure.json"  # left in NAME.failed/ by a failed build
+HEADLINE_KEYS = ("test_rmse", "test_accuracy", "val_rmse", "train_rmse_last_epoch", "train_accuracy_last_epoch")
+RUN_RECORDS = (  # the run folder's small files, copied beside the report
+    RunFolder.METRICS, RunFolder.AUC, RunFolder.CONFIG, RunFolder.ENVIRONMENT, RunFolder.HISTORY, RunFolder.SUBMISSION,
+)
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """The JSON object in ``path``, or ``{}`` when the file is missing, unreadable or not an object.
+
+    Records written by other processes (a killed training, a half-copied report) must not stop
+    a report or the index from being built; a missing figure shows as a dash instead.
+    """
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def summary_record(
+    config: Config,
+    name: str,
+    config_file: str,
+    kernel: str,
+    started: dt.datetime,
+    timings: list[dict[str, Any]],
+    run_dir: Path,
+) -> dict[str, Any]:
+    """The ``report.json`` of one build: run, date, inputs, timings, headline metrics, environment."""
+    run = RunFolder(run_dir)
+    metrics = read_json_object(run.metrics_file)
+    headline = {key: metrics[key] for key in HEADLINE_KEYS if key in metrics}
+    environment = read_json_object(run.environment_file)  # written by training, in the kernel
+    if not environment:
+        environment = environment_record(include_tensorflow=False)
+    environment.setdefault("cpu_model", cpu_model())  # older runs' records lack it; kernels ran on this machine
+    return {
+        "name": name,
+        "date": started.isoformat(timespec="seconds"),
+        "config_file": display_path(config_file),
+        "data": display_path(config.data),
+        "synthetic": config.synthetic,
+        "run_dir": display_path(run_dir),
+        "kernel": kernel,
+        "notebooks": timings,
+        "total_seconds": round(sum(t["seconds"] for t in timings), 1),
+        "metrics": headline,
+        "baselines": metrics.get("baselines", {}),
+        "environment": environment,
+        "config": config.to_dict(),
+    }
+
+
+def copy_run_records(run_dir: Path, staging: Path) -> None:
+    """Copy the run's small records (metrics, AUC table, configuration, environment) beside the report,
+    so a report folder stays meaningful when the run folder is cleaned away."""
+    for record in RUN_RECORDS:
+        if (run_dir / record).is_file():
+            shutil.copy2(run_dir / record, staging / record)
+
+

@@ -1,0 +1,245 @@
+"""Benchmark code (benchmarks/): the synthetic sky's quality measures, the paper's in-RAM loader, the
+stored results and the README tables generated from them.
+
+``benchmarks/`` is not a package (its scripts run as ``python benchmarks/X.py`` and import their
+siblings), so it is put on ``sys.path`` here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+BENCHMARKS = REPO / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+
+import paper_loader  # noqa: E402
+import readme_tables  # noqa: E402
+import results_store  # noqa: E402
+import synth_quality  # noqa: E402
+
+from galaxy_lib.data import dataset, images  # noqa: E402
+from galaxy_lib.errors import DataError  # noqa: E402
+from galaxy_lib.synth import sky  # noqa: E402
+
+IMAGES = "images_training_rev1"
+SCRIPTS = ("bench_input", "bench_train", "bench_synth", "bench_quality", "bench_baselines", "bench_report")
+
+
+@pytest.fixture(scope="module")
+def small_sky(tmp_path_factory):
+    """40 labelled galaxies, made in-process."""
+    return sky.generate(tmp_path_factory.mktemp("sky") / "synthetic", n=40, seed=3, progress=False)
+
+
+@pytest.fixture(scope="module")
+def learnable_sky(tmp_path_factory):
+    """600 galaxies on two worker processes (also exercises the pool)."""
+    return sky.generate(tmp_path_factory.mktemp("learn") / "synthetic", n=600, seed=1, workers=2, progress=False)
+
+
+# --- the synthetic sky's quality (moved from galaxy_lib.synth.sky) -------------------------------------
+
+
+@pytest.mark.slow  # over 2 s: left out of `make test-fast`
+def test_pixels_predict_the_votes(learnable_sky):
+    """Ridge on 32x32 grey pixels beats the training mean clearly; the noise floor stays
+    far below it (room for better models). 2,000-galaxy figures: benchmarks/bench_synth.py."""
+    scores = synth_quality.learnability(learnable_sky)
+    assert scores["ridge_rmse"] < 0.85 * scores["mean_rmse"], scores
+    assert scores["noise_floor_rmse"] < 0.5 * scores["ridge_rmse"], scores
+
+
+def test_gallery_draws_a_png(small_sky, tmp_path):
+    png = synth_quality.gallery(small_sky, tmp_path / "gallery.png")
+    image = cv2.imread(str(png))
+    assert image is not None and image.shape[0] > 200 and image.std() > 5
+
+
+def test_the_library_keeps_no_benchmark_code():
+    """Issue 9, item 5: ridge, learnability, gallery, answer means and the in-RAM loader left the library."""
+    from galaxy_lib.data import pipeline
+
+    for name in ("grey_thumbnails", "ridge_scores", "learnability", "gallery", "answer_means_table",
+                 "answer_means_markdown", "GALLERY_CLASSES", "UNBIASED_SUBSET"):
+        assert not hasattr(sky, name), name
+    for name in ("load_in_ram", "estimate_in_ram_bytes"):
+        assert not hasattr(pipeline, name), name
+
+
+# --- the paper's in-RAM loader (moved from galaxy_lib.data.pipeline) -----------------------------------
+
+
+def test_real_in_ram_loader_is_the_papers_bgr_crop(real_sample):
+    data = dataset.load_dataset(real_sample, progress=False)
+    ids = data.ids[:5]
+    array = paper_loader.load_in_ram(data.images, ids, crop=128)
+    assert array.shape == (5, 128, 128, 3) and array.dtype == np.uint8
+    expected = np.stack([cv2.imread(data.images.file_path(g))[148:276, 148:276] for g in ids])
+    assert np.array_equal(array, expected)
+
+
+def test_in_ram_estimate_and_refusal(kaggle_folder):
+    assert paper_loader.estimate_in_ram_bytes(61578, 128) == 61578 * 128 * 128 * 3 * 4  # the paper's 12.1 GB
+    assert paper_loader.estimate_in_ram_bytes(10, 128, "uint8") == 10 * 128 * 128 * 3
+    source = dataset.open_images(kaggle_folder / IMAGES)
+    # 61,578 crops (ids need not even exist): refused up front, before a single image is read
+    with pytest.raises(DataError, match=r"61,578 crops of 128x128 .* about 6\.1 GB .* limit of 4 GB"):
+        paper_loader.load_in_ram(source, np.arange(61578), crop=128)
+    with pytest.raises(DataError, match="limit of 0.001 GB"):
+        paper_loader.load_in_ram(source, source.ids(), crop=128, max_gigabytes=0.001)
+    with pytest.raises(DataError, match="empty id list"):
+        paper_loader.load_in_ram(source, [], crop=128)
+    small = paper_loader.load_in_ram(source, source.ids()[:3], crop=32, dtype="float32")
+    assert small.dtype == np.float32 and small.shape == (3, 32, 32, 3) and small.max() <= 1.0
+
+
+def test_paper_loop_cuts_the_librarys_central_window(kaggle_folder):
+    """The paper's loop (views or copies) and the library agree on where the centre is."""
+    assert paper_loader.IMAGE_SIDE == images.IMAGE_SIDE
+    paths = sorted(str(p) for p in (kaggle_folder / IMAGES).glob("*.jpg"))[:3]
+    views, copies = paper_loader.paper_loop(paths, 128), paper_loader.paper_loop(paths, 128, copy=True)
+    lo = images.crop_offset(128)
+    expected = np.stack([cv2.imread(p)[lo : lo + 128, lo : lo + 128] for p in paths])
+    assert np.array_equal(views, expected) and np.array_equal(copies, expected)
+
+
+# --- stored results and the README tables ---------------------------------------------------------------
+
+
+def test_readme_tables_match_the_stored_results():
+    """Every measured figure in README.md is what benchmarks/readme_tables.py writes from
+    benchmarks/results/; after re-measuring, run `python benchmarks/readme_tables.py`."""
+    text = (REPO / "README.md").read_text()
+    assert readme_tables.render_readme(text, results_store.load_results()) == text, (
+        "README.md is out of date with benchmarks/results/: run python benchmarks/readme_tables.py "
+        "(python benchmarks/readme_tables.py --check shows the difference)"
+    )
+
+
+def test_every_stored_result_says_how_to_remeasure_it():
+    results = results_store.load_results()
+    assert len(results) >= 11
+    for name, record in results.items():
+        assert record["schema"] == results_store.SCHEMA, name
+        script = record["command"].split()[1]
+        assert record["command"].startswith("python benchmarks/bench_"), name
+        assert (REPO / script).is_file(), f"{name}: {script} does not exist"
+        assert Path(script).stem == record["benchmark"] == "bench_" + name.split("-")[0], name
+        assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", record["date"]), name
+        assert record["machine"]["cores"] and record["figures"], name
+        provenance = record["provenance"]
+        assert provenance == results_store.MEASURED or re.match(
+            r"backfilled from README\.md at commit [0-9a-f]{40}: measured by `[^`]+` before results were stored",
+            provenance), name
+        data = json.dumps(record["setup"])
+        assert str(REPO) not in data and "/home/" not in data, f"{name}: machine path in its setup"
+    used = {name for name in results if name.startswith(("quality-", "baselines-", "input-", "synth-", "train-",
+                                                         "report-"))}
+    assert used == set(results)
+
+
+def test_a_changed_figure_changes_the_readme():
+    """The check can fail: a re-measured figure shows up in the generated text."""
+    text = (REPO / "README.md").read_text()
+    results = results_store.load_results()
+    results["quality-improved"] = json.loads(json.dumps(results["quality-improved"]))
+    results["quality-improved"]["figures"]["test_rmse"] = 0.0987
+    rendered = readme_tables.render_readme(text, results)
+    assert rendered != text and "**0.0987**" in rendered and "**0.1011**" not in rendered
+
+
+def test_regions_must_match_the_renderers():
+    results = results_store.load_results()
+    text = (REPO / "README.md").read_text()
+    with pytest.raises(ValueError, match="no renderer"):
+        readme_tables.render_readme(text + "\n<!-- results:nonsense -->\n<!-- /results:nonsense -->\n", results)
+    without = re.sub(r"<!-- results:train -->.*?<!-- /results:train -->", "", text, flags=re.S)
+    with pytest.raises(ValueError, match="no region for train"):
+        readme_tables.render_readme(without, results)
+    del results["train-quick"]
+    with pytest.raises(LookupError, match="train-quick.json"):
+        readme_tables.render_readme(text, results)
+
+
+def test_check_mode_exits_1_on_a_stale_readme(tmp_path, capsys):
+    stale = tmp_path / "README.md"
+    stale.write_text((REPO / "README.md").read_text().replace("| 0.8944 |", "| 0.9 |"))
+    assert readme_tables.main(["--check", "--readme", str(stale)]) == 1
+    assert "+| all-ones | 0.8944 |" in capsys.readouterr().out
+    assert readme_tables.main(["--readme", str(stale)]) == 0  # rewrites it
+    assert readme_tables.main(["--check", "--readme", str(stale)]) == 0
+    assert stale.read_text() == (REPO / "README.md").read_text()
+
+
+def test_write_result_is_atomic_and_checks_its_name(tmp_path):
+    path = results_store.write_result("demo-run", "python benchmarks/bench_demo.py --n 3", {"n": 3},
+                                      {"rmse": np.float32(0.5), "rows": np.arange(2)}, results_dir=tmp_path)
+    assert path == tmp_path / "demo-run.json" and [p.name for p in tmp_path.iterdir()] == ["demo-run.json"]
+    record = results_store.load_results(tmp_path)["demo-run"]
+    assert record["figures"] == {"rmse": 0.5, "rows": [0, 1]} and record["benchmark"] == "bench_demo"
+    assert record["provenance"] == results_store.MEASURED and record["machine"]["cores"]
+    for bad in ("norun", "demo/run", "-demo", "demo run"):
+        with pytest.raises(ValueError, match="benchmark>-<label"):
+            results_store.write_result(bad, "python x", {}, {}, results_dir=tmp_path)
+    (tmp_path / "other-run.json").write_text(json.dumps({**record, "name": "renamed-run"}))
+    with pytest.raises(ValueError, match="other-run.json: name 'renamed-run' differs"):
+        results_store.load_results(tmp_path)
+
+
+def test_paths_are_shown_relative_to_the_project():
+    assert results_store.display_path(REPO / "parameters" / "sample.yaml") == "parameters/sample.yaml"
+    assert results_store.display_path(REPO) == "."
+    assert results_store.display_path(REPO.parent / "shared" / "data" / "galaxy-zoo-sample") == (
+        "../shared/data/galaxy-zoo-sample")
+    assert results_store.label("improved", "", None, False, "augment_shift=0", "a b/c") == (
+        "improved-augment_shift=0-a_b_c")
+    assert results_store.command_line("/x/benchmarks/bench_input.py", ["--data", "a b"]) == (
+        "python benchmarks/bench_input.py --data 'a b'")
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_every_benchmark_can_store_its_result_elsewhere(script):
+    """Each benchmark takes --results-dir (trial runs on a busy machine keep recorded figures) and --label."""
+    done = subprocess.run([sys.executable, str(BENCHMARKS / f"{script}.py"), "--help"], capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "--results-dir" in done.stdout and "--label" in done.stdout
+
+
+def test_bench_baselines_writes_its_result(kaggle_folder, tmp_path):
+    """A real benchmark run end to end on 12 galaxies: figures, setup and command in the JSON."""
+    import bench_baselines
+
+    argv = ["-f", "parameters/smoke.yaml", "--set", f"data={kaggle_folder}", "--set", "synthetic=false",
+            "--clusters", "2", "--results-dir", str(tmp_path), "--label", "tiny"]
+    assert bench_baselines.main(argv) == 0
+    record = results_store.load_results(tmp_path)["baselines-tiny"]
+    assert record["command"].startswith("python benchmarks/bench_baselines.py -f parameters/smoke.yaml --set data=")
+    assert set(record["figures"]["test"]) == {"all-zeros", "all-ones", "training mean", "central pixel, colour bins",
+                                              "central pixel, k-means"}
+    assert sum(record["setup"]["split"].values()) == 12 and record["setup"]["clusters"] == 2
+    assert record["provenance"] == results_store.MEASURED
+
+
+def test_bench_synth_writes_its_result(tmp_path):
+    """bench_synth's small mode: the learnability figures and the generation speed land in the JSON."""
+    import bench_synth
+
+    argv = ["--n", "40", "--workers", "1", "--real", str(tmp_path / "absent"), "--results-dir", str(tmp_path)]
+    bench_synth.main(argv)  # the targets are meant for 2,000 galaxies; 40 may miss them
+    record = results_store.load_results(tmp_path)["synth-n40-seed0"]
+    learn = record["figures"]["learnability"]
+    assert learn["n_test"] == 10 and 0 < learn["noise_floor_rmse"] < learn["mean_rmse"]
+    assert record["figures"]["generation"]["galaxies_per_s"] > 0 and record["figures"]["real_ridge"] is None
+    assert record["setup"]["n"] == 40
+    assert record["command"] == "python benchmarks/bench_synth.py " + shlex.join(argv)
