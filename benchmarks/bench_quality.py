@@ -42,7 +42,9 @@ TEST_FRACTION = 0.18  # of all 3,399 galaxies: 612, about 20% of the 3,000-galax
 VAL_FRACTION = 0.1
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> Path:
+    """Train (or resume, or only re-score) and store the result; returns the run folder
+    (``bench_ensemble.py`` trains its members through here)."""
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-f", "--file", required=True, help="parameters/NAME.yaml")
@@ -101,8 +103,10 @@ def main(argv: list[str] | None = None) -> None:
           f"{len(test_ids):,} test (test only from {POOL_SUBSET})")
     print(f"training        {state['epoch']} epochs, {state['elapsed_seconds'] / 60:.1f} min in all "
           f"(this call {wall / 60:.1f} min); stopped: {state['finished']}")
-    print(f"validation      best val RMSE {run.history['val_rmse'].min():.4f} "
-          f"(epoch {int(run.history.loc[run.history['val_rmse'].idxmin(), 'epoch'])})")
+    # the column the best checkpoint was chosen by: the weight average's when there is one
+    monitor = "val_rmse_ema" if config.weight_averaging == "ema" else "val_rmse"
+    print(f"validation      best {monitor} {run.history[monitor].min():.4f} "
+          f"(epoch {int(run.history.loc[run.history[monitor].idxmin(), 'epoch'])})")
     print(f"training mean   test RMSE {mean_prediction:.4f} (predict the training set's mean answers)")
     test = {}
     for tta in ("none", "flips", "dihedral"):
@@ -111,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
                      "accuracy": metrics.paper_accuracy(test_labels, predictions)}
         print(f"test, TTA {tta:<9}RMSE {test[tta]['rmse']:.4f}   accuracy {test[tta]['accuracy']:.4f}")
     history = run.history
-    best = int(history["val_rmse"].idxmin())
+    best = int(history[monitor].idxmin())
     setup = {
         "parameters_file": results_store.display_path(args.file),
         "overrides": list(args.set),
@@ -131,7 +135,8 @@ def main(argv: list[str] | None = None) -> None:
         "last_train_accuracy": float(history["accuracy"].iloc[-1]),
         "first_val_rmse": float(history["val_rmse"].iloc[0]),
         "last_val_rmse": float(history["val_rmse"].iloc[-1]),
-        "best_val_rmse": float(history["val_rmse"].iloc[best]),
+        "best_val_rmse": float(history[monitor].iloc[best]),
+        "best_val_monitor": monitor,
         "best_epoch": int(history["epoch"].iloc[best]),
         "training_mean_test_rmse": mean_prediction,
         "tta": config.tta,
@@ -142,6 +147,7 @@ def main(argv: list[str] | None = None) -> None:
     command = results_store.command_line(__file__, argv)
     results_store.write_result(f"quality-{run_label}", command, setup, figures, results_dir=args.results_dir)
     print(f"reproduce       {command}")
+    return Path(run_dir)
 
 
 def np_tile(row, n: int):

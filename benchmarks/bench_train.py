@@ -17,13 +17,18 @@ negative). CPU milliseconds per image (all threads of the process; cached / pipe
 cache) are printed too: unlike images/s they barely change when other jobs share the cores,
 so they compare settings fairly on a busy machine; the 1-minute load average is shown.
 Each oneDNN / thread setting runs in its own Python process because TensorFlow
-reads ``TF_ENABLE_ONEDNN_OPTS`` and fixes its thread pools when it starts.
+reads ``TF_ENABLE_ONEDNN_OPTS`` and fixes its thread pools when it starts. ``--precision``
+measures each listed Keras precision policy (``Config.precision``: ``mixed_bfloat16`` uses the
+CPU's AVX-512 BF16 through oneDNN) at every size and batch size in the same process, one model
+per policy built as training builds it; rows carry their ``precision``.
 
 Usage::
 
     python benchmarks/bench_train.py            # the full grid, oneDNN on and off (about 15 minutes on 2 idle cores)
     python benchmarks/bench_train.py --quick    # batch 64 and 256, oneDNN on, fewer images (about 3 minutes)
     python benchmarks/bench_train.py --sizes 128 --batch-sizes 64 --onednn on --threads 0 1 2
+    python benchmarks/bench_train.py --quick --precision float32 mixed_bfloat16   # bfloat16 against float32
+    python benchmarks/bench_train.py --quick --sizes 69 --model vgg6_views --views 8   # viewpoint pooling's cost
 
 Input images: the shared real sample (``../shared/data/galaxy-zoo-sample`` or
 ``$GALAXY_SAMPLE``), else generated JPEGs. Figures depend on what else the machine is doing:
@@ -36,6 +41,7 @@ README's training-speed table is generated from.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import subprocess
@@ -91,7 +97,7 @@ def child(args: argparse.Namespace) -> None:
     from galaxy_lib.config import Config
     from galaxy_lib.data import augment, dataset, pipeline
     from galaxy_lib.model import network
-    from galaxy_lib.model.train import _compile
+    from galaxy_lib.model.train import _compile, precision_policy
 
     if args.deterministic:
         tf.config.experimental.enable_op_determinism()
@@ -100,16 +106,19 @@ def child(args: argparse.Namespace) -> None:
     rng = np.random.default_rng(0)
     labels = rng.dirichlet(np.ones(37), size=len(ids)).astype("float32")
     for side in args.sizes:
-        for batch_size in args.batch_sizes:
+        for batch_size, precision in itertools.product(args.batch_sizes, args.precision):
             config = Config(
-                **GEOMETRY[side], batch_size=batch_size, head=args.head, loss=args.loss, augment=args.augment
+                **GEOMETRY[side], batch_size=batch_size, head=args.head, loss=args.loss, augment=args.augment,
+                precision=precision,
+                **_model_keys(args),
             )
             steps = max(3, args.images_per_run // batch_size)
             warmup = 2
             keras = network.keras
             keras.utils.set_random_seed(0)
-            model = network.build_model(config)
-            _compile(model, config)
+            with precision_policy(config.precision):  # as training builds it: outputs, tree head and loss float32
+                model = network.build_model(config)
+                _compile(model, config)
             x = tf.random.uniform([batch_size, side, side, 3])
             y = tf.constant(labels[:batch_size] if batch_size <= len(ids) else np.resize(labels, (batch_size, 37)))
             cached = tf.data.Dataset.from_tensors((x, y)).repeat()
@@ -127,11 +136,13 @@ def child(args: argparse.Namespace) -> None:
                 ).repeat()
                 cache_step, cache_cpu = _timed_fit(model, from_cache, steps, warmup)
             result = {
+                **_model_keys(args),
                 "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
                 "threads": args.threads,
                 "deterministic": args.deterministic,
                 "side": side,
                 "batch_size": batch_size,
+                "precision": precision,
                 "steps": steps,
                 "cached_images_per_s": batch_size / cached_step,
                 "pipeline_images_per_s": batch_size / pipeline_step,
@@ -146,6 +157,28 @@ def child(args: argparse.Namespace) -> None:
             print("RESULT " + json.dumps(result), flush=True)
 
 
+def _model_keys(args: argparse.Namespace) -> dict[str, object]:
+    """The model's config keys: ``model``, and for ``vgg6_views`` its ``views`` and ``views_combine``."""
+    if args.model == "vgg6_views":
+        return {"model": args.model, "views": args.views, "views_combine": args.views_combine}
+    return {"model": args.model}
+
+
+def _print_precision_speedups(results: list[dict]) -> None:
+    """Each non-float32 row's images/s as a multiple of the float32 row of the same setting."""
+    same = ("side", "batch_size", "onednn", "threads", "deterministic")
+    reference = {tuple(r[k] for k in same): r for r in results if r["precision"] == "float32"}
+    for r in results:
+        base = reference.get(tuple(r[k] for k in same))
+        if r["precision"] == "float32" or base is None:
+            continue
+        print(
+            f"{r['precision']} at {r['side']}px batch {r['batch_size']}: "
+            f"x{r['cached_images_per_s'] / base['cached_images_per_s']:.2f} cached, "
+            f"x{r['pipeline_images_per_s'] / base['pipeline_images_per_s']:.2f} pipeline images/s of float32"
+        )
+
+
 def _settle(args: argparse.Namespace) -> argparse.Namespace:
     """Apply ``--quick``'s presets and the oneDNN default (in place; returns ``args``)."""
     if args.quick:
@@ -155,6 +188,8 @@ def _settle(args: argparse.Namespace) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from galaxy_lib.config import CHOICES  # (not at the top: measuring processes stay lean)
+
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_SAMPLE, help="Kaggle-layout data set or image folder")
@@ -166,6 +201,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--images-per-run", type=int, default=1536, help="images timed per measurement")
     parser.add_argument("--head", default="tree")
     parser.add_argument("--loss", default="mse")
+    parser.add_argument("--model", choices=["vgg6", "vgg6_views"], default="vgg6",
+                        help="vgg6_views: one image costs about `views` VGG6 bodies (Dieleman's viewpoint pooling)")
+    parser.add_argument("--views", type=int, choices=[4, 8, 16], default=8, help="views of vgg6_views")
+    parser.add_argument("--views-combine", choices=["mean", "concat"], default="mean", help="vgg6_views' combination")
+    parser.add_argument("--precision", nargs="+", default=["float32"], choices=list(CHOICES["precision"]),
+                        help="Keras precision policies to measure, each at every size and batch size (default float32)")
     parser.add_argument("--no-augment", dest="augment", action="store_false", help="pipeline without augmentation")
     parser.add_argument("--quick", action="store_true", help="batch 64 and 256, 512 images each, oneDNN on only")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -189,7 +230,8 @@ def main(argv: list[str] | None = None) -> None:
             images, source = generate_jpegs(Path(tmp)), "400 synthetic-sky JPEGs (real sample not found)"
         onednn = {"on": ["1"], "off": ["0"], "both": ["1", "0"]}[args.onednn]
         deterministic = {"on": ["on"], "off": ["off"], "both": ["on", "off"]}[args.deterministic]
-        print(f"VGG6 training speed on {os.cpu_count()} CPU cores; {source}")
+        model = " ".join(f"{key} {value}" for key, value in _model_keys(args).items())
+        print(f"{model} training speed on {os.cpu_count()} CPU cores; {source}")
         print(f"head {args.head}, loss {args.loss}, augmentation {'on' if args.augment else 'off'} in the pipeline")
         results = []
         for flag in onednn:
@@ -200,6 +242,8 @@ def main(argv: list[str] | None = None) -> None:
                         "--sizes", *map(str, args.sizes), "--batch-sizes", *map(str, args.batch_sizes),
                         "--threads", str(threads), "--deterministic", det,
                         "--images-per-run", str(args.images_per_run), "--head", args.head, "--loss", args.loss,
+                        "--model", args.model, "--views", str(args.views), "--views-combine", args.views_combine,
+                        "--precision", *args.precision,
                     ]
                     if not args.augment:
                         command.append("--no-augment")
@@ -212,7 +256,7 @@ def main(argv: list[str] | None = None) -> None:
                             results.append(json.loads(line[7:]))
                             r = results[-1]
                             print(
-                                f"  {r['side']:>3}px batch {r['batch_size']:>3}"
+                                f"  {r['side']:>3}px batch {r['batch_size']:>3} {r['precision']:>14}"
                                 f"  oneDNN {'on ' if flag == '1' else 'off'}"
                                 f"  threads {threads or 'default':>7}  determinism {det:>3}:"
                                 f"  cached {r['cached_images_per_s']:6.1f} img/s"
@@ -227,14 +271,16 @@ def main(argv: list[str] | None = None) -> None:
                             )
         best = {}
         for r in results:
-            key = r["side"]
+            key = (r["side"], r["precision"])
             if key not in best or r["pipeline_images_per_s"] > best[key]["pipeline_images_per_s"]:
                 best[key] = r
-        for side, r in sorted(best.items(), reverse=True):
+        for (side, precision), r in sorted(best.items(), key=lambda item: (-item[0][0], item[0][1])):
             print(
-                f"fastest at {side}px: {r['pipeline_images_per_s']:.1f} img/s with batch {r['batch_size']}, "
-                f"oneDNN {'on' if r['onednn'] == '1' else 'off'}, threads {r['threads'] or 'default'}"
+                f"fastest at {side}px in {precision}: {r['pipeline_images_per_s']:.1f} img/s with batch "
+                f"{r['batch_size']}, oneDNN {'on' if r['onednn'] == '1' else 'off'}, "
+                f"threads {r['threads'] or 'default'}"
             )
+        _print_precision_speedups(results)
         setup = {
             "data": source,
             "sizes": {side: GEOMETRY[side] for side in args.sizes},
@@ -245,6 +291,8 @@ def main(argv: list[str] | None = None) -> None:
             "images_per_run": args.images_per_run,
             "head": args.head,
             "loss": args.loss,
+            "precision": args.precision,
+            **_model_keys(args),
             "augment": args.augment,
             "quick": args.quick,
         }
@@ -255,8 +303,12 @@ def main(argv: list[str] | None = None) -> None:
         name = "train-" + (args.label or results_store.label(
             "quick" if args.quick else "grid",
             *(f"{key}={'+'.join(map(str, value)) if isinstance(value, list) else value}"
-              for key in ("sizes", "batch_sizes", "onednn", "threads", "deterministic", "images_per_run", "augment")
+              for key in ("sizes", "batch_sizes", "onednn", "threads", "deterministic", "images_per_run", "augment",
+                          "precision")
               if (value := getattr(args, key)) != getattr(default, key)),
+            # the model always, when it is not VGG6: vgg6_views-8 and vgg6_views-4 are different files
+            *([f"{args.model}-{args.views}" + ("-concat" if args.views_combine == "concat" else "")]
+              if args.model == "vgg6_views" else []),
         ))
         results_store.write_result(name, results_store.command_line(__file__, argv), setup, {"rows": results},
                                    results_dir=args.results_dir, machine=machine)

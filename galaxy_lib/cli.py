@@ -5,6 +5,11 @@ data checks do not pay for importing TensorFlow. Exit statuses: 0 done; 2 a prob
 user's input (a :class:`~galaxy_lib.errors.GalaxyLibError`, printed as one ``error:`` line, or a
 bad argument caught by argparse); 1 a bug in this package (any other exception, raised with its
 full traceback so that CI and bug reports show where it happened); 130 interrupted.
+
+Ensembles (:mod:`galaxy_lib.model.ensemble`) use the same verbs: ``train -f`` and ``report -f``
+recognise an ensemble parameters file by its ``members`` key (``--out`` is then the ensemble
+folder, and ``--set``/``--data`` apply to every member); ``predict`` and ``evaluate`` take an
+ensemble folder, or several run folders to average (``evaluate`` then writes into ``--out``).
 """
 
 from __future__ import annotations
@@ -36,16 +41,24 @@ def _synth(args: argparse.Namespace) -> int:
 
 
 def _config_from(args: argparse.Namespace):
-    from galaxy_lib.config import load_config, parse_overrides
+    """The parameters file with ``--set``/``--data``: a ``Config``, or an ``EnsembleConfig`` for an
+    ensemble file."""
+    from galaxy_lib.config import parse_overrides
+    from galaxy_lib.model.ensemble import load_parameters
 
     overrides = parse_overrides(args.set or [])
     if getattr(args, "data", None):
         overrides["data"] = args.data
-    return load_config(args.file, overrides)
+    return load_parameters(args.file, overrides)
 
 
 def _train(args: argparse.Namespace) -> int:
     config = _config_from(args)  # before TensorFlow loads: a bad key is reported in a moment
+    from galaxy_lib.model.ensemble import EnsembleConfig, train_ensemble
+
+    if isinstance(config, EnsembleConfig):
+        train_ensemble(config, args.out)
+        return 0
     from galaxy_lib.model import train
 
     train.train(config, args.out)
@@ -55,13 +68,16 @@ def _train(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     from galaxy_lib.model import predict
 
-    predict.predict_to_csv(args.run, args.images, args.out, batch_size=args.batch_size)
+    runs = args.run if len(args.run) > 1 else args.run[0]
+    predict.predict_to_csv(runs, args.images, args.out, batch_size=args.batch_size)
     return 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:
     from galaxy_lib.config import load_config, parse_overrides
+    from galaxy_lib.errors import ConfigError
     from galaxy_lib.evaluation import evaluate
+    from galaxy_lib.model import ensemble
     from galaxy_lib.model.runs import RunFolder
 
     # The run's own configuration (or -f FILE) with --set/--data applied; evaluate_run refuses
@@ -69,8 +85,20 @@ def _evaluate(args: argparse.Namespace) -> int:
     overrides = parse_overrides(args.set or [])
     if args.data:
         overrides["data"] = args.data
-    config = load_config(args.file, overrides) if args.file else RunFolder(args.run).load_config(overrides)
-    evaluate.evaluate_run(args.run, config=config)
+    several = len(args.run) > 1
+    if several and not args.out:
+        raise ConfigError("several run folders are evaluated as an ensemble: name its folder with --out FOLDER")
+    if args.out and not several:
+        raise ConfigError("--out is for an ensemble of several run folders; a run is evaluated in its own folder")
+    if args.file and (several or ensemble.EnsembleFolder.is_ensemble(args.run[0])):
+        raise ConfigError("-f is for a single run; an ensemble's members are evaluated with their own "
+                          "configurations (change evaluation keys with --set)")
+    folder = ensemble.assemble(args.out, args.run) if several else ensemble.open_folder(args.run[0])
+    if isinstance(folder, ensemble.EnsembleFolder):
+        evaluate.evaluate_ensemble(folder.path, overrides=overrides)
+        return 0
+    config = load_config(args.file, overrides) if args.file else RunFolder(args.run[0]).load_config(overrides)
+    evaluate.evaluate_run(args.run[0], config=config)
     return 0
 
 
@@ -109,20 +137,24 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one config key (repeatable)")
         p.add_argument("--data", help="data set path (overrides the file's `data`)")
 
-    p = sub.add_parser("train", help="train a model into a run folder (resumes an interrupted run)")
+    p = sub.add_parser("train", help="train a model into a run folder (resumes an interrupted run), "
+                                     "or every member of an ensemble file into an ensemble folder")
     config_args(p)
-    p.add_argument("--out", required=True, help="run folder, e.g. runs/NAME")
+    p.add_argument("--out", required=True, help="run folder, e.g. runs/NAME (for an ensemble file: its folder)")
     p.set_defaults(func=_train)
 
     p = sub.add_parser("predict", help="write a Kaggle submission CSV for a folder or zip of images")
-    p.add_argument("run", help="run folder made by `train`")
+    p.add_argument("run", nargs="+", help="run folder made by `train`, an ensemble folder, or several run folders "
+                                          "(their predictions are averaged)")
     p.add_argument("images", help="folder or zip of 424x424 JPEGs, e.g. images_test_rev1")
     p.add_argument("--out", required=True, help="CSV to write")
     p.add_argument("--batch-size", type=int, default=64)
     p.set_defaults(func=_predict)
 
-    p = sub.add_parser("evaluate", help="held-out metrics, baselines, AUC table and figures for a run")
-    p.add_argument("run", help="run folder made by `train`")
+    p = sub.add_parser("evaluate", help="held-out metrics, baselines, AUC table and figures for a run or ensemble")
+    p.add_argument("run", nargs="+", help="run folder made by `train`, an ensemble folder, or several run folders "
+                                          "(evaluated as an ensemble written into --out)")
+    p.add_argument("--out", help="the ensemble folder to write when several run folders are given")
     p.add_argument("-f", "--file", help="parameters/NAME.yaml (default: the run's own config.yaml)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override an evaluation key, e.g. tta=dihedral or bootstrap=200 (repeatable)")

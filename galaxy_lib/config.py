@@ -27,11 +27,20 @@ from galaxy_lib.errors import ConfigError
 CHOICES: dict[str, tuple[str, ...]] = {
     "head": ("sigmoid", "tree"),
     "loss": ("bce", "mse"),
-    "lr_schedule": ("constant", "cosine"),
+    "lr_schedule": ("constant", "cosine", "step"),
+    "precision": ("float32", "mixed_bfloat16", "mixed_float16"),
     "strategy": ("auto", "none", "mirrored", "multi_worker"),
     "tta": ("none", "flips", "dihedral"),
     "tree_normalisation": ("softmax", "relu"),
+    "views_combine": ("mean", "concat"),
+    "weight_averaging": ("none", "ema"),
 }
+
+VIEW_COUNTS: tuple[int, ...] = (4, 8, 16)
+"""Allowed ``views`` of ``model: vgg6_views`` (see :mod:`galaxy_lib.model.network`)."""
+
+RENAMED_KEYS: dict[str, str] = {"mixed_precision": "precision"}
+"""Keys of older ``config.yaml`` files and what they became (see :func:`_upgrade_old_keys`)."""
 
 
 @dataclass(frozen=True)
@@ -61,7 +70,9 @@ class Config:
     cache_crops: bool = False  # keep decoded uint8 crops on disk after the first epoch
 
     # --- model ----------------------------------------------------------------------------
-    model: str = "vgg6"  # architecture name
+    model: str = "vgg6"  # architecture name: vgg6 (paper) or vgg6_views (Dieleman's viewpoint pooling)
+    views: int = 8  # vgg6_views: 4 (rotations), 8 (rotations x mirror) or 16 (those at 0 and 45 deg, corner parts)
+    views_combine: str = "mean"  # vgg6_views: 'mean' of the views' features (exactly invariant) or 'concat' (Dieleman)
     head: str = "sigmoid"  # 'sigmoid' (paper) or 'tree' (outputs obey the tree sums)
     tree_normalisation: str = "relu"  # tree head per question: Dieleman's 'relu' (ReLU / sum) or 'softmax'
     second_pool: int = 4  # size of the second max-pool (paper: 4)
@@ -72,7 +83,8 @@ class Config:
     epochs: int = 50  # training epochs (paper: 50)
     batch_size: int = 256  # images per step (paper: 256)
     learning_rate: float = 1e-3  # Adam learning rate (paper: 1e-3)
-    lr_schedule: str = "constant"  # 'constant' (paper) or 'cosine' decay over all epochs
+    lr_schedule: str = "constant"  # 'constant' (paper), 'cosine' decay or Dieleman's 'step' (/10 at 72% and 92%)
+    warmup_epochs: int = 0  # linear warm-up from learning_rate/10 over this many epochs (0 = none)
     loss: str = "bce"  # 'bce' on soft vote fractions (paper) or 'mse' (the Kaggle metric)
     augment: bool = False  # random 90-degree rotations and flips
     augment_rotate: bool = False  # free rotation by any angle (needs augment)
@@ -80,7 +92,9 @@ class Config:
     early_stopping_patience: int = 0  # stop after this many epochs without val improvement (0 = off)
     time_limit_minutes: float = 0.0  # stop training after this wall time (0 = no limit)
     strategy: str = "auto"  # tf.distribute: auto, none, mirrored, multi_worker
-    mixed_precision: bool = False  # float16 compute on GPUs
+    precision: str = "float32"  # float32, mixed_bfloat16 (CPUs with AVX-512 BF16) or mixed_float16 (GPUs)
+    weight_averaging: str = "none"  # 'ema': also evaluate (and pick best.keras by) an average of the weights
+    ema_momentum: float = 0.999  # the average's momentum per step (needs weight_averaging: ema)
     deterministic: bool = True  # TensorFlow op determinism (identical seeded CPU runs)
     threads: int = 0  # TensorFlow intra-op threads (0 = one per core)
 
@@ -100,6 +114,8 @@ class Config:
             value = getattr(self, key)
             if value not in allowed:
                 raise ConfigError(f"config key {key!r}: {value!r} is not one of {', '.join(allowed)}")
+        if self.views not in VIEW_COUNTS:
+            raise ConfigError(f"config key 'views': {self.views!r} is not one of {', '.join(map(str, VIEW_COUNTS))}")
         checks = {
             "crop": 8 <= self.crop <= 424,
             "image_size": self.image_size == 0 or 8 <= self.image_size <= 424,
@@ -118,6 +134,8 @@ class Config:
             "augment_shift": self.augment_shift >= 0,
             "early_stopping_patience": self.early_stopping_patience >= 0,
             "time_limit_minutes": self.time_limit_minutes >= 0,
+            "warmup_epochs": self.warmup_epochs >= 0,
+            "ema_momentum": 0 < self.ema_momentum < 1,
             "threads": self.threads >= 0,
             "auc_min_positives": self.auc_min_positives >= 1,
             "bootstrap": self.bootstrap >= 0,
@@ -144,6 +162,12 @@ class Config:
              "name the pool CSV in test_pool_file, or clear test_pool_subset"),
             ("tree_normalisation", self.tree_normalisation != Config.tree_normalisation, "head",
              self.head == "tree", "set head: tree, or leave tree_normalisation at its default"),
+            ("views", self.views != Config.views, "model", self.model == "vgg6_views",
+             "set model: vgg6_views, or leave views at its default"),
+            ("views_combine", self.views_combine != Config.views_combine, "model", self.model == "vgg6_views",
+             "set model: vgg6_views, or leave views_combine at its default"),
+            ("ema_momentum", self.ema_momentum != Config.ema_momentum, "weight_averaging",
+             self.weight_averaging != "none", "set weight_averaging: ema, or leave ema_momentum at its default"),
         ]
         for key, is_set, other, other_on, fix in needs:
             if is_set and not other_on:
@@ -186,16 +210,22 @@ _FIELDS = {f.name: f for f in fields(Config)}
 _HINTS = typing.get_type_hints(Config)
 
 
+def _coerce_bool(key: str, value: Any, source: str) -> bool:
+    """A true/false value (also ``yes``/``no``/``1``/``0`` as text), naming key and source if it is not one."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in {"true", "false", "yes", "no", "1", "0"}:
+        return value.lower() in {"true", "yes", "1"}
+    where = f" in {source}" if source else ""
+    raise ConfigError(f"config key {key!r}{where}: expected true or false, got {value!r}")
+
+
 def _coerce(key: str, value: Any, source: str) -> Any:
     """Check (and gently convert) one value against the field's type, naming key and source."""
     hint = _HINTS[key]
     where = f" in {source}" if source else ""
     if hint is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in {"true", "false", "yes", "no", "1", "0"}:
-            return value.lower() in {"true", "yes", "1"}
-        raise ConfigError(f"config key {key!r}{where}: expected true or false, got {value!r}")
+        return _coerce_bool(key, value, source)
     if hint is int:
         if isinstance(value, bool):
             raise ConfigError(f"config key {key!r}{where}: expected an integer, got {value!r}")
@@ -231,12 +261,36 @@ def _coerce(key: str, value: Any, source: str) -> Any:
     raise TypeError(f"unsupported config type for {key!r}: {hint}")
 
 
+def _unknown_keys_error(unknown: Iterable[str], where: str) -> ConfigError:
+    """The error for keys :class:`Config` does not have; a renamed key names its successor."""
+    names = [f"{key} (now {RENAMED_KEYS[key]})" if key in RENAMED_KEYS else key for key in sorted(unknown)]
+    return ConfigError(f"unknown config key(s){where}: {', '.join(names)}")
+
+
+def _upgrade_old_keys(values: dict[str, Any], path: Path) -> dict[str, Any]:
+    """One YAML file's mapping with the keys of older versions renamed to today's, so that run
+    folders trained before a rename (their ``config.yaml``) still load, resume and evaluate.
+
+    ``mixed_precision: true/false`` became ``precision: mixed_float16/float32``. It is done per
+    file, before ``base`` files and overrides are merged, so a newer file or override that sets
+    ``precision`` still wins over an older base; one file holding both keys is an error.
+    """
+    if "mixed_precision" not in values:
+        return values
+    if "precision" in values:
+        raise ConfigError(f"{path}: has both 'mixed_precision' (the old name) and 'precision'; keep only 'precision'")
+    values = dict(values)
+    old = values.pop("mixed_precision")
+    flag = _coerce_bool("mixed_precision", old, str(path))
+    values["precision"] = "mixed_float16" if flag else "float32"
+    return values
+
+
 def from_dict(values: Mapping[str, Any], source: str = "") -> Config:
     """Build a validated :class:`Config`; unknown keys are an error naming them."""
     unknown = sorted(set(values) - set(_FIELDS))
     if unknown:
-        where = f" in {source}" if source else ""
-        raise ConfigError(f"unknown config key(s){where}: {', '.join(unknown)}")
+        raise _unknown_keys_error(unknown, f" in {source}" if source else "")
     return Config(**{k: _coerce(k, v, source) for k, v in values.items()})
 
 
@@ -283,6 +337,7 @@ def _read_yaml(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid YAML ({exc.__class__.__name__}: {exc})") from None
     if not isinstance(loaded, dict):
         raise ConfigError(f"{path}: expected a mapping of key: value, got {type(loaded).__name__}")
+    loaded = _upgrade_old_keys(loaded, path)
     base = loaded.pop("base", None)
     values: dict[str, Any] = {}
     if base:
@@ -292,7 +347,7 @@ def _read_yaml(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
         values.update(_read_yaml(base_path, (*_seen, path.resolve())))
     unknown = sorted(set(loaded) - set(_FIELDS))
     if unknown:
-        raise ConfigError(f"unknown config key(s) in {path}: {', '.join(unknown)}")
+        raise _unknown_keys_error(unknown, f" in {path}")
     values.update(loaded)
     return values
 

@@ -32,7 +32,8 @@ from galaxy_lib.errors import DataError  # noqa: E402
 from galaxy_lib.synth import sky  # noqa: E402
 
 IMAGES = "images_training_rev1"
-SCRIPTS = ("bench_input", "bench_train", "bench_synth", "bench_quality", "bench_baselines", "bench_report")
+SCRIPTS = ("bench_input", "bench_train", "bench_synth", "bench_quality", "bench_baselines", "bench_report",
+           "bench_ensemble")
 
 
 @pytest.fixture(scope="module")

@@ -72,6 +72,9 @@ def test_every_user_error_is_a_galaxy_lib_error_and_still_a_value_error():
         ({"early_stopping_patience": -2}, "'early_stopping_patience'.*out of range"),
         ({"time_limit_minutes": -1}, "'time_limit_minutes'.*out of range"),
         ({"central_pixel_clusters": -3}, "'central_pixel_clusters'.*out of range"),
+        ({"warmup_epochs": -1}, "'warmup_epochs'.*out of range"),
+        ({"weight_averaging": "ema", "ema_momentum": 1.0}, "'ema_momentum'.*out of range"),
+        ({"weight_averaging": "ema", "ema_momentum": 0}, "'ema_momentum'.*out of range"),
     ],
 )
 def test_negative_values_are_out_of_range(values, message):
@@ -87,6 +90,10 @@ def test_negative_values_are_out_of_range(values, message):
         ({"synthetic_test_n": 100}, r"'synthetic_test_n' \(100\) does nothing while 'synthetic' is false"),
         ({"test_pool_subset": "block"}, r"'test_pool_subset' \(block\) does nothing while 'test_pool_file' is empty"),
         ({"tree_normalisation": "softmax"}, r"'tree_normalisation' \(softmax\) does nothing while 'head' is sigmoid"),
+        ({"ema_momentum": 0.99}, r"'ema_momentum' \(0.99\) does nothing while 'weight_averaging' is none: "
+                                 "set weight_averaging: ema"),
+        ({"views": 4}, r"'views' \(4\) does nothing while 'model' is vgg6: set model: vgg6_views"),
+        ({"views_combine": "concat"}, r"'views_combine' \(concat\) does nothing while 'model' is vgg6"),
     ],
 )
 def test_a_key_that_another_key_switches_off_is_an_error(values, message):
@@ -103,13 +110,57 @@ def test_keys_that_work_together_are_accepted():
     Config(head="tree", tree_normalisation="softmax")
     Config(val_fraction=0.0, early_stopping_patience=3)  # monitors the training RMSE then: not a no-op
     Config(crop=32, image_size=64)  # upscaling a small crop is allowed
+    Config(weight_averaging="ema", ema_momentum=0.99)
+    Config(weight_averaging="ema")  # the default momentum
+    Config(model="vgg6_views", views=16, views_combine="concat")
+    Config(model="vgg6_views")  # the default 8 views
+
+
+@pytest.mark.parametrize("views", [0, 2, 6, 32])
+def test_views_must_be_4_8_or_16(views):
+    with pytest.raises(ConfigError, match=f"config key 'views': {views} is not one of 4, 8, 16"):
+        Config(model="vgg6_views", views=views)
+    with pytest.raises(ConfigError, match="'views_combine': 'max' is not one of mean, concat"):
+        load_config(None, ["model=vgg6_views", "views_combine=max"])
+
+
+@pytest.mark.parametrize(("old", "precision"), [("false", "float32"), ("true", "mixed_float16")])
+def test_an_old_config_yaml_with_mixed_precision_still_loads(tmp_path, old, precision):
+    """Run folders trained before ``precision`` replaced ``mixed_precision`` must still load
+    (evaluate, report, resume): the old key becomes the new one, not a second key."""
+    path = tmp_path / "config.yaml"
+    path.write_text(f"epochs: 3\nmixed_precision: {old}\nrun_name: old\n")
+    config = load_config(path)
+    assert config.precision == precision and config.epochs == 3
+    assert "mixed_precision" not in config.to_dict()
+    # A newer file based on the old one, or an override, still decides.
+    child = tmp_path / "child.yaml"
+    child.write_text("base: config.yaml\nprecision: mixed_bfloat16\n")
+    assert load_config(child).precision == "mixed_bfloat16"
+    assert load_config(path, ["precision=float32"]).precision == "float32"
+
+
+def test_old_and_new_precision_keys_together_and_the_old_key_typed_today(tmp_path):
+    path = tmp_path / "both.yaml"
+    path.write_text("mixed_precision: true\nprecision: float32\n")
+    with pytest.raises(ConfigError, match=r"both.yaml: has both 'mixed_precision' \(the old name\) and 'precision'"):
+        load_config(path)
+    path.write_text("mixed_precision: perhaps\n")
+    with pytest.raises(ConfigError, match=r"'mixed_precision' in .*both.yaml: expected true or false"):
+        load_config(path)
+    with pytest.raises(ConfigError, match=r"unknown config key\(s\) in overrides: mixed_precision \(now precision\)"):
+        load_config(None, ["mixed_precision=true"])
+    with pytest.raises(ConfigError, match="'precision': 'bfloat16' is not one of float32, mixed_bfloat16"):
+        Config(precision="bfloat16")
 
 
 def test_every_parameters_file_loads(repo_root):
+    from galaxy_lib.model.ensemble import load_parameters  # a configuration, or an ensemble of them
+
     files = sorted((repo_root / "parameters").glob("*.yaml"))
     assert len(files) >= 5
     for path in files:
-        load_config(path)
+        load_parameters(path)
 
 
 def test_display_path_is_project_relative_inside_the_project(tmp_path, monkeypatch):

@@ -1,14 +1,21 @@
-"""VGG6 as the paper coded it, its options, and the tree head's guarantee."""
+"""VGG6 as the paper coded it, its options, the tree head's guarantee, and vgg6_views' invariance."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
+from conftest import write_kaggle_folder
 
 from galaxy_lib import tree
 from galaxy_lib.config import Config
+from galaxy_lib.data import dataset
 from galaxy_lib.errors import ConfigError
-from galaxy_lib.model import network
+from galaxy_lib.model import network, predict, runs, train
 
 keras = network.keras
 
@@ -117,3 +124,195 @@ def test_mixed_precision_keeps_a_float32_output():
 def test_unknown_tree_normalisation_is_rejected():
     with pytest.raises(ValueError, match="tree normalisation"):
         network.TreeHead("sum")
+
+
+# --- vgg6_views: Dieleman's viewpoint pooling ------------------------------------------------------
+
+VIEWS_69 = dict(crop=207, image_size=69, second_pool=2, model="vgg6_views")
+
+
+def _views_config(**changes) -> Config:
+    return Config(**{**VIEWS_69, **changes})
+
+
+def _images(n: int = 3, side: int = 69, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(size=(n, side, side, 3)).astype("float32")
+
+
+def _dihedral_inputs(x: np.ndarray) -> dict[str, np.ndarray]:
+    """The input turned by 90, 180 and 270 degrees, and mirrored three ways."""
+    return {
+        "rot90": np.rot90(x, 1, axes=(1, 2)), "rot180": np.rot90(x, 2, axes=(1, 2)),
+        "rot270": np.rot90(x, 3, axes=(1, 2)), "mirror left-right": x[:, :, ::-1],
+        "mirror up-down": x[:, ::-1], "transpose": x.transpose(0, 2, 1, 3),
+    }
+
+
+@pytest.mark.parametrize(("views", "combine", "params"), [
+    (4, "mean", 1_632_181), (8, "mean", 1_632_181), (16, "mean", 550_837),
+    (4, "concat", 6_449_077), (8, "concat", 12_871_605), (16, "concat", 8_415_157),
+])
+def test_views_model_shares_vgg6s_body_and_has_the_documented_size(views, combine, params):
+    """Mean keeps VGG6's parameters (one shared body, features averaged); concat widens the first
+    dense layer by the number of views (the counts the docstring of vgg6_views quotes)."""
+    model = network.build_model(_views_config(views=views, views_combine=combine))
+    assert model.count_params() == params
+    assert model.input_shape == (None, 69, 69, 3) and model.output_shape == (None, 37)
+    assert network.layer_summary(model) == [
+        ("ViewStack", "views"), *PAPER_LAYERS[:10], ("ViewMerge", "merge_views"), *PAPER_LAYERS[10:],
+    ]
+    side = 45 if views == 16 else 69  # Dieleman's 45x45 parts of a 69x69 view
+    assert model.get_layer("views").output.shape == (None, side, side, 3)
+    flat = model.get_layer("flatten").output.shape[-1]
+    assert model.get_layer("merge_views").output.shape[-1] == flat * (views if combine == "concat" else 1)
+
+
+@pytest.mark.parametrize("views", [4, 8, 16])
+def test_views_model_builds_at_a_small_size_with_the_tree_head(views):
+    model = network.build_model(Config(crop=32, second_pool=2, model="vgg6_views", views=views, head="tree"))
+    out = model.predict(_images(4, 32), verbose=0)
+    assert out.shape == (4, 37) and tree.tree_violations(out, tolerance=1e-5).empty
+
+
+@pytest.mark.parametrize(("views", "side", "head"), [(4, 69, "sigmoid"), (8, 69, "tree"), (16, 69, "sigmoid"),
+                                                     (8, 32, "sigmoid"), (16, 32, "tree")])
+def test_views_model_is_invariant_to_the_rotations_and_mirrors_of_its_views(views, side, head):
+    """The point of viewpoint pooling: turning the input permutes its views, and the mean of the
+    views' features does not see the order. 4 views: rotations only (a mirror is not one of them);
+    8 and 16: all rotations and mirrors (16 also holds the 45-degree views, rotated by a fixed
+    bilinear resampling that commutes with them). Inference mode: dropout would differ per view."""
+    geometry = dict(crop=207, image_size=69) if side == 69 else dict(crop=side)
+    config = Config(**geometry, second_pool=2, model="vgg6_views", views=views, head=head)
+    model = network.build_model(config)
+    x = _images(3, side)
+    reference = model.predict(x, verbose=0)
+    for name, turned in _dihedral_inputs(x).items():
+        out = model.predict(np.ascontiguousarray(turned), verbose=0)
+        if views == 4 and not name.startswith("rot"):
+            assert np.abs(out - reference).max() > 1e-4, f"4 rotation views should not pool over a {name}"
+        else:
+            np.testing.assert_allclose(out, reference, atol=2e-6, err_msg=name)
+
+
+def test_concatenated_views_are_only_permuted_by_a_rotation():
+    """Dieleman's concatenation keeps each view's features in its own block: a 90-degree turn of
+    the input moves every block one place along (view k of the turned image is view k+1 of the
+    original), so the dense layer sees a different vector and the output is not invariant."""
+    model = network.build_model(Config(crop=32, second_pool=2, model="vgg6_views", views=4, views_combine="concat"))
+    features = keras.Model(model.input, model.get_layer("merge_views").output)
+    x = _images(2, 32)
+    blocks = features.predict(x, verbose=0).reshape(2, 4, -1)
+    turned = features.predict(np.ascontiguousarray(np.rot90(x, 1, axes=(1, 2))), verbose=0).reshape(2, 4, -1)
+    np.testing.assert_allclose(turned, np.roll(blocks, -1, axis=1), atol=1e-5)
+    assert np.abs(turned - blocks).max() > 1e-3
+    out = model.predict(x, verbose=0)
+    assert np.abs(model.predict(np.ascontiguousarray(np.rot90(x, 1, axes=(1, 2))), verbose=0) - out).max() > 1e-4
+
+
+def test_views_are_the_rotations_mirrors_and_corner_parts():
+    x = _images(2, 69)
+    four = network.ViewStack(4)(x).numpy().reshape(4, 2, 69, 69, 3)
+    for k in range(4):
+        np.testing.assert_array_equal(four[k], np.rot90(x, k, axes=(1, 2)))
+    eight = network.ViewStack(8)(x).numpy().reshape(8, 2, 69, 69, 3)
+    assert len({view.tobytes() for view in eight}) == 8  # all different
+    sixteen = network.ViewStack(16)(x).numpy().reshape(16, 2, 45, 45, 3)
+    np.testing.assert_array_equal(sixteen[0], x[:, :45, :45])  # the top-left part, the centre in its far corner
+    np.testing.assert_array_equal(sixteen[5], np.rot90(x, 1, axes=(1, 2))[:, :45, :45])  # another corner, turned
+    rotated = network.rotate_images(network.tf.constant(x), 45.0).numpy()
+    np.testing.assert_allclose(sixteen[8], rotated[:, :45, :45], atol=1e-6)
+
+
+def test_fixed_rotation_matches_tensorflows_projective_transform_and_compiles_with_xla():
+    tf = network.tf
+    x = tf.constant(_images(2, 20))
+    np.testing.assert_array_equal(network.rotate_images(x, 90.0).numpy(), tf.image.rot90(x, 1).numpy())
+    c, r = 9.5, np.sqrt(0.5)
+    reference = tf.raw_ops.ImageProjectiveTransformV3(
+        images=x, transforms=tf.constant([[r, -r, c, r, r, c * (1 - 2 * r), 0, 0]], "float32"),
+        output_shape=tf.constant([20, 20]), fill_value=0.0, interpolation="BILINEAR", fill_mode="CONSTANT")
+    rotated = network.rotate_images(x, 45.0).numpy()
+    np.testing.assert_allclose(rotated, reference.numpy(), atol=1e-5)
+    assert rotated[:, 0, 0].max() == 0  # a corner comes from outside the image: dark sky
+    # Keras compiles with XLA on GPUs, which has no kernel for ImageProjectiveTransformV3.
+    compiled = tf.function(lambda t: network.rotate_images(t, 45.0), jit_compile=True)
+    np.testing.assert_allclose(compiled(x).numpy(), rotated, atol=1e-6)
+
+
+@pytest.mark.parametrize(("views", "combine", "head"), [(8, "mean", "tree"), (16, "concat", "sigmoid")])
+def test_views_model_survives_keras_save_and_load(tmp_path, views, combine, head):
+    model = network.build_model(Config(crop=32, second_pool=2, model="vgg6_views", views=views,
+                                       views_combine=combine, head=head))
+    x = _images(3, 32)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    assert loaded.get_layer("views").views == views and loaded.get_layer("merge_views").combine == combine
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_views_model_keeps_a_float32_output_under_mixed_precision():
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        model = network.build_model(Config(crop=32, second_pool=2, model="vgg6_views", views=16, head="tree"))
+        assert model.get_layer("conv1").compute_dtype == "bfloat16"
+        out = model.predict(_images(2, 32), verbose=0)
+        assert out.dtype == np.float32 and np.isfinite(out).all()
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def test_views_layers_reject_what_they_cannot_do():
+    with pytest.raises(ValueError, match="views 6 is not one of 4, 8, 16"):
+        network.ViewStack(6)
+    with pytest.raises(ValueError, match="combine 'max' is not one of mean, concat"):
+        network.ViewMerge(8, "max")
+    with pytest.raises(ValueError, match=r"input side 20 \(views of side 13\) is too small"):
+        network.vgg6_views(20, views=16)
+    # From a parameters file it is the user's error, naming the keys and the parts.
+    with pytest.raises(ConfigError, match=r"a 20-pixel input \(cut into 13-pixel parts by views: 16\) leaves nothing"):
+        network.build_model(Config(crop=20, second_pool=2, model="vgg6_views", views=16))
+    assert network.build_model(Config(crop=20, second_pool=2, model="vgg6_views", views=8)).output_shape == (None, 37)
+
+
+@pytest.mark.slow
+def test_views_model_trains_predicts_and_makes_test_time_averaging_redundant(tmp_path):
+    """A tiny run through model/train.py; the saved best model is invariant, so dihedral TTA
+    (8 views of the input, each giving the same answer) changes nothing beyond float rounding."""
+    data = write_kaggle_folder(tmp_path / "kaggle", n=16, seed=4)
+    config = Config(data=str(data), crop=128, image_size=32, second_pool=2, epochs=1, batch_size=4,
+                    val_fraction=0.25, test_fraction=0.25, model="vgg6_views", views=8, head="tree", loss="mse")
+    out = train.train(config, tmp_path / "views", verbose=False)
+    run = runs.load_run(out)
+    assert run.config.model == "vgg6_views" and np.isfinite(run.history["val_rmse"]).all()
+    ids = run.split.loc[run.split["split"] == "test", tree.ID_COLUMN].to_numpy()
+    images = dataset.open_images(data)
+    plain = predict.predict_galaxies(out, images, ids, tta="none")
+    averaged = predict.predict_galaxies(out, images, ids, tta="dihedral")
+    assert plain.shape == (len(ids), 37) and tree.tree_violations(plain, tolerance=1e-5).empty
+    np.testing.assert_allclose(averaged, plain, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_views_model_trains_under_a_mirrored_strategy(tmp_path):
+    """Two replicas each stack and merge the views of their half of the batch; two logical CPU
+    devices must be declared before TensorFlow starts: a fresh process."""
+    data = write_kaggle_folder(tmp_path / "kaggle", n=16, seed=4)
+    script = textwrap.dedent(f"""
+        import json
+        from galaxy_lib.tf_setup import import_tensorflow
+        tf = import_tensorflow()
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        from galaxy_lib.model import train
+        from galaxy_lib.config import Config
+        config = Config(data={str(data)!r}, crop=128, image_size=32, second_pool=2, epochs=1, batch_size=4,
+                        val_fraction=0.25, test_fraction=0.25, strategy="mirrored", model="vgg6_views", views=16)
+        out = train.train(config, {str(tmp_path / "mirrored")!r}, verbose=False)
+        print(json.dumps(json.loads((out / "environment.json").read_text())))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    env = json.loads(done.stdout.strip().splitlines()[-1])
+    assert env["strategy"] == "MirroredStrategy" and env["replicas"] == 2
+    history = runs.read_history(tmp_path / "mirrored" / "history.csv")
+    assert len(history) == 1 and np.isfinite(history["val_rmse"]).all()

@@ -47,7 +47,8 @@ def test_names_live_in_one_place(tmp_path):
     for path, relative in expected.items():
         assert path == tmp_path / relative
     assert RunFolder.figure_name("gallery") == "figures/gallery.png"
-    with pytest.raises(ValueError, match="'best' or 'last'"):
+    assert folder.model_file("ema") == tmp_path / "ema.keras"  # the weight average (weight_averaging: ema)
+    with pytest.raises(ValueError, match="'best', 'last', 'ema'"):
         folder.model_file("first")
 
 
@@ -72,6 +73,20 @@ def test_readers(run_folder):
     assert run_folder.read_state() == {"epoch": 2}
     run = runs.load_run(run_folder.path)
     assert run.config.crop == 96 and len(run.split) == 4 and run.folder == run_folder
+
+
+def test_history_and_config_of_a_run_trained_before_weight_averaging_and_precision(run_folder):
+    """Older run folders lack the ``val_rmse_ema`` column and say ``mixed_precision``: both still read."""
+    old_columns = [c for c in runs.HISTORY_COLUMNS if c not in runs.ADDED_HISTORY_COLUMNS]
+    pd.DataFrame([[1.0] * len(old_columns)], columns=old_columns).to_csv(run_folder.history_file, index=False)
+    history = run_folder.read_history()
+    assert list(history.columns) == runs.HISTORY_COLUMNS and history["val_rmse_ema"].isna().all()
+    run_folder.config_file.write_text(run_folder.config_file.read_text().replace(
+        "precision: float32", "mixed_precision: false"))
+    assert "mixed_precision: false" in run_folder.config_file.read_text()
+    assert run_folder.load_config() == Config(crop=96, image_size=32, tta="flips")
+    with pytest.raises(RunError, match=r"ema.keras: no weight average: the run was trained without weight_averaging"):
+        run_folder.load_model("ema")
 
 
 def test_run_folder_problems_are_run_errors_naming_the_file(run_folder, tmp_path):
@@ -123,6 +138,9 @@ def test_key_sets_name_real_keys_and_resuming_allows_what_evaluating_allows():
     assert runs.EVALUATION_CHANGES < runs.RESUMABLE_CHANGES
     assert sorted(runs.EVALUATION_KEYS) == ["auc_min_positives", "bootstrap", "central_pixel_clusters", "tta"]
     assert not runs.EVALUATION_CHANGES & {"crop", "image_size", "model", "head", "seed", "epochs", "loss"}
+    # they change what is computed: a run cannot resume (nor be evaluated) with other values
+    computing = {"precision", "weight_averaging", "ema_momentum", "warmup_epochs", "lr_schedule"}
+    assert not runs.RESUMABLE_CHANGES & computing
 
 
 def test_evaluation_may_change_evaluation_keys_only(run_folder):

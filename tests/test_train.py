@@ -19,6 +19,7 @@ from galaxy_lib.errors import RunError
 from galaxy_lib.model import runs, train
 
 COMPARED = [c for c in runs.HISTORY_COLUMNS if c != "seconds"]
+RAW = [c for c in COMPARED if c != "val_rmse_ema"]  # what every run has (val_rmse_ema: weight averaging only)
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +68,8 @@ def test_run_folder_holds_everything_needed(uninterrupted, tiny_data):
     assert run.config == tiny_config(tiny_data)
     assert list(run.history.columns) == runs.HISTORY_COLUMNS
     assert run.history["epoch"].tolist() == [1, 2, 3]
-    assert np.isfinite(run.history[COMPARED].to_numpy(dtype=float)).all()
+    assert np.isfinite(run.history[RAW].to_numpy(dtype=float)).all()
+    assert run.history["val_rmse_ema"].isna().all() and not (uninterrupted / "ema.keras").exists()
     assert (run.history["rmse"] > 0).all() and (run.history["val_accuracy"].between(0, 1)).all()
     counts = run.split["split"].value_counts()
     assert (counts["train"], counts["val"], counts["test"]) == (12, 6, 6)
@@ -78,6 +80,7 @@ def test_run_folder_holds_everything_needed(uninterrupted, tiny_data):
     assert [p.name for p in (uninterrupted / "resume").glob("*.keras")] == ["epoch-0003.keras"]
     env = json.loads((uninterrupted / "environment.json").read_text())
     assert env["packages"]["tensorflow"] and env["replicas"] == 1 and env["deterministic"] is True
+    assert env["precision"] == "float32" and "mixed_precision" not in env
     model = runs.load_model(uninterrupted, "best")
     assert model.predict(np.zeros((2, 32, 32, 3), "float32"), verbose=0).shape == (2, 37)
     with pytest.raises(ValueError):
@@ -162,6 +165,28 @@ def test_learning_rate_schedule():
     assert rates[0] == pytest.approx(0.01) and rates[2] == pytest.approx(0.005) and rates == sorted(rates, reverse=True)
 
 
+def test_step_schedule_divides_by_ten_after_72_and_92_percent_of_the_epochs():
+    step = Config(learning_rate=0.04, epochs=25, lr_schedule="step")  # Dieleman's 18 and 23 of 25 (million images)
+    rates = [train.learning_rate_at(step, e) for e in range(25)]
+    assert rates[:18] == pytest.approx([0.04] * 18)  # epochs 0-17: 18 of 25 = 72% not yet finished
+    assert rates[18:23] == pytest.approx([0.004] * 5) and rates[23:] == pytest.approx([0.0004] * 2)
+    # exact percentages need no float luck: 72% of 50 is 36, 92% is 46
+    fifty = step.replace(epochs=50)
+    assert [train.learning_rate_at(fifty, e) for e in (35, 36, 45, 46)] == pytest.approx([0.04, 0.004, 0.004, 0.0004])
+
+
+def test_warmup_ramps_any_schedule_from_a_tenth():
+    warm = Config(learning_rate=0.01, epochs=10, warmup_epochs=3)
+    assert [train.learning_rate_at(warm, e) for e in range(5)] == pytest.approx([0.001, 0.004, 0.007, 0.01, 0.01])
+    cosine = warm.replace(lr_schedule="cosine")
+    plain = warm.replace(lr_schedule="cosine", warmup_epochs=0)
+    assert train.learning_rate_at(cosine, 1) == pytest.approx(0.4 * train.learning_rate_at(plain, 1))
+    assert [train.learning_rate_at(cosine, e) for e in range(3, 10)] == [
+        train.learning_rate_at(plain, e) for e in range(3, 10)]  # after the warm-up: the schedule itself
+    step = warm.replace(lr_schedule="step", epochs=4, warmup_epochs=1)
+    assert [train.learning_rate_at(step, e) for e in range(4)] == pytest.approx([0.001, 0.01, 0.01, 0.001])
+
+
 @pytest.mark.slow
 def test_cli_train_verb(tiny_data, tmp_path, repo_root):
     from galaxy_lib import cli
@@ -199,13 +224,83 @@ def test_mirrored_strategy_on_two_logical_cpus(tiny_data, tmp_path):
 
 
 @pytest.mark.slow
-def test_mixed_precision_run_trains_and_saves_float32_outputs(tiny_data, tmp_path):
-    out = train.train(tiny_config(tiny_data, mixed_precision=True, epochs=1), tmp_path / "mixed", verbose=False)
+@pytest.mark.parametrize(("precision", "compute", "head"),
+                         [("mixed_float16", "float16", "sigmoid"), ("mixed_bfloat16", "bfloat16", "tree")])
+def test_mixed_precision_run_trains_and_saves_float32_outputs(tiny_data, tmp_path, precision, compute, head):
+    from galaxy_lib.data import dataset
+    from galaxy_lib.model import predict
+
+    config = tiny_config(tiny_data, precision=precision, head=head, epochs=1)
+    out = train.train(config, tmp_path / "mixed", verbose=False)
     assert train.keras.mixed_precision.global_policy().name == "float32"  # restored afterwards
+    assert json.loads((out / "environment.json").read_text())["precision"] == precision
     model = runs.load_model(out)
-    assert model.get_layer("conv1").compute_dtype == "float16"
+    assert model.get_layer("conv1").compute_dtype == compute
+    assert model.get_layer("dense").compute_dtype == compute
     assert model.output.dtype == "float32"
+    # the output layers (and so the loss) stay float32: the sigmoid Dense, or the tree head's scores and TreeHead
+    for name in ("answers", "scores") if head == "tree" else ("answers",):
+        assert model.get_layer(name).compute_dtype == "float32", name
     assert np.isfinite(runs.load_run(out).history["val_rmse"]).all()
+    # Predicting needs no policy: the loaded model takes float32 images and gives float32 answers.
+    data = dataset.load_for_config(config)
+    ids = split.ids_of(runs.load_run(out).split, "test")
+    predictions = predict.predict_galaxies(out, data.images, ids, tta="flips")
+    assert predictions.dtype == np.float32 and predictions.shape == (len(ids), 37)
+    assert np.isfinite(predictions).all()
+
+
+def _val_rmse(run_dir, which: str) -> float:
+    """RMSE over the run's validation galaxies of one of its checkpoints, computed here."""
+    from galaxy_lib.data import dataset
+    from galaxy_lib.model import predict
+
+    run = runs.load_run(run_dir)
+    data = dataset.load_for_config(run.config)
+    ids, labels = data.subset(split.ids_of(run.split, "val"))
+    model = runs.load_model(run_dir, which)
+    predictions = predict.predict_galaxies(run_dir, data.images, ids, tta="none", model=model)
+    return float(np.sqrt(np.mean((predictions - labels) ** 2)))
+
+
+@pytest.fixture(scope="module")
+def averaged(tiny_data, tmp_path_factory):
+    """The reference run with an exponential moving average of the weights."""
+    config = tiny_config(tiny_data, weight_averaging="ema", ema_momentum=0.5)
+    return train.train(config, tmp_path_factory.mktemp("runs") / "ema", verbose=False)
+
+
+@pytest.mark.slow
+def test_weight_average_is_scored_saved_and_chooses_best(averaged, uninterrupted):
+    history = runs.load_run(averaged).history
+    assert np.isfinite(history["val_rmse_ema"]).all()
+    assert not np.allclose(history["val_rmse_ema"], history["val_rmse"])  # the average is another model
+    # The average is only watched: the raw weights train exactly as without it.
+    pd.testing.assert_frame_equal(history[RAW], runs.load_run(uninterrupted).history[RAW])
+    # ema.keras is the average after the last epoch; best.keras the average at its best epoch.
+    assert _val_rmse(averaged, "ema") == pytest.approx(history["val_rmse_ema"].iloc[-1], rel=1e-4)
+    assert _val_rmse(averaged, "best") == pytest.approx(history["val_rmse_ema"].min(), rel=1e-4)
+    assert _val_rmse(averaged, "last") == pytest.approx(history["val_rmse"].iloc[-1], rel=1e-4)
+    state = json.loads((averaged / "resume" / "state.json").read_text())
+    assert state["monitor"] == "val_rmse_ema" and state["best"] == pytest.approx(history["val_rmse_ema"].min())
+    # a run without weight averaging has no ema checkpoint, and says why
+    with pytest.raises(RunError, match="trained without weight_averaging: ema"):
+        runs.load_model(uninterrupted, "ema")
+
+
+@pytest.mark.slow
+def test_killed_run_with_weight_averaging_resumes_exactly(averaged, tiny_data, tmp_path):
+    """The average lives in the optimizer's variables, saved with the resume checkpoint."""
+    out = tmp_path / "killed-ema"
+    config = tiny_config(tiny_data, weight_averaging="ema", ema_momentum=0.5)
+    with pytest.raises(Interrupt):
+        train.train(config, out, callbacks=[InterruptAt(epoch=2, batch=1)], verbose=False)
+    assert runs.read_history(out / "history.csv")["epoch"].tolist() == [1, 2]
+    train.train(config, out, verbose=False)
+    pd.testing.assert_frame_equal(runs.load_run(out).history[COMPARED], runs.load_run(averaged).history[COMPARED])
+    for a, b in zip(runs.load_model(out, "ema").get_weights(), runs.load_model(averaged, "ema").get_weights(),
+                    strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.slow
@@ -214,3 +309,21 @@ def test_crop_cache_gives_the_same_history(uninterrupted, tiny_data, tmp_path):
     assert list((out / "cache").glob("crops-*.u8"))
     reference = runs.load_run(uninterrupted).history[COMPARED]
     pd.testing.assert_frame_equal(runs.load_run(out).history[COMPARED], reference)
+
+
+def test_a_bfloat16_model_predicts_float32_without_the_policy(tmp_path):
+    """Prediction runs with the global policy float32 (another process, a notebook): a saved
+    mixed_bfloat16 model still takes the float32 images of the predict signature."""
+    from galaxy_lib.model import network, predict
+
+    with train.precision_policy("mixed_bfloat16"):
+        assert train.keras.mixed_precision.global_policy().name == "mixed_bfloat16"
+        model = network.build_model(Config(crop=32, second_pool=2, head="tree"))
+    assert train.keras.mixed_precision.global_policy().name == "float32"
+    model.save(tmp_path / "bf16.keras")
+    loaded = train.keras.models.load_model(tmp_path / "bf16.keras", compile=False)
+    assert loaded.get_layer("conv1").compute_dtype == "bfloat16" and loaded.input.dtype == "float32"
+    images = np.random.default_rng(0).uniform(size=(3, 32, 32, 3)).astype("float32")
+    out = predict._predict_function(loaded, (0, 1))(images).numpy()
+    assert out.dtype == np.float32 and out.shape == (3, 37) and np.isfinite(out).all()
+    assert tree.tree_violations(out, tolerance=1e-5).empty

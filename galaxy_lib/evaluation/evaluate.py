@@ -15,6 +15,12 @@ galaxies (never trained on, never used to choose an epoch), next to:
 predicts, computes, writes ``metrics.json``, ``auc.csv``, ``predictions_test.csv`` and
 ``figures/*.png`` into the run folder (each atomically) and prints a summary.
 :func:`assess` does the same from predictions already made, for notebooks and tests.
+
+An ensemble (:mod:`galaxy_lib.model.ensemble`) is evaluated as one model by
+:func:`evaluate_ensemble` (:func:`evaluate_run` hands an ensemble folder to it): the members'
+mean prediction is scored like a run's, and every member's own held-out figures stand beside
+it (``metrics.json``'s ``members``, rows of the baseline table and of the paper-vs-honest
+table, the bars of ``rmse_vs_baselines``), so the gain over the members is visible.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,13 +42,16 @@ from galaxy_lib.errors import DataError, RunError
 from galaxy_lib.evaluation import baselines, figures, metrics
 from galaxy_lib.evaluation.baselines import baseline_table
 from galaxy_lib.evaluation.metrics import EvaluationResult, evaluate_predictions
+from galaxy_lib.model.ensemble import EnsembleFolder, shared_split
 from galaxy_lib.model.runs import RunFolder
 
 __all__ = [
     "PAPER_REPORTED",
+    "MemberRun",
     "RunEvaluation",
     "assess",
     "baseline_table",
+    "evaluate_ensemble",
     "evaluate_predictions",
     "evaluate_run",
     "paper_vs_honest_table",
@@ -59,6 +69,17 @@ FIGURE_NAMES = (
     "predicted_vs_true",
     "gallery",
 )
+
+
+@dataclass
+class MemberRun:
+    """One member of an ensemble, for :func:`assess`: its history, its own predictions of the
+    evaluated splits (same order as the ensemble's) and extra fields for ``metrics.json``."""
+
+    name: str
+    history: pd.DataFrame
+    predictions: dict[str, np.ndarray]
+    record: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -92,11 +113,18 @@ class RunEvaluation:
         """A few lines for the terminal or a notebook."""
         m = self.metrics
         split = self.evaluated_split
+        members = m.get("members") or []
+        what = f"{m['model']} model" if not members else f"ensemble of {len(members)} members' {m['model']} models"
         lines = [
             f"Held-out {split} set: {m['n_' + split]} galaxies never trained on "
-            f"({m['model']} model, test-time averaging: {m['tta']})",
+            f"({what}, test-time averaging: {m['tta']})",
             f"  {split} RMSE {m[split + '_rmse']:.4f}   accuracy (argmax of 37) {m[split + '_accuracy']:.3f}",
         ]
+        if members:
+            own = [member[split + "_rmse"] for member in members]
+            lines.append("  members on their own: " + ", ".join(
+                f"{member['name']} {value:.4f}" for member, value in zip(members, own, strict=True))
+                + f"; the ensemble gains {min(own) - m[split + '_rmse']:.4f} over the best member")
         if m.get("train_rmse_last_epoch") is not None:
             acc = m.get("train_accuracy_last_epoch")
             lines.append(
@@ -133,6 +161,7 @@ def paper_vs_honest_table(
     n_train: int | None = None,
     model: str = "best",
     include_paper: bool = True,
+    subject: str = "this run",
 ) -> pd.DataFrame:
     """The paper's style of figure next to the honest ones, for the same run.
 
@@ -142,9 +171,11 @@ def paper_vs_honest_table(
     the ``model`` checkpoint, validation (used to choose that checkpoint, so slightly
     optimistic) and the held-out test set (never seen: the honest number).
 
-    Columns: ``figure``, ``rmse``, ``accuracy``, ``galaxies``, ``seen in training``.
+    Columns: ``figure``, ``rmse``, ``accuracy``, ``galaxies``, ``seen in training``. ``subject``
+    starts the rows' text (an ensemble's table names each member and "the ensemble").
     """
     rows: list[dict[str, Any]] = []
+    checkpoint = model if model.endswith(("model", "models")) else f"{model} model"
     if include_paper:
         rows.append({"figure": "paper as published: last training epoch, leaky split",
                      "rmse": PAPER_REPORTED["rmse"], "accuracy": PAPER_REPORTED["accuracy"],
@@ -152,18 +183,18 @@ def paper_vs_honest_table(
     epoch = _last(history, "epoch")
     tag = f"epoch {int(epoch)}" if epoch is not None else "last epoch"
     if _last(history, "rmse") is not None:
-        rows.append({"figure": f"this run, paper's view: training, {tag} (Keras log, dropout on)",
+        rows.append({"figure": f"{subject}, paper's view: training, {tag} (Keras log, dropout on)",
                      "rmse": _last(history, "rmse"), "accuracy": _last(history, "accuracy"),
                      "galaxies": n_train if n_train is not None else np.nan, "seen in training": "yes"})
     if _last(history, "val_rmse") is not None:
-        rows.append({"figure": f"this run: validation, {tag} (Keras log)",
+        rows.append({"figure": f"{subject}: validation, {tag} (Keras log)",
                      "rmse": _last(history, "val_rmse"), "accuracy": _last(history, "val_accuracy"),
                      "galaxies": val.n if val is not None else np.nan, "seen in training": "no"})
     if val is not None:
-        rows.append({"figure": f"this run: validation, {model} model", "rmse": val.rmse, "accuracy": val.accuracy,
+        rows.append({"figure": f"{subject}: validation, {checkpoint}", "rmse": val.rmse, "accuracy": val.accuracy,
                      "galaxies": val.n, "seen in training": "no (chose the checkpoint)"})
     if test is not None:
-        rows.append({"figure": f"this run: held-out test, {model} model", "rmse": test.rmse,
+        rows.append({"figure": f"{subject}: held-out test, {checkpoint}", "rmse": test.rmse,
                      "accuracy": test.accuracy, "galaxies": test.n, "seen in training": "no"})
     frame = pd.DataFrame(rows, columns=["figure", "rmse", "accuracy", "galaxies", "seen in training"])
     frame["galaxies"] = frame["galaxies"].astype("Int64")
@@ -212,6 +243,7 @@ def assess(
     model: str = "best",
     progress: bool = True,
     make_figures: bool = True,
+    members: Sequence[MemberRun] = (),
 ) -> RunEvaluation:
     """All metrics, baselines, tables and figures from predictions already made.
 
@@ -219,6 +251,10 @@ def assess(
     order of that split's GalaxyIDs in ``split``. ``data`` is a
     :class:`~galaxy_lib.data.dataset.GalaxyData` holding at least the run's galaxies. Baselines are
     fitted on the ``train`` rows of ``split`` only.
+
+    With ``members`` the predictions are an ensemble's mean: each member's own figures join the
+    tables and ``metrics['members']``, ``history`` is the members' (with a ``member`` column, for
+    the training curves), and the top-level last-epoch figures are left empty (no single log).
     """
     ids = {name: _split_ids(split, name) for name in ("train", "val", "test")}
     evaluated = "test" if len(ids["test"]) else "val"
@@ -250,12 +286,30 @@ def assess(
         y_train, len(y_eval), train_colours=colours[: len(ids["train"])], eval_colours=colours[len(ids["train"]) :],
         clusters=config.central_pixel_clusters, seed=config.seed,
     )
-    model_name = f"this model ({evaluated})"
-    table = baseline_table(y_eval, base_preds, models={model_name: y_pred})
-    paper = paper_vs_honest_table(history, val, result if evaluated == "test" else None,
-                                  n_train=len(ids["train"]), model=model)
-
     test = result if evaluated == "test" else None
+    if not members:
+        table = baseline_table(y_eval, base_preds, models={f"this model ({evaluated})": y_pred})
+        paper = paper_vs_honest_table(history, val, test, n_train=len(ids["train"]), model=model)
+        log = history
+    else:
+        models = {f"the ensemble ({evaluated})": y_pred}
+        models |= {f"member {m.name} ({evaluated})": m.predictions[evaluated] for m in members}
+        table = baseline_table(y_eval, base_preds, models=models)
+        own = {
+            m.name: {name: evaluate_predictions(y, m.predictions[name], min_positives=config.auc_min_positives,
+                                                n_bootstrap=0, seed=config.seed)
+                     for name, y in (("val", y_val if val is not None else None), (evaluated, y_eval))
+                     if y is not None and name in m.predictions}
+            for m in members
+        }
+        parts = [paper_vs_honest_table(pd.DataFrame(), include_paper=True)]
+        parts += [paper_vs_honest_table(m.history, own[m.name].get("val"), own[m.name].get("test"),
+                                        n_train=len(ids["train"]), model=model, include_paper=False,
+                                        subject=f"member {m.name}") for m in members]
+        parts.append(paper_vs_honest_table(pd.DataFrame(), val, test, model=f"members' {model} models",
+                                           include_paper=False, subject="the ensemble"))
+        paper = pd.concat(parts, ignore_index=True)
+        log = pd.DataFrame()  # no single training log: each member's is in metrics["members"]
     m: dict[str, Any] = {
         "evaluated_split": evaluated,
         "model": model,
@@ -267,11 +321,11 @@ def assess(
         "test_accuracy": test.accuracy if test else None,
         "val_rmse": val.rmse if val else (result.rmse if evaluated == "val" else None),
         "val_accuracy": val.accuracy if val else (result.accuracy if evaluated == "val" else None),
-        "train_rmse_last_epoch": _last(history, "rmse"),
-        "train_accuracy_last_epoch": _last(history, "accuracy"),
-        "val_rmse_last_epoch": _last(history, "val_rmse"),
-        "val_accuracy_last_epoch": _last(history, "val_accuracy"),
-        "epochs": int(_last(history, "epoch")) if _last(history, "epoch") is not None else None,
+        "train_rmse_last_epoch": _last(log, "rmse"),
+        "train_accuracy_last_epoch": _last(log, "accuracy"),
+        "val_rmse_last_epoch": _last(log, "val_rmse"),
+        "val_accuracy_last_epoch": _last(log, "val_accuracy"),
+        "epochs": int(_last(log, "epoch")) if _last(log, "epoch") is not None else None,
         "paper_reported": PAPER_REPORTED,
         "rmse_per_question": result.rmse_per_question.to_dict(),
         "rmse_per_answer": result.rmse_per_answer.to_dict(),
@@ -288,6 +342,19 @@ def assess(
         "auc": _auc_dict(result.auc),
         "paper_vs_honest": paper.astype(object).where(paper.notna(), None).to_dict(orient="records"),
     }
+    if members:
+        m["members"] = [
+            {
+                "name": member.name,
+                **member.record,
+                "test_rmse": own[member.name]["test"].rmse if "test" in own[member.name] else None,
+                "test_accuracy": own[member.name]["test"].accuracy if "test" in own[member.name] else None,
+                "val_rmse": own[member.name]["val"].rmse if "val" in own[member.name] else None,
+                "train_rmse_last_epoch": _last(member.history, "rmse"),
+                "epochs": int(_last(member.history, "epoch")) if _last(member.history, "epoch") is not None else None,
+            }
+            for member in members
+        ]
     evaluation = RunEvaluation(
         config=config, evaluated_split=evaluated, ids=ids[evaluated], y_true=y_eval, y_pred=y_pred, result=result,
         val=val, baselines=table, paper_vs_honest=paper, history=history, metrics=_clean(m),
@@ -373,7 +440,13 @@ def evaluate_run(
     ``data`` is the data set (path or loaded :class:`~galaxy_lib.data.dataset.GalaxyData`);
     default: ``config.data``. Returns the ``metrics.json`` dictionary (or the whole
     :class:`RunEvaluation` with ``return_evaluation``).
+
+    An ensemble folder is evaluated by :func:`evaluate_ensemble` (with the same arguments), so
+    notebook 3 and the command line need not ask which kind of folder they hold.
     """
+    if EnsembleFolder.is_ensemble(run_dir):
+        return evaluate_ensemble(run_dir, data, config=config, which=which, batch_size=batch_size, progress=progress,
+                                 verbose=verbose, return_evaluation=return_evaluation)
     from galaxy_lib.model import predict  # TensorFlow: only when a run is evaluated
 
     folder = RunFolder(Path(run_dir)).require()
@@ -388,12 +461,13 @@ def evaluate_run(
             galaxy_data.subset(ids)  # a clear error naming a missing galaxy before any prediction
             predictions[name] = predict.predict_galaxies(folder.path, galaxy_data.images, ids, tta=config.tta,
                                                          batch_size=batch_size, model=model)
-            if not np.isfinite(predictions[name]).all():
-                raise RunError(
-                    f"{folder.model_file(which)}: predicts NaN or infinite values for {name} galaxies "
-                    "(training diverged: lower learning_rate, or use loss: mse with head: tree)"
-                )
+            _check_finite(predictions[name], folder.model_file(which), name)
     evaluation = assess(config, split, history, galaxy_data, predictions, model=which, progress=progress)
+    return _finish(evaluation, folder, verbose=verbose, return_evaluation=return_evaluation)
+
+
+def _finish(evaluation: RunEvaluation, folder: RunFolder, *, verbose: bool, return_evaluation: bool):
+    """Write the evaluation into ``folder``, print its summary, and return it (or its metrics)."""
     written = write_evaluation(evaluation, folder.path)
     if verbose:
         figure_files = [k for k in written if k.startswith(f"{folder.FIGURES}/")]
@@ -405,3 +479,92 @@ def evaluate_run(
     for fig in evaluation.figures.values():
         fig.clear()  # free memory: the PNGs are written
     return evaluation.metrics
+
+
+def _check_finite(values: np.ndarray, model_file: Path, split: str) -> None:
+    if not np.isfinite(values).all():
+        raise RunError(
+            f"{model_file}: predicts NaN or infinite values for {split} galaxies "
+            "(training diverged: lower learning_rate, or use loss: mse with head: tree)"
+        )
+
+
+def evaluate_ensemble(
+    ensemble_dir: str | os.PathLike[str],
+    data=None,
+    *,
+    config: Config | None = None,
+    overrides: dict[str, Any] | None = None,
+    which: str = "best",
+    batch_size: int = 64,
+    progress: bool = True,
+    verbose: bool = True,
+    return_evaluation: bool = False,
+):
+    """Evaluate an ensemble folder as one model and write the usual files into it.
+
+    Its members must share their test galaxies (else :class:`~galaxy_lib.errors.RunError`);
+    validation figures are computed only when they share their validation galaxies too. Each
+    member predicts with its own configuration (preprocessing, ``tta``) and ``which``
+    checkpoint; the ensemble's prediction is their mean, scored like a run's, and
+    ``metrics.json`` adds ``members`` (each one's own test and validation RMSE, epochs and
+    training minutes) and ``ensemble`` (name, members, training minutes in all, budget).
+
+    Evaluation keys and paths may be changed for every member at once: ``overrides`` (the command
+    line's ``--set``/``--data``), or ``config``, the first member's configuration as a notebook
+    holds it (its differences from that member's saved ``config.yaml`` apply to all). Any other
+    difference is refused naming the member and key, as for a run. The data set, ``bootstrap``,
+    ``auc_min_positives`` and ``central_pixel_clusters`` are the first member's.
+    """
+    from galaxy_lib.model import predict  # TensorFlow: only when an ensemble is evaluated
+
+    folder = EnsembleFolder(Path(ensemble_dir)).require()
+    members = folder.members()
+    split, same_val = shared_split(folder)
+    saved = [member.load_config() for _, member in members]
+    changes = dict(overrides or {})
+    if config is not None:
+        members[0][1].config_for_evaluation(config)  # refuses a change that is not the evaluation's to make
+        changes |= {key: new for key, (_, new) in config.changes_from(saved[0]).items()
+                    if key not in {"run_name", "runs_dir", "reports_dir"}}  # each member keeps its own place
+    configs = [member.config_for_evaluation(own.replace(**changes)) if changes else own
+               for (_, member), own in zip(members, saved, strict=True)]
+
+    galaxy_data = _load_data(configs[0], data)
+    models = [member.load_model(which) for _, member in members]
+    predictions: dict[str, np.ndarray] = {}
+    own: dict[str, np.ndarray] = {}
+    for name in ("val", "test"):
+        ids = _split_ids(split, name)
+        if not len(ids) or (name == "val" and not same_val):
+            continue
+        galaxy_data.subset(ids)  # a clear error naming a missing galaxy before any prediction
+        predictions[name], own[name] = predict.predict_ensemble(
+            [member for _, member in members], galaxy_data.images, ids, tta=[c.tta for c in configs],
+            batch_size=batch_size, models=models, return_members=True,
+        )
+        for (_, member), values in zip(members, own[name], strict=True):
+            _check_finite(values, member.model_file(which), name)
+    if verbose and not same_val:
+        print("note: the members do not share their validation galaxies; the ensemble is scored on test only")
+
+    minutes = folder.training_minutes()
+    member_runs = [
+        MemberRun(name, member.read_history(), {split_name: values[i] for split_name, values in own.items()},
+                  {"run_dir": display_path(member.path), "tta": cfg.tta, "training_minutes": minutes[name],
+                   "time_limit_minutes": cfg.time_limit_minutes or None})
+        for i, ((name, member), cfg) in enumerate(zip(members, configs, strict=True))
+    ]
+    evaluation = assess(configs[0], split, folder.read_history(), galaxy_data, predictions, model=which,
+                        progress=progress, members=member_runs)
+    ttas = {cfg.tta for cfg in configs}
+    budget = folder.read_members().get("budget_minutes")
+    evaluation.metrics["tta"] = ttas.pop() if len(ttas) == 1 else "per member"
+    evaluation.metrics["ensemble"] = _clean({
+        "name": folder.path.name,
+        "members": [name for name, _ in members],
+        "training_minutes": sum(minutes.values()),
+        "budget_minutes": budget,
+        "parameters_file": folder.read_members().get("parameters_file") or "",
+    })
+    return _finish(evaluation, folder, verbose=verbose, return_evaluation=return_evaluation)

@@ -64,11 +64,18 @@ def training_curves(history: pd.DataFrame) -> Figure:
         raise ValueError("history needs an 'epoch' column and at least one of loss, rmse, accuracy")
     fig = _figure(4.2 * len(panels), 3.4)
     axes = _subplots(fig, 1, len(panels)).ravel()
+    # An ensemble's history (EnsembleFolder.read_history) has a `member` column: one colour per
+    # member, training dashed and validation solid.
+    groups = list(history.groupby("member", sort=False)) if "member" in history else [(None, history)]
     for ax, (key, title) in zip(axes, panels, strict=True):
-        if key in history:
-            ax.plot(history["epoch"], history[key], marker="o", ms=3, label="training (dropout on)")
-        if f"val_{key}" in history:
-            ax.plot(history["epoch"], history[f"val_{key}"], marker="o", ms=3, label="validation")
+        for number, (member, part) in enumerate(groups):
+            colour = {} if member is None else {"color": f"C{number % 10}"}
+            prefix = "" if member is None else f"{member}: "
+            if key in part:
+                ax.plot(part["epoch"], part[key], marker="o", ms=3, label=f"{prefix}training (dropout on)",
+                        **({"ls": "--"} if member is not None else {}), **colour)
+            if f"val_{key}" in part:
+                ax.plot(part["epoch"], part[f"val_{key}"], marker="o", ms=3, label=f"{prefix}validation", **colour)
         ax.set_title(title)
         ax.set_xlabel("epoch")
         ax.legend(fontsize=8)

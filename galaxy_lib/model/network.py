@@ -7,14 +7,26 @@
 Configuration changes only what it names: the input side (``crop``/``image_size``), the
 second pool, a width multiplier and the output head. The ``tree`` head (Dieleman's Kaggle
 winner) makes every prediction obey the decision tree's sums by construction.
+
+``vgg6_views`` is Dieleman's viewpoint pooling around the same body: the model cuts each input
+image into 4, 8 or 16 rotated / mirrored views *inside the graph* (:class:`ViewStack`), runs one
+shared VGG6 body on all of them as one larger batch, and combines each image's view features
+(:class:`ViewMerge`) before VGG6's dense layers. A galaxy's answers do not depend on how the
+telescope was oriented; with the default ``mean`` combination the model is exactly invariant to
+the views' symmetry group instead of having to learn it from augmentation.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 from typing import Any
 
+import numpy as np
+
 from galaxy_lib import tree
-from galaxy_lib.config import Config
+from galaxy_lib.config import CHOICES, VIEW_COUNTS, Config
+from galaxy_lib.data.augment import dihedral_view
 from galaxy_lib.errors import ConfigError
 from galaxy_lib.tf_setup import import_tensorflow
 
@@ -82,6 +94,40 @@ def _vgg6_final_side(input_size: int, second_pool: int) -> int:
     return ((input_size - 4) // 2 - 4) // second_pool
 
 
+def _check_head(head: str) -> None:
+    if head not in ("sigmoid", "tree"):
+        raise ValueError(f"head {head!r} is not one of sigmoid, tree")
+
+
+def _vgg6_body(x, *, second_pool: int, width: float):
+    """VGG6 from its first convolution to ``Flatten``: the part that sees pixels.
+
+    Shared by :func:`vgg6` (once per image) and :func:`vgg6_views` (once per view, the same
+    weights for all views), so both models are the paper's layers, in the paper's order.
+    """
+    x = layers.Conv2D(_scaled(16, width), 3, activation="relu", name="conv1")(x)
+    x = layers.Conv2D(_scaled(16, width), 3, activation="relu", name="conv2")(x)
+    x = layers.MaxPooling2D(2, name="pool1")(x)
+    x = layers.Dropout(0.25, name="dropout1")(x)
+    x = layers.Conv2D(_scaled(32, width), 3, activation="relu", name="conv3")(x)
+    x = layers.Conv2D(_scaled(32, width), 3, activation="relu", name="conv4")(x)
+    x = layers.BatchNormalization(name="batchnorm")(x)
+    x = layers.MaxPooling2D(second_pool, name="pool2")(x)
+    x = layers.Dropout(0.25, name="dropout2")(x)
+    return layers.Flatten(name="flatten")(x)
+
+
+def _vgg6_top(x, *, head: str, width: float, tree_normalisation: str):
+    """VGG6 after ``Flatten``: Dense256-Dropout0.5-Dense37 and the output head."""
+    x = layers.Dense(_scaled(256, width), activation="relu", name="dense")(x)
+    x = layers.Dropout(0.5, name="dropout3")(x)
+    if head == "sigmoid":
+        # float32 output so that mixed precision keeps a stable loss.
+        return layers.Dense(tree.N_ANSWERS, activation="sigmoid", dtype="float32", name="answers")(x)
+    scores = layers.Dense(tree.N_ANSWERS, dtype="float32", name="scores")(x)
+    return TreeHead(tree_normalisation, name="answers")(scores)
+
+
 def vgg6(
     input_size: int = 128,
     *,
@@ -97,44 +143,210 @@ def vgg6(
     Dropout0.25-Flatten-Dense256-Dropout0.5-Dense37 + head. ``head='sigmoid'`` is the paper's;
     ``head='tree'`` feeds the 37 linear outputs to :class:`TreeHead`.
     """
-    if head not in ("sigmoid", "tree"):
-        raise ValueError(f"head {head!r} is not one of sigmoid, tree")
+    _check_head(head)
     if _vgg6_final_side(input_size, second_pool) < 1:
         raise ValueError(f"input side {input_size} is too small for VGG6 with second_pool={second_pool}")
     inputs = keras.Input(shape=(input_size, input_size, 3), name="image")
-    x = layers.Conv2D(_scaled(16, width), 3, activation="relu", name="conv1")(inputs)
-    x = layers.Conv2D(_scaled(16, width), 3, activation="relu", name="conv2")(x)
-    x = layers.MaxPooling2D(2, name="pool1")(x)
-    x = layers.Dropout(0.25, name="dropout1")(x)
-    x = layers.Conv2D(_scaled(32, width), 3, activation="relu", name="conv3")(x)
-    x = layers.Conv2D(_scaled(32, width), 3, activation="relu", name="conv4")(x)
-    x = layers.BatchNormalization(name="batchnorm")(x)
-    x = layers.MaxPooling2D(second_pool, name="pool2")(x)
-    x = layers.Dropout(0.25, name="dropout2")(x)
-    x = layers.Flatten(name="flatten")(x)
-    x = layers.Dense(_scaled(256, width), activation="relu", name="dense")(x)
-    x = layers.Dropout(0.5, name="dropout3")(x)
-    if head == "sigmoid":
-        # float32 output so that mixed precision keeps a stable loss.
-        outputs = layers.Dense(tree.N_ANSWERS, activation="sigmoid", dtype="float32", name="answers")(x)
-    else:
-        scores = layers.Dense(tree.N_ANSWERS, dtype="float32", name="scores")(x)
-        outputs = TreeHead(tree_normalisation, name="answers")(scores)
+    x = _vgg6_body(inputs, second_pool=second_pool, width=width)
+    outputs = _vgg6_top(x, head=head, width=width, tree_normalisation=tree_normalisation)
     return keras.Model(inputs, outputs, name=name)
 
 
-MODELS = {"vgg6": vgg6}
+# --- viewpoint pooling ----------------------------------------------------------------------------
+
+ROTATION_VIEWS = (0, 5, 6, 3)
+""":func:`~galaxy_lib.data.augment.dihedral_view` indices of the rotations by 0, 90, 180 and 270
+degrees (the views with an even number of mirrorings), in that order."""
+
+PART_FRACTION = 45 / 69
+"""Side of a 16-view part relative to the input: Dieleman's 45x45 parts of a 69x69 view. A part
+reaches past the image centre, so neighbouring parts overlap (less overlap measured worse)."""
+
+
+def view_side(input_size: int, views: int) -> int:
+    """Side of each view the shared body sees: the whole input for 4 and 8 views, one corner
+    part (:data:`PART_FRACTION` of the side) for 16."""
+    return max(1, round(input_size * PART_FRACTION)) if views == 16 else input_size
+
+
+@functools.lru_cache(maxsize=16)
+def _rotation_sampling(side: int, degrees: float) -> tuple[np.ndarray, np.ndarray]:
+    """For each output pixel of a ``side``-square rotated by ``degrees``: the flat indices of the
+    four input pixels around its source point and their bilinear weights (0 for pixels outside
+    the image), each ``(side * side, 4)``. Computed once in float64 from the exact geometry."""
+    centre = (side - 1) / 2
+    cos, sin = math.cos(math.radians(degrees)), math.sin(math.radians(degrees))
+    row, col = np.mgrid[0:side, 0:side].astype(np.float64)
+    # Output pixel (col, row) samples the input at R (col - c, row - c) + c.
+    src_col = cos * (col - centre) - sin * (row - centre) + centre
+    src_row = sin * (col - centre) + cos * (row - centre) + centre
+    col0, row0 = np.floor(src_col), np.floor(src_row)
+    fcol, frow = src_col - col0, src_row - row0
+    indices, weights = [], []
+    for drow, wrow in ((0, 1 - frow), (1, frow)):
+        for dcol, wcol in ((0, 1 - fcol), (1, fcol)):
+            r, c = (row0 + drow).astype(np.int64), (col0 + dcol).astype(np.int64)
+            inside = (r >= 0) & (r < side) & (c >= 0) & (c < side)
+            indices.append(np.where(inside, r * side + c, 0).ravel())
+            weights.append(np.where(inside, wrow * wcol, 0.0).ravel())
+    return np.stack(indices, axis=1).astype(np.int32), np.stack(weights, axis=1).astype(np.float32)
+
+
+def rotate_images(images, degrees: float):
+    """A batch of square NHWC images rotated by ``degrees`` about their centre: bilinear
+    sampling, pixels from outside the image are 0 (the dark sky of a survey image).
+
+    A fixed transform, unlike Keras' random rotation layer, done as one gather with
+    precomputed weights (:func:`_rotation_sampling`) rather than ``ImageProjectiveTransformV3``,
+    which XLA cannot compile (Keras compiles with XLA on GPUs). The centre is
+    ``(side - 1) / 2`` in pixel-centre coordinates, so a 45-degree rotation commutes with the
+    exact 90-degree rotations and mirrors of :func:`dihedral_view` to float rounding: that is
+    what makes the 16-view model invariant to them.
+    """
+    side, channels = int(images.shape[1]), int(images.shape[-1])
+    indices, weights = _rotation_sampling(side, float(degrees))
+    flat = tf.reshape(tf.cast(images, "float32"), [-1, side * side, channels])
+    gathered = tf.gather(flat, tf.constant(indices), axis=1)  # (batch, side * side, 4, channels)
+    rotated = tf.reduce_sum(gathered * tf.constant(weights)[None, :, :, None], axis=2)
+    return tf.cast(tf.reshape(rotated, [-1, side, side, channels]), images.dtype)
+
+
+def _check_views(views: int) -> None:
+    if views not in VIEW_COUNTS:
+        raise ValueError(f"views {views!r} is not one of {', '.join(map(str, VIEW_COUNTS))}")
+
+
+@keras.saving.register_keras_serializable(package="galaxy_lib")
+class ViewStack(layers.Layer):
+    """``(batch, side, side, C)`` images -> ``(views * batch, s, s, C)``: each image's views,
+    stacked view-major into the batch dimension so one shared body processes them all.
+
+    * 4: the four 90-degree rotations (:data:`ROTATION_VIEWS`);
+    * 8: the dihedral group, the four rotations each with and without a mirror;
+    * 16: Dieleman's scheme adapted: the 8 dihedral views of the image and of the image rotated
+      by 45 degrees (:func:`rotate_images`), each cut to its top-left part of side
+      :func:`view_side`. Cutting the top-left corner of all four rotations is cutting all four
+      corners, each turned so that the galaxy centre sits in the same (bottom-right) corner of
+      the part, as in Dieleman's model.
+
+    In each case the views are the orbit of the image under a group that contains the four
+    rotations (and for 8 and 16 the mirrors), so rotating or mirroring the input only permutes
+    the views.
+    """
+
+    def __init__(self, views: int = 8, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        _check_views(views)
+        self.views = int(views)
+
+    def call(self, images):
+        indices = ROTATION_VIEWS if self.views == 4 else range(8)
+        sources = [images] if self.views != 16 else [images, rotate_images(images, 45.0)]
+        stacked = tf.concat([dihedral_view(source, i) for source in sources for i in indices], axis=0)
+        if self.views == 16:
+            part = view_side(int(images.shape[1]), 16)
+            stacked = stacked[:, :part, :part, :]
+        return stacked
+
+    def compute_output_shape(self, input_shape):
+        batch, side, _, channels = input_shape
+        part = view_side(side, self.views)
+        return (None if batch is None else batch * self.views, part, part, channels)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "views": self.views}
+
+
+@keras.saving.register_keras_serializable(package="galaxy_lib")
+class ViewMerge(layers.Layer):
+    """``(views * batch, features)`` -> one row per image, undoing :class:`ViewStack`'s stacking.
+
+    ``combine='mean'`` averages the views' features (``features`` wide): the output then no
+    longer depends on the order of the views, which makes the model exactly invariant to the
+    rotations (and mirrors) that permute them. ``'concat'`` places them side by side
+    (``views * features`` wide), as Dieleman did: the dense layer can relate the views, but a
+    rotation of the input permutes the blocks, so the model is invariant only as far as
+    training teaches it, and the dense layer has ``views`` times the weights.
+    """
+
+    def __init__(self, views: int = 8, combine: str = "mean", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        _check_views(views)
+        if combine not in CHOICES["views_combine"]:
+            raise ValueError(f"combine {combine!r} is not one of {', '.join(CHOICES['views_combine'])}")
+        self.views = int(views)
+        self.combine = combine
+
+    def call(self, features):
+        width = int(features.shape[-1])
+        grouped = tf.reshape(features, [self.views, -1, width])  # view-major, as ViewStack stacked them
+        if self.combine == "mean":
+            return tf.cast(tf.reduce_mean(tf.cast(grouped, "float32"), axis=0), features.dtype)
+        return tf.reshape(tf.transpose(grouped, [1, 0, 2]), [-1, self.views * width])
+
+    def compute_output_shape(self, input_shape):
+        batch, width = input_shape
+        out_batch = None if batch is None else batch // self.views
+        return (out_batch, width if self.combine == "mean" else width * self.views)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "views": self.views, "combine": self.combine}
+
+
+def vgg6_views(
+    input_size: int = 69,
+    *,
+    views: int = 8,
+    combine: str = "mean",
+    head: str = "sigmoid",
+    second_pool: int = 2,
+    width: float = 1.0,
+    tree_normalisation: str = "relu",
+    name: str = "vgg6_views",
+) -> keras.Model:
+    """VGG6 with viewpoint pooling: the input as in :func:`vgg6`, then :class:`ViewStack`,
+    VGG6's body (shared by all views), :class:`ViewMerge` and VGG6's dense layers and head.
+
+    With ``combine='mean'`` the parameter count is that of :func:`vgg6` at the view side
+    (1,632,181 for 4 or 8 views of a 69x69 input with ``second_pool=2``; 550,837 for 16 parts
+    of 45x45); ``'concat'`` multiplies the first dense layer's weights by ``views``
+    (6,449,077 for 4 views, 12,871,605 for 8, 8,415,157 for 16). Compute per image is about ``views`` times
+    VGG6's (16 parts of 45x45: about 7 times).
+    """
+    _check_head(head)
+    _check_views(views)
+    side = view_side(input_size, views)
+    if _vgg6_final_side(side, second_pool) < 1:
+        raise ValueError(
+            f"input side {input_size} (views of side {side}) is too small for VGG6 with second_pool={second_pool}"
+        )
+    inputs = keras.Input(shape=(input_size, input_size, 3), name="image")
+    x = ViewStack(views, name="views")(inputs)
+    x = _vgg6_body(x, second_pool=second_pool, width=width)
+    x = ViewMerge(views, combine, name="merge_views")(x)
+    outputs = _vgg6_top(x, head=head, width=width, tree_normalisation=tree_normalisation)
+    return keras.Model(inputs, outputs, name=name)
+
+
+MODELS = {"vgg6": vgg6, "vgg6_views": vgg6_views}
 
 
 def build_model(config: Config) -> keras.Model:
     """The (uncompiled) model that ``config`` describes; its input side is ``config.input_size``."""
     if config.model not in MODELS:
         raise ConfigError(f"config key 'model': {config.model!r} is not one of {', '.join(MODELS)}")
-    if config.model == "vgg6" and _vgg6_final_side(config.input_size, config.second_pool) < 1:
+    extra: dict[str, Any] = {}
+    side, parts = config.input_size, ""
+    if config.model == "vgg6_views":
+        extra = {"views": config.views, "combine": config.views_combine}
+        side = view_side(config.input_size, config.views)
+        if side != config.input_size:
+            parts = f" (cut into {side}-pixel parts by views: {config.views})"
+    if _vgg6_final_side(side, config.second_pool) < 1:
         raise ConfigError(
-            f"config keys 'crop'/'image_size' and 'second_pool': a {config.input_size}-pixel input leaves nothing "
-            f"after VGG6's convolutions and a second pool of {config.second_pool}; use a larger image_size or a "
-            "smaller second_pool"
+            f"config keys 'crop'/'image_size' and 'second_pool': a {config.input_size}-pixel input{parts} leaves "
+            f"nothing after VGG6's convolutions and a second pool of {config.second_pool}; use a larger image_size "
+            "or a smaller second_pool"
         )
     return MODELS[config.model](
         config.input_size,
@@ -142,6 +354,7 @@ def build_model(config: Config) -> keras.Model:
         second_pool=config.second_pool,
         width=config.width,
         tree_normalisation=config.tree_normalisation,
+        **extra,
     )
 
 

@@ -8,8 +8,10 @@ string literals in each of them; :class:`RunFolder` names them once:
 ``config.yaml``            the resolved :class:`~galaxy_lib.config.Config` of the run
 ``split.csv``              which galaxy is train, val or test
 ``history.csv``            one row per finished epoch (:data:`HISTORY_COLUMNS`)
-``best.keras``             the model with the lowest validation RMSE
+``best.keras``             the model with the lowest validation RMSE (with ``weight_averaging: ema``: the
+                           weight average with the lowest validation RMSE)
 ``last.keras``             the model after the last finished epoch
+``ema.keras``              the weight average after the last finished epoch (``weight_averaging: ema``)
 ``resume/``                the last epoch's model with its optimizer state, and ``state.json``
 ``environment.json``       packages, devices and machine that trained it
 ``cache/``                 decoded crops (``cache_crops``)
@@ -50,11 +52,16 @@ if TYPE_CHECKING:  # keras only for annotations: importing it would start Tensor
 
 HISTORY_COLUMNS = [
     "epoch", "loss", "rmse", "accuracy", "val_loss", "val_rmse", "val_accuracy", "learning_rate", "seconds",
+    "val_rmse_ema",
 ]
-"""Columns of ``history.csv``, in order."""
+"""Columns of ``history.csv``, in order. ``val_rmse_ema`` (the weight average's validation RMSE)
+is empty without ``weight_averaging: ema``."""
+ADDED_HISTORY_COLUMNS = ("val_rmse_ema",)
+"""Columns that runs trained before they existed lack: read as empty (NaN), not as damage."""
 
-MODELS = ("best", "last")
-"""The checkpoints a run keeps: ``best`` (lowest validation RMSE) and ``last``."""
+MODELS = ("best", "last", "ema")
+"""The checkpoints a run keeps: ``best`` (lowest validation RMSE), ``last`` and, with
+``weight_averaging: ema``, ``ema`` (the weight average after the last epoch)."""
 
 EVALUATION_KEYS = frozenset({"tta", "auc_min_positives", "bootstrap", "central_pixel_clusters"})
 """Keys only evaluation reads: a run can be evaluated with any values of them."""
@@ -142,9 +149,9 @@ class RunFolder:
 
     @staticmethod
     def model_name(which: str = "best") -> str:
-        """``best.keras`` or ``last.keras``."""
+        """``best.keras``, ``last.keras`` or ``ema.keras``."""
         if which not in MODELS:
-            raise ValueError(f"which must be 'best' or 'last', got {which!r}")
+            raise ValueError(f"which must be one of {', '.join(map(repr, MODELS))}, got {which!r}")
         return f"{which}.keras"
 
     @staticmethod
@@ -297,7 +304,7 @@ class RunFolder:
         return Run(self.path, self.load_config(), self.load_split(), self.read_history())
 
     def load_model(self, which: str = "best") -> keras.Model:
-        """The run's ``best`` (lowest validation RMSE) or ``last`` model, ready for prediction.
+        """The run's ``best`` (lowest validation RMSE), ``last`` or ``ema`` model, ready for prediction.
 
         A missing file and a file Keras cannot read are :class:`RunError` s naming the file
         (Keras itself reports a corrupt ``.keras`` file as "File not found").
@@ -305,6 +312,8 @@ class RunFolder:
         path = self.model_file(which)
         if not path.is_file():
             self.require()
+            if which == "ema" and self.load_config().weight_averaging != "ema":
+                raise RunError(f"{path}: no weight average: the run was trained without weight_averaging: ema")
             raise RunError(f"{path}: no model yet; has the run finished an epoch?")
         reason = None if zipfile.is_zipfile(path) else f"not a zip archive ({path.stat().st_size:,} bytes)"
         if reason is None:
@@ -327,6 +336,9 @@ def read_history(path: str | os.PathLike[str]) -> pd.DataFrame:
     if not path.is_file():
         return pd.DataFrame(columns=HISTORY_COLUMNS)
     history = pd.read_csv(path)
+    for column in ADDED_HISTORY_COLUMNS:
+        if column not in history.columns:
+            history[column] = float("nan")
     missing = [c for c in HISTORY_COLUMNS if c not in history.columns]
     if missing:
         raise RunError(f"{path}: missing column(s) {', '.join(missing)}")
@@ -339,5 +351,5 @@ def load_run(run_dir: str | os.PathLike[str]) -> Run:
 
 
 def load_model(run_dir: str | os.PathLike[str], which: str = "best") -> keras.Model:
-    """The run's ``best`` (lowest validation RMSE) or ``last`` model, ready for prediction."""
+    """The run's ``best`` (lowest validation RMSE), ``last`` or ``ema`` model, ready for prediction."""
     return RunFolder(Path(run_dir)).load_model(which)

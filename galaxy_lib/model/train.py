@@ -3,9 +3,9 @@
 A run folder (``runs/NAME``) holds everything needed to reproduce and evaluate the run:
 ``config.yaml`` (the resolved configuration), ``split.csv`` (which galaxy is train, val or
 test), ``history.csv`` (one row per epoch), ``best.keras`` (lowest validation RMSE),
-``last.keras``, ``environment.json`` and ``resume/`` (the last finished epoch's model with
-its optimizer state, plus ``state.json``). Its layout and readers live in
-:mod:`galaxy_lib.model.runs`.
+``last.keras``, ``ema.keras`` (with ``weight_averaging: ema``), ``environment.json`` and
+``resume/`` (the last finished epoch's model with its optimizer state, plus ``state.json``).
+Its layout and readers live in :mod:`galaxy_lib.model.runs`.
 
 Why the epoch loop is our own: each epoch's shuffle and augmentation are seeded by
 ``(seed, epoch)`` and the dropout generators' state is saved with the checkpoint, so a run
@@ -16,17 +16,28 @@ epoch and ends with *exactly* the history an uninterrupted run would have had. K
 Files are written to a temporary name and renamed, and ``resume/state.json`` is written last:
 it is the commit point, so a crash between two writes never leaves a run that claims an
 epoch it has not saved.
+
+Weight averaging (``weight_averaging: ema``) keeps an exponential moving average of the
+trainable weights, updated after every step by the optimizer (Keras' ``use_ema``), so it lives
+in the optimizer's variables and is saved and restored with the resume checkpoint like Adam's
+moments. After each epoch the average is swapped into the model, scored on the validation set
+(``val_rmse_ema``), saved as ``ema.keras`` (and as ``best.keras`` when it is the best so far:
+with a validation set, ``best`` is chosen by the average's RMSE), and swapped out again, so the
+raw weights train on exactly as without it. The average covers the *trainable* variables only
+(kernels, biases, BatchNorm's scale and offset); BatchNorm's moving mean and variance are not
+trained by the optimizer and are the raw model's (already running averages of their own).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import sys
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -124,11 +135,26 @@ def _seed_generator_states(model: keras.Model) -> list:
 
 
 def learning_rate_at(config: Config, epoch: int) -> float:
-    """Learning rate for 0-based ``epoch``: constant, or cosine decay from the configured
-    rate towards zero over ``epochs`` (half a cosine, evaluated at the epoch's start)."""
+    """Learning rate for 0-based ``epoch``, evaluated at the epoch's start.
+
+    ``lr_schedule``: ``constant``; ``cosine``, half a cosine from the configured rate towards
+    zero over ``epochs``; ``step``, Dieleman's: the rate divided by 10 once 72% of ``epochs``
+    have finished and by 100 once 92% have. ``warmup_epochs`` > 0 multiplies any of them by a
+    linear ramp from 1/10 (epoch 0) to 1 (epoch ``warmup_epochs`` and later).
+
+    Every schedule is defined over ``epochs``, not over the time budget: a run that
+    ``time_limit_minutes`` (or early stopping) ends first never reaches the schedule's end,
+    so for a decaying schedule set ``epochs`` to what fits the budget.
+    """
+    rate = config.learning_rate
     if config.lr_schedule == "cosine":
-        return config.learning_rate * 0.5 * (1 + math.cos(math.pi * epoch / config.epochs))
-    return config.learning_rate
+        rate *= 0.5 * (1 + math.cos(math.pi * epoch / config.epochs))
+    elif config.lr_schedule == "step":
+        # integer comparisons: "72% of 25 epochs" must not hinge on float rounding
+        rate /= 100 if 100 * epoch >= 92 * config.epochs else 10 if 100 * epoch >= 72 * config.epochs else 1
+    if epoch < config.warmup_epochs:
+        rate *= 0.1 + 0.9 * epoch / config.warmup_epochs
+    return rate
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -162,6 +188,8 @@ def _format_row(row: dict[str, float], epochs: int) -> str:
         parts.append(
             f"val_loss {row['val_loss']:.4f}  val_rmse {row['val_rmse']:.4f}  val_acc {row['val_accuracy']:.3f}"
         )
+    if not math.isnan(row.get("val_rmse_ema", math.nan)):
+        parts.append(f"ema_val_rmse {row['val_rmse_ema']:.4f}")
     parts.append(f"lr {row['learning_rate']:.2g}  {row['seconds']:.1f} s")
     return " | ".join(parts)
 
@@ -194,12 +222,71 @@ def _stop_reason(config: Config, state: dict[str, Any], history: pd.DataFrame) -
     return None
 
 
+@contextlib.contextmanager
+def precision_policy(precision: str) -> Iterator[None]:
+    """Keras' global dtype policy set to ``precision`` (a :class:`Config` ``precision``) while
+    models are built inside, and the previous policy restored afterwards.
+
+    A model keeps the policy it was built with (it is saved in its ``.keras`` file), so the
+    global setting needs to last only while building and compiling; restoring it keeps other
+    models of the same process (tests, notebooks, benchmarks) in their own precision. In the
+    mixed policies the variables stay float32 and so do the layers built with ``dtype="float32"``
+    (the output layers and :class:`~galaxy_lib.model.network.TreeHead`), hence the loss.
+    """
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(precision)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+@keras.saving.register_keras_serializable(package="galaxy_lib")
+class AveragingAdam(keras.optimizers.Adam):
+    """Adam keeping an exponential moving average of the weights (``use_ema``) that is *not*
+    copied into the model when ``fit`` returns.
+
+    Keras' ``fit`` ends with ``finalize_variable_values``, which overwrites the weights with
+    their average. :func:`train` calls ``fit`` once per epoch, so that would restart training
+    from the average after every epoch: a different algorithm. Here it does nothing, and
+    :func:`_ema_weights` swaps the average in only to score and save it.
+    """
+
+    def finalize_variable_values(self, var_list: Sequence) -> None:
+        pass
+
+    def copy_average_into(self, var_list: Sequence) -> None:
+        """Overwrite ``var_list`` (the model's trainable variables) with their averages."""
+        super().finalize_variable_values(var_list)
+
+
+def _make_optimizer(config: Config) -> keras.optimizers.Optimizer:
+    if config.weight_averaging == "ema":
+        return AveragingAdam(learning_rate=config.learning_rate, use_ema=True, ema_momentum=config.ema_momentum)
+    return keras.optimizers.Adam(learning_rate=config.learning_rate)
+
+
 def _compile(model: keras.Model, config: Config) -> None:
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate),
+        optimizer=_make_optimizer(config),
         loss=network.make_loss(config),
         metrics=network.make_metrics(),
     )
+
+
+@contextlib.contextmanager
+def _ema_weights(model: keras.Model) -> Iterator[None]:
+    """The optimizer's weight average in ``model`` inside the block, the raw weights restored
+    exactly (the same float32 values) afterwards, also when the block fails."""
+    optimizer = getattr(model.optimizer, "inner_optimizer", model.optimizer)  # under a LossScaleOptimizer
+    variables = model.trainable_variables
+    raw = [variable.numpy() for variable in variables]
+    optimizer.copy_average_into(variables)
+    try:
+        yield
+    finally:
+        for variable, value in zip(variables, raw, strict=True):
+            variable.assign(value)
 
 
 def train(
@@ -242,7 +329,10 @@ def train(
     val_ids, val_labels = data.subset(split_module.ids_of(split, "val"))
     if len(train_ids) == 0:
         raise DataError(f"{folder.split_file}: no training galaxies")
-    monitor = "val_rmse" if len(val_ids) else "rmse"
+    # With weight averaging, best.keras is the average at its best epoch; without a validation
+    # set there is nothing to score the average on, and the raw model's training RMSE decides.
+    averaging = config.weight_averaging == "ema"
+    monitor = ("val_rmse_ema" if averaging else "val_rmse") if len(val_ids) else "rmse"
 
     history = read_history(folder.history_file)
     if state is None:
@@ -256,28 +346,23 @@ def train(
         print(f"{display_path(run_dir)}: already complete ({reason}); raise `epochs` to train further", flush=True)
         return run_dir
 
-    previous_policy = keras.mixed_precision.global_policy()
-    if config.mixed_precision:
-        keras.mixed_precision.set_global_policy("mixed_float16")
-    try:
+    with precision_policy(config.precision):
         keras.utils.set_random_seed(config.seed)
         with strategy.scope():
             model = network.build_model(config)
             _compile(model, config)
             if state["checkpoint"]:
                 model.optimizer.build(model.trainable_variables)
-                model.load_weights(resume_dir / state["checkpoint"])
+                model.load_weights(resume_dir / state["checkpoint"])  # weights and optimizer state (and average)
                 for variable, value in zip(_seed_generator_states(model), state["seed_generators"], strict=True):
                     variable.assign(np.asarray(value, dtype=variable.dtype))
-    finally:
-        keras.mixed_precision.set_global_policy(previous_policy)
 
     write_environment(
         folder.environment_file,
         extra={
             "strategy": type(strategy).__name__,
             "replicas": strategy.num_replicas_in_sync,
-            "mixed_precision": config.mixed_precision,
+            "precision": config.precision,
             "deterministic": config.deterministic,
         },
     )
@@ -330,15 +415,22 @@ def train(
         row = {"epoch": epoch + 1, **{k: float(v[-1]) for k, v in logs.items()}}
         row = {c: row.get(c, math.nan) for c in HISTORY_COLUMNS}
         row["learning_rate"] = learning_rate
-        row["seconds"] = time.monotonic() - tick
+        if averaging and val_ds is not None:
+            with _ema_weights(model):
+                row["val_rmse_ema"] = float(model.evaluate(val_ds, verbose=0, return_dict=True)["rmse"])
+        row["seconds"] = time.monotonic() - tick  # with the average's evaluation: what an epoch costs
         rows.append(row)
         score = row[monitor]
         improved = state["best"] is None or score < state["best"]
         if improved:
             state["best"], state["epochs_without_improvement"] = score, 0
-            _save_model(model, folder.model_file("best"))
+            with _ema_weights(model) if monitor == "val_rmse_ema" else contextlib.nullcontext():
+                _save_model(model, folder.model_file("best"))
         else:
             state["epochs_without_improvement"] += 1
+        if averaging:
+            with _ema_weights(model):
+                _save_model(model, folder.model_file("ema"))
         _save_model(model, folder.model_file("last"))
         checkpoint = f"epoch-{epoch + 1:04d}.keras"
         resume_dir.mkdir(exist_ok=True)

@@ -23,6 +23,11 @@ A report is built in a hidden staging folder and swapped into ``reports/NAME/`` 
 notebook succeeded, so a failing run never destroys the previous report; the failed notebooks
 are kept in ``reports/NAME.failed/`` with papermill's error banner at the top.
 
+An ensemble parameters file (:mod:`galaxy_lib.model.ensemble`) goes through the same notebooks:
+``config_file`` is the ensemble file, ``overrides`` the keys given for every member and
+``run_dir`` the ensemble folder; :func:`galaxy_lib.report.notebook.setup` recognises it, notebook 2
+trains the members one after the other and notebook 3 evaluates their mean as one model.
+
 The other modules of this package each do one of those jobs: :mod:`.kernels` (which kernel),
 :mod:`.execute` (papermill), :mod:`.summary` (``report.json`` and the run's records),
 :mod:`.html` (the two pages) and :mod:`.index` (``reports/index.html``).
@@ -43,6 +48,7 @@ from typing import Any
 
 from galaxy_lib.config import Config, atomic_write_text, display_path, load_config, project_root, resolve_path
 from galaxy_lib.errors import ConfigError, DataError, ReportError
+from galaxy_lib.model.ensemble import EnsembleConfig, EnsembleFolder, load_ensemble
 from galaxy_lib.model.runs import RunFolder
 from galaxy_lib.report.execute import KERNEL_LOG, NotebookFailed, execute_notebook, kernel_stderr_to
 from galaxy_lib.report.html import FULL_HTML, NO_CODE_HTML, render_html
@@ -54,7 +60,7 @@ NOTEBOOK_PATTERN = "[0-9][0-9]_*.ipynb"  # notebooks run in name order: 01_data,
 
 
 def build_report(
-    config: Config,
+    config: Config | EnsembleConfig,
     kernel: str | None = None,
     config_file: str | os.PathLike[str] | None = None,
     *,
@@ -69,17 +75,24 @@ def build_report(
     receive only the keys that differ as ``overrides``. Returns the report folder. Raises
     :class:`ReportError` naming the notebook and cell when one fails (the previous report of the
     same name is left untouched, the failed notebooks go to ``reports/<run_name>.failed/``).
+
+    ``config`` may be an :class:`~galaxy_lib.model.ensemble.EnsembleConfig`: the report is then
+    ``reports/<name>/`` for the whole ensemble (its data and ``reports_dir`` are the members' own).
     """
-    name = _safe_name(config.run_name)
+    ensemble = isinstance(config, EnsembleConfig)
+    base = config.first if ensemble else config
+    name = _safe_name(config.name if ensemble else config.run_name)
     folder = Path(notebooks_dir) if notebooks_dir else default_notebooks_dir()
     notebooks = sorted(folder.glob(NOTEBOOK_PATTERN))
     if not notebooks:
         raise ReportError(f"no notebooks named {NOTEBOOK_PATTERN} in {folder}")
+    if ensemble and not config_file:
+        config_file = config.source
     config_path = str(Path(config_file).resolve()) if config_file else ""
     parameters = notebook_parameters(config, config_path)
-    _prepare_data(config)
+    _prepare_data(base)
 
-    reports = resolve_path(config.reports_dir)
+    reports = resolve_path(base.reports_dir)
     reports.mkdir(parents=True, exist_ok=True)
     for stale in reports.glob(f".{name}.building-*"):  # left by a build that was killed (one build per name)
         shutil.rmtree(stale, ignore_errors=True)
@@ -129,13 +142,22 @@ def default_notebooks_dir() -> Path:
     raise ReportError(f"no notebooks/ folder under {project_root()} (run from the project folder)")
 
 
-def notebook_parameters(config: Config, config_file: str = "") -> dict[str, Any]:
+def notebook_parameters(config: Config | EnsembleConfig, config_file: str = "") -> dict[str, Any]:
     """The values papermill injects: the parameters file, the keys that differ from it, the run folder.
 
     Passing differences rather than the whole configuration keeps the injected cell short and
     readable while ``load_config(resolve_path(config_file), overrides)`` still reproduces
     ``config`` exactly. Both paths are relative to the project root when they lie inside it.
+    For an ensemble, ``overrides`` are the keys given for every member and the run folder is the
+    ensemble's.
     """
+    if isinstance(config, EnsembleConfig):
+        config_file = config_file or config.source
+        overrides = dict(config.overrides)
+        if load_ensemble(config_file, overrides) != config:  # pragma: no cover - guards the scheme
+            raise RuntimeError("internal error: overrides do not reproduce the ensemble")
+        return {"config_file": display_path(Path(config_file).absolute()), "overrides": overrides,
+                "run_dir": display_path(EnsembleFolder.for_ensemble(config).path)}
     base = load_config(config_file or None).to_dict()
     overrides = {key: value for key, value in config.to_dict().items() if base[key] != value}
     if load_config(config_file or None, overrides) != config:  # pragma: no cover - guards the scheme

@@ -113,6 +113,11 @@ def _header_markdown(summary: Mapping[str, Any]) -> str:
         if "test_accuracy" in metrics:
             headline += f", paper's accuracy {metrics['test_accuracy']:.3f}"
         rows.insert(0, ("Held-out test", headline))
+    members = summary.get("members") or []
+    if members:
+        own = ", ".join(f"`{m['name']}` {m['test_rmse']:.4f}" if isinstance(m.get("test_rmse"), int | float)
+                        else f"`{m['name']}`" for m in members)
+        rows.insert(1, ("Ensemble", f"{len(members)} members, averaged; each one's own held-out test RMSE: {own}"))
     lines = [f"# Galaxy Zoo report: {summary['name']}", "", "| | |", "|---|---|"]
     lines += [f"| {key} | {value} |" for key, value in rows]
     lines += ["", "Notebooks in this report, executed in order with papermill:", ""]

@@ -4,6 +4,9 @@ Each report folder holds a ``report.json`` written by :func:`galaxy_lib.report.b
 (date, data, parameters file, wall time, headline metrics from the run's ``metrics.json``);
 failed runs leave ``NAME.failed/failure.json``. The index is rebuilt from those files alone, so
 deleting a report folder and rebuilding any report drops it from the list.
+
+An ensemble is one row, like a run: its figures are the ensemble's, and the Run cell lists its
+members with each one's own test RMSE and the training minutes of all of them.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from galaxy_lib.config import atomic_write_text
+from galaxy_lib.model.ensemble import EnsembleFolder
 from galaxy_lib.model.runs import RunFolder
 from galaxy_lib.report.html import FULL_HTML, NO_CODE_HTML
 from galaxy_lib.report.summary import FAILURE_FILE, SUMMARY_FILE, read_json_object
@@ -26,6 +30,7 @@ th, td { border: 1px solid #ccc; padding: 0.35em 0.6em; text-align: left; vertic
 th { background: #f3f3f3; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .failed { color: #a00; }
+.members { font-size: 0.9em; color: #444; }
 """
 
 
@@ -74,11 +79,14 @@ def render_index(entries: list[dict[str, Any]], failures: list[dict[str, Any]]) 
         )
         config_file = str(entry.get("config_file") or "(defaults)")
         data = e(str(entry.get("data", ""))) + (" <em>(synthetic)</em>" if entry.get("synthetic") else "")
+        members = entry.get("members") if isinstance(entry.get("members"), list) else []
+        resolved = EnsembleFolder.MEMBERS if members else RunFolder.CONFIG
         cells = [
-            f'<a href="{name}/{FULL_HTML}">{name}</a> (<a href="{name}/{NO_CODE_HTML}">no code</a>)',
+            f'<a href="{name}/{FULL_HTML}">{name}</a> (<a href="{name}/{NO_CODE_HTML}">no code</a>)'
+            + _members_html(members, entry.get("ensemble")),
             e(str(entry.get("date", "")).replace("T", " ")),
             data,
-            f'{e(Path(config_file).name)} (<a href="{name}/{RunFolder.CONFIG}">resolved</a>)',
+            f'{e(Path(config_file).name)} (<a href="{name}/{resolved}">{"members" if members else "resolved"}</a>)',
             e(_device(entry)),
             _NUM + _number(metrics.get("test_rmse")),
             _NUM + _number(metrics.get("test_accuracy"), 3),
@@ -109,6 +117,23 @@ def render_index(entries: list[dict[str, Any]], failures: list[dict[str, Any]]) 
         parts.append("</ul>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
+
+
+def _members_html(members: list[Any], ensemble: Any) -> str:
+    """Below an ensemble's name: its members with their own test RMSE, and the training minutes in all."""
+    if not members:
+        return ""
+    e = html.escape
+    listed = ", ".join(
+        f"{e(str(m.get('name', '?')))} {_number(m.get('test_rmse'))}" for m in members if isinstance(m, dict)
+    )
+    minutes = ensemble.get("training_minutes") if isinstance(ensemble, dict) else None
+    budget = ensemble.get("budget_minutes") if isinstance(ensemble, dict) else None
+    trained = ""
+    if isinstance(minutes, int | float):
+        trained = f"; {minutes:.0f} min of training" + (f" (budget {budget:g})" if isinstance(budget, int | float)
+                                                         else "")
+    return f'<br><span class="members">ensemble of {len(members)}, members\' own test RMSE: {listed}{trained}</span>'
 
 
 def _device(entry: dict[str, Any]) -> str:

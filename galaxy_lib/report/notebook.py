@@ -5,8 +5,14 @@ Every notebook starts from the same three parameters (``config_file``, ``overrid
 the run folder and readable tables. :func:`setup` does it in one call, so the three notebooks
 cannot drift apart and a change (a new display option, what the first line says) is made once.
 
+An ensemble parameters file (:mod:`galaxy_lib.model.ensemble`) runs through the same notebooks:
+:func:`setup` then returns the first member's configuration (the data, the split and the
+evaluation keys the members share) and an :class:`~galaxy_lib.model.ensemble.EnsembleFolder`;
+:func:`train_run` trains every member, :func:`paper_comparison` shows each member's settings,
+and evaluation and prediction recognise the ensemble folder themselves.
+
 This module runs inside the notebooks' kernels: it imports neither papermill nor nbconvert, and
-not TensorFlow either (a notebook imports the stages it uses itself).
+not TensorFlow either (:func:`train_run` imports training when it is called).
 """
 
 from __future__ import annotations
@@ -17,7 +23,9 @@ from typing import Any
 
 import pandas as pd
 
-from galaxy_lib.config import Config, display_path, load_config, resolve_path
+from galaxy_lib.config import Config, display_path, resolve_path
+from galaxy_lib.errors import RunError
+from galaxy_lib.model.ensemble import EnsembleConfig, EnsembleFolder, load_parameters
 from galaxy_lib.model.runs import RunFolder
 
 
@@ -32,18 +40,57 @@ def setup(
     code), ``overrides`` change single keys, and ``run_dir`` names the run folder (``""`` =
     ``<runs_dir>/<run_name>``). Also shows table text in full (pandas otherwise cuts long
     cells) and prints one line saying which run, data and folder the notebook works on.
+
+    For an ensemble file: the first member's configuration and the ensemble's folder.
     """
-    config = load_config(resolve_path(config_file) if config_file else None, dict(overrides or {}))
-    run = RunFolder.for_config(config, run_dir)
+    loaded = load_parameters(resolve_path(config_file) if config_file else None, dict(overrides or {}))
     pd.set_option("display.max_colwidth", None)
-    print(f"run {config.run_name!r}: data {display_path(resolve_path(config.data))}, "
+    if isinstance(loaded, EnsembleConfig):
+        ensemble = EnsembleFolder.for_ensemble(loaded, run_dir)
+        config = loaded.first
+        names = ", ".join(m.name for m in loaded.members)
+        print(f"ensemble {loaded.name!r} of {len(loaded.members)} members ({names}): data "
+              f"{display_path(resolve_path(config.data))}, ensemble folder {display_path(ensemble.path)}")
+        return config, ensemble
+    run = RunFolder.for_config(loaded, run_dir)
+    print(f"run {loaded.run_name!r}: data {display_path(resolve_path(loaded.data))}, "
           f"run folder {display_path(run.path)}")
-    return config, run
+    return loaded, run
 
 
-def paper_comparison(config: Config) -> pd.DataFrame:
+def train_run(config: Config, run: RunFolder) -> RunFolder:
+    """Train (or resume) what the notebook holds: the run ``config`` describes in ``run``, or,
+    for an ensemble folder, every member one after the other. Returns ``run``."""
+    if isinstance(run, EnsembleFolder):
+        if run.ensemble is None:
+            raise RunError(f"{run.path}: an ensemble folder opened without its parameters file cannot be trained")
+        from galaxy_lib.model.ensemble import train_ensemble
+
+        train_ensemble(run.ensemble, run.path)
+        return run
+    from galaxy_lib.model import train
+
+    train.train(config, run.path)
+    return run
+
+
+def paper_comparison(config: Config, run: RunFolder | None = None) -> pd.DataFrame:
     """Every key in which ``config`` differs from the paper's code (:class:`Config`'s defaults):
-    one row per key, columns ``this run`` and ``paper's code``. Empty when it is the paper's."""
+    one row per key, columns ``this run`` and ``paper's code``. Empty when it is the paper's.
+
+    For an ensemble folder opened by :func:`setup`: one column per member (the keys in which any
+    member differs from the paper) before ``paper's code``."""
+    ensemble = run.ensemble if isinstance(run, EnsembleFolder) else None
+    if ensemble is not None:
+        paper = Config().to_dict()
+        members = {m.name: m.config.to_dict() for m in ensemble.members}
+        keys = [k for k in paper if any(values[k] != paper[k] for values in members.values())]
+        return pd.DataFrame(
+            [[*(values[k] for values in members.values()), paper[k]] for k in keys],
+            index=pd.Index(keys, dtype=object),
+            columns=[*(f"member {name}" for name in members), "paper's code"],
+            dtype=object,
+        )
     changes = config.changes_from(Config())
     return pd.DataFrame(
         [[new, old] for old, new in changes.values()],

@@ -4,10 +4,15 @@
 notebook took, the headline metrics and the machine. Paths in it are relative to the project
 root when they lie inside it (:func:`galaxy_lib.config.display_path`), so a report rendered on a
 CI runner does not carry the runner's folders.
+
+An ensemble's record is the same, for the ensemble as one model, plus ``members`` (each
+member's own held-out figures, epochs and training minutes, from the ensemble's
+``metrics.json``) and ``ensemble`` (its training minutes in all and its budget).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import shutil
@@ -16,6 +21,8 @@ from typing import Any
 
 from galaxy_lib.config import Config, display_path
 from galaxy_lib.environment import cpu_model, environment_record
+from galaxy_lib.errors import RunError
+from galaxy_lib.model.ensemble import EnsembleConfig, EnsembleFolder, open_folder
 from galaxy_lib.model.runs import RunFolder
 
 SUMMARY_FILE = "report.json"  # what the index reads: date, data, timings, headline metrics
@@ -23,7 +30,10 @@ FAILURE_FILE = "failure.json"  # left in NAME.failed/ by a failed build
 HEADLINE_KEYS = ("test_rmse", "test_accuracy", "val_rmse", "train_rmse_last_epoch", "train_accuracy_last_epoch")
 RUN_RECORDS = (  # the run folder's small files, copied beside the report
     RunFolder.METRICS, RunFolder.AUC, RunFolder.CONFIG, RunFolder.ENVIRONMENT, RunFolder.HISTORY, RunFolder.SUBMISSION,
+    EnsembleFolder.MEMBERS,
 )
+MEMBER_KEYS = ("name", "test_rmse", "test_accuracy", "val_rmse", "epochs", "training_minutes")
+"""What ``report.json`` keeps of each ensemble member."""
 
 
 def read_json_object(path: Path) -> dict[str, Any]:
@@ -40,7 +50,7 @@ def read_json_object(path: Path) -> dict[str, Any]:
 
 
 def summary_record(
-    config: Config,
+    config: Config | EnsembleConfig,
     name: str,
     config_file: str,
     kernel: str,
@@ -49,19 +59,26 @@ def summary_record(
     run_dir: Path,
 ) -> dict[str, Any]:
     """The ``report.json`` of one build: run, date, inputs, timings, headline metrics, environment."""
-    run = RunFolder(run_dir)
+    run = open_folder(run_dir)
+    ensemble = isinstance(config, EnsembleConfig)
+    base = config.first if ensemble else config
     metrics = read_json_object(run.metrics_file)
     headline = {key: metrics[key] for key in HEADLINE_KEYS if key in metrics}
-    environment = read_json_object(run.environment_file)  # written by training, in the kernel
+    environment_file = run.environment_file
+    if isinstance(run, EnsembleFolder):
+        # the members trained in the same kernel: the first one's record describes the machine
+        with contextlib.suppress(RunError, IndexError):
+            environment_file = run.member_folders()[0].environment_file
+    environment = read_json_object(environment_file)  # written by training, in the kernel
     if not environment:
         environment = environment_record(include_tensorflow=False)
     environment.setdefault("cpu_model", cpu_model())  # older runs' records lack it; kernels ran on this machine
-    return {
+    record = {
         "name": name,
         "date": started.isoformat(timespec="seconds"),
         "config_file": display_path(config_file),
-        "data": display_path(config.data),
-        "synthetic": config.synthetic,
+        "data": display_path(base.data),
+        "synthetic": base.synthetic,
         "run_dir": display_path(run_dir),
         "kernel": kernel,
         "notebooks": timings,
@@ -71,6 +88,14 @@ def summary_record(
         "environment": environment,
         "config": config.to_dict(),
     }
+    if ensemble:
+        measured = {m.get("name"): m for m in metrics.get("members", []) if isinstance(m, dict)}
+        record["members"] = [
+            {key: measured.get(member.name, {}).get(key) for key in MEMBER_KEYS} | {"name": member.name}
+            for member in config.members
+        ]
+        record["ensemble"] = metrics.get("ensemble", {"name": config.name, "budget_minutes": config.budget_minutes})
+    return record
 
 
 def copy_run_records(run_dir: Path, staging: Path) -> None:
