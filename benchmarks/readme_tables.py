@@ -44,7 +44,18 @@ QUALITY_ROWS = (
     ("quality-improved-augment_shift=0-epochs=200", "the same without shifts, 200 epochs"),
     ("quality-improved-augment_shift=0-lr_schedule=cosine-epochs=210",
      "the same without shifts, cosine learning-rate decay over 210 epochs"),
+    ("quality-improved-epochs=440", "`improved.yaml` with `epochs: 440`: the 20-minute budget, not the epoch "
+                                    "count, ends training"),
+    ("quality-improved-epochs=440-lr_schedule=step", "the same with Dieleman's step decay over 440 epochs "
+                                                     "(/10 at 72% and 92%)"),
+    ("quality-improved-epochs=440-lr_schedule=step-seed=1", "the same, seed 1"),
 )
+QUALITY_ENSEMBLES = (  # (ensemble result file, row label): bench_ensemble
+    ("ensemble-improved-const-step", "ensemble: the mean of the first two `epochs: 440` rows (40 minutes of "
+                                     "training in all)"),
+    ("ensemble-improved-x3-60min", "ensemble: the mean of all three `epochs: 440` rows (60 minutes in all)"),
+)
+TARGETS = {"single": 0.095, "ensemble": 0.090}  # issue 10's targets on this split: 20 and 60 training minutes
 BASELINE_NAMES = {  # names in bench_baselines' files -> the README's words
     "all-ones": "all-ones",
     "all-zeros": "all-zeros",
@@ -148,7 +159,24 @@ def quality(results: Results) -> str:
             rmse = f"**{rmse}**"
         lines.append(f"| {text} | {f['epochs']} ({f['training_minutes']:.1f} min) | {f['last_train_rmse']:.4f} "
                      f"| {rmse} | {f['test_accuracy']:.3f} |")
-    lines += ["", "```bash", _command(base), *(_command(r) for r, _ in runs), "```"]
+    ensembles = [(_get(results, name), text) for name, text in QUALITY_ENSEMBLES]
+    for record, text in ensembles:
+        f = record["figures"]
+        if tuple(sorted(record["setup"]["split"].items())) not in splits:
+            raise ValueError(f"{record['name']} was scored on another split: {record['setup']['split']}")
+        epochs = " + ".join(str(m["epochs"]) for m in f["members"])
+        lines.append(f"| {text} | {epochs} ({f['training_minutes']:.1f} min in all) | - | {f['test_rmse']:.4f} "
+                     f"| {f['test_accuracy']:.3f} |")
+    lines += ["", "```bash", _command(base), *(_command(r) for r, _ in runs), *(_command(r) for r, _ in ensembles),
+              "```"]
+    if ensembles:
+        best_ensemble = min(r["figures"]["test_rmse"] for r, _ in ensembles)
+        lines += ["", _para(
+            f"Targets on this split: one model trained in at most 20 minutes {TARGETS['single']:.3f} (best here "
+            f"{best:.4f}: {'met' if best <= TARGETS['single'] else 'not met'}); an ensemble trained in at most 60 "
+            f"minutes in all {TARGETS['ensemble']:.3f} (best here {best_ensemble:.4f}: "
+            f"{'met' if best_ensemble <= TARGETS['ensemble'] else 'not met'})."
+        )]
     return "\n".join(lines)
 
 
@@ -336,7 +364,87 @@ def report(results: Results) -> str:
     )
 
 
+SCREEN_PREFIX = "quality-screen"  # bench_quality runs labelled screen...: short screens of one lever each
+SCREEN_FIXED = ("epochs", "seed")  # overrides shown in their own columns, not as "what changed"
+
+
+def _screen_budget(record: dict[str, Any]) -> str:
+    minutes = record["setup"]["minutes"]
+    return f"{minutes:g} min" if minutes else f"{record['setup']['config']['epochs']} epochs"
+
+
+def screens(results: Results) -> str:
+    """Every short screening run of a lever (bench_quality ``--label screen...``), helpful or not."""
+    records = [r for name, r in results.items() if name.startswith(SCREEN_PREFIX)]
+    if not records:
+        return _para("No screening runs stored yet.")
+    records.sort(key=lambda r: (r["setup"]["minutes"] or 0, r["setup"]["config"]["epochs"], r["figures"]["test_rmse"]))
+    lines = [
+        _para(
+            "Short screens of one lever at a time, on the same split as the table above "
+            f"({_dates(records)}, `benchmarks/results/{SCREEN_PREFIX}*.json`). A budget in epochs compares "
+            "quality per epoch (seeded CPU runs give the same figures on a busy machine, so the minutes of those "
+            "rows are not speed figures); a budget in minutes compares quality per unit of time on an idle "
+            "machine. Test RMSE with the run's own test-time averaging."
+        ),
+        "",
+        "| budget | change from `improved.yaml` | seed | epochs | minutes (load) | best validation RMSE "
+        "| held-out test RMSE |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in records:
+        config, f = r["setup"]["config"], r["figures"]
+        changes = [o for o in r["setup"]["overrides"] if o.split("=", 1)[0] not in SCREEN_FIXED]
+        lines.append(
+            f"| {_screen_budget(r)} | {', '.join(f'`{c}`' for c in changes) or 'none'} | {config['seed']} "
+            f"| {f['epochs']} | {f['training_minutes']:.1f} ({_conditions(r)}) | {f['best_val_rmse']:.4f} "
+            f"| {f['test_rmse']:.4f} ({f['tta']}) |"
+        )
+    lines += ["", "```bash", *(_command(r) for r in records), "```"]
+    return "\n".join(lines)
+
+
+PRECISION_FILE = "train-quick-precision=float32+mixed_bfloat16"
+VIEWS_PREFIX = "train-"  # bench_train files of vgg6_views carry the model and view count in their names
+
+
+def lever_speed(results: Results) -> str:
+    """Training speed of the levers that change the cost of a step: bfloat16 and viewpoint pooling
+    (bench_train), against float32 VGG6 at the same input size and batch from the same precision run."""
+    record = _get(results, PRECISION_FILE)
+    rows = list(record["figures"]["rows"])
+    views = [r for name, r in sorted(results.items()) if name.startswith(VIEWS_PREFIX) and "vgg6_views" in name]
+    for extra in views:
+        rows += extra["figures"]["rows"]
+    reference = {(r["side"], r["batch_size"]): r for r in record["figures"]["rows"] if r["precision"] == "float32"}
+    lines = [
+        _para(
+            f"`{_command(record)}`" + "".join(f" and `{_command(v)}`" for v in views)
+            + f" ({record['machine']['cores']} CPU cores, {_conditions(record)}, {record['date']}; "
+            f"{record['setup']['images_per_run']} images a measurement, so expect a few per cent of noise). "
+            "Images/s of a training step on in-memory batches (the model alone) and through the crop cache "
+            "(what `improved.yaml` trains with), against float32 VGG6 at the same input and batch:"
+        ),
+        "",
+        "| model | precision | input | batch | model alone | with crop cache | CPU ms/image | vs float32 VGG6 "
+        "(crop cache) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        model = r["model"] + (f", {r['views']} views ({r['views_combine']})" if r.get("views") else "")
+        base = reference.get((r["side"], r["batch_size"]))
+        ratio = f"x{r['crop_cache_images_per_s'] / base['crop_cache_images_per_s']:.2f}" if base else "-"
+        lines.append(
+            f"| {model} | {r['precision']} | {r['side']}x{r['side']} | {r['batch_size']} "
+            f"| {r['cached_images_per_s']:,.0f} img/s | {r['crop_cache_images_per_s']:,.0f} img/s "
+            f"| {r['cached_cpu_ms_per_image']:.1f} | {ratio} |"
+        )
+    return "\n".join(lines)
+
+
 RENDERERS: dict[str, Callable[[Results], str]] = {
+    "lever-speed": lever_speed,
+    "screens": screens,
     "quality": quality,
     "report": report,
     "input": input_pipeline,

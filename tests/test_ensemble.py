@@ -132,9 +132,12 @@ def test_the_repository_ensemble_files_load():
     real = load_ensemble(REPO / "parameters" / "ensemble.yaml")
     improved = load_config(REPO / "parameters" / "improved.yaml")
     assert len(real.members) == 3 and real.budget_minutes == 60
-    for member in real.members:  # each member is improved.yaml with its seed, 20 minutes
-        assert member.config.replace(seed=0, runs_dir="runs", run_name="improved") == improved.replace(
-            time_limit_minutes=20)
+    schedules = []
+    for member in real.members:  # each member is improved.yaml with its seed and schedule, 440 epochs in 20 minutes
+        schedules.append(member.config.lr_schedule)
+        assert member.config.replace(seed=0, runs_dir="runs", run_name="improved", lr_schedule="constant") == (
+            improved.replace(time_limit_minutes=20, epochs=440))
+    assert schedules == ["step", "step", "constant"]  # the measured ensemble (README, ensemble-improved-x3-60min)
 
 
 # --- the folder and the shared test set --------------------------------------------------------------
