@@ -326,7 +326,9 @@ def load_config(
     return from_dict(values, source=str(path) if path else "overrides")
 
 
-def _read_yaml(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+def read_yaml_mapping(path: Path) -> dict[str, Any]:
+    """A YAML file's top-level mapping; a missing, non-UTF-8, invalid or non-mapping file is a
+    one-line :class:`ConfigError` naming it (parameters files and ensemble files alike)."""
     if not path.is_file():
         raise ConfigError(f"configuration file not found: {path}")
     try:
@@ -337,7 +339,11 @@ def _read_yaml(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid YAML ({exc.__class__.__name__}: {exc})") from None
     if not isinstance(loaded, dict):
         raise ConfigError(f"{path}: expected a mapping of key: value, got {type(loaded).__name__}")
-    loaded = _upgrade_old_keys(loaded, path)
+    return loaded
+
+
+def _read_yaml(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    loaded = _upgrade_old_keys(read_yaml_mapping(path), path)
     base = loaded.pop("base", None)
     values: dict[str, Any] = {}
     if base:

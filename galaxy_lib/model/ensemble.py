@@ -59,7 +59,15 @@ from typing import Any, ClassVar
 import pandas as pd
 import yaml
 
-from galaxy_lib.config import Config, atomic_write_text, display_path, load_config, parse_overrides, resolve_path
+from galaxy_lib.config import (
+    Config,
+    atomic_write_text,
+    display_path,
+    load_config,
+    parse_overrides,
+    read_yaml_mapping,
+    resolve_path,
+)
 from galaxy_lib.data import split as split_module
 from galaxy_lib.errors import ConfigError, RunError
 from galaxy_lib.model.runs import RunFolder
@@ -132,28 +140,13 @@ class EnsembleConfig:
         }
 
 
-def _read_mapping(path: Path) -> dict[str, Any]:
-    """A YAML file's top-level mapping, with the same one-line errors as :func:`~galaxy_lib.config.load_config`."""
-    if not path.is_file():
-        raise ConfigError(f"configuration file not found: {path}")
-    try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc.__class__.__name__}: {exc})") from None
-    if not isinstance(loaded, dict):
-        raise ConfigError(f"{path}: expected a mapping of key: value, got {type(loaded).__name__}")
-    return loaded
-
-
 def is_ensemble_file(path: str | os.PathLike[str] | None) -> bool:
     """Whether ``path`` is an ensemble parameters file (a mapping with a ``members`` key).
     A file that cannot be read is not one (loading it as a configuration reports why)."""
     if not path:
         return False
     try:
-        return "members" in _read_mapping(Path(path))
+        return "members" in read_yaml_mapping(Path(path))
     except ConfigError:
         return False
 
@@ -193,7 +186,7 @@ def load_ensemble(
     lies in one, the member.
     """
     path = Path(path)
-    raw = _read_mapping(path)
+    raw = read_yaml_mapping(path)
     unknown = sorted(set(raw) - set(ENSEMBLE_KEYS), key=str)
     if unknown:
         raise ConfigError(
