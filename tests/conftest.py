@@ -59,3 +59,29 @@ def write_kaggle_folder(root: Path, n: int = 12, seed: int = 0, size: int = 424,
 def kaggle_folder(tmp_path) -> Path:
     """12 random galaxies in Kaggle layout under a temporary folder."""
     return write_kaggle_folder(tmp_path / "kaggle")
+
+
+def train_on_two_logical_cpus(out: Path, **config_keys) -> dict:
+    """Train ``Config(**config_keys, strategy="mirrored")`` into ``out`` in a fresh process whose
+    one CPU is split into two logical devices (they must be declared before TensorFlow starts);
+    returns the run's environment record. The process's stderr is shown when it fails."""
+    import json
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        import json
+        from galaxy_lib.tf_setup import import_tensorflow
+        tf = import_tensorflow()
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        from galaxy_lib.model import train
+        from galaxy_lib.config import Config
+        config = Config(strategy="mirrored", **{config_keys!r})
+        out = train.train(config, {str(out)!r}, verbose=False)
+        print(json.dumps(json.loads((out / "environment.json").read_text())))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])

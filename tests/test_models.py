@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import textwrap
-
 import numpy as np
 import pytest
-from conftest import write_kaggle_folder
+from conftest import train_on_two_logical_cpus, write_kaggle_folder
 
 from galaxy_lib import tree
 from galaxy_lib.config import Config
@@ -297,22 +292,10 @@ def test_views_model_trains_under_a_mirrored_strategy(tmp_path):
     """Two replicas each stack and merge the views of their half of the batch; two logical CPU
     devices must be declared before TensorFlow starts: a fresh process."""
     data = write_kaggle_folder(tmp_path / "kaggle", n=16, seed=4)
-    script = textwrap.dedent(f"""
-        import json
-        from galaxy_lib.tf_setup import import_tensorflow
-        tf = import_tensorflow()
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-        from galaxy_lib.model import train
-        from galaxy_lib.config import Config
-        config = Config(data={str(data)!r}, crop=128, image_size=32, second_pool=2, epochs=1, batch_size=4,
-                        val_fraction=0.25, test_fraction=0.25, strategy="mirrored", model="vgg6_views", views=16)
-        out = train.train(config, {str(tmp_path / "mirrored")!r}, verbose=False)
-        print(json.dumps(json.loads((out / "environment.json").read_text())))
-    """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    env = json.loads(done.stdout.strip().splitlines()[-1])
+    env = train_on_two_logical_cpus(
+        tmp_path / "mirrored", data=str(data), crop=128, image_size=32, second_pool=2, epochs=1, batch_size=4,
+        val_fraction=0.25, test_fraction=0.25, model="vgg6_views", views=16,
+    )
     assert env["strategy"] == "MirroredStrategy" and env["replicas"] == 2
     history = runs.read_history(tmp_path / "mirrored" / "history.csv")
     assert len(history) == 1 and np.isfinite(history["val_rmse"]).all()

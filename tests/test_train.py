@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import write_kaggle_folder
+from conftest import train_on_two_logical_cpus, write_kaggle_folder
 
 from galaxy_lib import tree
 from galaxy_lib.config import Config
@@ -202,22 +199,10 @@ def test_cli_train_verb(tiny_data, tmp_path, repo_root):
 @pytest.mark.slow
 def test_mirrored_strategy_on_two_logical_cpus(tiny_data, tmp_path):
     """Two logical CPU devices must be declared before TensorFlow starts: a fresh process."""
-    script = textwrap.dedent(f"""
-        import json, sys
-        from galaxy_lib.tf_setup import import_tensorflow
-        tf = import_tensorflow()
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-        from galaxy_lib.model import train
-        from galaxy_lib.config import Config
-        config = Config(data={str(tiny_data)!r}, crop=128, image_size=32, second_pool=2, epochs=1, batch_size=8,
-                        val_fraction=0.25, test_fraction=0.25, strategy="mirrored")
-        out = train.train(config, {str(tmp_path / "mirrored")!r}, verbose=False)
-        print(json.dumps(json.loads((out / "environment.json").read_text())))
-    """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    env = json.loads(done.stdout.strip().splitlines()[-1])
+    env = train_on_two_logical_cpus(
+        tmp_path / "mirrored", data=str(tiny_data), crop=128, image_size=32, second_pool=2, epochs=1, batch_size=8,
+        val_fraction=0.25, test_fraction=0.25,
+    )
     assert env["strategy"] == "MirroredStrategy" and env["replicas"] == 2
     history = pd.read_csv(tmp_path / "mirrored" / "history.csv")
     assert len(history) == 1 and np.isfinite(history["val_rmse"]).all()
