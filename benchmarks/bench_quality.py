@@ -103,8 +103,11 @@ def main(argv: list[str] | None = None) -> Path:
           f"{len(test_ids):,} test (test only from {POOL_SUBSET})")
     print(f"training        {state['epoch']} epochs, {state['elapsed_seconds'] / 60:.1f} min in all "
           f"(this call {wall / 60:.1f} min); stopped: {state['finished']}")
-    # the column the best checkpoint was chosen by: the weight average's when there is one
-    monitor = "val_rmse_ema" if config.weight_averaging == "ema" else "val_rmse"
+    # the column the best checkpoint was chosen by: the weight average's when there is one, the
+    # training RMSE when nothing was held out (refit)
+    monitor = state["monitor"]
+    if config.refit:
+        print(f"refit           the {len(val_ids):,} validation galaxies trained too; best.keras by training RMSE")
     print(f"validation      best {monitor} {run.history[monitor].min():.4f} "
           f"(epoch {int(run.history.loc[run.history[monitor].idxmin(), 'epoch'])})")
     print(f"training mean   test RMSE {mean_prediction:.4f} (predict the training set's mean answers)")
@@ -133,9 +136,9 @@ def main(argv: list[str] | None = None) -> Path:
         "stopped": state["finished"],
         "last_train_rmse": float(history["rmse"].iloc[-1]),
         "last_train_accuracy": float(history["accuracy"].iloc[-1]),
-        "first_val_rmse": float(history["val_rmse"].iloc[0]),
-        "last_val_rmse": float(history["val_rmse"].iloc[-1]),
-        "best_val_rmse": float(history[monitor].iloc[best]),
+        "first_val_rmse": _number(history["val_rmse"].iloc[0]),
+        "last_val_rmse": _number(history["val_rmse"].iloc[-1]),
+        "best_val_rmse": None if config.refit else float(history[monitor].iloc[best]),
         "best_val_monitor": monitor,
         "best_epoch": int(history["epoch"].iloc[best]),
         "training_mean_test_rmse": mean_prediction,
@@ -155,6 +158,12 @@ def np_tile(row, n: int):
     import numpy as np
 
     return np.tile(np.asarray(row, dtype=np.float32), (n, 1))
+
+
+def _number(value: float) -> float | None:
+    """A history figure for JSON: None where the column is empty (no validation set with refit)."""
+    value = float(value)
+    return None if value != value else value
 
 
 if __name__ == "__main__":

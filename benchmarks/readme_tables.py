@@ -397,11 +397,17 @@ def screens(results: Results) -> str:
         changes = [o for o in r["setup"]["overrides"] if o.split("=", 1)[0] not in SCREEN_FIXED]
         lines.append(
             f"| {_screen_budget(r)} | {', '.join(f'`{c}`' for c in changes) or 'none'} | {config['seed']} "
-            f"| {f['epochs']} | {f['training_minutes']:.1f} ({_conditions(r)}) | {f['best_val_rmse']:.4f} "
+            f"| {f['epochs']} | {f['training_minutes']:.1f} ({_conditions(r)}) "
+            f"| {_optional(f['best_val_rmse'], 'refit')} "
             f"| {f['test_rmse']:.4f} ({f['tta']}) |"
         )
     lines += ["", "```bash", *(_command(r) for r in records), "```"]
     return "\n".join(lines)
+
+
+def _optional(value: float | None, missing: str) -> str:
+    """An RMSE to four places, or what stands in its place when the run has none."""
+    return missing if value is None else f"{value:.4f}"
 
 
 PRECISION_FILE = "train-quick-precision=float32+mixed_bfloat16"

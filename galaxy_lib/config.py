@@ -29,6 +29,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "loss": ("bce", "mse"),
     "lr_schedule": ("constant", "cosine", "step"),
     "precision": ("float32", "mixed_bfloat16", "mixed_float16"),
+    "schedule_clock": ("epochs", "budget"),
     "strategy": ("auto", "none", "mirrored", "multi_worker"),
     "tta": ("none", "flips", "dihedral"),
     "tree_normalisation": ("softmax", "relu"),
@@ -63,6 +64,7 @@ class Config:
     test_fraction: float = 0.2  # share held out for the final test, never trained on
     test_pool_file: str = ""  # CSV (GalaxyID[, subset]) of galaxies allowed in the test set
     test_pool_subset: str = ""  # keep only rows of test_pool_file whose `subset` equals this (needs test_pool_file)
+    refit: bool = False  # also train on the validation galaxies (split unchanged, test untouched; no model selection)
 
     # --- input geometry -------------------------------------------------------------------
     crop: int = 128  # central crop side in pixels of the 424x424 image (paper: 128)
@@ -85,6 +87,7 @@ class Config:
     learning_rate: float = 1e-3  # Adam learning rate (paper: 1e-3)
     lr_schedule: str = "constant"  # 'constant' (paper), 'cosine' decay or Dieleman's 'step' (/10 at 72% and 92%)
     warmup_epochs: int = 0  # linear warm-up from learning_rate/10 over this many epochs (0 = none)
+    schedule_clock: str = "epochs"  # 'budget': schedule over epochs or time_limit_minutes, whichever ends first
     loss: str = "bce"  # 'bce' on soft vote fractions (paper) or 'mse' (the Kaggle metric)
     augment: bool = False  # random 90-degree rotations and flips
     augment_rotate: bool = False  # free rotation by any angle (needs augment)
@@ -168,6 +171,10 @@ class Config:
              "set model: vgg6_views, or leave views_combine at its default"),
             ("ema_momentum", self.ema_momentum != Config.ema_momentum, "weight_averaging",
              self.weight_averaging != "none", "set weight_averaging: ema, or leave ema_momentum at its default"),
+            ("schedule_clock", self.schedule_clock != Config.schedule_clock, "time_limit_minutes",
+             self.time_limit_minutes > 0, "set a time_limit_minutes budget, or schedule_clock: epochs"),
+            ("refit", self.refit, "val_fraction", self.val_fraction > 0,
+             "set val_fraction above 0 (the galaxies refit adds), or refit: false"),
         ]
         for key, is_set, other, other_on, fix in needs:
             if is_set and not other_on:

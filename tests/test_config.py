@@ -94,6 +94,8 @@ def test_negative_values_are_out_of_range(values, message):
                                  "set weight_averaging: ema"),
         ({"views": 4}, r"'views' \(4\) does nothing while 'model' is vgg6: set model: vgg6_views"),
         ({"views_combine": "concat"}, r"'views_combine' \(concat\) does nothing while 'model' is vgg6"),
+        ({"schedule_clock": "budget"}, r"'schedule_clock' \(budget\) does nothing while 'time_limit_minutes' is 0"),
+        ({"refit": True, "val_fraction": 0}, r"'refit' \(true\) does nothing while 'val_fraction' is 0"),
     ],
 )
 def test_a_key_that_another_key_switches_off_is_an_error(values, message):

@@ -154,6 +154,17 @@ def test_time_limit_stops_cleanly_after_a_finished_epoch(tiny_data, tmp_path):
     assert runs.load_run(out).history["epoch"].tolist() == [1]
 
 
+@pytest.mark.slow
+def test_refit_trains_on_validation_galaxies_too_and_keeps_the_split(uninterrupted, tiny_data, tmp_path, capsys):
+    out = train.train(tiny_config(tiny_data, epochs=1, refit=True), tmp_path / "refit", verbose=False)
+    run = runs.load_run(out)
+    assert (out / "split.csv").read_text() == (uninterrupted / "split.csv").read_text()  # test untouched
+    counts = run.split["split"].value_counts()
+    printed = capsys.readouterr().out
+    assert f"{counts['train'] + counts['val']:,} train / 0 val galaxies" in printed
+    assert run.history["val_rmse"].isna().all() and run.history["rmse"].notna().all()
+
+
 def test_learning_rate_schedule():
     constant = Config(learning_rate=0.01, epochs=4)
     assert [train.learning_rate_at(constant, e) for e in range(4)] == [0.01] * 4
@@ -170,6 +181,22 @@ def test_step_schedule_divides_by_ten_after_72_and_92_percent_of_the_epochs():
     # exact percentages need no float luck: 72% of 50 is 36, 92% is 46
     fifty = step.replace(epochs=50)
     assert [train.learning_rate_at(fifty, e) for e in (35, 36, 45, 46)] == pytest.approx([0.04, 0.004, 0.004, 0.0004])
+
+
+def test_budget_clock_decays_by_the_time_used_or_the_epochs_done_whichever_is_further():
+    step = Config(learning_rate=0.04, epochs=100, lr_schedule="step", time_limit_minutes=10, schedule_clock="budget")
+    # early epochs on a slow machine: 7.2 of 10 minutes gone -> the first step, 9.2 -> the second
+    assert [train.learning_rate_at(step, 5, 60 * m) for m in (0, 7.1, 7.2, 9.19, 9.2)] == pytest.approx(
+        [0.04, 0.04, 0.004, 0.004, 0.0004])
+    # a fast machine reaches the epochs first: the epoch share rules, as with the default clock
+    by_epochs = step.replace(schedule_clock="epochs")
+    assert [train.learning_rate_at(step, e, 1.0) for e in (71, 72, 92)] == pytest.approx(
+        [train.learning_rate_at(by_epochs, e) for e in (71, 72, 92)])
+    assert train.schedule_progress(step, 50, 60 * 20) == 1.0  # never past the end
+    cosine = step.replace(lr_schedule="cosine")
+    assert train.learning_rate_at(cosine, 0, 60 * 5) == pytest.approx(0.02)  # half the budget: half the cosine
+    # the default clock ignores the time used (seeded runs reproduce on any machine)
+    assert train.learning_rate_at(by_epochs, 5, 60 * 9.5) == pytest.approx(0.04)
 
 
 def test_warmup_ramps_any_schedule_from_a_tenth():

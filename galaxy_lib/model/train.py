@@ -134,7 +134,17 @@ def _seed_generator_states(model: keras.Model) -> list:
 # --------------------------------------------------------------------------- schedule and logging
 
 
-def learning_rate_at(config: Config, epoch: int) -> float:
+def schedule_progress(config: Config, epoch: int, elapsed_seconds: float = 0.0) -> float:
+    """How far through its schedule a run is at the start of 0-based ``epoch``: the share of
+    ``epochs`` done, or with ``schedule_clock: budget`` the larger of that and the share of
+    ``time_limit_minutes`` used (``elapsed_seconds``), since training ends at whichever comes first."""
+    progress = epoch / config.epochs
+    if config.schedule_clock == "budget" and config.time_limit_minutes > 0:
+        progress = max(progress, elapsed_seconds / (60 * config.time_limit_minutes))
+    return min(progress, 1.0)
+
+
+def learning_rate_at(config: Config, epoch: int, elapsed_seconds: float = 0.0) -> float:
     """Learning rate for 0-based ``epoch``, evaluated at the epoch's start.
 
     ``lr_schedule``: ``constant``; ``cosine``, half a cosine from the configured rate towards
@@ -142,12 +152,20 @@ def learning_rate_at(config: Config, epoch: int) -> float:
     have finished and by 100 once 92% have. ``warmup_epochs`` > 0 multiplies any of them by a
     linear ramp from 1/10 (epoch 0) to 1 (epoch ``warmup_epochs`` and later).
 
-    Every schedule is defined over ``epochs``, not over the time budget: a run that
-    ``time_limit_minutes`` (or early stopping) ends first never reaches the schedule's end,
-    so for a decaying schedule set ``epochs`` to what fits the budget.
+    With the default ``schedule_clock: epochs`` a schedule is defined over ``epochs`` alone
+    (seeded runs stay reproducible on any machine), so a run that ``time_limit_minutes`` ends
+    first never reaches the schedule's end. ``schedule_clock: budget`` measures progress by
+    :func:`schedule_progress` instead: a 20-minute run then always decays within its 20 minutes,
+    however fast the machine, at the price of bit-for-bit reproducibility.
     """
     rate = config.learning_rate
-    if config.lr_schedule == "cosine":
+    if config.schedule_clock == "budget":
+        progress = schedule_progress(config, epoch, elapsed_seconds)
+        if config.lr_schedule == "cosine":
+            rate *= 0.5 * (1 + math.cos(math.pi * progress))
+        elif config.lr_schedule == "step":
+            rate /= 100 if progress >= 0.92 else 10 if progress >= 0.72 else 1
+    elif config.lr_schedule == "cosine":
         rate *= 0.5 * (1 + math.cos(math.pi * epoch / config.epochs))
     elif config.lr_schedule == "step":
         # integer comparisons: "72% of 25 epochs" must not hinge on float rounding
@@ -327,6 +345,11 @@ def train(
     split = split_module.split_for_config(data, config, folder.split_file)
     train_ids, train_labels = data.subset(split_module.ids_of(split, "train"))
     val_ids, val_labels = data.subset(split_module.ids_of(split, "val"))
+    if config.refit:
+        # Refit: the validation galaxies train too (the split file still records them apart and
+        # the test galaxies stay untouched); with nothing held out, training RMSE picks best.keras.
+        train_ids, train_labels = data.subset(np.concatenate([train_ids, val_ids]))
+        val_ids, val_labels = val_ids[:0], val_labels[:0]
     if len(train_ids) == 0:
         raise DataError(f"{folder.split_file}: no training galaxies")
     # With weight averaging, best.keras is the average at its best epoch; without a validation
@@ -401,7 +424,7 @@ def train(
     rows = history.to_dict("records")
     elapsed_before = state["elapsed_seconds"]  # wall time of earlier sessions of this run
     for epoch in range(first, config.epochs):
-        learning_rate = learning_rate_at(config, epoch)
+        learning_rate = learning_rate_at(config, epoch, elapsed_before + (time.monotonic() - started))
         model.optimizer.learning_rate.assign(learning_rate)
         train_ds = shard(pipeline.make_dataset(
             data.images, train_ids, train_labels, batch_size=config.batch_size, shuffle=True,
