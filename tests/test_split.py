@@ -136,3 +136,14 @@ def test_real_sample_pool_keeps_the_hand_picked_galaxies_in_training(real_sample
     assert set(df.loc[df["GalaxyID"].isin(extra), "split"]) == {"train"}
     assert split.describe_split(df) == "train 2,379 / val 340 / test 680"
     assert (split.ids_of(df, "test") >= 945990).all()
+
+
+def test_as_trained_counts_validation_galaxies_as_training_only_with_refit():
+    table = split.make_split(np.arange(100), seed=1, val_fraction=0.2, test_fraction=0.2)
+    assert split.as_trained(table, False) is table
+    refit = split.as_trained(table, True)
+    assert len(split.ids_of(refit, "val")) == 0
+    assert split.ids_of(refit, "train").tolist() == sorted(
+        split.ids_of(table, "train").tolist() + split.ids_of(table, "val").tolist())
+    assert split.ids_of(refit, "test").tolist() == split.ids_of(table, "test").tolist()
+    assert len(split.ids_of(table, "val")) == 20  # the original is left alone

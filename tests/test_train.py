@@ -163,6 +163,12 @@ def test_refit_trains_on_validation_galaxies_too_and_keeps_the_split(uninterrupt
     printed = capsys.readouterr().out
     assert f"{counts['train'] + counts['val']:,} train / 0 val galaxies" in printed
     assert run.history["val_rmse"].isna().all() and run.history["rmse"].notna().all()
+    # evaluation counts the validation galaxies as training ones: no "held-out" figure on seen galaxies
+    from galaxy_lib.evaluation.evaluate import evaluate_run
+
+    metrics = evaluate_run(out, progress=False, verbose=False)
+    assert metrics["n_val"] == 0 and metrics["val_rmse"] is None
+    assert metrics["n_train"] == counts["train"] + counts["val"] and metrics["test_rmse"] is not None
 
 
 def test_learning_rate_schedule():

@@ -141,6 +141,17 @@ def ids_of(split_df: pd.DataFrame, name: str) -> np.ndarray:
     return np.sort(split_df.loc[split_df["split"] == name, ID_COLUMN].to_numpy(dtype=np.int64))
 
 
+def as_trained(split_df: pd.DataFrame, refit: bool) -> pd.DataFrame:
+    """The split as training used it: with ``refit`` (see :class:`~galaxy_lib.config.Config`) the
+    validation galaxies trained too, so they count as training galaxies and nothing is reported
+    as validation (a figure on galaxies the model saw must not pass for a held-out one)."""
+    if not refit:
+        return split_df
+    out = split_df.copy()
+    out.loc[out["split"] == "val", "split"] = "train"
+    return out
+
+
 def read_test_pool(path: str | os.PathLike[str], subset: str = "") -> np.ndarray:
     """GalaxyIDs from a CSV with a ``GalaxyID`` column, keeping rows whose ``subset`` equals ``subset``."""
     path = Path(path)

@@ -38,6 +38,7 @@ import pandas as pd
 
 from galaxy_lib import tree
 from galaxy_lib.config import Config, atomic_write_text, display_path
+from galaxy_lib.data import split as split_module
 from galaxy_lib.errors import DataError, RunError
 from galaxy_lib.evaluation import baselines, figures, metrics
 from galaxy_lib.evaluation.baselines import baseline_table
@@ -451,7 +452,7 @@ def evaluate_run(
 
     folder = RunFolder(Path(run_dir)).require()
     config = folder.config_for_evaluation(config)
-    split, history = folder.load_split(), folder.read_history()
+    split, history = split_module.as_trained(folder.load_split(), config.refit), folder.read_history()
     model = folder.load_model(which)
     galaxy_data = _load_data(config, data)
     predictions = {}
@@ -529,6 +530,8 @@ def evaluate_ensemble(
                     if key not in {"run_name", "runs_dir", "reports_dir"}}  # each member keeps its own place
     configs = [member.config_for_evaluation(own.replace(**changes)) if changes else own
                for (_, member), own in zip(members, saved, strict=True)]
+    if any(c.refit for c in configs):  # a member trained on the validation galaxies: none are held out
+        split, same_val = split_module.as_trained(split, True), False
 
     galaxy_data = _load_data(configs[0], data)
     models = [member.load_model(which) for _, member in members]
