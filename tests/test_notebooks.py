@@ -115,6 +115,10 @@ def test_smoke_report_chain(smoke_project):
         assert "<table" in auc and "positives" in auc and "Class8.2" in auc
         assert "data:image/png;base64," in _section(page, "ROC-curves")  # the ROC grid, embedded
         assert "data:image/png;base64," in _section(page, "Training-curves")
+        assert "data:image/jpeg;base64," in _section(page, "What-the-model-looks-at")  # the saliency maps, as JPEG
+        by_agreement = _section(page, "Error-against-volunteer-agreement")
+        assert "<table" in by_agreement and "share of squared error" in by_agreement
+        assert "data:image/png;base64," in by_agreement and "disagreed on most" in by_agreement
         assert "Where this report ran" in page and "03_evaluate.ipynb" in page
     assert "return_evaluation" in full and "return_evaluation" not in no_code  # code shown / hidden
     for name in ("01_data.ipynb", "02_train.ipynb", "03_evaluate.ipynb", "metrics.json", "report.json"):

@@ -22,7 +22,9 @@ from matplotlib.patches import Patch
 from galaxy_lib import tree
 from galaxy_lib.config import atomic_path
 from galaxy_lib.evaluation import metrics
+from galaxy_lib.evaluation.baselines import KAGGLE_ANCHORS
 from galaxy_lib.evaluation.gallery import centre_or_none
+from galaxy_lib.evaluation.power_law import KAGGLE_TRAINING_GALAXIES, Extrapolation
 
 DPI = 100
 
@@ -79,6 +81,100 @@ def training_curves(history: pd.DataFrame) -> Figure:
         ax.set_title(title)
         ax.set_xlabel("epoch")
         ax.legend(fontsize=8)
+    return fig
+
+
+# --- learning curve ------------------------------------------------------------------------------------
+
+LEARNING_CURVE_REFERENCES = ("Kaggle winner (private LB)", "Kaggle 2nd place (private LB)",
+                             "Kaggle central-pixel benchmark")
+"""The reference lines of :func:`learning_curve_extrapolation`: keys of
+:data:`~galaxy_lib.evaluation.baselines.KAGGLE_ANCHORS` (the one home of their values), which were
+measured on Kaggle's own test set, not on ours: the figure labels them so."""
+
+
+def _size_axis(ax, sizes: Sequence[float]) -> None:
+    """A log axis of training galaxies, ticked at the measured sizes (with thousands separators)."""
+    ax.set_xscale("log")
+    ax.set_xticks(list(sizes), [f"{int(s):,}" for s in sizes], fontsize=8)
+    ax.minorticks_off()
+    ax.set_xlabel("training galaxies (log scale)")
+
+
+def _curve_points(ax, curve: pd.DataFrame) -> None:
+    """Each point's test RMSE, one colour per seed, and the training-mean predictor per size."""
+    for number, (seed, part) in enumerate(curve.groupby("seed", sort=True)):
+        ax.scatter(part["n_train"], part["test_rmse"], s=28, color=f"C{number % 10}", zorder=3,
+                   label=f"test RMSE, seed {seed}")
+    means = curve.groupby("n_train", sort=True)["mean_rmse"].mean()
+    ax.plot(means.index, means.to_numpy(), color=SOURCE_COLOURS["baseline"], ls="--", marker=".", lw=1.2,
+            label="training-mean predictor of each subset")
+
+
+def learning_curve(curve: pd.DataFrame, note: str = "") -> Figure:
+    """Held-out test RMSE against the number of training galaxies (log x): every point (one colour
+    per seed), the mean over seeds, and the training-mean predictor of each subset on the same test
+    galaxies (a ``curve.csv`` frame, :mod:`galaxy_lib.evaluation.curve`). ``note`` (what each point's
+    training budget was) goes under the title: a curve of short runs must say so."""
+    if not len(curve):
+        raise ValueError("the learning curve has no points yet")
+    fig = _figure(6.8, 4.2)
+    (ax,) = _subplots(fig, 1, 1).ravel()
+    _curve_points(ax, curve)
+    mean = curve.groupby("n_train", sort=True)["test_rmse"].mean()
+    ax.plot(mean.index, mean.to_numpy(), color=SOURCE_COLOURS["model"], lw=1.6,
+            label="this model, mean over seeds" if curve["seed"].nunique() > 1 else "this model")
+    _size_axis(ax, mean.index)
+    ax.set_ylabel("held-out test RMSE")
+    n_test = int(curve["n_test"].iloc[0]) if "n_test" in curve else None
+    fig.suptitle("Learning curve" + (f": the same {n_test:,} test galaxies for every point" if n_test else ""),
+                 fontsize=10)
+    if note:
+        ax.set_title(note, fontsize=8)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def learning_curve_extrapolation(
+    curve: pd.DataFrame,
+    extrapolation: Extrapolation,
+    note: str = "",
+    references: Sequence[str] = LEARNING_CURVE_REFERENCES,
+) -> Figure:
+    """The measured points with the fitted power law, its bootstrap band, the extrapolated RMSE at
+    the target size with its interval, and horizontal reference lines from the Kaggle leaderboard
+    (``references``: keys of :data:`~galaxy_lib.evaluation.baselines.KAGGLE_ANCHORS`), labelled as
+    measured on Kaggle's test set (other galaxies than ours, so a guide, not a like-for-like score)."""
+    e = extrapolation
+    fig = _figure(8.0, 6.0)
+    (ax,) = _subplots(fig, 1, 1).ravel()
+    ax.fill_between(e.grid, e.band_low, e.band_high, color=SOURCE_COLOURS["model"], alpha=0.15, lw=0,
+                    label=f"{e.level:.0%} bootstrap band ({e.n_boot} resamples of the points)")
+    ax.plot(e.grid, e.curve, color=SOURCE_COLOURS["model"], lw=1.6, label=f"fit: {e.fit.law.formula()}")
+    _curve_points(ax, curve)
+    ax.errorbar([e.target], [e.prediction], yerr=[[e.prediction - e.low], [e.high - e.prediction]],
+                color=SOURCE_COLOURS["model"], marker="D", ms=7, capsize=4, lw=1.5, zorder=4,
+                label=f"extrapolated to {e.target:,}: {e.prediction:.4f} ({e.low:.4f}-{e.high:.4f})")
+    palette = ["#1a5276", "#2980b9", "#85929e", "#a569bd"]
+    for number, name in enumerate(references):
+        value = KAGGLE_ANCHORS[name]
+        ax.axhline(value, color=palette[number % len(palette)], ls=":", lw=1.3,
+                   label=f"{name}: {value:.4f} (Kaggle's test set)")
+    what = "Kaggle training set" if e.target == KAGGLE_TRAINING_GALAXIES else "target"
+    ax.axvline(e.target, color="#555555", lw=0.8, ls="-.")
+    ax.text(e.target, 1.0, f"{what}\n{e.target:,}", transform=ax.get_xaxis_transform(), ha="right", va="top",
+            fontsize=7.5, color="#555555")
+    sizes = sorted(set(curve["n_train"].astype(int).tolist()) | {int(e.target)})
+    _size_axis(ax, sizes)
+    values = np.r_[curve["test_rmse"].to_numpy(dtype=float), e.band_low, [KAGGLE_ANCHORS[r] for r in references]]
+    top = max(float(np.nanmax(curve["mean_rmse"])), float(np.nanmax(curve["test_rmse"])))
+    top = max([top] + [KAGGLE_ANCHORS[r] for r in references])
+    ax.set_ylim(max(0.0, float(np.nanmin(values)) - 0.01), top + 0.01)
+    ax.set_ylabel("held-out test RMSE")
+    fig.suptitle(f"Extrapolating the learning curve to {e.target:,} training galaxies", fontsize=10)
+    if note:
+        ax.set_title(note, fontsize=8)
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=2, fontsize=7.5)
     return fig
 
 
@@ -262,4 +358,120 @@ def galaxy_gallery(
                 fontsize=7,
                 loc="left",
             )
+    return fig
+
+
+# --- error against volunteer agreement -----------------------------------------------------------------
+
+
+def error_vs_agreement(
+    agreement: np.ndarray, errors: np.ndarray, table: pd.DataFrame, label: str, *, spearman: float | None = None
+) -> Figure:
+    """Per-galaxy RMSE against how much the volunteers agreed, beside the share of all squared
+    error each bin of galaxies carries (:func:`galaxy_lib.evaluation.agreement.error_by_agreement`).
+
+    Left: every galaxy (a hexbin from 500 galaxies on, a scatter below), with each bin's RMSE and its
+    bootstrap interval drawn at the bin's median value. Right: each bin's share of the squared error
+    against its share of the galaxies (dashed): a bin above its line holds more than its share.
+    """
+    agreement = np.asarray(agreement, dtype=float)
+    errors = np.asarray(errors, dtype=float)
+    keep = np.isfinite(agreement) & np.isfinite(errors)
+    fig = _figure(10.5, 3.8)
+    left, right = _subplots(fig, 1, 2, gridspec_kw={"width_ratios": [1.6, 1]}).ravel()
+    if keep.sum() >= 500:
+        cells = left.hexbin(agreement[keep], errors[keep], gridsize=30, mincnt=1, cmap="Greys", bins="log")
+        fig.colorbar(cells, ax=left, label="galaxies (log)", shrink=0.8)
+    else:
+        alpha = float(np.clip(30 / max(int(keep.sum()), 1) ** 0.5, 0.15, 0.8))
+        left.scatter(agreement[keep], errors[keep], s=8, alpha=alpha, color="#7f8c8d", edgecolors="none",
+                     label="one galaxy")
+    if len(table):
+        # each bin's RMSE at the median value of its galaxies
+        sorted_values = np.sort(agreement[keep])
+        centres = [float(np.median(sorted_values[(sorted_values >= row["from"]) & (sorted_values <= row["to"])]))
+                   for _, row in table.iterrows()]
+        rmse = table["rmse"].to_numpy(dtype=float)
+        err = np.vstack([rmse - table["low"].to_numpy(dtype=float), table["high"].to_numpy(dtype=float) - rmse])
+        err = np.where(np.isfinite(err), err, 0.0)
+        left.errorbar(centres, rmse, yerr=err, color="#c0392b", marker="o", ms=5, lw=1.5, capsize=3,
+                      label="RMSE of the bin, 95% interval")
+        x = np.arange(len(table))
+        right.bar(x, table["share of squared error"], color="#c0392b", width=0.7, label="share of squared error")
+        right.step(np.r_[x - 0.5, x[-1] + 0.5], np.r_[table["share of galaxies"], table["share of galaxies"].iloc[-1]],
+                   where="post", color="#2c3e50", ls="--", lw=1.2, label="share of galaxies")
+        right.set_xticks(x, [f"{row['from']:.2f}-\n{row['to']:.2f}" for _, row in table.iterrows()], fontsize=8)
+        right.yaxis.set_major_formatter(lambda value, _: f"{value:.0%}")
+        top = float(np.nanmax(np.r_[table["share of squared error"], table["share of galaxies"]]))
+        right.set_ylim(0, 1.3 * top if top > 0 else 1)  # room for the legend above the bars
+        right.legend(fontsize=8, loc="upper center", ncol=2)
+    title = "per-galaxy RMSE over 37 answers" + (f" (rank correlation {spearman:+.2f})" if spearman is not None
+                                                  and np.isfinite(spearman) else "")
+    left.set_title(title, fontsize=9)
+    left.set_xlabel(label, fontsize=8.5)
+    left.set_ylabel("RMSE of the galaxy")
+    left.set_ylim(bottom=0)
+    left.legend(fontsize=8, loc="upper left")
+    right.set_title("where the squared error sits, by bin", fontsize=9)
+    right.set_xlabel(label.split(":")[0] + " bin (range of values)", fontsize=8.5)
+    return fig
+
+
+# --- saliency --------------------------------------------------------------------------------------------
+
+
+def saliency_grid(
+    images: np.ndarray,
+    maps: np.ndarray,
+    answers: Sequence[str],
+    *,
+    ids: Sequence[int],
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    chosen_for: Sequence[str] | None = None,
+    note: str = "",
+    percentile: float = 99.0,
+) -> Figure:
+    """One row per galaxy: the image the model saw, then per answer where its prediction is most
+    sensitive to the pixels (:mod:`galaxy_lib.evaluation.saliency`), over a grey copy of the image.
+
+    ``images`` ``(n, H, W, 3)`` in [0, 1] and ``maps`` ``(n, k, H, W)`` non-negative are the model's
+    input and its saliency maps for the ``k`` ``answers``; ``y_true`` and ``y_pred`` are ``(n, k)``
+    for the panel titles; ``chosen_for`` names why each galaxy was picked. Each map is scaled to its
+    own ``percentile`` (it shows *where* an answer looks, not how strongly), so a map without any
+    gradient is left blank and says so.
+    """
+    images = np.asarray(images, dtype=float)
+    maps = np.asarray(maps, dtype=float)
+    n, k = maps.shape[:2]
+    if images.shape[0] != n or len(answers) != k or images.shape[1:3] != maps.shape[2:]:
+        raise ValueError(f"images {images.shape}, maps {maps.shape} and {len(answers)} answers do not match")
+    fig = _figure(1.75 * (k + 1), 1.95 * n + 0.5)
+    axes = _subplots(fig, n, k + 1)
+    for r in range(n):
+        picture = np.clip(images[r], 0.0, 1.0)
+        grey = picture.mean(axis=-1)
+        ax = axes[r, 0]
+        ax.imshow(picture)
+        why = f"\nchosen for: {tree.ANSWER_LABELS[chosen_for[r]].split(' ', 1)[1]}" if chosen_for else ""
+        ax.set_title(f"{ids[r]}{why}", fontsize=7.5)
+        for c, column in enumerate(answers):
+            ax = axes[r, c + 1]
+            scale = float(np.percentile(maps[r, c], percentile)) if maps[r, c].size else 0.0
+            ax.imshow(grey, cmap="gray", vmin=0, vmax=max(float(grey.max()), 1e-6))
+            if scale > 0:
+                ax.imshow(np.clip(maps[r, c] / scale, 0.0, 1.0), cmap="inferno", alpha=0.7, vmin=0, vmax=1)
+            else:
+                ax.text(0.5, 0.5, "no gradient", transform=ax.transAxes, ha="center", va="center", fontsize=7,
+                        color="white")
+            heading = f"{tree.ANSWER_LABELS[column].split(' ', 1)[1]}\n" if r == 0 else ""
+            ax.set_title(f"{heading}true {y_true[r, c]:.2f}, pred {y_pred[r, c]:.2f}", fontsize=7.5)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.grid(False)
+    caption = "|d answer / d pixel| (largest over the colours), each map scaled to its own 99th percentile"
+    if percentile != 99.0:
+        caption = caption.replace("99th", f"{percentile:g}th")
+    fig.suptitle(caption + (f"\n{note}" if note else ""), fontsize=8.5)
     return fig
