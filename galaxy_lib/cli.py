@@ -10,6 +10,8 @@ Ensembles (:mod:`galaxy_lib.model.ensemble`) use the same verbs: ``train -f`` an
 recognise an ensemble parameters file by its ``members`` key (``--out`` is then the ensemble
 folder, and ``--set``/``--data`` apply to every member); ``predict`` and ``evaluate`` take an
 ensemble folder, or several run folders to average (``evaluate`` then writes into ``--out``).
+``curve`` (:mod:`galaxy_lib.evaluation.curve`) trains one configuration on nested subsets of the
+training galaxies into a curve folder of ordinary run folders.
 """
 
 from __future__ import annotations
@@ -102,6 +104,22 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _curve(args: argparse.Namespace) -> int:
+    from galaxy_lib.config import display_path
+    from galaxy_lib.errors import ConfigError
+    from galaxy_lib.evaluation import curve
+    from galaxy_lib.model.ensemble import EnsembleConfig
+
+    curve.parse_sizes(args.sizes)  # a bad size is named before the parameters file or the data are read
+    config = _config_from(args)
+    if isinstance(config, EnsembleConfig):
+        raise ConfigError(f"-f {args.file} is an ensemble file; a learning curve trains one configuration "
+                          "(give one member's parameters file)")
+    record = {"parameters_file": display_path(args.file) if args.file else "", "overrides": list(args.set or [])}
+    curve.run_curve(config, args.out, args.sizes, seeds=args.seeds, minutes=args.minutes, record=record)
+    return 0
+
+
 def _report(args: argparse.Namespace) -> int:
     from galaxy_lib import report
 
@@ -160,6 +178,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override an evaluation key, e.g. tta=dihedral or bootstrap=200 (repeatable)")
     p.add_argument("--data", help="data set path (default: the run's own)")
     p.set_defaults(func=_evaluate)
+
+    p = sub.add_parser("curve", help="learning curve: train one configuration on nested subsets of the training "
+                                     "galaxies (same validation and test galaxies), resumable; curve.csv and figures")
+    config_args(p)
+    p.add_argument("--sizes", required=True, help="training-set sizes, comma-separated; 'all' = every training "
+                                                  "galaxy of the split, e.g. 150,300,600,1200,all")
+    p.add_argument("--seeds", type=int, default=1, help="training seeds per size: the configuration's seed, seed+1, "
+                                                        "... (default 1; the split and subsets stay the same)")
+    p.add_argument("--minutes", type=float, default=None, help="each point's training budget "
+                                                               "(time_limit_minutes; default: the file's)")
+    p.add_argument("--out", required=True, help="curve folder, e.g. runs/curve-NAME (one run folder per point)")
+    p.set_defaults(func=_curve)
 
     p = sub.add_parser("report", help="execute the notebooks with papermill and render HTML reports")
     config_args(p)

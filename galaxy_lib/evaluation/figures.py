@@ -140,11 +140,16 @@ def learning_curve_extrapolation(
     extrapolation: Extrapolation,
     note: str = "",
     references: Sequence[str] = LEARNING_CURVE_REFERENCES,
+    unfitted: pd.DataFrame | None = None,
 ) -> Figure:
     """The measured points with the fitted power law, its bootstrap band, the extrapolated RMSE at
     the target size with its interval, and horizontal reference lines from the Kaggle leaderboard
     (``references``: keys of :data:`~galaxy_lib.evaluation.baselines.KAGGLE_ANCHORS`), labelled as
-    measured on Kaggle's test set (other galaxies than ours, so a guide, not a like-for-like score)."""
+    measured on Kaggle's test set (other galaxies than ours, so a guide, not a like-for-like score).
+
+    ``unfitted``: points measured but kept out of the fit (``n_train``, ``test_rmse``), drawn apart:
+    the check of an extrapolation where the truth is known (fit on small sizes of the synthetic sky,
+    compare with larger ones)."""
     e = extrapolation
     fig = _figure(8.0, 6.0)
     (ax,) = _subplots(fig, 1, 1).ravel()
@@ -155,6 +160,9 @@ def learning_curve_extrapolation(
     ax.errorbar([e.target], [e.prediction], yerr=[[e.prediction - e.low], [e.high - e.prediction]],
                 color=SOURCE_COLOURS["model"], marker="D", ms=7, capsize=4, lw=1.5, zorder=4,
                 label=f"extrapolated to {e.target:,}: {e.prediction:.4f} ({e.low:.4f}-{e.high:.4f})")
+    if unfitted is not None and len(unfitted):
+        ax.scatter(unfitted["n_train"], unfitted["test_rmse"], s=46, marker="X", color="black", zorder=5,
+                   label="measured, not used in the fit")
     palette = ["#1a5276", "#2980b9", "#85929e", "#a569bd"]
     for number, name in enumerate(references):
         value = KAGGLE_ANCHORS[name]
@@ -164,9 +172,12 @@ def learning_curve_extrapolation(
     ax.axvline(e.target, color="#555555", lw=0.8, ls="-.")
     ax.text(e.target, 1.0, f"{what}\n{e.target:,}", transform=ax.get_xaxis_transform(), ha="right", va="top",
             fontsize=7.5, color="#555555")
-    sizes = sorted(set(curve["n_train"].astype(int).tolist()) | {int(e.target)})
+    extra = unfitted if unfitted is not None else pd.DataFrame({"n_train": [], "test_rmse": []})
+    sizes = sorted(set(curve["n_train"].astype(int).tolist()) | set(extra["n_train"].astype(int).tolist())
+                   | {int(e.target)})
     _size_axis(ax, sizes)
-    values = np.r_[curve["test_rmse"].to_numpy(dtype=float), e.band_low, [KAGGLE_ANCHORS[r] for r in references]]
+    values = np.r_[curve["test_rmse"].to_numpy(dtype=float), extra["test_rmse"].to_numpy(dtype=float), e.band_low,
+                   [KAGGLE_ANCHORS[r] for r in references]]
     top = max(float(np.nanmax(curve["mean_rmse"])), float(np.nanmax(curve["test_rmse"])))
     top = max([top] + [KAGGLE_ANCHORS[r] for r in references])
     ax.set_ylim(max(0.0, float(np.nanmin(values)) - 0.01), top + 0.01)
