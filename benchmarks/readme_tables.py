@@ -49,6 +49,10 @@ QUALITY_ROWS = (
     ("quality-improved-epochs=440-lr_schedule=step", "the same with Dieleman's step decay over 440 epochs "
                                                      "(/10 at 72% and 92%)"),
     ("quality-improved-epochs=440-lr_schedule=step-seed=1", "the same, seed 1"),
+    ("quality-improved-epochs=440-lr_schedule=step-schedule_clock=budget",
+     "step decay timed by the 20-minute budget (`schedule_clock: budget`), seed 0"),
+    ("quality-improved-epochs=440-lr_schedule=step-schedule_clock=budget-refit=true",
+     "the same, refitted on training + validation galaxies (`refit: true`; machine busy: 309 epochs)"),
 )
 QUALITY_ENSEMBLES = (  # (ensemble result file, row label): bench_ensemble
     ("ensemble-improved-const-step", "ensemble: the mean of the first two `epochs: 440` rows (40 minutes of "

@@ -11,7 +11,9 @@ recognise an ensemble parameters file by its ``members`` key (``--out`` is then 
 folder, and ``--set``/``--data`` apply to every member); ``predict`` and ``evaluate`` take an
 ensemble folder, or several run folders to average (``evaluate`` then writes into ``--out``).
 ``curve`` (:mod:`galaxy_lib.evaluation.curve`) trains one configuration on nested subsets of the
-training galaxies into a curve folder of ordinary run folders.
+training galaxies into a curve folder of ordinary run folders. A learning-curve file
+(:mod:`galaxy_lib.evaluation.curve_file`, recognised by its ``sizes`` key) holds those settings:
+``curve -f FILE`` trains its curves and ``report -f FILE`` renders the learning-curve report.
 """
 
 from __future__ import annotations
@@ -43,20 +45,29 @@ def _synth(args: argparse.Namespace) -> int:
 
 
 def _config_from(args: argparse.Namespace):
-    """The parameters file with ``--set``/``--data``: a ``Config``, or an ``EnsembleConfig`` for an
-    ensemble file."""
+    """The parameters file with ``--set``/``--data``: a ``Config``, an ``EnsembleConfig`` for an
+    ensemble file, or a ``CurveConfig`` for a learning-curve file."""
     from galaxy_lib.config import parse_overrides
+    from galaxy_lib.evaluation.curve_file import is_curve_file, load_curve_file
     from galaxy_lib.model.ensemble import load_parameters
 
     overrides = parse_overrides(args.set or [])
     if getattr(args, "data", None):
         overrides["data"] = args.data
+    if is_curve_file(args.file):
+        return load_curve_file(args.file, overrides)
     return load_parameters(args.file, overrides)
 
 
 def _train(args: argparse.Namespace) -> int:
     config = _config_from(args)  # before TensorFlow loads: a bad key is reported in a moment
+    from galaxy_lib.errors import ConfigError
+    from galaxy_lib.evaluation.curve_file import CurveConfig
     from galaxy_lib.model.ensemble import EnsembleConfig, train_ensemble
+
+    if isinstance(config, CurveConfig):
+        raise ConfigError(f"-f {args.file} is a learning-curve file: train its points with "
+                          f"`python -m galaxy_lib curve -f {args.file}` (or render its report with `report -f`)")
 
     if isinstance(config, EnsembleConfig):
         train_ensemble(config, args.out)
@@ -108,15 +119,32 @@ def _curve(args: argparse.Namespace) -> int:
     from galaxy_lib.config import display_path
     from galaxy_lib.errors import ConfigError
     from galaxy_lib.evaluation import curve
+    from galaxy_lib.evaluation.curve_file import CurveConfig, is_curve_file, run_curves
     from galaxy_lib.model.ensemble import EnsembleConfig
 
-    curve.parse_sizes(args.sizes)  # a bad size is named before the parameters file or the data are read
+    if is_curve_file(args.file):
+        given = [flag for flag, value in (("--sizes", args.sizes), ("--seeds", args.seeds),
+                                          ("--minutes", args.minutes), ("--out", args.out)) if value is not None]
+        if given:
+            raise ConfigError(f"-f {args.file} is a learning-curve file: its sizes, seeds, minutes and folder come "
+                              f"from the file, so {', '.join(given)} cannot be given (edit the file, or name a run's "
+                              "parameters file)")
+    else:
+        missing = [flag for flag, value in (("--sizes", args.sizes), ("--out", args.out)) if value is None]
+        if missing:
+            raise ConfigError(f"{' and '.join(missing)} required: e.g. --sizes 150,300,600,1200,all --out "
+                              "runs/curve-NAME (or -f a learning-curve file that names them)")
+        curve.parse_sizes(args.sizes)  # a bad size is named before the parameters file or the data are read
     config = _config_from(args)
+    if isinstance(config, CurveConfig):
+        run_curves(config)
+        return 0
     if isinstance(config, EnsembleConfig):
         raise ConfigError(f"-f {args.file} is an ensemble file; a learning curve trains one configuration "
                           "(give one member's parameters file)")
     record = {"parameters_file": display_path(args.file) if args.file else "", "overrides": list(args.set or [])}
-    curve.run_curve(config, args.out, args.sizes, seeds=args.seeds, minutes=args.minutes, record=record)
+    seeds = 1 if args.seeds is None else args.seeds
+    curve.run_curve(config, args.out, args.sizes, seeds=seeds, minutes=args.minutes, record=record)
     return 0
 
 
@@ -180,18 +208,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_evaluate)
 
     p = sub.add_parser("curve", help="learning curve: train one configuration on nested subsets of the training "
-                                     "galaxies (same validation and test galaxies), resumable; curve.csv and figures")
+                                     "galaxies (same validation and test galaxies), resumable; curve.csv and figures "
+                                     "(-f a learning-curve file: its curves, as its report needs them)")
     config_args(p)
-    p.add_argument("--sizes", required=True, help="training-set sizes, comma-separated; 'all' = every training "
-                                                  "galaxy of the split, e.g. 150,300,600,1200,all")
-    p.add_argument("--seeds", type=int, default=1, help="training seeds per size: the configuration's seed, seed+1, "
-                                                        "... (default 1; the split and subsets stay the same)")
+    p.add_argument("--sizes", help="training-set sizes, comma-separated; 'all' = every training "
+                                   "galaxy of the split, e.g. 150,300,600,1200,all (required unless -f names a "
+                                   "learning-curve file)")
+    p.add_argument("--seeds", type=int, default=None,
+                   help="training seeds per size: the configuration's seed, seed+1, ... (default 1; the split and "
+                        "subsets stay the same)")
     p.add_argument("--minutes", type=float, default=None, help="each point's training budget "
                                                                "(time_limit_minutes; default: the file's)")
-    p.add_argument("--out", required=True, help="curve folder, e.g. runs/curve-NAME (one run folder per point)")
+    p.add_argument("--out", help="curve folder, e.g. runs/curve-NAME (one run folder per point; required unless -f "
+                                 "names a learning-curve file)")
     p.set_defaults(func=_curve)
 
-    p = sub.add_parser("report", help="execute the notebooks with papermill and render HTML reports")
+    p = sub.add_parser("report", help="execute the notebooks with papermill and render HTML reports "
+                                      "(-f a learning-curve file: the learning-curve report)")
     config_args(p)
     p.add_argument("--kernel", default=None, help="Jupyter kernel name (default: the current Python)")
     p.set_defaults(func=_report)

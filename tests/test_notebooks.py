@@ -24,10 +24,14 @@ from galaxy_lib.synth import sky
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob(report.NOTEBOOK_PATTERN))
+RUN_NOTEBOOKS = [p for p in NOTEBOOKS if p.name not in report.CURVE_NOTEBOOKS]
 
 
-def test_the_three_notebooks_exist():
-    assert [p.name for p in NOTEBOOKS] == ["01_data.ipynb", "02_train.ipynb", "03_evaluate.ipynb"]
+def test_the_notebooks_exist():
+    """Three notebooks make a run's report (``make report``); the fourth, the learning curve's, is
+    rendered only for a learning-curve file."""
+    assert [p.name for p in RUN_NOTEBOOKS] == ["01_data.ipynb", "02_train.ipynb", "03_evaluate.ipynb"]
+    assert [p.name for p in NOTEBOOKS if p not in RUN_NOTEBOOKS] == ["04_learning_curve.ipynb"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -53,22 +57,32 @@ def test_notebook_is_clean_with_one_literal_parameters_cell(path):
 
 
 def test_default_parameters_name_an_existing_configuration():
+    from galaxy_lib.evaluation.curve_file import load_curve_file
+
     for path in NOTEBOOKS:
         nb = nbformat.read(path, as_version=4)
         source = next(c.source for c in nb.cells if "parameters" in c.metadata.get("tags", []))
         values = {s.target.id: ast.literal_eval(s.value) for s in ast.parse(source).body}
-        config = load_config(REPO / values["config_file"], values["overrides"])
-        assert config.synthetic, "the notebooks' defaults must run without any download"
+        if path in RUN_NOTEBOOKS:
+            configs = [load_config(REPO / values["config_file"], values["overrides"])]
+        else:  # the learning curve's notebook names a learning-curve file
+            curves = load_curve_file(REPO / values["config_file"], values["overrides"])
+            configs = [curves.config, *([curves.validation.config] if curves.validation else [])]
+        assert all(c.synthetic for c in configs), "the notebooks' defaults must run without any download"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebooks_set_up_with_one_call_and_spell_no_run_folder_file(path):
     """The set-up, the run folder's layout and the answer lists live in the library, not in copies."""
+    from galaxy_lib.evaluation import curve
     from galaxy_lib.model.runs import RunFolder
 
     code = [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
-    assert sum("config, run = setup(config_file, overrides, run_dir)" in source for source in code) == 1
+    set_up = ("config, run = setup(config_file, overrides, run_dir)" if path in RUN_NOTEBOOKS
+              else "curves, folder = curve_setup(config_file, overrides, run_dir)")
+    assert sum(set_up in source for source in code) == 1
     names = [value for key, value in vars(RunFolder).items() if key.isupper() and isinstance(value, str)]
+    names += [value for key, value in vars(curve).items() if key.endswith("_FILE") and isinstance(value, str)]
     assert "split.csv" in names
     for source in code:
         for literal in [*(f'"{name}"' for name in names), '".keras"', "load_config(", "resolve_path(", '"Class']:

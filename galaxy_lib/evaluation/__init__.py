@@ -6,5 +6,7 @@ and ``evaluate``, which scores a run on its held-out galaxies and writes the res
 ``agreement`` (error against how much the volunteers agreed) and ``saliency`` (which pixels the
 model's answers depend on) explain where the error comes from; ``curve`` (learning curves: one
 configuration trained on nested subsets of the training galaxies) and ``power_law`` (their
-saturating power-law fit, bootstrapped and extrapolated) measure how the error falls with data.
+saturating power-law fit, bootstrapped and extrapolated) measure how the error falls with data;
+``curve_file`` (the learning-curve parameters file) and ``curve_analysis`` (per-size table, compute
+curve, synthetic check and the generated conclusion) serve the learning-curve report.
 """

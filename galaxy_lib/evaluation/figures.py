@@ -189,6 +189,46 @@ def learning_curve_extrapolation(
     return fig
 
 
+def compute_curve(points: pd.DataFrame, curve: pd.DataFrame, note: str = "") -> Figure:
+    """Validation RMSE against training minutes for every point of a learning curve, one colour
+    per training-set size (seeds share it): the best so far (solid; the model a run stopped then
+    would keep) over each epoch's own (faint), and each point's held-out *test* RMSE with its
+    test-time averaging at its end (cross). ``points``: :attr:`ComputeCurve.points
+    <galaxy_lib.evaluation.curve_analysis.ComputeCurve>`; ``curve``: the ``curve.csv`` frame."""
+    if not len(points):
+        raise ValueError("the compute curve has no epochs")
+    sizes = sorted(int(n) for n in points["n_train"].unique())
+    palette = sns.color_palette("viridis", max(len(sizes), 2))
+    fig = _figure(7.2, 4.4)
+    (ax,) = _subplots(fig, 1, 1).ravel()
+    for number, n in enumerate(sizes):
+        colour = palette[number]
+        for seed_number, (_, part) in enumerate(points[points["n_train"] == n].groupby("seed", sort=True)):
+            label = f"{n:,} galaxies" if seed_number == 0 else None
+            ax.plot(part["minutes"], part["val_rmse"], color=colour, lw=0.6, alpha=0.3)
+            ax.plot(part["minutes"], part["best_val_rmse"], color=colour, lw=1.6, label=label,
+                    marker="o" if len(part) == 1 else None)  # a one-epoch point has no line to draw
+            end = curve[(curve["n_train"] == n) & (curve["seed"] == part["seed"].iloc[0])]
+            if len(end):
+                ax.scatter([part["minutes"].iloc[-1]], [float(end["test_rmse"].iloc[0])], marker="X", s=44,
+                           color=colour, edgecolor="black", linewidth=0.5, zorder=4)
+    ax.scatter([], [], marker="X", s=44, color="white", edgecolor="black", label="test RMSE of the kept model")
+    best = points["best_val_rmse"].to_numpy(dtype=float)
+    ends = curve["test_rmse"].to_numpy(dtype=float)
+    low = float(np.nanmin(np.r_[best, ends]))
+    high = max(float(np.nanquantile(best, 0.97)), float(np.nanmax(ends)))
+    ax.set_ylim(max(0.0, low - 0.005), high + 0.005)
+    ax.set_xlim(left=0)
+    ax.set_xlabel("training minutes")
+    ax.set_ylabel("RMSE")
+    fig.suptitle("Compute curve: validation RMSE per epoch (faint) and best so far (solid), no test-time averaging",
+                 fontsize=10)
+    if note:
+        ax.set_title(note, fontsize=8)
+    ax.legend(fontsize=8, title="training-set size", title_fontsize=8)
+    return fig
+
+
 # --- ROC and AUC ------------------------------------------------------------------------------------
 
 

@@ -4,11 +4,18 @@
 ``reports/index.html``. One module per job: ``build`` (staging, swap, the failed folder),
 ``kernels`` (which Jupyter kernel), ``execute`` (papermill, the kernels' stderr log), ``summary``
 (``report.json``, the run's records), ``html`` (the two pages) and ``index``; ``notebook`` is what
-the notebooks themselves call.
+the notebooks themselves call. A learning-curve file renders its own notebook
+(``04_learning_curve.ipynb``) through the same runner.
 """
 
 from galaxy_lib.errors import ReportError
-from galaxy_lib.report.build import NOTEBOOK_PATTERN, build_report, notebook_parameters
+from galaxy_lib.report.build import (
+    CURVE_NOTEBOOKS,
+    NOTEBOOK_PATTERN,
+    build_report,
+    notebook_parameters,
+    report_notebooks,
+)
 from galaxy_lib.report.html import ABOUT_CODE_TAG, FULL_HTML, NO_CODE_HTML
 from galaxy_lib.report.index import write_index
 from galaxy_lib.report.kernels import PRIVATE_KERNEL, kernel_spec
@@ -16,6 +23,7 @@ from galaxy_lib.report.summary import SUMMARY_FILE
 
 __all__ = [
     "ABOUT_CODE_TAG",
+    "CURVE_NOTEBOOKS",
     "FULL_HTML",
     "NOTEBOOK_PATTERN",
     "NO_CODE_HTML",
@@ -25,5 +33,6 @@ __all__ = [
     "build_report",
     "kernel_spec",
     "notebook_parameters",
+    "report_notebooks",
     "write_index",
 ]

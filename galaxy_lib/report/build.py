@@ -23,6 +23,12 @@ A report is built in a hidden staging folder and swapped into ``reports/NAME/`` 
 notebook succeeded, so a failing run never destroys the previous report; the failed notebooks
 are kept in ``reports/NAME.failed/`` with papermill's error banner at the top.
 
+A learning-curve file (:mod:`galaxy_lib.evaluation.curve_file`) renders its own notebook instead,
+``04_learning_curve.ipynb`` (:data:`CURVE_NOTEBOOKS`; a run's report never runs it): ``config_file``
+is the learning-curve file, ``overrides`` the keys given for every point and ``run_dir`` the curve
+folder; the notebook trains the points that are missing, then fits and reports the curve into
+``reports/<name>/``.
+
 An ensemble parameters file (:mod:`galaxy_lib.model.ensemble`) goes through the same notebooks:
 ``config_file`` is the ensemble file, ``overrides`` the keys given for every member and
 ``run_dir`` the ensemble folder; :func:`galaxy_lib.report.notebook.setup` recognises it, notebook 2
@@ -48,6 +54,7 @@ from typing import Any
 
 from galaxy_lib.config import Config, atomic_write_text, display_path, load_config, project_root, resolve_path
 from galaxy_lib.errors import ConfigError, DataError, ReportError
+from galaxy_lib.evaluation.curve_file import CurveConfig, load_curve_file
 from galaxy_lib.model.ensemble import EnsembleConfig, EnsembleFolder, load_ensemble
 from galaxy_lib.model.runs import RunFolder
 from galaxy_lib.report.execute import KERNEL_LOG, NotebookFailed, execute_notebook, kernel_stderr_to
@@ -57,10 +64,19 @@ from galaxy_lib.report.kernels import kernel_environment, kernel_spec
 from galaxy_lib.report.summary import FAILURE_FILE, SUMMARY_FILE, copy_run_records, summary_record
 
 NOTEBOOK_PATTERN = "[0-9][0-9]_*.ipynb"  # notebooks run in name order: 01_data, 02_train, 03_evaluate
+CURVE_NOTEBOOKS = ("04_learning_curve.ipynb",)
+"""The numbered notebooks of a learning-curve report; every other numbered notebook is a run's (or an
+ensemble's), so ``make report`` keeps running 01-03 only."""
+
+
+def report_notebooks(folder: str | os.PathLike[str], *, curve: bool = False) -> list[Path]:
+    """The notebooks a report runs, in name order: a learning curve's (:data:`CURVE_NOTEBOOKS`) or a run's
+    (the other numbered notebooks)."""
+    return [p for p in sorted(Path(folder).glob(NOTEBOOK_PATTERN)) if (p.name in CURVE_NOTEBOOKS) == curve]
 
 
 def build_report(
-    config: Config | EnsembleConfig,
+    config: Config | EnsembleConfig | CurveConfig,
     kernel: str | None = None,
     config_file: str | os.PathLike[str] | None = None,
     *,
@@ -78,15 +94,19 @@ def build_report(
 
     ``config`` may be an :class:`~galaxy_lib.model.ensemble.EnsembleConfig`: the report is then
     ``reports/<name>/`` for the whole ensemble (its data and ``reports_dir`` are the members' own).
+    A :class:`~galaxy_lib.evaluation.curve_file.CurveConfig` renders the learning-curve notebook into
+    ``reports/<name>/`` (data and ``reports_dir``: the main curve's configuration's).
     """
     ensemble = isinstance(config, EnsembleConfig)
-    base = config.first if ensemble else config
-    name = _safe_name(config.name if ensemble else config.run_name)
+    curve = isinstance(config, CurveConfig)
+    base = config.first if ensemble else config.config if curve else config
+    name = _safe_name(config.run_name if isinstance(config, Config) else config.name)
     folder = Path(notebooks_dir) if notebooks_dir else default_notebooks_dir()
-    notebooks = sorted(folder.glob(NOTEBOOK_PATTERN))
+    notebooks = report_notebooks(folder, curve=curve)
     if not notebooks:
-        raise ReportError(f"no notebooks named {NOTEBOOK_PATTERN} in {folder}")
-    if ensemble and not config_file:
+        wanted = " or ".join(CURVE_NOTEBOOKS) if curve else f"{NOTEBOOK_PATTERN} (other than {CURVE_NOTEBOOKS[0]})"
+        raise ReportError(f"no notebooks named {wanted} in {folder}")
+    if (ensemble or curve) and not config_file:
         config_file = config.source
     config_path = str(Path(config_file).resolve()) if config_file else ""
     parameters = notebook_parameters(config, config_path)
@@ -142,15 +162,22 @@ def default_notebooks_dir() -> Path:
     raise ReportError(f"no notebooks/ folder under {project_root()} (run from the project folder)")
 
 
-def notebook_parameters(config: Config | EnsembleConfig, config_file: str = "") -> dict[str, Any]:
+def notebook_parameters(config: Config | EnsembleConfig | CurveConfig, config_file: str = "") -> dict[str, Any]:
     """The values papermill injects: the parameters file, the keys that differ from it, the run folder.
 
     Passing differences rather than the whole configuration keeps the injected cell short and
     readable while ``load_config(resolve_path(config_file), overrides)`` still reproduces
     ``config`` exactly. Both paths are relative to the project root when they lie inside it.
     For an ensemble, ``overrides`` are the keys given for every member and the run folder is the
-    ensemble's.
+    ensemble's; for a learning curve, the keys given for every point and the main curve's folder.
     """
+    if isinstance(config, CurveConfig):
+        config_file = config_file or config.source
+        overrides = dict(config.overrides)
+        if load_curve_file(config_file, overrides).with_folder(config.curve.folder) != config:  # pragma: no cover
+            raise RuntimeError("internal error: overrides do not reproduce the learning curve")
+        return {"config_file": display_path(Path(config_file).absolute()), "overrides": overrides,
+                "run_dir": display_path(config.curve.folder)}
     if isinstance(config, EnsembleConfig):
         config_file = config_file or config.source
         overrides = dict(config.overrides)

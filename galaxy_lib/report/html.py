@@ -118,11 +118,27 @@ def _header_markdown(summary: Mapping[str, Any]) -> str:
         own = ", ".join(f"`{m['name']}` {m['test_rmse']:.4f}" if isinstance(m.get("test_rmse"), int | float)
                         else f"`{m['name']}`" for m in members)
         rows.insert(1, ("Ensemble", f"{len(members)} members, averaged; each one's own held-out test RMSE: {own}"))
+    curve = summary.get("curve")
+    if isinstance(curve, dict) and curve:
+        rows.insert(1, ("Learning curve", _curve_row(curve)))
     lines = [f"# Galaxy Zoo report: {summary['name']}", "", "| | |", "|---|---|"]
     lines += [f"| {key} | {value} |" for key, value in rows]
     lines += ["", "Notebooks in this report, executed in order with papermill:", ""]
     lines += [f"1. `{t['notebook']}` ({t['seconds']:.0f} s)" for t in summary["notebooks"]]
     return "\n".join(lines)
+
+
+def _curve_row(curve: Mapping[str, Any]) -> str:
+    """The header's line for a learning curve: what the held-out figure above is, and the extrapolation."""
+    sizes = [s for s in curve.get("sizes") or [] if isinstance(s, int)]
+    text = f"{len(sizes)} sizes, {sizes[0]:,} to {sizes[-1]:,} training galaxies" if sizes else "no points"
+    if isinstance(curve.get("seeds"), int):
+        text += f", {curve['seeds']} seed(s) each; the held-out figures above are the largest size's, mean over seeds"
+    fit = curve.get("extrapolation") if isinstance(curve.get("extrapolation"), Mapping) else {}
+    if all(isinstance(fit.get(k), int | float) for k in ("target", "prediction", "low", "high")):
+        text += (f"; extrapolated to {int(fit['target']):,} galaxies: **{fit['prediction']:.4f}** "
+                 f"(bootstrap interval {fit['low']:.4f}-{fit['high']:.4f})")
+    return text
 
 
 def _environment_markdown(summary: Mapping[str, Any]) -> str:

@@ -6,7 +6,9 @@ failed runs leave ``NAME.failed/failure.json``. The index is rebuilt from those 
 deleting a report folder and rebuilding any report drops it from the list.
 
 An ensemble is one row, like a run: its figures are the ensemble's, and the Run cell lists its
-members with each one's own test RMSE and the training minutes of all of them.
+members with each one's own test RMSE and the training minutes of all of them. A learning curve
+is one row too: its figures are those of its largest training-set size (means over seeds), and the
+Run cell adds its sizes and seeds and the extrapolation to Kaggle's training set with its interval.
 """
 
 from __future__ import annotations
@@ -80,13 +82,18 @@ def render_index(entries: list[dict[str, Any]], failures: list[dict[str, Any]]) 
         config_file = str(entry.get("config_file") or "(defaults)")
         data = e(str(entry.get("data", ""))) + (" <em>(synthetic)</em>" if entry.get("synthetic") else "")
         members = entry.get("members") if isinstance(entry.get("members"), list) else []
-        resolved = EnsembleFolder.MEMBERS if members else RunFolder.CONFIG
+        curve = entry.get("curve") if isinstance(entry.get("curve"), dict) else None
+        resolved, what = (RunFolder.CONFIG, "resolved") if not members else (EnsembleFolder.MEMBERS, "members")
+        if curve is not None:
+            from galaxy_lib.evaluation.curve import SETUP_FILE  # only for a curve: it imports the plotting libraries
+
+            resolved, what = SETUP_FILE, "curve"
         cells = [
             f'<a href="{name}/{FULL_HTML}">{name}</a> (<a href="{name}/{NO_CODE_HTML}">no code</a>)'
-            + _members_html(members, entry.get("ensemble")),
+            + _members_html(members, entry.get("ensemble")) + _curve_html(curve),
             e(str(entry.get("date", "")).replace("T", " ")),
             data,
-            f'{e(Path(config_file).name)} (<a href="{name}/{resolved}">{"members" if members else "resolved"}</a>)',
+            f'{e(Path(config_file).name)} (<a href="{name}/{resolved}">{what}</a>)',
             e(_device(entry)),
             _NUM + _number(metrics.get("test_rmse")),
             _NUM + _number(metrics.get("test_accuracy"), 3),
@@ -134,6 +141,28 @@ def _members_html(members: list[Any], ensemble: Any) -> str:
         trained = f"; {minutes:.0f} min of training" + (f" (budget {budget:g})" if isinstance(budget, int | float)
                                                          else "")
     return f'<br><span class="members">ensemble of {len(members)}, members\' own test RMSE: {listed}{trained}</span>'
+
+
+def _curve_html(curve: dict[str, Any] | None) -> str:
+    """Below a learning curve's name: its sizes and seeds, and the extrapolation with its interval."""
+    if curve is None:
+        return ""
+    e = html.escape
+    sizes = [s for s in curve.get("sizes") or [] if isinstance(s, int)]
+    shown = f"{len(sizes)} sizes ({sizes[0]:,}-{sizes[-1]:,} galaxies)" if sizes else "no sizes yet"
+    seeds = curve.get("seeds")
+    text = f"learning curve: {shown}" + (f" x {seeds} seed{'s' if seeds != 1 else ''}" if isinstance(seeds, int)
+                                         else "")
+    if isinstance(curve.get("n_train"), int):
+        text += f"; figures at {curve['n_train']:,}"
+    fit = curve.get("extrapolation") if isinstance(curve.get("extrapolation"), dict) else {}
+    if all(isinstance(fit.get(k), int | float) for k in ("target", "prediction", "low", "high")):
+        text += (f"; extrapolated to {int(fit['target']):,}: {_number(fit['prediction'])} "
+                 f"({_number(fit['low'])}-{_number(fit['high'])})")
+    check = curve.get("check") if isinstance(curve.get("check"), dict) else {}
+    if isinstance(check.get("inside"), int) and isinstance(check.get("checked"), int):
+        text += f"; synthetic check: {check['inside']} of {check['checked']} larger sizes inside the interval"
+    return f'<br><span class="members">{e(text)}</span>'
 
 
 def _device(entry: dict[str, Any]) -> str:

@@ -11,6 +11,10 @@ evaluation keys the members share) and an :class:`~galaxy_lib.model.ensemble.Ens
 :func:`train_run` trains every member, :func:`paper_comparison` shows each member's settings,
 and evaluation and prediction recognise the ensemble folder themselves.
 
+The learning-curve notebook (``04_learning_curve.ipynb``) starts from the same three parameters,
+naming a learning-curve file (:mod:`galaxy_lib.evaluation.curve_file`) and the curve folder:
+:func:`curve_setup` reads them and :func:`train_curves` trains the points that are missing.
+
 This module runs inside the notebooks' kernels: it imports neither papermill nor nbconvert, and
 not TensorFlow either (:func:`train_run` imports training when it is called).
 """
@@ -19,12 +23,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from galaxy_lib.config import Config, display_path, resolve_path
-from galaxy_lib.errors import RunError
+from galaxy_lib.errors import ConfigError, RunError
+from galaxy_lib.evaluation import curve_analysis
+from galaxy_lib.evaluation.curve import budget_note
+from galaxy_lib.evaluation.curve_file import CurveConfig, is_curve_file, load_curve_file, run_curves
 from galaxy_lib.model.ensemble import EnsembleConfig, EnsembleFolder, load_parameters
 from galaxy_lib.model.runs import RunFolder
 
@@ -98,3 +106,51 @@ def paper_comparison(config: Config, run: RunFolder | None = None) -> pd.DataFra
         columns=["this run", "paper's code"],
         dtype=object,
     )
+
+
+def curve_setup(
+    config_file: str | os.PathLike[str] = "",
+    overrides: Mapping[str, Any] | None = None,
+    run_dir: str | os.PathLike[str] = "",
+) -> tuple[CurveConfig, Path]:
+    """The learning-curve notebook's curves and curve folder, from its ``parameters`` cell.
+
+    ``config_file`` is a learning-curve file (read from the project root), ``overrides`` change
+    every point (see :mod:`galaxy_lib.evaluation.curve_file`), and ``run_dir`` names the main
+    curve's folder (``""`` = the file's ``out``). Shows table text in full and prints one line
+    saying which curve, data and folder the notebook works on."""
+    path = resolve_path(config_file) if config_file else None
+    if path is None or not is_curve_file(path):
+        shown = display_path(path) if path else "no file"
+        raise ConfigError(f"config_file: {shown} is not a learning-curve file (one with `sizes`, e.g. "
+                          "parameters/learning_curve.yaml)")
+    curves = load_curve_file(path, dict(overrides or {}))
+    if run_dir:
+        curves = curves.with_folder(run_dir)
+    pd.set_option("display.max_colwidth", None)
+    check = (f"; synthetic check in {display_path(curves.validation.folder)}" if curves.validation is not None
+             else "")
+    print(f"learning curve {curves.name!r}: data {display_path(resolve_path(curves.config.data))}, curve folder "
+          f"{display_path(curves.curve.folder)}{check}")
+    return curves, curves.curve.folder
+
+
+def train_curves(curves: CurveConfig) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Train the points of the notebook's curves that are missing, resume interrupted ones and reuse
+    finished ones (:func:`~galaxy_lib.evaluation.curve_file.run_curves`); returns the ``curve.csv``
+    frames of the main curve and of the validation curve (None without one)."""
+    return run_curves(curves)
+
+
+def synthetic_check(curves: CurveConfig, validation: pd.DataFrame | None) -> curve_analysis.SyntheticCheck | None:
+    """The check of the extrapolation on the validation curve (:func:`~galaxy_lib.evaluation.curve_analysis.
+    synthetic_check`, written to its folder's ``check.json``) with its summary printed, or None, saying so,
+    when the learning-curve file has no validation curve."""
+    if curves.validation is None or validation is None:
+        print("No synthetic validation curve in this learning-curve file: add a `validation` block "
+              "(a curve on a synthetic sky with sizes beyond `fit_up_to`) to check the extrapolation.")
+        return None
+    check = curve_analysis.synthetic_check(validation, curves.fit_up_to, folder=curves.validation.folder,
+                                           note=budget_note(validation, curves.validation.point_config))
+    print(check.summary())
+    return check

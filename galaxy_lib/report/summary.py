@@ -8,6 +8,10 @@ CI runner does not carry the runner's folders.
 An ensemble's record is the same, for the ensemble as one model, plus ``members`` (each
 member's own held-out figures, epochs and training minutes, from the ensemble's
 ``metrics.json``) and ``ensemble`` (its training minutes in all and its budget).
+
+A learning curve's record takes its headline figures from the largest size of ``curve.csv``
+(means over its seeds) and adds ``curve``: the sizes and seeds, the extrapolation of ``fit.json``
+and the synthetic check of the validation curve's ``check.json`` (files the notebook wrote).
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from typing import Any
 
 from galaxy_lib.config import Config, display_path
 from galaxy_lib.environment import cpu_model, environment_record
-from galaxy_lib.errors import RunError
+from galaxy_lib.errors import GalaxyLibError, RunError
+from galaxy_lib.evaluation.curve_file import CurveConfig
 from galaxy_lib.model.ensemble import EnsembleConfig, EnsembleFolder, open_folder
 from galaxy_lib.model.runs import RunFolder
 
@@ -50,7 +55,7 @@ def read_json_object(path: Path) -> dict[str, Any]:
 
 
 def summary_record(
-    config: Config | EnsembleConfig,
+    config: Config | EnsembleConfig | CurveConfig,
     name: str,
     config_file: str,
     kernel: str,
@@ -61,10 +66,13 @@ def summary_record(
     """The ``report.json`` of one build: run, date, inputs, timings, headline metrics, environment."""
     run = open_folder(run_dir)
     ensemble = isinstance(config, EnsembleConfig)
-    base = config.first if ensemble else config
-    metrics = read_json_object(run.metrics_file)
+    curve = isinstance(config, CurveConfig)
+    base = config.first if ensemble else config.config if curve else config
+    metrics = _curve_metrics(config, run_dir) if curve else read_json_object(run.metrics_file)
     headline = {key: metrics[key] for key in HEADLINE_KEYS if key in metrics}
     environment_file = run.environment_file
+    if curve:  # the points trained in the same kernel: one point's record describes the machine
+        environment_file = next(iter(sorted(run_dir.glob(f"*/{RunFolder.ENVIRONMENT}"))), environment_file)
     if isinstance(run, EnsembleFolder):
         # the members trained in the same kernel: the first one's record describes the machine
         with contextlib.suppress(RunError, IndexError):
@@ -95,13 +103,47 @@ def summary_record(
             for member in config.members
         ]
         record["ensemble"] = metrics.get("ensemble", {"name": config.name, "budget_minutes": config.budget_minutes})
+    if curve:
+        record["curve"] = metrics.get("curve", {})
     return record
+
+
+def _curve_metrics(config: CurveConfig, run_dir: Path) -> dict[str, Any]:
+    """A learning curve's figures in the shape of a run's ``metrics.json``: the largest size's test and
+    validation RMSE and accuracy (means over seeds), its training-mean predictor as the baseline, and
+    ``curve`` (sizes, seeds, extrapolation, synthetic check). ``{}`` when the curve cannot be read."""
+    from galaxy_lib.evaluation import curve as curve_module
+    from galaxy_lib.evaluation import curve_analysis
+
+    try:
+        frame = curve_module.read_curve(run_dir)
+        top = curve_analysis.headline(frame)
+    except GalaxyLibError:
+        return {}
+    fit = read_json_object(run_dir / curve_module.FIT_FILE)
+    info: dict[str, Any] = {
+        "sizes": top["sizes"], "seeds": int(frame["seed"].nunique()), "points": len(frame),
+        "n_train": top["n_train"], "test_rmse_sd": top["test_rmse_sd"], "n_test": top["n_test"],
+        "minutes_per_point": config.curve.point_config.time_limit_minutes,
+    }
+    if fit:
+        info["extrapolation"] = {key: fit.get(key) for key in ("target", "prediction", "low", "high", "level")}
+        info["extrapolation"]["formula"] = (fit.get("fit") or {}).get("formula")
+    if config.validation is not None:
+        check = curve_analysis.read_check(config.validation.folder)
+        if check:
+            info["check"] = {"fit_up_to": check.get("fit_up_to"), "inside": check.get("inside"),
+                             "checked": len(check.get("checked") or []), "summary": check.get("summary")}
+    return {"test_rmse": top["test_rmse"], "test_accuracy": top["test_accuracy"], "val_rmse": top["val_rmse"],
+            "baselines": {"training mean": top["mean_rmse"]}, "curve": info}
 
 
 def copy_run_records(run_dir: Path, staging: Path) -> None:
     """Copy the run's small records (metrics, AUC table, configuration, environment) beside the report,
     so a report folder stays meaningful when the run folder is cleaned away."""
-    for record in RUN_RECORDS:
+    from galaxy_lib.evaluation import curve  # a curve folder's records: its table, fit and set-up
+
+    for record in (*RUN_RECORDS, curve.CURVE_FILE, curve.FIT_FILE, curve.SETUP_FILE):
         if (run_dir / record).is_file():
             shutil.copy2(run_dir / record, staging / record)
 

@@ -1,0 +1,417 @@
+"""What a measured learning curve says: per-size table, compute curve, synthetic check and conclusion.
+
+The learning-curve report (``notebooks/04_learning_curve.ipynb``) reads a curve folder made by
+:mod:`galaxy_lib.evaluation.curve` and calls one function per section:
+
+- :func:`size_table`: each size's held-out test RMSE (mean and spread over seeds) next to the
+  training-mean predictor of that subset;
+- :func:`compute_curve`: error against training minutes (below);
+- :func:`synthetic_check`: the extrapolation method tested where the truth is known;
+- :func:`conclusion`: a few sentences generated from those numbers, so that the report's text
+  cannot drift from its figures.
+
+**The compute curve shows validation RMSE, not test RMSE.** It answers "would more time on the
+same galaxies still help?" from what every point already recorded: ``history.csv`` holds each
+epoch's validation RMSE and duration, so the curve costs nothing to draw. The alternatives were
+more expensive or more intrusive: test RMSE at checkpoints would need training to keep a model at
+several elapsed times (a change to training for every run) and to score each with test-time
+averaging; several budgets per configuration would multiply the curve's training time. The
+validation galaxies are held out like the test ones (never trained on, the same for every point);
+what differs is that the epoch-wise figure has no test-time averaging and that its running minimum
+chose the kept model (so it is slightly optimistic). The figure therefore also marks each point's
+held-out *test* RMSE (with test-time averaging) at its end, which shows the offset between the two.
+Minutes are the epochs' own durations from ``history.csv`` scaled to add up to the run's wall time
+in ``resume/state.json`` (which also counts saving checkpoints), so a curve ends at the minutes
+``curve.csv`` reports.
+
+No TensorFlow here; everything reads the files of a finished curve.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from galaxy_lib.config import atomic_write_text, display_path, resolve_path
+from galaxy_lib.errors import DataError
+from galaxy_lib.evaluation import figures
+from galaxy_lib.evaluation.baselines import KAGGLE_ANCHORS
+from galaxy_lib.evaluation.power_law import MIN_SIZES, Extrapolation, extrapolate
+from galaxy_lib.model.runs import RunFolder
+
+COMPUTE_COLUMNS = ("n_train", "seed", "run", "epoch", "minutes", "val_rmse", "best_val_rmse")
+"""Columns of :attr:`ComputeCurve.points`: one row per epoch of every point."""
+LAST_FRACTION = 0.25
+"""The compute curve's verdict compares the best validation RMSE at the end with the best at
+``1 - LAST_FRACTION`` of each point's training time (the last quarter's gain)."""
+RELATIVE_TOLERANCE = 0.01
+"""With one seed per size there is no seed-to-seed spread to compare the last quarter's gain
+with; a gain under this share of the RMSE then counts as small."""
+CHECK_FILE = "check.json"  # the synthetic check, written into the validation curve's folder
+WINNER = "Kaggle winner (private LB)"
+
+
+def _span(values: pd.Series, fmt: str) -> str:
+    low, high = format(values.min(), fmt), format(values.max(), fmt)
+    return low if low == high else f"{low}-{high}"
+
+
+# --- the measured curve ----------------------------------------------------------------------------------------
+
+
+def size_table(curve: pd.DataFrame) -> pd.DataFrame:
+    """One row per training-set size: points (seeds), test RMSE mean and standard deviation over
+    seeds, validation RMSE and test accuracy means, the training-mean predictor of the subset, and
+    the epochs and minutes each point trained."""
+    if not len(curve):
+        raise DataError("the learning curve has no points yet")
+    groups = curve.groupby("n_train", sort=True)
+    table = pd.DataFrame({
+        "points": groups.size(),
+        "test RMSE": groups["test_rmse"].mean(),
+        "test RMSE sd": groups["test_rmse"].std(ddof=1),
+        "validation RMSE": groups["val_rmse"].mean(),
+        "test accuracy": groups["test_accuracy"].mean(),
+        "training-mean predictor": groups["mean_rmse"].mean(),
+        "epochs": groups["epochs"].agg(lambda s: _span(s.astype(int), "d")),
+        "minutes": groups["minutes"].agg(lambda s: _span(s, ".1f")),
+    })
+    table.index.name = "training galaxies"
+    return table
+
+
+def headline(curve: pd.DataFrame) -> dict[str, Any]:
+    """The largest size's figures (means over its seeds): what the curve reached with all it measured."""
+    if not len(curve):
+        raise DataError("the learning curve has no points yet")
+    largest = curve[curve["n_train"] == curve["n_train"].max()]
+    sd = float(largest["test_rmse"].std(ddof=1)) if len(largest) > 1 else math.nan
+    return {
+        "n_train": int(largest["n_train"].iloc[0]),
+        "seeds": len(largest),
+        "test_rmse": float(largest["test_rmse"].mean()),
+        "test_rmse_sd": None if math.isnan(sd) else sd,
+        "test_accuracy": float(largest["test_accuracy"].mean()),
+        "val_rmse": float(largest["val_rmse"].mean()),
+        "mean_rmse": float(largest["mean_rmse"].mean()),
+        "n_test": int(largest["n_test"].iloc[0]) if "n_test" in largest else None,
+        "sizes": sorted(int(n) for n in curve["n_train"].unique()),
+    }
+
+
+# --- the compute curve -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class ComputeCurve:
+    """Validation RMSE against training minutes for every point (see the module docstring)."""
+
+    points: pd.DataFrame  # COMPUTE_COLUMNS: one row per epoch of every point
+    table: pd.DataFrame  # one row per size: minutes, best validation RMSE before the last quarter and at the end
+    curve: pd.DataFrame  # the curve.csv frame (each point's test RMSE)
+    fraction: float = LAST_FRACTION
+    note: str = ""
+
+    def largest(self) -> pd.Series:
+        return self.table.iloc[-1]
+
+    def more_time_helps(self) -> bool:
+        """Whether the largest size's best validation RMSE still fell by more than its tolerance
+        (the seed-to-seed spread of its test RMSE, or :data:`RELATIVE_TOLERANCE` of the RMSE with one
+        seed) over the last part of its training time."""
+        row = self.largest()
+        return bool(row["gain"] > row["tolerance"])
+
+    def summary(self) -> str:
+        """One sentence on the largest size: the last quarter's gain and what it means for more time."""
+        row = self.largest()
+        share = f"{1 - self.fraction:.0%}"
+        if math.isnan(row["gain"]):
+            return (f"{int(row['n_train']):,} training galaxies: too few epochs to compare the end of training with "
+                    f"its first {share}.")
+        tolerance = (f"the seed-to-seed spread of the test RMSE ({row['tolerance']:.4f})" if row["seeds"] > 1
+                     else f"{RELATIVE_TOLERANCE:.0%} of the RMSE ({row['tolerance']:.4f}; one seed, so no spread)")
+        verdict = ("more training time on these galaxies would still help" if self.more_time_helps()
+                   else "more training time on these galaxies would help little")
+        ended = ""
+        if str(row["stopped"]).startswith("reached"):
+            ended = f" Training ended at its epoch count ({row['stopped']}), before the time budget."
+        return (f"{int(row['n_train']):,} training galaxies: over the last {self.fraction:.0%} of training "
+                f"({row['cut_minutes']:.1f} to {row['minutes']:.1f} min, mean over {int(row['seeds'])} "
+                f"seed{'s' if row['seeds'] > 1 else ''}) the best validation RMSE fell by {row['gain']:.4f} "
+                f"({row['gain_percent']:.1f}%), from {row['best_before']:.4f} to {row['best_end']:.4f}; against "
+                f"{tolerance}, {verdict}.{ended}")
+
+    def figure(self) -> Figure:
+        return figures.compute_curve(self.points, self.curve, note=self.note)
+
+
+def _point_history(folder: RunFolder) -> pd.DataFrame:
+    """A point's epochs with cumulative minutes scaled to its wall time, and its monitored RMSE."""
+    if not folder.history_file.is_file():
+        raise DataError(f"{display_path(folder.history_file)} not found: the point has not trained (run the curve "
+                        "again to train it)")
+    history = folder.read_history()
+    state = folder.read_state() or {}
+    monitor = state.get("monitor", "val_rmse")
+    if monitor not in history or history[monitor].isna().all():
+        monitor = "val_rmse"
+    seconds = history["seconds"].astype(float).cumsum()
+    elapsed = state.get("elapsed_seconds")
+    total = float(seconds.iloc[-1]) if len(seconds) else 0.0
+    same_epochs = state.get("epoch") == len(history)
+    scale = float(elapsed) / total if isinstance(elapsed, int | float) and total > 0 and same_epochs else 1.0
+    values = history[monitor].astype(float)
+    return pd.DataFrame({"epoch": history["epoch"].astype(int), "minutes": seconds * scale / 60,
+                         "val_rmse": values, "best_val_rmse": values.cummin()})
+
+
+def compute_curve(
+    curve_dir: str | os.PathLike[str],
+    curve: pd.DataFrame | None = None,
+    *,
+    fraction: float = LAST_FRACTION,
+    note: str = "",
+) -> ComputeCurve:
+    """The compute curve of every point in ``curve_dir`` (its ``curve.csv`` unless ``curve`` is
+    given), from the points' ``history.csv`` and ``resume/state.json``; a point without its history
+    is a :class:`DataError` naming the file. ``note`` goes under the figure's title."""
+    from galaxy_lib.evaluation.curve import read_curve
+
+    if not 0 < fraction < 1:
+        raise ValueError(f"fraction must be between 0 and 1, got {fraction}")
+    folder = resolve_path(curve_dir)
+    curve = read_curve(folder) if curve is None else curve
+    if not len(curve):
+        raise DataError("the learning curve has no points yet")
+    parts, rows = [], []
+    for point in curve.itertuples(index=False):
+        history = _point_history(RunFolder(folder / str(point.run)))
+        history.insert(0, "run", str(point.run))
+        history.insert(0, "seed", int(point.seed))
+        history.insert(0, "n_train", int(point.n_train))
+        parts.append(history)
+        end = float(history["minutes"].iloc[-1]) if len(history) else math.nan
+        cut = (1 - fraction) * end
+        before = history.loc[history["minutes"] <= cut, "best_val_rmse"]
+        rows.append({"n_train": int(point.n_train), "minutes": end, "cut_minutes": cut,
+                     "best_before": float(before.iloc[-1]) if len(before) else math.nan,
+                     "best_end": float(history["best_val_rmse"].iloc[-1]) if len(history) else math.nan,
+                     "test_rmse": float(point.test_rmse), "stopped": str(getattr(point, "stopped", ""))})
+    points = pd.concat(parts, ignore_index=True)[list(COMPUTE_COLUMNS)]
+    per_point = pd.DataFrame(rows)
+    groups = per_point.groupby("n_train", sort=True)
+    table = pd.DataFrame({
+        "seeds": groups.size(),
+        "minutes": groups["minutes"].mean(),
+        "cut_minutes": groups["cut_minutes"].mean(),
+        "best_before": groups["best_before"].mean(),
+        "best_end": groups["best_end"].mean(),
+        "stopped": groups["stopped"].agg(lambda s: s.mode().iloc[0] if len(s.mode()) else ""),
+    })
+    table["gain"] = table["best_before"] - table["best_end"]
+    table["gain_percent"] = 100 * table["gain"] / table["best_before"]
+    spread = groups["test_rmse"].std(ddof=1)
+    table["tolerance"] = np.where(table["seeds"] > 1, spread, RELATIVE_TOLERANCE * table["best_end"])
+    table = table.reset_index()
+    return ComputeCurve(points=points, table=table, curve=curve, fraction=fraction, note=note)
+
+
+# --- the synthetic check -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class SyntheticCheck:
+    """A power law fitted to the sizes up to ``fit_up_to`` and compared with the larger measured ones."""
+
+    curve: pd.DataFrame  # every point of the validation curve
+    fit_up_to: int
+    extrapolation: Extrapolation  # fitted to the points up to fit_up_to, extrapolated to the largest size
+    table: pd.DataFrame  # per checked size: measured (mean over seeds), predicted, interval, inside
+    note: str = ""
+
+    @property
+    def fitted(self) -> pd.DataFrame:
+        return self.curve[self.curve["n_train"] <= self.fit_up_to]
+
+    @property
+    def checked(self) -> pd.DataFrame:
+        return self.curve[self.curve["n_train"] > self.fit_up_to]
+
+    @property
+    def inside(self) -> int:
+        return int(self.table["inside"].sum())
+
+    def summary(self) -> str:
+        e = self.extrapolation
+        parts = [f"{int(r.n_train):,}: predicted {r.predicted:.4f} ({r.low:.4f}-{r.high:.4f}), measured "
+                 f"{r.measured:.4f} ({'inside' if r.inside else 'outside'})" for r in self.table.itertuples()]
+        return (f"Fitted to the {len(e.fit.sizes)} sizes up to {self.fit_up_to:,} galaxies ({e.fit.law.formula()}), "
+                f"the law's {e.level:.0%} bootstrap interval held {self.inside} of the {len(self.table)} larger "
+                f"measured sizes: " + "; ".join(parts) + ".")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"fit_up_to": self.fit_up_to, "fit": self.extrapolation.fit.to_dict(),
+                "level": self.extrapolation.level, "n_boot": self.extrapolation.n_boot,
+                "checked": [{k: (bool(v) if k == "inside" else int(v) if k in ("n_train", "points") else float(v))
+                             for k, v in row.items()} for row in self.table.to_dict("records")],
+                "inside": self.inside, "summary": self.summary()}
+
+    def figure(self) -> Figure:
+        return figures.learning_curve_extrapolation(self.fitted, self.extrapolation, note=self.note, references=(),
+                                                    unfitted=self.checked)
+
+
+def interval_at(extrapolation: Extrapolation, n: Sequence[float] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The bootstrap interval of the fit at sizes ``n`` (the same resamples and level as its band)."""
+    n = np.asarray(n, dtype=np.float64)
+    p = extrapolation.boot_params
+    values = p[:, [0]] + p[:, [1]] * np.power(n[None, :], -p[:, [2]])
+    tail = 100 * (1 - extrapolation.level) / 2
+    low, high = np.percentile(values, [tail, 100 - tail], axis=0)
+    return low, high
+
+
+def synthetic_check(
+    curve: pd.DataFrame,
+    fit_up_to: int,
+    *,
+    folder: str | os.PathLike[str] | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    note: str = "",
+) -> SyntheticCheck:
+    """Fit the law to the points up to ``fit_up_to`` galaxies, extrapolate to each larger measured
+    size and say whether the measured RMSE (mean over seeds) lies inside the bootstrap interval.
+    Fewer than :data:`~galaxy_lib.evaluation.power_law.MIN_SIZES` sizes to fit, or none above
+    ``fit_up_to``, is a :class:`DataError`. With ``folder`` (the validation curve's), the result is
+    also written there as ``check.json``."""
+    fitted = curve[curve["n_train"] <= fit_up_to]
+    checked = curve[curve["n_train"] > fit_up_to]
+    if fitted["n_train"].nunique() < MIN_SIZES:
+        raise DataError(f"the synthetic check needs at least {MIN_SIZES} sizes up to {fit_up_to:,} galaxies to fit, "
+                        f"the validation curve has {fitted['n_train'].nunique()}")
+    if not len(checked):
+        raise DataError(f"the synthetic check has no measured size above {fit_up_to:,} galaxies to compare with")
+    target = int(checked["n_train"].max())
+    result = extrapolate(fitted["n_train"].to_numpy(dtype=float), fitted["test_rmse"].to_numpy(dtype=float),
+                         target=target, n_boot=n_boot, seed=seed)
+    measured = checked.groupby("n_train", sort=True)["test_rmse"].agg(["mean", "size"])
+    sizes = measured.index.to_numpy(dtype=float)
+    low, high = interval_at(result, sizes)
+    predicted = np.asarray(result.fit.law(sizes), dtype=float)
+    table = pd.DataFrame({
+        "n_train": measured.index.astype(int), "points": measured["size"].to_numpy(),
+        "measured": measured["mean"].to_numpy(), "predicted": predicted, "low": low, "high": high,
+    })
+    table["error"] = table["measured"] - table["predicted"]
+    table["inside"] = (table["low"] <= table["measured"]) & (table["measured"] <= table["high"])
+    check = SyntheticCheck(curve=curve, fit_up_to=int(fit_up_to), extrapolation=result, table=table, note=note)
+    if folder is not None:
+        atomic_write_text(resolve_path(folder) / CHECK_FILE, json.dumps(check.to_dict(), indent=2) + "\n")
+    return check
+
+
+def read_check(folder: str | os.PathLike[str]) -> dict[str, Any]:
+    """A validation curve folder's ``check.json`` (``{}`` when it has none or it cannot be read)."""
+    path = Path(resolve_path(folder)) / CHECK_FILE
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+# --- the conclusion -------------------------------------------------------------------------------------------
+
+
+def _winner_sentence(e: Extrapolation, references: Sequence[str]) -> str:
+    if WINNER not in references:
+        return ""
+    winner = KAGGLE_ANCHORS[WINNER]
+    if winner < e.low:
+        where = ("lies below the interval: by this extrapolation, Kaggle's training set with this configuration and "
+                 "budget would not reach it, so the rest of the gap would have to come from elsewhere (method, "
+                 "training time, ensembles)")
+    elif winner > e.high:
+        where = "lies above the interval: by this extrapolation, this method would beat it with Kaggle's training set"
+    else:
+        where = "lies inside the interval: more galaxies alone could plausibly close the gap"
+    return (f"The Kaggle winner's {winner:.4f} (measured on Kaggle's own test set, not on ours) {where}.")
+
+
+def conclusion(
+    curve: pd.DataFrame,
+    extrapolation: Extrapolation,
+    *,
+    compute: ComputeCurve | None = None,
+    check: SyntheticCheck | None = None,
+    note: str = "",
+    references: Sequence[str] = figures.LEARNING_CURVE_REFERENCES,
+) -> str:
+    """The report's conclusion as Markdown bullets, every number taken from the arguments: what the
+    largest size reached, what the fit expects at the extrapolation's target ("with N galaxies this
+    method is expected to reach X ± Y", Y half the bootstrap interval, which is also given), where
+    the Kaggle winner lies against that interval, how far to trust the fit (parameters on a bound,
+    the synthetic check), whether more time would help (the compute curve) and what budget the points
+    had (``note``)."""
+    top = headline(curve)
+    e = extrapolation
+    spread = (f" ± {top['test_rmse_sd']:.4f} (standard deviation over {top['seeds']} seeds)"
+              if top["test_rmse_sd"] is not None else "")
+    on = f" on the same {top['n_test']:,} held-out test galaxies" if top["n_test"] else ""
+    lines = [
+        f"- **Measured:** with {top['n_train']:,} training galaxies this configuration reaches a test RMSE of "
+        f"{top['test_rmse']:.4f}{spread}{on} (the training-mean predictor: {top['mean_rmse']:.4f}).",
+        f"- **Extrapolated:** with {e.target:,} galaxies this method is expected to reach "
+        f"**{e.prediction:.4f} ± {(e.high - e.low) / 2:.4f}** ({e.level:.0%} bootstrap interval "
+        f"{e.low:.4f}-{e.high:.4f}; fit {e.fit.law.formula()} to {len(e.fit.n)} points at {len(e.fit.sizes)} sizes, "
+        f"levelling off at {e.fit.law.c:.4f} with unlimited galaxies).",
+    ]
+    winner = _winner_sentence(e, references)
+    if winner:
+        lines.append(f"- {winner}")
+    trust = []
+    if len(e.fit.n) <= MIN_SIZES:
+        trust.append(f"with one point at each of only {len(e.fit.n)} sizes every bootstrap resample that can be fitted "
+                     "is the same points, so the interval has no width and says nothing about the uncertainty; "
+                     "measure more seeds or sizes")
+    if e.fit.at_bounds:
+        trust.append(f"the fit puts {', '.join(e.fit.at_bounds)} on a bound, so the points do not pin the law down "
+                     "and the interval understates the uncertainty")
+    trust.append("the interval covers the scatter of these points, not the risk that the law bends beyond the "
+                 "largest measured size")
+    lines.append(f"- **How far to trust it:** {'; '.join(trust)}.")
+    if check is not None:
+        verdict = ("the method held there" if check.inside == len(check.table)
+                   else "so read the extrapolation above with that miss in mind")
+        lines.append(f"- **Checked on a synthetic sky:** {check.summary()} {verdict[0].upper()}{verdict[1:]}.")
+    if compute is not None:
+        lines.append(f"- **More time:** {compute.summary()}")
+    if note:
+        lines.append(f"- **Budget:** {note}.")
+    return "\n".join(lines)
+
+
+__all__ = [
+    "CHECK_FILE",
+    "COMPUTE_COLUMNS",
+    "ComputeCurve",
+    "SyntheticCheck",
+    "compute_curve",
+    "conclusion",
+    "headline",
+    "interval_at",
+    "read_check",
+    "size_table",
+    "synthetic_check",
+]
