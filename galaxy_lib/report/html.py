@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from galaxy_lib.config import atomic_write_text, project_root
+from galaxy_lib.report.summary import curve_headline
 
 FULL_HTML = "report.html"  # with code, for students
 NO_CODE_HTML = "report_no_code.html"  # code hidden, for instructors
@@ -130,12 +131,11 @@ def _header_markdown(summary: Mapping[str, Any]) -> str:
 
 def _curve_row(curve: Mapping[str, Any]) -> str:
     """The header's line for a learning curve: what the held-out figure above is, and the extrapolation."""
-    sizes = [s for s in curve.get("sizes") or [] if isinstance(s, int)]
+    sizes, seeds, fit = curve_headline(dict(curve))
     text = f"{len(sizes)} sizes, {sizes[0]:,} to {sizes[-1]:,} training galaxies" if sizes else "no points"
-    if isinstance(curve.get("seeds"), int):
-        text += f", {curve['seeds']} seed(s) each; the held-out figures above are the largest size's, mean over seeds"
-    fit = curve.get("extrapolation") if isinstance(curve.get("extrapolation"), Mapping) else {}
-    if all(isinstance(fit.get(k), int | float) for k in ("target", "prediction", "low", "high")):
+    if seeds is not None:
+        text += f", {seeds} seed(s) each; the held-out figures above are the largest size's, mean over seeds"
+    if fit is not None:
         text += (f"; extrapolated to {int(fit['target']):,} galaxies: **{fit['prediction']:.4f}** "
                  f"(bootstrap interval {fit['low']:.4f}-{fit['high']:.4f})")
     return text

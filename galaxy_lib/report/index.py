@@ -21,7 +21,7 @@ from galaxy_lib.config import atomic_write_text
 from galaxy_lib.model.ensemble import EnsembleFolder
 from galaxy_lib.model.runs import RunFolder
 from galaxy_lib.report.html import FULL_HTML, NO_CODE_HTML
-from galaxy_lib.report.summary import FAILURE_FILE, SUMMARY_FILE, read_json_object
+from galaxy_lib.report.summary import FAILURE_FILE, SUMMARY_FILE, curve_headline, read_json_object
 
 INDEX_FILE = "index.html"
 
@@ -148,15 +148,12 @@ def _curve_html(curve: dict[str, Any] | None) -> str:
     if curve is None:
         return ""
     e = html.escape
-    sizes = [s for s in curve.get("sizes") or [] if isinstance(s, int)]
+    sizes, seeds, fit = curve_headline(curve)
     shown = f"{len(sizes)} sizes ({sizes[0]:,}-{sizes[-1]:,} galaxies)" if sizes else "no sizes yet"
-    seeds = curve.get("seeds")
-    text = f"learning curve: {shown}" + (f" x {seeds} seed{'s' if seeds != 1 else ''}" if isinstance(seeds, int)
-                                         else "")
+    text = f"learning curve: {shown}" + (f" x {seeds} seed{'s' if seeds != 1 else ''}" if seeds is not None else "")
     if isinstance(curve.get("n_train"), int):
         text += f"; figures at {curve['n_train']:,}"
-    fit = curve.get("extrapolation") if isinstance(curve.get("extrapolation"), dict) else {}
-    if all(isinstance(fit.get(k), int | float) for k in ("target", "prediction", "low", "high")):
+    if fit is not None:
         text += (f"; extrapolated to {int(fit['target']):,}: {_number(fit['prediction'])} "
                  f"({_number(fit['low'])}-{_number(fit['high'])})")
     check = curve.get("check") if isinstance(curve.get("check"), dict) else {}

@@ -138,6 +138,17 @@ def _curve_metrics(config: CurveConfig, run_dir: Path) -> dict[str, Any]:
             "baselines": {"training mean": top["mean_rmse"]}, "curve": info}
 
 
+def curve_headline(curve: dict[str, Any]) -> tuple[list[int], int | None, dict[str, Any] | None]:
+    """A learning curve's summary as the report header and the index show it: its sizes, its
+    seed count and its extrapolation (None where a field is missing or malformed, e.g. before
+    three sizes are measured)."""
+    sizes = [s for s in curve.get("sizes") or [] if isinstance(s, int)]
+    seeds = curve["seeds"] if isinstance(curve.get("seeds"), int) else None
+    fit = curve.get("extrapolation") if isinstance(curve.get("extrapolation"), dict) else {}
+    complete = all(isinstance(fit.get(k), int | float) for k in ("target", "prediction", "low", "high"))
+    return sizes, seeds, fit if complete else None
+
+
 def copy_run_records(run_dir: Path, staging: Path) -> None:
     """Copy the run's small records (metrics, AUC table, configuration, environment) beside the report,
     so a report folder stays meaningful when the run folder is cleaned away."""
