@@ -135,7 +135,7 @@ def test_the_repository_ensemble_files_load():
     schedules = []
     for member in real.members:  # each member is improved.yaml with its seed and schedule, 440 epochs in 20 minutes
         schedules.append(member.config.lr_schedule)
-        assert member.config.replace(seed=0, runs_dir="runs", run_name="improved", lr_schedule="constant") == (
+        assert member.config.replace(seed=0, runs_dir="runs", run_name="improved", lr_schedule="step") == (
             improved.replace(time_limit_minutes=20, epochs=440))
     assert schedules == ["step", "step", "constant"]  # the measured ensemble (README, ensemble-improved-x3-60min)
 
