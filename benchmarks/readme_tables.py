@@ -39,13 +39,14 @@ QUALITY_BASELINES = (
 QUALITY_BASELINES_FILE = "baselines-sample"
 QUALITY_ROWS = (
     ("quality-paper", "the paper's code (`paper.yaml`: 128 crop, BCE, sigmoid, batch 256)"),
-    ("quality-improved", "`improved.yaml` of issue 4 (207 crop to 69x69, tree head, MSE, flips/rotations and "
-                         "4-pixel shifts, batch 64, constant rate, 240 epochs), 8-view TTA"),
-    ("quality-improved-augment_shift=0-epochs=200", "the same without shifts, 200 epochs"),
+    ("quality-improved-epochs=240-lr_schedule=constant",
+     "`improved.yaml` of issue 4 (207 crop to 69x69, tree head, MSE, flips/rotations and 4-pixel shifts, batch 64, "
+     "constant rate, 240 epochs), 8-view TTA"),
+    ("quality-improved-augment_shift=0-epochs=200-lr_schedule=constant", "the same without shifts, 200 epochs"),
     ("quality-improved-augment_shift=0-lr_schedule=cosine-epochs=210",
      "the same without shifts, cosine learning-rate decay over 210 epochs"),
-    ("quality-improved-epochs=440", "the issue-4 configuration with `epochs: 440`: the 20-minute budget, not the "
-                                    "epoch count, ends training"),
+    ("quality-improved-epochs=440-lr_schedule=constant",
+     "the issue-4 configuration with `epochs: 440`: the 20-minute budget, not the epoch count, ends training"),
     ("quality-improved-epochs=440-lr_schedule=step", "the same with Dieleman's step decay over 440 epochs "
                                                      "(/10 at 72% and 92%): today's `improved.yaml`, seed 0"),
     ("quality-improved-epochs=440-lr_schedule=step-seed=1", "today's `improved.yaml`, seed 1"),
