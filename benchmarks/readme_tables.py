@@ -454,6 +454,58 @@ def lever_speed(results: Results) -> str:
     return "\n".join(lines)
 
 
+CURVE_FILE = "curve-learning_curve"  # bench_curve -f parameters/learning_curve.yaml
+CURVE_FIGURE = "docs/learning_curve.png"
+
+
+def _sd(value: float | None) -> str:
+    return "" if value is None else f" ± {value:.4f}"
+
+
+def learning_curve(results: Results) -> str:
+    """The real-sample learning curve, its extrapolation to Kaggle's 61,578 galaxies, the synthetic
+    check of that extrapolation and the compute curve's verdict (bench_curve)."""
+    record = _get(results, CURVE_FILE)
+    f, setup = record["figures"], record["setup"]
+    main, e = setup["curve"], f["extrapolation"]
+    lines = [
+        _para(
+            f"Measured on {record['date']} with `{_command(record)}` ({record['machine']['cores']} CPU cores; "
+            f"`benchmarks/results/{record['name']}.json`): `{main['config_file']}` with "
+            + ", ".join(f"`{k}: {v}`" for k, v in main["changes"].items())
+            + f", {main['seeds']} seed{'s' if main['seeds'] != 1 else ''} per size, every point scored on the "
+            f"same {main['n_test']:,} held-out test galaxies and {main['n_val']:,} validation galaxies "
+            f"({f['budget']}). Test RMSE with the configuration's test-time averaging:"
+        ),
+        "",
+        "| training galaxies | points | held-out test RMSE | training-mean predictor | test accuracy | epochs "
+        "| minutes |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in f["sizes"]:
+        lines.append(
+            f"| {row['training galaxies']:,} | {row['points']} | {row['test RMSE']:.4f}{_sd(row['test RMSE sd'])} "
+            f"| {row['training-mean predictor']:.4f} | {row['test accuracy']:.3f} | {row['epochs']} "
+            f"| {row['minutes']} |"
+        )
+    half = (e["high"] - e["low"]) / 2
+    lines += ["", _para(
+        f"**Extrapolated:** {e['summary']}: with {e['target']:,} galaxies this method is expected to reach "
+        f"{e['prediction']:.4f} ± {half:.4f}, levelling off at {e['fit']['c']:.4f} with unlimited galaxies."
+    )]
+    validation = f.get("validation")
+    if validation:
+        check = validation["check"]
+        lines += ["", _para(
+            f"**The method checked on a synthetic sky** (`{setup['validation']['config_file']}` on "
+            f"`{setup['validation']['data']}`, sizes {setup['validation']['sizes']}, one point a size, "
+            f"{setup['validation']['minutes_per_point']:g} minutes each): {check['summary']}"
+        )]
+    lines += ["", _para(f"**More time:** {f['compute']['summary']}")]
+    lines += ["", f"![learning curve and its extrapolation]({CURVE_FIGURE})"]
+    return "\n".join(lines)
+
+
 RENDERERS: dict[str, Callable[[Results], str]] = {
     "lever-speed": lever_speed,
     "screens": screens,
@@ -463,6 +515,7 @@ RENDERERS: dict[str, Callable[[Results], str]] = {
     "synth": synth,
     "train": training_speed,
     "baselines": baselines,
+    "learning-curve": learning_curve,
 }
 
 

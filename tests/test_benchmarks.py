@@ -33,7 +33,7 @@ from galaxy_lib.synth import sky  # noqa: E402
 
 IMAGES = "images_training_rev1"
 SCRIPTS = ("bench_input", "bench_train", "bench_synth", "bench_quality", "bench_baselines", "bench_report",
-           "bench_ensemble")
+           "bench_ensemble", "bench_curve")
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +146,7 @@ def test_every_stored_result_says_how_to_remeasure_it():
         data = json.dumps(record["setup"])
         assert str(REPO) not in data and "/home/" not in data, f"{name}: machine path in its setup"
     used = {name for name in results if name.startswith(("quality-", "baselines-", "input-", "synth-", "train-",
-                                                         "report-", "ensemble-"))}
+                                                         "report-", "ensemble-", "curve-"))}
     assert used == set(results)
 
 
@@ -246,3 +246,32 @@ def test_bench_synth_writes_its_result(tmp_path):
     assert record["figures"]["generation"]["galaxies_per_s"] > 0 and record["figures"]["real_ridge"] is None
     assert record["setup"]["n"] == 40
     assert record["command"] == "python benchmarks/bench_synth.py " + shlex.join(argv)
+
+
+@pytest.mark.slow
+def test_bench_curve_stores_the_curve_its_fit_and_its_check(tmp_path, monkeypatch):
+    """bench_curve on the smoke learning-curve file: every point, the extrapolation to 61,578, the
+    synthetic check and the conclusion land in one JSON; a second run reuses the points."""
+    import shutil
+
+    import bench_curve
+
+    root = tmp_path / "project"
+    shutil.copytree(REPO / "parameters", root / "parameters")
+    (root / "pyproject.toml").write_text("")
+    monkeypatch.setenv("GALAXY_LIB_ROOT", str(root))
+    monkeypatch.chdir(root)
+    argv = ["-f", "parameters/smoke_curve.yaml", "--results-dir", str(tmp_path / "results"),
+            "--figure", str(tmp_path / "fig.png")]
+    bench_curve.main(argv)
+    record = results_store.load_results(tmp_path / "results")["curve-smoke-curve"]
+    f = record["figures"]
+    assert [p["n_train"] for p in f["points"]] == [20, 40, 84] and f["headline"]["n_train"] == 84
+    assert f["extrapolation"]["target"] == 61_578 and f["extrapolation"]["low"] <= f["extrapolation"]["high"]
+    assert [c["n_train"] for c in f["validation"]["check"]["checked"]] == [84]
+    assert "**Extrapolated:**" in f["conclusion"] and (tmp_path / "fig.png").stat().st_size > 1000
+    assert record["setup"]["curve"]["sizes"] == "20,40,all" and record["setup"]["validation"]["fit_up_to"] == 30
+    assert record["command"] == "python benchmarks/bench_curve.py " + shlex.join(argv)
+    trained = (root / "runs" / "smoke-curve" / "n00020-seed0" / "history.csv").stat().st_mtime_ns
+    bench_curve.main(argv)  # resumable: finished points are read, not trained again
+    assert (root / "runs" / "smoke-curve" / "n00020-seed0" / "history.csv").stat().st_mtime_ns == trained

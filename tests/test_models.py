@@ -186,7 +186,9 @@ def test_views_model_is_invariant_to_the_rotations_and_mirrors_of_its_views(view
         if views == 4 and not name.startswith("rot"):
             assert np.abs(out - reference).max() > 1e-4, f"4 rotation views should not pool over a {name}"
         else:
-            np.testing.assert_allclose(out, reference, atol=2e-6, err_msg=name)
+            # float32 sums of 8-16 views in another order: 1e-5 is far below the 1e-4 a lost invariance shows
+            # (2e-6 failed once under load, when oneDNN's threads may split a reduction differently)
+            np.testing.assert_allclose(out, reference, atol=1e-5, rtol=1e-5, err_msg=name)
 
 
 def test_concatenated_views_are_only_permuted_by_a_rotation():
