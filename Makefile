@@ -35,9 +35,13 @@ test-fast: $(STAMP) ## ruff, then the tests not marked slow (~1 min on 2 cores: 
 lint: $(STAMP) ## ruff only
 	$(BIN)/ruff check .
 
-lab: $(STAMP) ## register a Jupyter kernel for .venv and start JupyterLab
-	$(BIN)/python -m ipykernel install --user --name galaxy-lib --display-name "Python (galaxy-lib)"
-	$(BIN)/jupyter lab notebooks/
+# `make lab PORT=8890 NO_BROWSER=1 IP=0.0.0.0 LAB_ARGS="--IdentityProvider.token=SECRET"`
+PORT ?=
+IP ?= 127.0.0.1
+NO_BROWSER ?=
+LAB_ARGS ?=
+lab: $(STAMP) ## register the galaxy-lib kernel (once) and start JupyterLab on notebooks/, also as root; PORT= IP= NO_BROWSER=1 LAB_ARGS=
+	$(BIN)/python -m galaxy_lib lab --ip $(IP) $(if $(PORT),--port $(PORT)) $(if $(NO_BROWSER),--no-browser) -- $(LAB_ARGS)
 
 bench: $(STAMP) ## input-pipeline and training-speed benchmarks (minutes): results to benchmarks/results/, README tables rewritten
 	$(BIN)/python benchmarks/bench_input.py

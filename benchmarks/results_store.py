@@ -68,16 +68,17 @@ def label(*parts: object) -> str:
 
 
 def machine_record(**extra: Any) -> dict[str, Any]:
-    """Where a measurement ran: CPU model, cores, 1-minute load average, Python and TensorFlow
-    versions, platform and git commit (``extra`` keys are added, e.g. a load average taken
-    before the measurement). Does not import TensorFlow."""
-    from galaxy_lib.environment import cpu_flags, cpu_model, git_commit, package_versions
+    """Where a measurement ran: CPU model, cores, GPUs (``nvidia-smi``'s names, ``[]`` for none),
+    1-minute load average, Python and TensorFlow versions, platform and git commit (``extra`` keys
+    are added, e.g. a load average taken before the measurement). Does not import TensorFlow."""
+    from galaxy_lib.environment import cpu_flags, cpu_model, git_commit, nvidia_smi_gpus, package_versions
 
     record: dict[str, Any] = {
         "cpu_model": cpu_model(),
         "cpu_flags": cpu_flags(),
         "cores": os.cpu_count(),
         "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "gpus": nvidia_smi_gpus(),
         "load_average": round(os.getloadavg()[0], 2),
         "python": platform.python_version(),
         "tensorflow": package_versions(("tensorflow",))["tensorflow"],

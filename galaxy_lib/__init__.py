@@ -3,6 +3,7 @@
 The tree reads as the pipeline; each stage imports only the stages before it and the core:
 
 - core: ``config`` (the one configuration object), ``errors`` (the user-error channel),
+  ``locks`` (one process at a time per run, report or data folder),
   ``tree`` (the 11-question decision tree), ``environment``, ``tf_setup``;
 - ``synth``: the synthetic Galaxy Zoo sky (the default data set);
 - ``data``: Kaggle layout, images, labels, split, ``tf.data`` input, augmentation;

@@ -3,8 +3,9 @@
 Each verb is a thin wrapper over one library call, imported lazily so that ``--help`` and
 data checks do not pay for importing TensorFlow. Exit statuses: 0 done; 2 a problem in the
 user's input (a :class:`~galaxy_lib.errors.GalaxyLibError`, printed as one ``error:`` line, or a
-bad argument caught by argparse); 1 a bug in this package (any other exception, raised with its
-full traceback so that CI and bug reports show where it happened); 130 interrupted.
+bad argument caught by argparse; also another process busy in the same folder, or a full or
+read-only disk); 1 a bug in this package (any other exception, raised with its full traceback so
+that CI and bug reports show where it happened); 130 interrupted.
 
 Ensembles (:mod:`galaxy_lib.model.ensemble`) use the same verbs: ``train -f`` and ``report -f``
 recognise an ensemble parameters file by its ``members`` key (``--out`` is then the ensemble
@@ -14,6 +15,8 @@ ensemble folder, or several run folders to average (``evaluate`` then writes int
 training galaxies into a curve folder of ordinary run folders. A learning-curve file
 (:mod:`galaxy_lib.evaluation.curve_file`, recognised by its ``sizes`` key) holds those settings:
 ``curve -f FILE`` trains its curves and ``report -f FILE`` renders the learning-curve report.
+``compare RUN RUN ... --name NAME`` (:mod:`galaxy_lib.report.compare`) renders a report comparing
+finished runs.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ def _check_data(args: argparse.Namespace) -> int:
 def _synth(args: argparse.Namespace) -> int:
     from galaxy_lib.synth import sky
 
-    sky.generate(args.out, n=args.n, seed=args.seed, n_test=args.test_n, overwrite=args.overwrite)
+    sky.generate(args.out, n=args.n, seed=args.seed, n_test=args.test_n, overwrite=args.overwrite, zip=args.zip)
     return 0
 
 
@@ -155,6 +158,19 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compare(args: argparse.Namespace) -> int:
+    from galaxy_lib.report.compare import build_compare
+
+    build_compare(args.run, args.name or "", config_file=args.file, kernel=args.kernel)
+    return 0
+
+
+def _lab(args: argparse.Namespace) -> int:
+    from galaxy_lib import lab
+
+    return lab.run_lab(port=args.port, ip=args.ip, open_browser=not args.no_browser, extra=args.lab_args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m galaxy_lib",
@@ -176,6 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
+    p.add_argument("--zip", action="store_true", help="write Kaggle's three zips instead of folders (JPEGs stored, "
+                                                      "CSV deflated); an interrupted run resumes where it stopped")
     p.set_defaults(func=_synth)
 
     def config_args(p: argparse.ArgumentParser) -> None:
@@ -228,6 +246,26 @@ def build_parser() -> argparse.ArgumentParser:
     config_args(p)
     p.add_argument("--kernel", default=None, help="Jupyter kernel name (default: the current Python)")
     p.set_defaults(func=_report)
+
+    p = sub.add_parser("compare", help="a report comparing two or more finished, evaluated runs (configuration "
+                                       "differences, training curves, held-out figures with baselines, AUC "
+                                       "intervals) in reports/compare-NAME/")
+    p.add_argument("run", nargs="*", help="run (or ensemble) folders, e.g. runs/A runs/B")
+    p.add_argument("--name", help="the report's name: reports/compare-NAME/ (default: the -f file's `name`)")
+    p.add_argument("-f", "--file", help="a comparison file naming the runs (`runs:` list, optional `name:`)")
+    p.add_argument("--kernel", default=None, help="Jupyter kernel name (default: the current Python)")
+    p.set_defaults(func=_compare)
+
+    p = sub.add_parser("lab", help="register the project's Jupyter kernel (once) and start JupyterLab on the "
+                                   "notebooks; as root too (--allow-root is added)")
+    p.add_argument("--port", type=int, default=None, help="port (default: Jupyter's, 8888 or the next free one; "
+                                                          "0: any free port)")
+    p.add_argument("--ip", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only; "
+                                                     "0.0.0.0 to reach a container's Lab from outside)")
+    p.add_argument("--no-browser", action="store_true", help="do not open a web browser")
+    p.add_argument("lab_args", nargs="*", metavar="-- JUPYTERLAB_ARGS",
+                   help="passed on to `jupyter lab` after a `--`, e.g. -- --IdentityProvider.token=SECRET")
+    p.set_defaults(func=_lab)
     return parser
 
 
@@ -235,17 +273,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one verb and return its exit status.
 
     Only :class:`~galaxy_lib.errors.GalaxyLibError` is the user's fault and becomes one line on
-    stderr with status 2. Every other exception propagates with its traceback (``python -m
+    stderr with status 2, and so does an ``OSError`` of a full, read-only or forbidden disk
+    (:data:`~galaxy_lib.errors.DISK_ERRNOS`). Every other exception propagates with its traceback (``python -m
     galaxy_lib`` then exits 1): catching ``ValueError`` here would print a bug as if the user had
     made a mistake.
     """
     args = build_parser().parse_args(argv)
-    from galaxy_lib.errors import GalaxyLibError
+    from galaxy_lib.errors import GalaxyLibError, disk_error
 
     try:
         return args.func(args)
-    except GalaxyLibError as exc:
-        message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())  # always one line
+    except (GalaxyLibError, OSError) as exc:
+        # A full, read-only or forbidden disk is the place's fault, not a bug, also where no library
+        # call named the path (GalaxyLibError's DiskError usually does); other OSErrors are bugs.
+        error = exc if isinstance(exc, GalaxyLibError) else disk_error(exc, exc.filename, verb="")
+        if error is None:
+            raise
+        message = " ".join(line.strip() for line in str(error).splitlines() if line.strip())  # always one line
         print(f"error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

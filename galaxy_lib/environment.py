@@ -5,6 +5,8 @@ software and hardware that produced it (oneDNN and thread counts change floating
 results on CPU; a GPU changes them again). Reports show the same record. Package versions
 come from ``importlib.metadata`` so asking for them does not import TensorFlow; devices and
 TensorFlow's thread settings are read only when TensorFlow is already loaded or asked for.
+GPU names come from TensorFlow when it is in the record, else from ``nvidia-smi`` when the
+machine has it (:func:`gpu_fields`), so a record made without TensorFlow still names the GPU.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -101,6 +104,48 @@ def tensorflow_record() -> dict[str, Any]:
     }
 
 
+def nvidia_smi_gpus(timeout: float = 10.0) -> list[str]:
+    """The names of the GPUs ``nvidia-smi`` lists, one per GPU, without importing TensorFlow.
+
+    Empty where there is no ``nvidia-smi`` (no NVIDIA driver), and also when it fails, hangs
+    past ``timeout`` seconds or prints nothing: a record is never worth a failed run.
+    """
+    executable = shutil.which("nvidia-smi")
+    if executable is None:
+        return []
+    try:
+        done = subprocess.run(
+            [executable, "--query-gpu=name", "--format=csv,noheader"],
+            capture_output=True, text=True, timeout=timeout, check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return []
+    if done.returncode != 0:
+        return []
+    return [line.strip() for line in done.stdout.splitlines() if line.strip()]
+
+
+def gpu_fields(tensorflow_gpus: list[str] | None) -> dict[str, Any]:
+    """The record's ``gpus`` (names, ``[]`` for none: what the report index shows as the device)
+    and ``gpu`` (one line for people, ``"none"`` without a GPU).
+
+    ``tensorflow_gpus``: the GPUs TensorFlow sees when the record includes its view, else None.
+    With TensorFlow's view ``gpus`` are the GPUs the run could use; when TensorFlow sees none,
+    ``nvidia-smi`` is asked as well, so that a GPU TensorFlow cannot use (a CPU-only TensorFlow, a
+    missing CUDA library) is named rather than silently missing. Without TensorFlow's view ``gpus``
+    are the GPUs ``nvidia-smi`` lists.
+    """
+    if tensorflow_gpus:
+        return {"gpus": list(tensorflow_gpus), "gpu": f"{', '.join(tensorflow_gpus)} (seen by TensorFlow)"}
+    listed = nvidia_smi_gpus()
+    if tensorflow_gpus is not None:
+        text = f"none seen by TensorFlow; nvidia-smi lists {', '.join(listed)}" if listed else "none"
+        return {"gpus": [], "gpu": text}
+    if listed:
+        return {"gpus": listed, "gpu": f"{', '.join(listed)} (nvidia-smi)"}
+    return {"gpus": [], "gpu": "none"}
+
+
 CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile")
 """CPU features that decide which fast kernels oneDNN can use (bfloat16 needs avx512_bf16 or AMX)."""
 
@@ -131,7 +176,8 @@ def environment_record(include_tensorflow: bool | None = None, extra: dict[str, 
     """A JSON-ready description of this machine and software.
 
     ``include_tensorflow``: add :func:`tensorflow_record` (None = only when TensorFlow is
-    already imported, so callers that never touched it stay quick).
+    already imported, so callers that never touched it stay quick). ``gpus`` and ``gpu`` name
+    the GPUs, or say there are none (:func:`gpu_fields`).
     """
     if include_tensorflow is None:
         include_tensorflow = "tensorflow" in sys.modules
@@ -151,6 +197,7 @@ def environment_record(include_tensorflow: bool | None = None, extra: dict[str, 
     }
     if include_tensorflow:
         record["tensorflow"] = tensorflow_record()
+    record.update(gpu_fields(record["tensorflow"]["gpus"] if include_tensorflow else None))
     if extra:
         record.update(extra)
     return record

@@ -33,7 +33,7 @@ from galaxy_lib.synth import sky  # noqa: E402
 
 IMAGES = "images_training_rev1"
 SCRIPTS = ("bench_input", "bench_train", "bench_synth", "bench_quality", "bench_baselines", "bench_report",
-           "bench_ensemble", "bench_curve")
+           "bench_ensemble", "bench_curve", "bench_scale")
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +146,7 @@ def test_every_stored_result_says_how_to_remeasure_it():
         data = json.dumps(record["setup"])
         assert str(REPO) not in data and "/home/" not in data, f"{name}: machine path in its setup"
     used = {name for name in results if name.startswith(("quality-", "baselines-", "input-", "synth-", "train-",
-                                                         "report-", "ensemble-", "curve-"))}
+                                                         "report-", "ensemble-", "curve-", "scale-"))}
     assert used == set(results)
 
 

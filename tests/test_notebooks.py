@@ -24,14 +24,14 @@ from galaxy_lib.synth import sky
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob(report.NOTEBOOK_PATTERN))
-RUN_NOTEBOOKS = [p for p in NOTEBOOKS if p.name not in report.CURVE_NOTEBOOKS]
+RUN_NOTEBOOKS = [p for p in NOTEBOOKS if p.name not in report.CURVE_NOTEBOOKS + report.COMPARE_NOTEBOOKS]
 
 
 def test_the_notebooks_exist():
     """Three notebooks make a run's report (``make report``); the fourth, the learning curve's, is
-    rendered only for a learning-curve file."""
+    rendered only for a learning-curve file, and the fifth only by ``compare``."""
     assert [p.name for p in RUN_NOTEBOOKS] == ["01_data.ipynb", "02_train.ipynb", "03_evaluate.ipynb"]
-    assert [p.name for p in NOTEBOOKS if p not in RUN_NOTEBOOKS] == ["04_learning_curve.ipynb"]
+    assert [p.name for p in NOTEBOOKS if p not in RUN_NOTEBOOKS] == ["04_learning_curve.ipynb", "05_compare.ipynb"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -51,7 +51,10 @@ def test_notebook_is_clean_with_one_literal_parameters_cell(path):
         assert isinstance(statement, ast.AnnAssign), ast.unparse(statement)
         ast.literal_eval(statement.value)
         names.append(statement.target.id)
-    assert names[:3] == ["config_file", "overrides", "run_dir"]
+    if path.name in report.COMPARE_NOTEBOOKS:  # a comparison names finished runs, not a configuration
+        assert names == ["runs", "name"]
+    else:
+        assert names[:3] == ["config_file", "overrides", "run_dir"]
     assert all("#" in line for line in tagged[0].source.splitlines()), "every parameter has a comment"
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
 
@@ -63,6 +66,10 @@ def test_default_parameters_name_an_existing_configuration():
         nb = nbformat.read(path, as_version=4)
         source = next(c.source for c in nb.cells if "parameters" in c.metadata.get("tags", []))
         values = {s.target.id: ast.literal_eval(s.value) for s in ast.parse(source).body}
+        if path.name in report.COMPARE_NOTEBOOKS:  # run folders made by the smoke report (see its prose)
+            assert len(values["runs"]) >= 2 and all(r.startswith("runs/smoke") for r in values["runs"])
+            assert "parameters/smoke.yaml" in nbformat.read(path, as_version=4).cells[1].source
+            continue
         if path in RUN_NOTEBOOKS:
             configs = [load_config(REPO / values["config_file"], values["overrides"])]
         else:  # the learning curve's notebook names a learning-curve file
@@ -79,6 +86,7 @@ def test_notebooks_set_up_with_one_call_and_spell_no_run_folder_file(path):
 
     code = [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
     set_up = ("config, run = setup(config_file, overrides, run_dir)" if path in RUN_NOTEBOOKS
+              else "comparison = compare_setup(runs, name)" if path.name in report.COMPARE_NOTEBOOKS
               else "curves, folder = curve_setup(config_file, overrides, run_dir)")
     assert sum(set_up in source for source in code) == 1
     names = [value for key, value in vars(RunFolder).items() if key.isupper() and isinstance(value, str)]

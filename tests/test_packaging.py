@@ -23,6 +23,17 @@ def test_pyproject_has_the_users_packages(repo_root):
     assert project["scripts"]["galaxy-lib"] == "galaxy_lib.cli:main"
 
 
+def test_gpu_extra_is_the_same_tensorflow_with_cuda(repo_root):
+    """`pip install -e ".[gpu]"` must not move TensorFlow outside the versions the package is tested with."""
+    project = tomllib.loads((repo_root / "pyproject.toml").read_text())["project"]
+    (tensorflow,) = [r for r in project["dependencies"] if _requirement_names([r]) == {"tensorflow"}]
+    (gpu,) = project["optional-dependencies"]["gpu"]
+    assert gpu == tensorflow.replace("tensorflow", "tensorflow[and-cuda]", 1)
+    mentioned = re.findall(r"\.\[([a-z,-]+)\]", (repo_root / "environment.yml").read_text())
+    assert "dev,gpu" in mentioned  # the conda route's comment names the extra
+    assert all(set(extras.split(",")) <= set(project["optional-dependencies"]) for extras in mentioned)
+
+
 def test_environment_yml_installs_the_same_package(repo_root):
     env = yaml.safe_load((repo_root / "environment.yml").read_text())
     deps = env["dependencies"]
@@ -38,3 +49,33 @@ def test_readme_opens_with_the_two_commands_and_ci_calls_make_test(repo_root):
     makefile = (repo_root / "Makefile").read_text()
     assert re.search(r"^report:", makefile, re.M) and re.search(r"^test:", makefile, re.M)
     assert "make test" in (repo_root / ".ci" / "run").read_text()
+
+
+def _workflow(repo_root) -> dict:
+    return yaml.safe_load((repo_root / ".github" / "workflows" / "report.yml").read_text())
+
+
+def test_ci_workflow_runs_the_make_targets_and_keeps_the_reports(repo_root):
+    """GitHub Actions: `make test`, then `make report`, then reports/ uploaded; only Makefile targets run."""
+    workflow = _workflow(repo_root)
+    triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on:` key as True
+    assert {"push", "pull_request", "workflow_dispatch"} <= set(triggers)
+    assert triggers["push"]["branches"] == triggers["pull_request"]["branches"] == ["main"]
+    (job,) = workflow["jobs"].values()
+    assert 10 <= job["timeout-minutes"] <= 120
+    steps = job["steps"]
+    uses = [step.get("uses", "").split("@")[0] for step in steps]
+    assert uses[0] == "actions/checkout"
+    python = steps[uses.index("actions/setup-python")]["with"]
+    assert str(python["python-version"]) == "3.11" and python["cache-dependency-path"] == "pyproject.toml"
+    cache = steps[uses.index("actions/cache")]["with"]
+    assert cache["path"] == ".venv" and "hashFiles('pyproject.toml')" in cache["key"]
+
+    runs = [(i, step["run"].strip()) for i, step in enumerate(steps) if "run" in step]
+    assert [command for _, command in runs] == ["make test", "make report"]  # no logic of its own
+    makefile = (repo_root / "Makefile").read_text()
+    for _, command in runs:
+        assert re.search(rf"^{command.split()[1]}:", makefile, re.M), f"no Makefile target for {command!r}"
+    upload = uses.index("actions/upload-artifact")
+    assert upload > runs[-1][0] and steps[upload]["with"]["path"].rstrip("/") == "reports"
+    assert "cancelled()" in steps[upload].get("if", "")  # a failed report's files are kept too

@@ -68,6 +68,7 @@ from galaxy_lib.data import split as split_module
 from galaxy_lib.errors import ConfigError, DataError, RunError
 from galaxy_lib.evaluation import baselines, figures, metrics
 from galaxy_lib.evaluation.power_law import MIN_SIZES, Extrapolation, extrapolate
+from galaxy_lib.locks import run_lock
 from galaxy_lib.model.runs import RESUMABLE_CHANGES, STOPPING_KEYS, RunFolder, check_same_run
 from galaxy_lib.tree import ID_COLUMN
 
@@ -453,7 +454,19 @@ def run_curve(
     ``verbose``: passed to :func:`~galaxy_lib.model.train.train`. Every check (sizes, seeds, minutes,
     existing points) happens before anything trains or is written (:func:`plan_curve`). Prints one
     line per point: which of how many, and whether it trains, resumes or is already complete.
+
+    The curve folder is locked for the whole run (and each point's folder while it trains, see
+    :mod:`galaxy_lib.locks`): a second command on the same curve stops at once, naming this one.
     """
+    with run_lock(resolve_path(out_dir), "training a learning curve"):
+        return _run_curve(config, out_dir, sizes, seeds=seeds, minutes=minutes, record=record, verbose=verbose,
+                          data=data)
+
+
+def _run_curve(config: Config, out_dir: str | os.PathLike[str], sizes: str | Sequence[int | str], *, seeds: int,
+               minutes: float | None, record: Mapping[str, Any] | None, verbose: bool | None,
+               data: Any) -> pd.DataFrame:
+    """:func:`run_curve` holding the curve folder's lock."""
     plan = plan_curve(config, out_dir, sizes, seeds=seeds, minutes=minutes, data=data)
     path = plan.path
     path.mkdir(parents=True, exist_ok=True)

@@ -70,6 +70,7 @@ from galaxy_lib.config import (
 )
 from galaxy_lib.data import split as split_module
 from galaxy_lib.errors import ConfigError, RunError
+from galaxy_lib.locks import run_lock
 from galaxy_lib.model.runs import RunFolder
 
 ENSEMBLE_KEYS = ("name", "set", "members")
@@ -455,10 +456,19 @@ def train_ensemble(
     interrupted one after its last finished epoch (each member is an ordinary resumable run, see
     :func:`galaxy_lib.model.train.train`). ``callbacks`` and ``verbose`` go to every member's training.
     """
+    folder = EnsembleFolder.for_ensemble(ensemble, out_dir).create()
+    # The ensemble folder's lock, then each member's own (galaxy_lib.locks): a second command on the
+    # same ensemble stops at once, naming this one.
+    with run_lock(folder.path, "training an ensemble"):
+        return _train_members(ensemble, folder, callbacks=callbacks, verbose=verbose)
+
+
+def _train_members(ensemble: EnsembleConfig, folder: EnsembleFolder, *, callbacks: Sequence[Any],
+                   verbose: bool | None) -> Path:
+    """:func:`train_ensemble` in its (locked) ensemble folder."""
     from galaxy_lib.data import dataset
     from galaxy_lib.model import train  # TensorFlow starts here
 
-    folder = EnsembleFolder.for_ensemble(ensemble, out_dir).create()
     members = [(m, RunFolder(folder.path / m.name)) for m in ensemble.members]
     folder.write_members([(m.name, f) for m, f in members], parameters_file=ensemble.source,
                          budget_minutes=ensemble.budget_minutes)

@@ -45,7 +45,7 @@ import pandas as pd
 
 from galaxy_lib.config import Config, load_config, resolve_path
 from galaxy_lib.data import split as split_module
-from galaxy_lib.errors import RunError
+from galaxy_lib.errors import RunError, writing
 
 if TYPE_CHECKING:  # keras only for annotations: importing it would start TensorFlow
     import keras
@@ -241,9 +241,11 @@ class RunFolder:
 
     def create(self) -> RunFolder:
         """Make the folder (and its parents) if needed; a file standing where the folder or one of
-        its parents should be is a :class:`RunError` naming the path (not a traceback)."""
+        its parents should be is a :class:`RunError` naming the path (not a traceback), and so is a
+        full or read-only disk (a :class:`~galaxy_lib.errors.DiskError`)."""
         try:
-            self.path.mkdir(parents=True, exist_ok=True)
+            with writing(self.path):
+                self.path.mkdir(parents=True, exist_ok=True)
         except (FileExistsError, NotADirectoryError):
             raise RunError(f"{self.path}: cannot be a run folder, a file of that name (or of a parent) is in the way"
                            ) from None

@@ -48,7 +48,8 @@ from galaxy_lib.config import Config, atomic_path, atomic_write_text, display_pa
 from galaxy_lib.data import augment, dataset, pipeline
 from galaxy_lib.data import split as split_module
 from galaxy_lib.environment import write_environment
-from galaxy_lib.errors import DataError
+from galaxy_lib.errors import DataError, writing
+from galaxy_lib.locks import run_lock
 from galaxy_lib.model import network
 from galaxy_lib.model.runs import HISTORY_COLUMNS, RESUMABLE_CHANGES, RunFolder, check_same_run, read_history
 from galaxy_lib.tf_setup import import_tensorflow
@@ -100,15 +101,35 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     logical CPU devices when there is no GPU. ``multi_worker``: MultiWorkerMirroredStrategy,
     configured by the ``TF_CONFIG`` environment variable (see the README).
     """
+    if name == "multi_worker":
+        # First, before anything starts TensorFlow's runtime (listing logical devices does): the
+        # collective ops that connect the workers can only be configured while it has not started.
+        return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
     if name == "none" or (name == "auto" and len(gpus) <= 1):
         return tf.distribute.get_strategy()
     if name in ("auto", "mirrored"):
         devices = gpus or [d.name for d in tf.config.list_logical_devices("CPU")]
         return tf.distribute.MirroredStrategy(devices=devices)
-    if name == "multi_worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
     raise ValueError(f"config key 'strategy': {name!r} is not one of auto, none, mirrored, multi_worker")
+
+
+def for_strategy(ds: tf.data.Dataset, n: int, batch_size: int, strategy: tf.distribute.Strategy) -> tf.data.Dataset:
+    """``ds`` (batches of ``batch_size`` from ``n`` galaxies) ready for ``fit`` under ``strategy``.
+
+    The pipeline's cardinality can be unknown to tf.data; stating it lets Keras size its epochs
+    without running into the end of the data (and checks the batch count). Under
+    MultiWorkerMirroredStrategy every worker builds the same seeded pipeline and the DATA policy
+    splits each global batch between them: each reads only its part of every batch, the same
+    number of steps on every worker, also with a short last batch. (The default, AUTO, would
+    first try to shard by input files, which this pipeline does not show tf.data.)
+    """
+    ds = ds.apply(tf.data.experimental.assert_cardinality(math.ceil(n / batch_size)))
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return ds
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options)
 
 
 def _worker_folder(strategy: tf.distribute.Strategy, out: RunFolder) -> RunFolder:
@@ -240,6 +261,24 @@ def _stop_reason(config: Config, state: dict[str, Any], history: pd.DataFrame) -
     return None
 
 
+def _agreed_stop(strategy: tf.distribute.Strategy, reason: str | None) -> str | None:
+    """``reason`` once every worker of a multi-worker run agrees whether to stop (else ``reason`` as is).
+
+    Each worker of a MultiWorkerMirroredStrategy run decides after each epoch on its own: the
+    epoch count and early stopping agree (the scores are all-reduced), but the time limit reads
+    each process's own clock, and a resumed worker reads its own folder's state. Were one worker
+    to stop while another started an epoch, the other would wait for it in the epoch's first
+    all-reduce until gRPC gives up. So the workers sum their stop flags: one stops, all stop.
+    """
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return reason
+    flag = tf.constant(0.0 if reason is None else 1.0)
+    stop = strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.identity(flag)), axis=None)
+    if reason is None and float(stop) > 0:
+        return "another worker of this multi-worker run stopped (its time limit or state)"
+    return reason
+
+
 @contextlib.contextmanager
 def precision_policy(precision: str) -> Iterator[None]:
     """Keras' global dtype policy set to ``precision`` (a :class:`Config` ``precision``) while
@@ -292,6 +331,55 @@ def _compile(model: keras.Model, config: Config) -> None:
     )
 
 
+def _fit_across_workers(model: keras.Model, strategy: tf.distribute.Strategy) -> None:
+    """Let Keras' ``fit`` and ``evaluate`` run under MultiWorkerMirroredStrategy (nothing otherwise).
+
+    Keras 3 (3.15 at least) fails there twice before the first step (keras-team/keras#20585):
+
+    - it builds the metrics from one batch that it first averages over the replicas with
+      ``strategy.reduce("MEAN", (x, y))``, but MultiWorkerMirroredStrategy's ``reduce`` takes one
+      value, not a tuple ("Attempt to convert a value (PerReplica ...) to a Tensor"). The build
+      traces the model symbolically and needs only the batch's shapes and dtypes, so the model's
+      ``_maybe_symbolic_build`` is wrapped to hand Keras this worker's own part of the batch
+      instead (no collective at all). Private Keras API, so it is patched only where that method
+      exists, on this model only;
+    - it averages each step's logs over the replicas with ``strategy.reduce("MEAN", value,
+      axis=0)``, which fails on the scalar loss and metrics ("Invalid reduction dimension 0"). The
+      model's ``train_step`` and ``test_step`` (Keras' overridable steps) are wrapped to return
+      each scalar as a vector of one: the mean over that axis and the replicas is then the value
+      itself, since Keras' metric variables are mirrored and every update is summed over all
+      replicas, so each replica already holds the global figure.
+    """
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return
+
+    def with_replica_axis(step: Any) -> Any:
+        def wrapped(data: Any) -> Any:
+            return tf.nest.map_structure(
+                lambda v: tf.expand_dims(v, 0) if isinstance(v, tf.Tensor) and v.shape.rank == 0 else v, step(data)
+            )
+        return wrapped
+
+    model.train_step = with_replica_axis(model.train_step)
+    model.test_step = with_replica_axis(model.test_step)
+    original = getattr(model, "_maybe_symbolic_build", None)
+    if original is None:
+        return
+
+    def build(iterator: Any = None, data_batch: Any = None) -> Any:
+        if iterator is not None:
+            for _, _, batches in iterator:
+                data_batch = tf.nest.map_structure(
+                    lambda v: strategy.experimental_local_results(v)[0]
+                    if isinstance(v, tf.distribute.DistributedValues) else v,
+                    next(batches),
+                )
+                break
+        return original(data_batch=data_batch)
+
+    model._maybe_symbolic_build = build
+
+
 @contextlib.contextmanager
 def _ema_weights(model: keras.Model) -> Iterator[None]:
     """The optimizer's weight average in ``model`` inside the block, the raw weights restored
@@ -321,6 +409,10 @@ def train(
     once (raise ``epochs`` to train further). ``callbacks`` are extra Keras callbacks (they
     see the real 0-based epoch number). ``verbose``: True prints a progress bar per epoch,
     False only the per-epoch summary lines; None chooses the bar on a terminal.
+
+    Another process training in the same folder is a :class:`~galaxy_lib.errors.BusyError` naming
+    it (:mod:`galaxy_lib.locks`); a full or read-only disk a :class:`~galaxy_lib.errors.DiskError`
+    naming the file, with the last finished epoch still intact (``resume/state.json`` is written last).
     """
     out = RunFolder.for_config(config, out_dir)
     interactive = sys.stdout.isatty() if verbose is None else verbose
@@ -332,6 +424,15 @@ def train(
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
     folder = _worker_folder(strategy, out).create()
+    # One process per run folder: a second `train` (or report) on it stops at once naming this one,
+    # instead of interleaving its epochs with ours. Each worker of a multi-worker run locks its own.
+    with run_lock(folder.path, "training"):
+        return _train_in(folder, config, strategy, started=started, interactive=interactive, callbacks=callbacks)
+
+
+def _train_in(folder: RunFolder, config: Config, strategy: tf.distribute.Strategy, *, started: float,
+              interactive: bool, callbacks: Sequence[keras.callbacks.Callback]) -> Path:
+    """:func:`train` in its (locked) run folder ``folder``; ``started`` is its ``time.monotonic()`` start."""
     run_dir = folder.path
     resume_dir = folder.resume_dir
     state_path = folder.state_file
@@ -364,7 +465,7 @@ def train(
             "elapsed_seconds": 0.0, "checkpoint": None, "seed_generators": [], "finished": None,
         }
     history = history[history["epoch"] <= state["epoch"]].reset_index(drop=True)
-    reason = _stop_reason(config, state, history)
+    reason = _agreed_stop(strategy, _stop_reason(config, state, history))
     if reason is not None:
         print(f"{display_path(run_dir)}: already complete ({reason}); raise `epochs` to train further", flush=True)
         return run_dir
@@ -374,6 +475,7 @@ def train(
         with strategy.scope():
             model = network.build_model(config)
             _compile(model, config)
+            _fit_across_workers(model, strategy)
             if state["checkpoint"]:
                 model.optimizer.build(model.trainable_variables)
                 model.load_weights(resume_dir / state["checkpoint"])  # weights and optimizer state (and average)
@@ -393,17 +495,9 @@ def train(
     cache_dir = folder.cache_dir if config.cache_crops else None
     augmenter = augment.make_augmenter(config)
     geometry = {"crop": config.crop, "image_size": config.image_size, "resize_bad_size": config.resize_bad_size}
-    sharded = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
 
     def shard(ds: tf.data.Dataset, n: int) -> tf.data.Dataset:
-        # The pipeline's cardinality can be unknown to tf.data; stating it lets Keras size its
-        # epochs without running into the end of the data (and checks the batch count).
-        ds = ds.apply(tf.data.experimental.assert_cardinality(math.ceil(n / config.batch_size)))
-        if not sharded:
-            return ds
-        options = tf.data.Options()
-        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-        return ds.with_options(options)
+        return for_strategy(ds, n, config.batch_size, strategy)
 
     val_ds = None
     if len(val_ids):
@@ -456,7 +550,8 @@ def train(
                 _save_model(model, folder.model_file("ema"))
         _save_model(model, folder.model_file("last"))
         checkpoint = f"epoch-{epoch + 1:04d}.keras"
-        resume_dir.mkdir(exist_ok=True)
+        with writing(resume_dir):
+            resume_dir.mkdir(exist_ok=True)
         _save_model(model, resume_dir / checkpoint)
         history = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
         atomic_write_text(folder.history_file, history.to_csv(index=False))
@@ -471,7 +566,7 @@ def train(
         if old and old != checkpoint:
             (resume_dir / old).unlink(missing_ok=True)
         print(_format_row(row, config.epochs) + ("  *" if improved else ""), flush=True)
-        reason = _stop_reason(config, state, history)
+        reason = _agreed_stop(strategy, _stop_reason(config, state, history))
         if reason is not None:
             break
     state["finished"] = reason

@@ -5,11 +5,13 @@
 ``kernels`` (which Jupyter kernel), ``execute`` (papermill, the kernels' stderr log), ``summary``
 (``report.json``, the run's records), ``html`` (the two pages) and ``index``; ``notebook`` is what
 the notebooks themselves call. A learning-curve file renders its own notebook
-(``04_learning_curve.ipynb``) through the same runner.
+(``04_learning_curve.ipynb``) through the same runner, and so does a comparison of runs
+(``05_compare.ipynb``, :mod:`galaxy_lib.report.compare`, ``python -m galaxy_lib compare``).
 """
 
 from galaxy_lib.errors import ReportError
 from galaxy_lib.report.build import (
+    COMPARE_NOTEBOOKS,
     CURVE_NOTEBOOKS,
     NOTEBOOK_PATTERN,
     build_report,
@@ -23,6 +25,7 @@ from galaxy_lib.report.summary import SUMMARY_FILE
 
 __all__ = [
     "ABOUT_CODE_TAG",
+    "COMPARE_NOTEBOOKS",
     "CURVE_NOTEBOOKS",
     "FULL_HTML",
     "NOTEBOOK_PATTERN",

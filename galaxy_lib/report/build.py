@@ -29,6 +29,10 @@ is the learning-curve file, ``overrides`` the keys given for every point and ``r
 folder; the notebook trains the points that are missing, then fits and reports the curve into
 ``reports/<name>/``.
 
+A comparison of finished runs (:mod:`galaxy_lib.report.compare`, ``python -m galaxy_lib compare``)
+renders ``05_compare.ipynb`` (:data:`COMPARE_NOTEBOOKS`) through :func:`render_report`, the same
+staging, swap and index, with parameters ``runs`` and ``name`` and a ``report.json`` of its own.
+
 An ensemble parameters file (:mod:`galaxy_lib.model.ensemble`) goes through the same notebooks:
 ``config_file`` is the ensemble file, ``overrides`` the keys given for every member and
 ``run_dir`` the ensemble folder; :func:`galaxy_lib.report.notebook.setup` recognises it, notebook 2
@@ -49,12 +53,14 @@ import re
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from galaxy_lib.config import Config, atomic_write_text, display_path, load_config, project_root, resolve_path
-from galaxy_lib.errors import ConfigError, DataError, ReportError
+from galaxy_lib.errors import ConfigError, DataError, ReportError, disk_error, writing
 from galaxy_lib.evaluation.curve_file import CurveConfig, load_curve_file
+from galaxy_lib.locks import run_lock
 from galaxy_lib.model.ensemble import EnsembleConfig, EnsembleFolder, load_ensemble
 from galaxy_lib.model.runs import RunFolder
 from galaxy_lib.report.execute import KERNEL_LOG, NotebookFailed, execute_notebook, kernel_stderr_to
@@ -67,12 +73,19 @@ NOTEBOOK_PATTERN = "[0-9][0-9]_*.ipynb"  # notebooks run in name order: 01_data,
 CURVE_NOTEBOOKS = ("04_learning_curve.ipynb",)
 """The numbered notebooks of a learning-curve report; every other numbered notebook is a run's (or an
 ensemble's), so ``make report`` keeps running 01-03 only."""
+COMPARE_NOTEBOOKS = ("05_compare.ipynb",)
+"""The numbered notebooks of a comparison of runs (``python -m galaxy_lib compare``,
+:mod:`galaxy_lib.report.compare`); a run's report never runs them."""
 
 
-def report_notebooks(folder: str | os.PathLike[str], *, curve: bool = False) -> list[Path]:
-    """The notebooks a report runs, in name order: a learning curve's (:data:`CURVE_NOTEBOOKS`) or a run's
-    (the other numbered notebooks)."""
-    return [p for p in sorted(Path(folder).glob(NOTEBOOK_PATTERN)) if (p.name in CURVE_NOTEBOOKS) == curve]
+def report_notebooks(folder: str | os.PathLike[str], *, curve: bool = False, compare: bool = False) -> list[Path]:
+    """The notebooks a report runs, in name order: a learning curve's (:data:`CURVE_NOTEBOOKS`), a
+    comparison's (:data:`COMPARE_NOTEBOOKS`) or a run's (the other numbered notebooks)."""
+    special = CURVE_NOTEBOOKS if curve else COMPARE_NOTEBOOKS if compare else ()
+    paths = sorted(Path(folder).glob(NOTEBOOK_PATTERN))
+    if special:
+        return [p for p in paths if p.name in special]
+    return [p for p in paths if p.name not in CURVE_NOTEBOOKS + COMPARE_NOTEBOOKS]
 
 
 def build_report(
@@ -90,7 +103,10 @@ def build_report(
     ``config_file`` is the parameters file the configuration came from: notebooks re-read it and
     receive only the keys that differ as ``overrides``. Returns the report folder. Raises
     :class:`ReportError` naming the notebook and cell when one fails (the previous report of the
-    same name is left untouched, the failed notebooks go to ``reports/<run_name>.failed/``).
+    same name is left untouched, the failed notebooks go to ``reports/<run_name>.failed/``), a
+    :class:`~galaxy_lib.errors.BusyError` naming the other process when one is building the same
+    report or working in its run folder, and a :class:`~galaxy_lib.errors.DiskError` naming the
+    report folder on a full or read-only disk (the previous report again untouched).
 
     ``config`` may be an :class:`~galaxy_lib.model.ensemble.EnsembleConfig`: the report is then
     ``reports/<name>/`` for the whole ensemble (its data and ``reports_dir`` are the members' own).
@@ -110,13 +126,48 @@ def build_report(
         config_file = config.source
     config_path = str(Path(config_file).resolve()) if config_file else ""
     parameters = notebook_parameters(config, config_path)
+    reports = resolve_path(base.reports_dir)
+    # One build per report name and per run folder (galaxy_lib.locks): a second `report` on the same
+    # name, or a `train` into the same run, stops at once naming this one. The notebooks' kernels,
+    # started inside, inherit the run folder's lock and train into it.
+    with (run_lock(reports / name, "building the report"),
+          run_lock(resolve_path(parameters["run_dir"]), "building a report on it")):
+        return _build(config, base, name, notebooks, parameters, reports, kernel=kernel, config_path=config_path,
+                      progress=progress)
+
+
+_KEPT = "the previous report there is unchanged"
+
+
+def _build(config: Config | EnsembleConfig | CurveConfig, base: Config, name: str, notebooks: list[Path],
+           parameters: dict[str, Any], reports: Path, *, kernel: str | None, config_path: str,
+           progress: bool) -> Path:
+    """:func:`build_report` holding its locks: the data, then :func:`render_report` with the run's records."""
     _prepare_data(base)
 
-    reports = resolve_path(base.reports_dir)
-    reports.mkdir(parents=True, exist_ok=True)
-    for stale in reports.glob(f".{name}.building-*"):  # left by a build that was killed (one build per name)
-        shutil.rmtree(stale, ignore_errors=True)
-    staging = Path(tempfile.mkdtemp(dir=reports, prefix=f".{name}.building-"))
+    def records(staging: Path, timings: list[dict[str, Any]], started: dt.datetime) -> dict[str, Any]:
+        run_dir = resolve_path(parameters["run_dir"])
+        summary = summary_record(config, name, config_path, kernel or "current interpreter", started, timings, run_dir)
+        copy_run_records(run_dir, staging)
+        return summary
+
+    return render_report(name, notebooks, parameters, reports, records, kernel=kernel, progress=progress)
+
+
+def render_report(name: str, notebooks: list[Path], parameters: dict[str, Any], reports: Path,
+                  records: Callable[[Path, list[dict[str, Any]], dt.datetime], dict[str, Any]], *,
+                  kernel: str | None, progress: bool) -> Path:
+    """Execute ``notebooks`` with ``parameters`` in a staging folder, write ``records``' summary as
+    ``report.json`` (``records(staging, timings, started)`` may copy files beside it), render the HTML,
+    swap the folder into ``reports/<name>/`` and rebuild the index. The caller holds the report's lock.
+
+    A full or read-only disk is a :class:`~galaxy_lib.errors.DiskError` naming the report folder;
+    the staging folder goes and the previous report stays."""
+    with writing(reports / name, note=_KEPT):
+        reports.mkdir(parents=True, exist_ok=True)
+        for stale in reports.glob(f".{name}.building-*"):  # left by a build that was killed (one build per name)
+            shutil.rmtree(stale, ignore_errors=True)
+        staging = Path(tempfile.mkdtemp(dir=reports, prefix=f".{name}.building-"))
     timings: list[dict[str, Any]] = []
     started = dt.datetime.now(dt.UTC)
     try:
@@ -126,15 +177,16 @@ def build_report(
                     print(f"[{number}/{len(notebooks)}] {notebook.name} on kernel {kernel_name}", file=sys.stderr)
                 seconds = execute_notebook(notebook, staging / notebook.name, parameters, kernel_name, progress)
                 timings.append({"notebook": notebook.name, "seconds": round(seconds, 1)})
-        run_dir = resolve_path(parameters["run_dir"])
-        summary = summary_record(config, name, config_path, kernel or "current interpreter", started, timings, run_dir)
-        copy_run_records(run_dir, staging)
+        summary = records(staging, timings, started)
         atomic_write_text(staging / SUMMARY_FILE, json.dumps(summary, indent=2, default=str) + "\n")
         render_html([staging / n.name for n in notebooks], staging, summary)
     except BaseException as exc:
         failed = _keep_failed(staging, reports / f"{name}.failed", exc, timings)
         with contextlib.suppress(OSError):
             write_index(reports)
+        disk = disk_error(exc.__cause__ if isinstance(exc, NotebookFailed) else exc, reports / name, note=_KEPT)
+        if disk is not None and disk is not exc:  # papermill or the runner met a full or read-only disk
+            raise disk from exc
         if isinstance(exc, NotebookFailed):
             message = f"{exc.message}; executed notebook kept in {display_path(failed / exc.notebook)}"
             if exc.user_error:
@@ -144,8 +196,13 @@ def build_report(
             raise RuntimeError(f"{message}\n{exc.traceback}") from None
         raise
     target = reports / name
-    _make_readable(staging)
-    _swap_into_place(staging, target)
+    try:
+        with writing(target, note=_KEPT):
+            _make_readable(staging)
+            _swap_into_place(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     shutil.rmtree(reports / f"{name}.failed", ignore_errors=True)
     write_index(reports)
     if progress:
@@ -246,6 +303,11 @@ def _swap_into_place(staging: Path, target: Path) -> None:
         old = target.with_name(f".{target.name}.old-{os.getpid()}")
         shutil.rmtree(old, ignore_errors=True)
         os.replace(target, old)
-    os.replace(staging, target)
+    try:
+        os.replace(staging, target)
+    except BaseException:
+        if old is not None:
+            os.replace(old, target)  # the previous report back in place
+        raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)

@@ -98,6 +98,8 @@ def render_html(executed: Sequence[Path], out_dir: Path, summary: Mapping[str, A
 
 
 def _header_markdown(summary: Mapping[str, Any]) -> str:
+    if summary.get("kind") == "compare":
+        return _compare_header(summary)
     rows = [
         ("Run", f"`{summary['name']}`"),
         ("Date (UTC)", summary["date"].replace("T", " ")),
@@ -124,6 +126,30 @@ def _header_markdown(summary: Mapping[str, Any]) -> str:
         rows.insert(1, ("Learning curve", _curve_row(curve)))
     lines = [f"# Galaxy Zoo report: {summary['name']}", "", "| | |", "|---|---|"]
     lines += [f"| {key} | {value} |" for key, value in rows]
+    lines += ["", "Notebooks in this report, executed in order with papermill:", ""]
+    lines += [f"1. `{t['notebook']}` ({t['seconds']:.0f} s)" for t in summary["notebooks"]]
+    return "\n".join(lines)
+
+
+def _compare_header(summary: Mapping[str, Any]) -> str:
+    """The header of a comparison of runs (:mod:`galaxy_lib.report.compare`): each run with its held-out
+    figure, the inputs, and the split warning where the runs were not tested on the same galaxies."""
+    runs = [r for r in summary.get("runs") or [] if isinstance(r, dict)]
+    lines = [f"# Galaxy Zoo comparison: {summary['name']}", "", "| | |", "|---|---|"]
+    for run in runs:
+        split = run.get("evaluated_split") or "test"
+        value = run.get(f"{split}_rmse")
+        figure = f"held-out {split} RMSE **{value:.4f}**" if isinstance(value, int | float) else "no held-out RMSE"
+        lines.append(f"| `{run.get('name', '?')}` | `{run.get('run_dir', '')}`"
+                     + (" (ensemble)" if run.get("kind") == "ensemble" else "") + f": {figure} |")
+    rows = [("Date (UTC)", summary["date"].replace("T", " "))]
+    if summary.get("config_file"):
+        rows.append(("Comparison file", f"`{summary['config_file']}`"))
+    rows += [("Kernel", summary["kernel"]), ("Wall time", f"{summary['total_seconds']:.0f} s")]
+    lines += [f"| {key} | {value} |" for key, value in rows]
+    if summary.get("split_warning"):  # plain text: its head, up to the first colon, in bold
+        head, _, rest = str(summary["split_warning"]).partition(": ")
+        lines += ["", f"> **{head}:** {rest}" if rest else f"> **{head}**"]
     lines += ["", "Notebooks in this report, executed in order with papermill:", ""]
     lines += [f"1. `{t['notebook']}` ({t['seconds']:.0f} s)" for t in summary["notebooks"]]
     return "\n".join(lines)

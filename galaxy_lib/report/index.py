@@ -14,6 +14,7 @@ Run cell adds its sizes and seeds and the extrapolation to Kaggle's training set
 from __future__ import annotations
 
 import html
+import math
 from pathlib import Path
 from typing import Any
 
@@ -25,15 +26,60 @@ from galaxy_lib.report.summary import FAILURE_FILE, SUMMARY_FILE, curve_headline
 
 INDEX_FILE = "index.html"
 
+TRAINING_MEAN = "training mean"
+"""The training-mean predictor's name among a run's baselines (``metrics.json``, ``report.json``):
+the mean of every answer over the run's training galaxies, scored on the same test galaxies. It
+is the bar any model must clear, so the index measures every run against it."""
+COMPARE_KIND = "compare"
+"""``report.json``'s ``kind`` for a comparison of runs: listed in a section of its own."""
+FLAG_TEXT = "does not beat the training mean"
+
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
 table { border-collapse: collapse; font-size: 0.92em; }
 th, td { border: 1px solid #ccc; padding: 0.35em 0.6em; text-align: left; vertical-align: top; }
-th { background: #f3f3f3; }
+th { background: #f3f3f3; cursor: pointer; user-select: none; }
+th[aria-sort="ascending"]::after { content: " \\25B2"; }
+th[aria-sort="descending"]::after { content: " \\25BC"; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
+tr.behind td { background: #fff3f3; }
+.flag { display: inline-block; margin-top: 0.2em; padding: 0 0.4em; border-radius: 3px; background: #b00020;
+        color: #fff; font-size: 0.85em; white-space: nowrap; }
 .failed { color: #a00; }
 .members { font-size: 0.9em; color: #444; }
 """
+
+SORT_SCRIPT = """
+document.querySelectorAll("table.sortable").forEach(function (table) {
+  var headers = table.tHead.rows[0].cells;
+  Array.prototype.forEach.call(headers, function (th, column) {
+    th.title = "click to sort";
+    th.addEventListener("click", function () {
+      var ascending = th.getAttribute("aria-sort") !== "ascending";
+      var numeric = th.getAttribute("data-type") === "number";
+      var body = table.tBodies[0];
+      var key = function (row) {
+        var cell = row.cells[column];
+        if (!cell) { return ""; }
+        return (cell.hasAttribute("data-sort") ? cell.getAttribute("data-sort") : cell.textContent).trim();
+      };
+      var rows = Array.prototype.slice.call(body.rows);
+      rows.sort(function (a, b) {
+        var x = key(a), y = key(b);
+        if (x === "" || y === "") { return (x === "") - (y === ""); }  /* missing figures last, either way */
+        var order = numeric ? parseFloat(x) - parseFloat(y) : x.localeCompare(y);
+        return ascending ? order : -order;
+      });
+      Array.prototype.forEach.call(headers, function (other) { other.removeAttribute("aria-sort"); });
+      th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
+      rows.forEach(function (row) { body.appendChild(row); });
+    });
+  });
+});
+"""
+"""Click a header to sort by that column, again to reverse. Cells sort by their ``data-sort``
+attribute when they have one (the plain number behind ``0.1012`` or ``+37.1%``), else by their
+text; columns marked ``data-type="number"`` compare as numbers. Rows without a figure stay last."""
 
 
 def write_index(reports_dir: str | Path) -> Path:
@@ -54,65 +100,91 @@ def write_index(reports_dir: str | Path) -> Path:
     return reports / INDEX_FILE
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _number(value: Any, digits: int = 4) -> str:
-    return f"{value:.{digits}f}" if isinstance(value, int | float) and not isinstance(value, bool) else "–"
+    return f"{value:.{digits}f}" if _is_number(value) else "–"
 
 
-_NUM = "\0num\0"  # marks a right-aligned number cell
+def training_mean_rmse(entry: dict[str, Any]) -> float | None:
+    """The training-mean predictor's RMSE on the run's own test galaxies (its ``baselines``), or None."""
+    baselines = entry.get("baselines")
+    value = baselines.get(TRAINING_MEAN) if isinstance(baselines, dict) else None
+    return float(value) if _is_number(value) and value > 0 else None
 
 
-def _cell(content: str) -> str:
-    if content.startswith(_NUM):
-        return f'<td class="num">{content[len(_NUM):]}</td>'
-    return f"<td>{content}</td>"
+def vs_training_mean(entry: dict[str, Any]) -> float | None:
+    """How much lower the run's test RMSE is than the training-mean predictor's on the same test
+    galaxies, as a fraction of the latter: ``(mean - test) / mean``. Positive when the run beats
+    it, zero or negative when it does not; None when either figure is missing."""
+    metrics = entry.get("metrics") if isinstance(entry.get("metrics"), dict) else {}
+    test, mean = metrics.get("test_rmse"), training_mean_rmse(entry)
+    if not _is_number(test) or mean is None:
+        return None
+    return (mean - float(test)) / mean
+
+
+def _td(content: str, sort: Any = None, *, num: bool = False) -> str:
+    """One cell; ``sort`` (a number or text) becomes its ``data-sort`` key, '' for a missing figure."""
+    attributes = ' class="num"' if num else ""
+    if sort is not None:
+        key = f"{sort:.6g}" if _is_number(sort) else ("" if isinstance(sort, int | float) else str(sort))
+        attributes += f' data-sort="{html.escape(key)}"'
+    return f"<td{attributes}>{content}</td>"
+
+
+def _numeric_td(value: Any, digits: int = 4, suffix: str = "") -> str:
+    shown = _number(value, digits)
+    return _td(shown + (suffix if shown != "–" else ""), value if _is_number(value) else "", num=True)
+
+
+def _thead(columns: tuple[tuple[str, bool], ...]) -> str:
+    number = ' data-type="number"'
+    cells = "".join(f"<th{number if numeric else ''}>{html.escape(label)}</th>" for label, numeric in columns)
+    return f"<thead><tr>{cells}</tr></thead>"
+
+
+_RUN_COLUMNS = (
+    ("Run", False), ("Date (UTC)", False), ("Data", False), ("Parameters", False), ("Device", False),
+    ("Test RMSE", True), ("vs training mean", True), ("Test accuracy", True), ("Val RMSE", True),
+    ("Baselines (test RMSE)", False), ("Wall time", True),
+)
+_COMPARE_COLUMNS = (("Comparison", False), ("Date (UTC)", False), ("Runs compared (test RMSE)", False))
 
 
 def render_index(entries: list[dict[str, Any]], failures: list[dict[str, Any]]) -> str:
     """The index page as an HTML string (pure function of the report summaries)."""
     e = html.escape
-    head = ("Run", "Date (UTC)", "Data", "Parameters", "Device", "Test RMSE", "Test accuracy", "Val RMSE",
-            "Baselines (test RMSE)", "Wall time")
-    rows = []
-    for entry in entries:
-        name = e(str(entry.get("name", "?")))
-        metrics = entry.get("metrics", {})
-        baselines = "<br>".join(
-            f"{e(str(k))}: {_number(v)}" for k, v in sorted(entry.get("baselines", {}).items(), key=lambda kv: str(kv))
-        )
-        config_file = str(entry.get("config_file") or "(defaults)")
-        data = e(str(entry.get("data", ""))) + (" <em>(synthetic)</em>" if entry.get("synthetic") else "")
-        members = entry.get("members") if isinstance(entry.get("members"), list) else []
-        curve = entry.get("curve") if isinstance(entry.get("curve"), dict) else None
-        resolved, what = (RunFolder.CONFIG, "resolved") if not members else (EnsembleFolder.MEMBERS, "members")
-        if curve is not None:
-            from galaxy_lib.evaluation.curve import SETUP_FILE  # only for a curve: it imports the plotting libraries
-
-            resolved, what = SETUP_FILE, "curve"
-        cells = [
-            f'<a href="{name}/{FULL_HTML}">{name}</a> (<a href="{name}/{NO_CODE_HTML}">no code</a>)'
-            + _members_html(members, entry.get("ensemble")) + _curve_html(curve),
-            e(str(entry.get("date", "")).replace("T", " ")),
-            data,
-            f'{e(Path(config_file).name)} (<a href="{name}/{resolved}">{what}</a>)',
-            e(_device(entry)),
-            _NUM + _number(metrics.get("test_rmse")),
-            _NUM + _number(metrics.get("test_accuracy"), 3),
-            _NUM + _number(metrics.get("val_rmse")),
-            baselines or "–",
-            _NUM + _number(entry.get("total_seconds"), 0) + " s",
-        ]
-        rows.append("<tr>" + "".join(_cell(c) for c in cells) + "</tr>")
+    runs = [entry for entry in entries if entry.get("kind") != COMPARE_KIND]
+    comparisons = [entry for entry in entries if entry.get("kind") == COMPARE_KIND]
+    compared_in = _comparisons_by_run(comparisons)
+    rows = [_run_row(entry, _linked(entry, compared_in)) for entry in runs]
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8"><title>Galaxy Zoo reports</title>',
         f"<style>{_STYLE}</style></head><body>",
         "<h1>Galaxy Zoo reports</h1>",
         "<p>Every figure is measured on held-out galaxies the model never trained on; the baselines "
-        "use the same split and metric. Kaggle anchors (test RMSE): winner 0.07492, central-pixel "
-        "benchmark 0.16194, all-zeros 0.27160.</p>",
-        "<table><thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead>",
-        "<tbody>" + "\n".join(rows) + "</tbody></table>" if rows else "<p>No reports yet.</p>",
+        "use the same split and metric. <strong>vs training mean</strong> is how much lower a run's test "
+        "RMSE is than that of predicting the training galaxies' mean answers for the same test galaxies "
+        f"((mean &minus; run) / mean): the bar any model must clear; a red <span class=\"flag\">{FLAG_TEXT}"
+        "</span> marks a run that does not. Kaggle anchors (test RMSE): winner 0.07492, central-pixel "
+        "benchmark 0.16194, all-zeros 0.27160. Click a column header to sort.</p>",
     ]
+    if comparisons:
+        parts.append(f'<p><a href="#comparisons">{len(comparisons)} comparison'
+                     f'{"s" if len(comparisons) != 1 else ""} of runs</a> below the runs.</p>')
+    if rows:
+        parts.append('<table class="sortable">' + _thead(_RUN_COLUMNS) + "<tbody>" + "\n".join(rows)
+                     + "</tbody></table>")
+    else:
+        parts.append("<p>No reports yet.</p>")
+    if comparisons:
+        parts.append('<h2 id="comparisons">Comparisons</h2>')
+        parts.append('<table class="sortable">' + _thead(_COMPARE_COLUMNS) + "<tbody>"
+                     + "\n".join(_compare_row(entry) for entry in comparisons) + "</tbody></table>")
     if failures:
         parts.append('<h2 class="failed">Failed runs</h2><ul>')
         for failure in failures:
@@ -122,8 +194,113 @@ def render_index(entries: list[dict[str, Any]], failures: list[dict[str, Any]]) 
             parts.append(f'<li class="failed">{e(str(failure.get("date", "")))}: {link}: '
                          f'{e(str(failure.get("error", "")))}</li>')
         parts.append("</ul>")
+    parts.append(f"<script>{SORT_SCRIPT}</script>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
+
+
+def _linked(entry: dict[str, Any], compared_in: dict[str, list[str]]) -> list[str]:
+    """The comparisons that name this run (by its name or its run folder), each once."""
+    found = compared_in.get(f"name:{entry.get('name')}", []) + compared_in.get(f"dir:{entry.get('run_dir')}", [])
+    return list(dict.fromkeys(found))
+
+
+def _run_row(entry: dict[str, Any], comparisons: list[str]) -> str:
+    """One run, ensemble or learning curve as one table row (one line of HTML)."""
+    e = html.escape
+    name = e(str(entry.get("name", "?")))
+    metrics = entry.get("metrics") if isinstance(entry.get("metrics"), dict) else {}
+    baselines = entry.get("baselines") if isinstance(entry.get("baselines"), dict) else {}
+    listed = "<br>".join(f"{e(str(k))}: {_number(v)}" for k, v in sorted(baselines.items(), key=lambda kv: str(kv)))
+    config_file = str(entry.get("config_file") or "(defaults)")
+    data = e(str(entry.get("data", ""))) + (" <em>(synthetic)</em>" if entry.get("synthetic") else "")
+    members = entry.get("members") if isinstance(entry.get("members"), list) else []
+    curve = entry.get("curve") if isinstance(entry.get("curve"), dict) else None
+    resolved, what = (RunFolder.CONFIG, "resolved") if not members else (EnsembleFolder.MEMBERS, "members")
+    if curve is not None:
+        from galaxy_lib.evaluation.curve import SETUP_FILE  # only for a curve: it imports the plotting libraries
+
+        resolved, what = SETUP_FILE, "curve"
+    compared = ""
+    if comparisons:
+        links = ", ".join(f'<a href="{e(c)}/{FULL_HTML}">{e(c)}</a>' for c in comparisons)
+        compared = f'<br><span class="members">compared in {links}</span>'
+    gain = vs_training_mean(entry)
+    behind = gain is not None and gain <= 0
+    if gain is None:
+        versus = _td("–", "", num=True)
+    else:
+        mean = training_mean_rmse(entry)
+        flag = f'<br><span class="flag">{FLAG_TEXT}</span>' if behind else ""
+        versus = (f'<td class="num" data-sort="{100 * gain:.6g}" title="training mean {_number(mean)}">'
+                  f"{100 * gain:+.1f}%{flag}</td>")
+    cells = [
+        _td(f'<a href="{name}/{FULL_HTML}">{name}</a> (<a href="{name}/{NO_CODE_HTML}">no code</a>)'
+            + _members_html(members, entry.get("ensemble")) + _curve_html(curve) + compared,
+            str(entry.get("name", "?"))),
+        _td(e(str(entry.get("date", "")).replace("T", " ")), str(entry.get("date", ""))),
+        _td(data),
+        _td(f'{e(Path(config_file).name)} (<a href="{name}/{resolved}">{what}</a>)'),
+        _td(e(_device(entry))),
+        _numeric_td(metrics.get("test_rmse")),
+        versus,
+        _numeric_td(metrics.get("test_accuracy"), 3),
+        _numeric_td(metrics.get("val_rmse")),
+        _td(listed or "–"),
+        _numeric_td(entry.get("total_seconds"), 0, " s"),
+    ]
+    return ('<tr class="behind">' if behind else "<tr>") + "".join(cells) + "</tr>"
+
+
+def _compared_runs(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """A comparison's runs (:meth:`galaxy_lib.evaluation.compare.ComparedRun.record`: name, run_dir,
+    test_rmse, baselines ...) as records; plain names are accepted."""
+    runs = entry.get("runs") if isinstance(entry.get("runs"), list) else []
+    out = []
+    for run in runs:
+        if isinstance(run, str):
+            out.append({"name": run})
+        elif isinstance(run, dict) and run.get("name") is not None:
+            out.append(run)
+    return out
+
+
+def _comparisons_by_run(comparisons: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """For each compared run, by its name and by its run folder, the comparisons it appears in,
+    so the run's row can link to them."""
+    found: dict[str, list[str]] = {}
+    for entry in comparisons:
+        for run in _compared_runs(entry):
+            keys = {f"name:{run['name']}"} | ({f"dir:{run['run_dir']}"} if run.get("run_dir") else set())
+            for key in keys:
+                found.setdefault(key, []).append(str(entry.get("name", "?")))
+    return found
+
+
+def _compare_row(entry: dict[str, Any]) -> str:
+    """One comparison: a link to its page, its date, and the runs it compares with their test RMSE
+    and their gain over their own training-mean predictor (flagged where there is none)."""
+    e = html.escape
+    name = e(str(entry.get("name", "?")))
+    page = e(str(entry.get("html") or FULL_HTML))
+    listed = []
+    for run in _compared_runs(entry):
+        metrics = run.get("metrics") if isinstance(run.get("metrics"), dict) else {}
+        rmse = run.get("test_rmse", metrics.get("test_rmse"))
+        text = f"{e(str(run['name']))} {_number(rmse)}"
+        gain = vs_training_mean({"metrics": {"test_rmse": rmse}, "baselines": run.get("baselines")})
+        if gain is not None:
+            text += f" ({100 * gain:+.1f}% vs training mean)"
+            text += f' <span class="flag">{FLAG_TEXT}</span>' if gain <= 0 else ""
+        listed.append(text)
+    warning = ""
+    if entry.get("comparable") is False:
+        why = entry.get("split_warning")
+        warning = ('<br><span class="flag">not directly comparable</span>'
+                   + (f' <span class="members">{e(str(why))}</span>' if why else ""))
+    return ("<tr>" + _td(f'<a href="{name}/{page}">{name}</a>', str(entry.get("name", "?")))
+            + _td(e(str(entry.get("date", "")).replace("T", " ")), str(entry.get("date", "")))
+            + _td(("<br>".join(listed) or "–") + warning) + "</tr>")
 
 
 def _members_html(members: list[Any], ensemble: Any) -> str:

@@ -46,20 +46,32 @@ def kernel_spec(kernel: str | None) -> Iterator[str]:
         argv = manager.get_kernel_spec("python3").argv
     except NoSuchKernel:
         argv = []
-    if argv and (argv[0] in _PYTHON_NAMES or os.path.abspath(argv[0]) == os.path.abspath(sys.executable)):
+    if runs_current_python(argv):
         yield "python3"
         return
     with tempfile.TemporaryDirectory(prefix="galaxy-lib-kernels-") as tmp:
         spec_dir = Path(tmp) / "kernels" / PRIVATE_KERNEL
         spec_dir.mkdir(parents=True)
-        spec = {
-            "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-            "display_name": f"Python ({sys.executable})",
-            "language": "python",
-        }
+        spec = current_python_spec(f"Python ({sys.executable})")
         (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1))
         with _environ(JUPYTER_PATH=os.pathsep.join(p for p in (tmp, os.environ.get("JUPYTER_PATH", "")) if p)):
             yield PRIVATE_KERNEL
+
+
+def runs_current_python(argv: list[str]) -> bool:
+    """Whether a kernel spec's command starts the interpreter running this code: a bare ``python``
+    (jupyter_client substitutes ``sys.executable``) or this very executable."""
+    return bool(argv) and (argv[0] in _PYTHON_NAMES or os.path.abspath(argv[0]) == os.path.abspath(sys.executable))
+
+
+def current_python_spec(display_name: str) -> dict:
+    """A kernel spec (``kernel.json`` content) that starts ipykernel on this interpreter; shared
+    by the report's private kernel and ``galaxy_lib.lab``'s registered one."""
+    return {
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": display_name,
+        "language": "python",
+    }
 
 
 @contextlib.contextmanager

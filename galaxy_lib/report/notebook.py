@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -154,3 +154,20 @@ def synthetic_check(curves: CurveConfig, validation: pd.DataFrame | None) -> cur
                                            note=budget_note(validation, curves.validation.point_config))
     print(check.summary())
     return check
+
+
+if TYPE_CHECKING:  # the comparison module imports matplotlib: only when a notebook compares
+    from galaxy_lib.evaluation.compare import Comparison
+
+
+def compare_setup(runs: list[str] | tuple[str, ...], name: str = "") -> Comparison:
+    """The comparison notebook's runs (``05_compare.ipynb``), from its ``parameters`` cell: two or more
+    finished, evaluated run (or ensemble) folders, read from the project root
+    (:func:`galaxy_lib.evaluation.compare.load_comparison`: an unknown or unfinished run is one line).
+    Shows table text in full and prints one line per run: its folder and its held-out RMSE."""
+    from galaxy_lib.evaluation.compare import load_comparison  # matplotlib: only in the comparison notebook
+
+    comparison = load_comparison(list(runs), name)
+    pd.set_option("display.max_colwidth", None)
+    print(comparison.describe())
+    return comparison

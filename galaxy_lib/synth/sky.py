@@ -16,6 +16,10 @@ Each galaxy draws from its own ``SeedSequence(seed, spawn_key=(split, index))``,
 output is byte-identical for a seed whatever the number of worker processes. Rows are
 streamed to disk (memory flat in ``n``) inside a hidden temporary folder that is renamed
 into place at the end: an interrupted run leaves nothing half-made.
+
+With ``zip=True`` the same set is written as Kaggle ships it, three zips
+(``images_training_rev1.zip``, ``training_solutions_rev1.csv.zip``, ``images_test_rev1.zip``), and
+an interrupted run resumes where it stopped: :mod:`galaxy_lib.synth.zipped`.
 """
 
 from __future__ import annotations
@@ -35,7 +39,8 @@ import pandas as pd
 from tqdm import tqdm
 
 from galaxy_lib import tree
-from galaxy_lib.errors import ConfigError, DataError
+from galaxy_lib.errors import ConfigError, DataError, writing
+from galaxy_lib.locks import run_lock
 from galaxy_lib.synth import morphology, render
 
 VERSION = "1.0"
@@ -111,14 +116,22 @@ def _check_output(out: Path, overwrite: bool) -> None:
 
 
 def generate(out: str | os.PathLike[str], n: int = 2000, seed: int = 0, n_test: int = 0, overwrite: bool = False,
-             *, workers: int | None = None, progress: bool = True) -> Path:
+             *, workers: int | None = None, progress: bool = True, zip: bool = False,
+             chunk: int | None = None) -> Path:
     """Write a synthetic Galaxy Zoo data set of ``n`` labelled (and ``n_test`` unlabelled)
     galaxies in Kaggle layout at ``out`` and return its path.
 
     ``workers`` processes render in parallel (default: up to 2, one for small sets); the
-    output does not depend on it. Raises :class:`~galaxy_lib.errors.ConfigError` for ``n <= 0``
-    or ``n_test < 0`` and :class:`~galaxy_lib.errors.DataError` when ``out`` is a file, or a
-    non-empty folder and ``overwrite`` is false.
+    output does not depend on it. ``zip=True`` writes Kaggle's three zips instead of the folders
+    (:mod:`galaxy_lib.synth.zipped`): resumable after an interruption, checkpointed every ``chunk``
+    galaxies (default :data:`galaxy_lib.synth.zipped.CHUNK`), byte-identical however often resumed.
+    Raises :class:`~galaxy_lib.errors.ConfigError` for ``n <= 0``
+    or ``n_test < 0``, :class:`~galaxy_lib.errors.DataError` when ``out`` is a file, or a
+    non-empty folder and ``overwrite`` is false, :class:`~galaxy_lib.errors.BusyError` naming the
+    other process when one is generating into ``out`` (:mod:`galaxy_lib.locks`), and
+    :class:`~galaxy_lib.errors.DiskError` naming ``out`` when the disk is full or read-only (no
+    half-made folder is left, and an earlier set at ``out`` is kept; with ``zip=True`` the hidden
+    partial folder stays, to be resumed).
     """
     if not isinstance(n, int | np.integer) or n <= 0:
         raise ConfigError(f"synthetic set size n (--n, config key synthetic_n) must be a positive integer, got {n!r}")
@@ -133,24 +146,46 @@ def generate(out: str | os.PathLike[str], n: int = 2000, seed: int = 0, n_test: 
             "than six-digit GalaxyIDs allow (450,000)"
         )
     out = Path(out).expanduser().resolve()
-    _check_output(out, overwrite)
+    # One generator per folder: a second process (two reports on one data folder) stops at once
+    # naming the first, instead of finding the folder "not empty" once the first has finished.
+    with run_lock(out, "generating a synthetic sky"):
+        _check_output(out, overwrite)
+        with writing(out, note="nothing was changed there"):
+            if zip:
+                from galaxy_lib.synth import zipped
+
+                zipped.write_zipped(out, n, seed, n_test, overwrite, workers, progress,
+                                    zipped.CHUNK if chunk is None else chunk)
+            else:
+                _generate_into(out, n, seed, n_test, overwrite, workers, progress)
+    return out
+
+
+def _generate_into(out: Path, n: int, seed: int, n_test: int, overwrite: bool, workers: int | None,
+                   progress: bool) -> None:
+    """Write the set into a hidden staging folder beside ``out``, then rename it into place; on any
+    error (a full disk too) the staging folder is removed and ``out`` is as it was."""
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = out.parent / f".{out.name}.partial-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
+    for stale in out.parent.glob(f".{out.name}.partial-*"):  # left by a killed generator: we hold the lock
+        shutil.rmtree(stale, ignore_errors=True)
     try:
         _write_all(staging, n, seed, n_test, workers, progress)
         _check_output(out, overwrite)  # someone may have written there meanwhile
         if out.exists():
             trash = out.parent / f".{out.name}.old-{os.getpid()}"
             os.replace(out, trash)
-            os.replace(staging, out)
+            try:
+                os.replace(staging, out)
+            except BaseException:
+                os.replace(trash, out)  # the earlier set back where it was
+                raise
             shutil.rmtree(trash, ignore_errors=True)
         else:
             os.replace(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return out
 
 
 def _write_all(staging: Path, n: int, seed: int, n_test: int, workers: int | None, progress: bool) -> None:
@@ -191,7 +226,14 @@ def _write_all(staging: Path, n: int, seed: int, n_test: int, workers: int | Non
             if pool is not None:
                 pool.terminate()
                 pool.join()
-    metadata = {
+    metadata = _metadata(seed, n, n_test, squared, counted, vote_sums)
+    (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
+
+
+def _metadata(seed: int, n: int, n_test: int, squared: float, counted: int, vote_sums: np.ndarray) -> dict[str, Any]:
+    """``metadata.json`` from the training galaxies' running sums (squared vote errors, count,
+    summed vote fractions): the same record for a set in folders and one in zips."""
+    return {
         "generator": "galaxy_lib.synth.sky",
         "version": VERSION,
         "seed": seed,
@@ -205,21 +247,30 @@ def _write_all(staging: Path, n: int, seed: int, n_test: int, workers: int | Non
         "(truth.csv p_* columns) over the training galaxies; no model can beat it on average",
         "answer_means": {c: round(float(v), 6) for c, v in zip(tree.ANSWER_COLUMNS, vote_sums / counted, strict=True)},
     }
-    (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
 
 
 def ensure_synthetic(config: Any) -> Path:
     """The data folder of ``config``; when ``config.synthetic`` is true and the folder has
-    no ``training_solutions_rev1.csv`` yet, generate ``config.synthetic_n`` galaxies there
+    no ``training_solutions_rev1.csv`` (or ``.csv.zip``) yet, generate ``config.synthetic_n`` galaxies there
     with ``config.synthetic_seed`` (and ``config.synthetic_test_n`` unlabelled test
     images) first (an empty or missing folder is filled, a folder
     with other content is refused rather than overwritten)."""
     from galaxy_lib.config import resolve_path
 
     root = resolve_path(config.data)
-    if config.synthetic and not (root / LABELS_FILE).is_file():
-        generate(root, n=config.synthetic_n, seed=config.synthetic_seed, n_test=config.synthetic_test_n)
+    if config.synthetic and not has_labels(root):
+        with run_lock(root, "generating a synthetic sky"):
+            if not has_labels(root):  # again, under the lock: another process may just have made it
+                generate(root, n=config.synthetic_n, seed=config.synthetic_seed, n_test=config.synthetic_test_n)
     return root
+
+
+def has_labels(root: Path) -> bool:
+    """Whether a data folder already holds its labels, as a CSV or zipped as Kaggle ships them
+    (``training_solutions_rev1.csv.zip``): a set written with ``zip=True`` is not generated again."""
+    from galaxy_lib.data.dataset import LABEL_FILES
+
+    return any((root / name).is_file() for name in LABEL_FILES)
 
 
 def read_truth(root: str | os.PathLike[str]) -> pd.DataFrame:
