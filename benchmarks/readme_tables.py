@@ -506,6 +506,58 @@ def learning_curve(results: Results) -> str:
     return "\n".join(lines)
 
 
+SCALE_FILES = ("scale-n6000", "scale-n61578")  # bench_scale: the chain at 6,000 and at Kaggle's 61,578 galaxies
+SCALE_STAGES = ("generate", "check-data", "train", "evaluate", "predict", "report")
+
+
+def scale(results: Results) -> str:
+    """The full-size rehearsal (bench_scale): wall time and peak RSS of every stage at 6,000 and 61,578
+    galaxies, the targets, disk use and the epoch time with what it means for the paper's 50 epochs."""
+    small, full = (_get(results, name) for name in SCALE_FILES)
+    fs, ff = small["figures"], full["figures"]
+    lines = [
+        _para(
+            f"Measured on {_dates([small, full])} ({full['machine']['cores']} CPU cores, "
+            f"{_conditions(full)}; `benchmarks/results/{small['name']}.json` and `{full['name']}.json`) with "
+            f"`{_command(small)}` and `{_command(full)}`: the paper's configuration "
+            f"(`{full['setup']['parameters_file']}`) for {full['setup']['epochs']} epoch, every stage read from the "
+            "zips. Wall time and peak RSS of each stage's whole process tree (MB of 2^20 bytes):"
+        ),
+        "",
+        f"| stage | {small['setup']['n']:,} galaxies | {full['setup']['n']:,} galaxies | peak RSS ratio |",
+        "|---|---|---|---|",
+    ]
+    for stage in SCALE_STAGES:
+        a, b = fs["stages"].get(stage), ff["stages"].get(stage)
+        if a is None or b is None:
+            continue
+
+        def cell(r: dict[str, Any]) -> str:
+            return "reused (generated beforehand)" if r.get("reused") else (
+                f"{r['seconds']:,.0f} s, {r['peak_rss_mb']:,.0f} MB")
+
+        ratio_cell = (f"{b['peak_rss_mb'] / a['peak_rss_mb']:.2f}" if "peak_rss_mb" in a and "peak_rss_mb" in b
+                      else "-")
+        lines.append(f"| {stage} | {cell(a)} | {cell(b)} | {ratio_cell} |")
+    measured = {k: v for k, v in ff["stages"].items() if "peak_rss_mb" in v}
+    worst = max(measured.items(), key=lambda item: item[1]["peak_rss_mb"])
+    ratio = max(measured[s]["peak_rss_mb"] / fs["stages"][s]["peak_rss_mb"]
+                for s in SCALE_STAGES if s in measured and "peak_rss_mb" in fs["stages"].get(s, {}))
+    disk = ff["disk"]
+    split = full["setup"]["split"]
+    lines += ["", _para(
+        f"Targets: peak RSS at most 3,000 MB at every stage: {'met' if worst[1]['peak_rss_mb'] <= 3000 else 'not met'} "
+        f"(largest: {worst[0]}, {worst[1]['peak_rss_mb']:,.0f} MB); within 20% of the {small['setup']['n']:,}-galaxy "
+        f"chain: {'met' if ratio <= 1.2 else 'not met'} (largest ratio {ratio:.2f}). Disk: the zipped set "
+        f"{disk['data_mb']:,.0f} MB, the run folder {disk['run_mb']:,.0f} MB, the report {disk['reports_mb']:,.0f} MB, "
+        f"the submission {disk['submission_mb']:,.1f} MB.",
+        f"One epoch over {split['train']:,} training galaxies read from the zip took {ff['epoch_seconds_last']:,.0f} s "
+        f"({ff['images_per_second']:,.0f} images/s, validation included), so the paper's 50 epochs would take about "
+        f"{ff['paper_50_epochs_hours']:.1f} hours on this machine.",
+    )]
+    return "\n".join(lines)
+
+
 RENDERERS: dict[str, Callable[[Results], str]] = {
     "lever-speed": lever_speed,
     "screens": screens,
@@ -516,6 +568,7 @@ RENDERERS: dict[str, Callable[[Results], str]] = {
     "train": training_speed,
     "baselines": baselines,
     "learning-curve": learning_curve,
+    "scale": scale,
 }
 
 
