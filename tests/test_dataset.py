@@ -209,6 +209,25 @@ def test_bad_values(kaggle_folder, value, message):
         dataset.load_dataset(kaggle_folder)
 
 
+def test_numeric_fast_path_reads_what_the_checked_path_reads(kaggle_folder, monkeypatch):
+    """A good file is parsed straight to numbers (no table of strings); anything the fast path
+    doubts falls back to the checked reader, so its results and errors are the same."""
+    df = _csv(kaggle_folder)
+    df.loc[1, "Class1.1"] = f"  {df.loc[1, 'Class1.1']}"  # spaces are allowed
+    _write_csv(kaggle_folder, df)
+    _, fast_ids, fast_labels = dataset.read_labels(kaggle_folder)
+    checked = []
+    real = dataset._read_checked
+    monkeypatch.setattr(dataset, "_read_checked", lambda *a: checked.append(1) or real(*a))
+    monkeypatch.setattr(dataset, "_read_numeric", lambda *a: None)
+    _, ids, labels = dataset.read_labels(kaggle_folder)
+    assert checked and np.array_equal(ids, fast_ids) and np.array_equal(labels, fast_labels)
+    monkeypatch.undo()
+    df.loc[3, "Class2.1"] = "abc"
+    _write_csv(kaggle_folder, df)
+    assert dataset._read_numeric((kaggle_folder / CSV).read_bytes(), list(df.columns)) is None
+
+
 def test_bad_galaxy_id(kaggle_folder):
     df = _csv(kaggle_folder)
     df.loc[2, "GalaxyID"] = "12.5"
@@ -330,6 +349,30 @@ def test_check_images_runs_on_many_threads(kaggle_folder):
     results = dataset.check_images(source, source.ids(), workers=4, progress=False)
     assert [r[0] for r in results] == source.ids().tolist()
     assert all(problem is None and size == (424, 424) for _, problem, size in results)
+
+
+def test_zip_is_parsed_once_and_read_from_many_threads(kaggle_folder, tmp_path, monkeypatch):
+    """Every thread reads through one ZipFile: a handle per thread re-parses the archive's
+    directory (36 MB at Kaggle's 61,578 images) once per thread tf.data or the checker starts."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from galaxy_lib.data import images
+
+    archive = _zip_folder(kaggle_folder, tmp_path / "zips") / f"{IMAGES}.zip"
+    source = dataset.open_images(archive)
+    opened = []
+    real_zipfile = zipfile.ZipFile
+    monkeypatch.setattr(images.zipfile, "ZipFile", lambda *a, **k: opened.append(a) or real_zipfile(*a, **k))
+    ids = source.ids().tolist() * 20
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        read = list(pool.map(source.read_bytes, ids))
+    assert len(opened) == 1
+    assert read == [(kaggle_folder / IMAGES / f"{gid}.jpg").read_bytes() for gid in ids]
+    results = dataset.check_images(source, source.ids(), workers=4, progress=False)
+    assert all(problem is None for _, problem, _ in results) and len(opened) == 1
+    source.close()
+    source.read_bytes(ids[0])  # reopens after close
+    assert len(opened) == 2
 
 
 def test_load_for_config_reads_the_configured_folder(kaggle_folder):

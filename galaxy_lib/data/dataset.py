@@ -128,19 +128,37 @@ def _bad_value_error(where: str, frame: pd.DataFrame, numbers: pd.DataFrame, ids
     raise DataError(f"{where} line {_line(row)} (GalaxyID {ids[row]}), column {column}: {what}{more}")
 
 
-def read_labels(root: str | os.PathLike[str], *, tree_tolerance: float = 0.01) -> tuple[str, np.ndarray, np.ndarray]:
-    """``(label file description, int64 ids, float32 (n, 37) labels)`` in file order, validated.
+def _read_numeric(raw: bytes, names: list[str]) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(ids, float32 labels)`` parsed straight to numbers, or None when anything is off.
 
-    Checks the header (missing, extra, misspelled, repeated columns), GalaxyIDs (integers,
-    unique), values (numbers in [0, 1], no NaN) and the decision-tree sums (within
-    ``tree_tolerance``); the first problem is raised as a :class:`DataError` naming the line.
+    The fast path for a good file: the table of strings that :func:`_read_checked` needs to
+    name a bad value costs about 3 KB a galaxy (190 MB for Kaggle's 61,578) against 0.3 KB here,
+    and the bytes are parsed as they are (a ``StringIO`` of the decoded text would be 4 bytes a
+    character).
     """
-    where, raw = _find_labels(Path(root))
-    if not raw.strip():
-        raise DataError(f"{where}: empty file")
-    text = raw.decode("utf-8-sig", errors="replace")
-    header = next(csv.reader(io.StringIO(text)))
-    names = _check_header(where, header)
+    try:
+        frame = pd.read_csv(
+            io.BytesIO(raw), header=0, names=names, dtype=np.float64, skipinitialspace=True,
+            encoding="utf-8-sig", encoding_errors="replace",
+        )
+    except (ValueError, pd.errors.ParserError):  # a non-number, a ragged row: the checked path names it
+        return None
+    id_numbers = frame[tree.ID_COLUMN].to_numpy()
+    values = frame[list(tree.ANSWER_COLUMNS)].to_numpy()
+    good = (
+        len(frame) > 0
+        and np.isfinite(id_numbers).all()
+        and (id_numbers == np.round(id_numbers)).all()
+        and (id_numbers >= 0).all()
+        and not np.isnan(values).any()
+        and ((values >= -_VALUE_SLACK) & (values <= 1 + _VALUE_SLACK)).all()
+    )
+    return (id_numbers.astype(np.int64), values.astype(np.float32)) if good else None
+
+
+def _read_checked(where: str, text: str, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """``(ids, float32 labels)`` read as text, raising a :class:`DataError` that names the line,
+    column and value of the first problem (a ragged row, a non-number, NaN, out of range, a bad id)."""
     try:
         frame = pd.read_csv(
             io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False, header=0, names=names
@@ -162,7 +180,27 @@ def read_labels(root: str | os.PathLike[str], *, tree_tolerance: float = 0.01) -
     answers = list(tree.ANSWER_COLUMNS)
     numbers = frame[answers].apply(lambda col: pd.to_numeric(col.str.strip(), errors="coerce"))
     _bad_value_error(where, frame, numbers, ids)
-    labels = np.clip(numbers.to_numpy(dtype=np.float32), 0.0, 1.0)
+    return ids, numbers.to_numpy(dtype=np.float32)
+
+
+def read_labels(root: str | os.PathLike[str], *, tree_tolerance: float = 0.01) -> tuple[str, np.ndarray, np.ndarray]:
+    """``(label file description, int64 ids, float32 (n, 37) labels)`` in file order, validated.
+
+    Checks the header (missing, extra, misspelled, repeated columns), GalaxyIDs (integers,
+    unique), values (numbers in [0, 1], no NaN) and the decision-tree sums (within
+    ``tree_tolerance``); the first problem is raised as a :class:`DataError` naming the line.
+    """
+    where, raw = _find_labels(Path(root))
+    if not raw.strip():
+        raise DataError(f"{where}: empty file")
+    first_line = raw[: raw.find(b"\n")] if b"\n" in raw else raw
+    header = next(csv.reader([first_line.decode("utf-8-sig", errors="replace").rstrip("\r")]))
+    names = _check_header(where, header)
+    numeric = _read_numeric(raw, names)
+    if numeric is None:
+        numeric = _read_checked(where, raw.decode("utf-8-sig", errors="replace"), names)
+    ids, labels = numeric
+    labels = np.clip(labels, 0.0, 1.0)
 
     duplicated = pd.Series(ids).duplicated(keep=False).to_numpy()
     if duplicated.any():

@@ -35,15 +35,18 @@ _HEAD_BYTES = 4096  # Kaggle JPEGs carry their frame header within the first few
 _TAIL_BYTES = 64
 _SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 _BIG = 1000  # show a progress bar from this many images on
+_CHECK_CHUNK = 1024  # ids in flight on the checker's thread pool
 
 
 class ImageSource:
     """A folder or a zip of ``<GalaxyID>.jpg`` files, indexed once by GalaxyID.
 
-    Zips are read in place with one handle per OS thread, so the thread pools of the checker
-    and of tf.data can read them concurrently. (Handles are keyed by thread id rather than kept
-    in ``threading.local``: TensorFlow's threads get a fresh Python thread state on every call,
-    which would reopen the archive, and re-read its directory, for every image.)
+    Zips are read in place through one shared :class:`zipfile.ZipFile`: its members can be read
+    from several threads at once (each read seeks and reads under the archive's own lock, and
+    decompresses outside it), so the thread pools of the checker and of tf.data share it. One
+    handle per thread would parse the central directory once per thread: 36 MB for Kaggle's
+    61,578 training images, times every thread tf.data or the checker starts, which made peak
+    memory grow with the data set (benchmarks/results/scale-n61578.json).
     """
 
     def __init__(self, kind: str, location: Path, names: dict[int, str]) -> None:
@@ -53,7 +56,7 @@ class ImageSource:
         self.location = Path(location)
         self._names = names
         self._ids = np.array(sorted(names), dtype=np.int64)
-        self._handles: dict[int, zipfile.ZipFile] = {}
+        self._handle: zipfile.ZipFile | None = None
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -65,20 +68,20 @@ class ImageSource:
     def __contains__(self, galaxy_id: object) -> bool:
         return galaxy_id in self._names
 
-    def __getstate__(self) -> dict[str, Any]:  # open zip handles and locks cannot be pickled
+    def __getstate__(self) -> dict[str, Any]:  # an open zip handle and a lock cannot be pickled
         state = self.__dict__.copy()
-        del state["_handles"], state["_lock"]
+        del state["_handle"], state["_lock"]
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self._handles, self._lock = {}, threading.Lock()
+        self._handle, self._lock = None, threading.Lock()
 
     def close(self) -> None:
-        """Close any open zip handles (they reopen on the next read)."""
+        """Close the zip handle if open (it reopens on the next read)."""
         with self._lock:
-            handles, self._handles = list(self._handles.values()), {}
-        for handle in handles:
+            handle, self._handle = self._handle, None
+        if handle is not None:
             handle.close()
 
     def ids(self) -> np.ndarray:
@@ -103,12 +106,12 @@ class ImageSource:
         return f"{self.location}:{self.member(galaxy_id)}"
 
     def _zip(self) -> zipfile.ZipFile:
-        key = threading.get_ident()
-        handle = self._handles.get(key)
+        handle = self._handle
         if handle is None:
-            handle = zipfile.ZipFile(self.location)
             with self._lock:
-                self._handles[key] = handle
+                if self._handle is None:
+                    self._handle = zipfile.ZipFile(self.location)
+                handle = self._handle
         return handle
 
     def read_bytes(self, galaxy_id: int) -> bytes:
@@ -293,6 +296,7 @@ def _check_image(source: ImageSource, gid: int, full_decode: bool) -> tuple[str 
     return problem, size
 
 
+
 def check_images(
     source: ImageSource,
     ids: np.ndarray,
@@ -301,13 +305,22 @@ def check_images(
     workers: int | None = None,
     progress: bool | None = None,
 ) -> list[tuple[int, str | None, tuple[int, int] | None]]:
-    """``(GalaxyID, problem or None, (height, width))`` for each id, checked on a thread pool."""
+    """``(GalaxyID, problem or None, (height, width))`` for each id, checked on a thread pool.
+
+    Ids go to the pool a chunk at a time: ``Executor.map`` submits every task at once, and a
+    pending future per galaxy is about 100 MB at Kaggle's 61,578.
+    """
     ids = [int(i) for i in ids]
     workers = workers or min(32, 4 * (os.cpu_count() or 1))
     show = len(ids) >= _BIG if progress is None else progress
     check = functools.partial(_check_image, source, full_decode=full_decode)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = list(tqdm(pool.map(check, ids), total=len(ids), desc="checking images", disable=not show))
+    results: list[tuple[str | None, tuple[int, int] | None]] = []
+    with ThreadPoolExecutor(max_workers=workers) as pool, tqdm(
+        total=len(ids), desc="checking images", disable=not show
+    ) as bar:
+        for start in range(0, len(ids), _CHECK_CHUNK):
+            results.extend(pool.map(check, ids[start : start + _CHECK_CHUNK]))
+            bar.update(min(_CHECK_CHUNK, len(ids) - start))
     return [(g, p, s) for g, (p, s) in zip(ids, results, strict=True)]
 
 
