@@ -558,7 +558,42 @@ def scale(results: Results) -> str:
     return "\n".join(lines)
 
 
+COMPARE_FILE = "compare-paper-vs-improved"  # bench_compare: paper.yaml vs improved.yaml on the real sample
+
+
+def comparison(results: Results) -> str:
+    """The paper's configuration against the improved one on the real sample (bench_compare)."""
+    record = _get(results, COMPARE_FILE)
+    f, setup = record["figures"], record["setup"]
+    runs = list(f["runs"].items())
+    rows = [
+        f"| `{run['parameters_file']}` | {run['epochs']} | {run['training_minutes']:.1f} | {run['test_rmse']:.4f} | "
+        f"{run['test_accuracy']:.3f} | {run['training_mean_rmse']:.4f} | {run['gain_over_training_mean']:+.1%} |"
+        for _, run in runs
+    ]
+    same = "the same" if f["comparable"] else "different"
+    n_test = runs[0][1]["n_test"]
+    text = _para(
+        f"Measured on {record['date']} ({record['machine']['cores']} CPU cores"
+        + ("; the runs were made earlier that day by the same `report` commands" if setup.get("reused")
+           else f", {_conditions(record)}")
+        + f"; `benchmarks/results/{COMPARE_FILE}.json`, `{_command(record)}`): both runs were tested on {same} "
+        f"{n_test} galaxies of the real sample.",
+    )
+    table = "\n".join([
+        "| parameters | epochs | training minutes | test RMSE | accuracy | training mean | gain over it |",
+        "|---|---|---|---|---|---|---|",
+        *rows,
+    ])
+    after = _para(
+        f"{len(f['differing_answers'])} of the 37 answers' AUC intervals do not overlap between the two runs.",
+        setup.get("note", ""),
+    )
+    return f"{text}\n\n{table}\n\n{after}"
+
+
 RENDERERS: dict[str, Callable[[Results], str]] = {
+    "compare": comparison,
     "lever-speed": lever_speed,
     "screens": screens,
     "quality": quality,

@@ -160,10 +160,15 @@ def test_every_parameters_file_loads(repo_root):
     from galaxy_lib.evaluation.curve_file import is_curve_file, load_curve_file  # a learning curve's file
     from galaxy_lib.model.ensemble import load_parameters  # a configuration, or an ensemble of them
 
+    from galaxy_lib.report.compare import read_compare_file  # a comparison's file names runs
+
     files = sorted((repo_root / "parameters").glob("*.yaml"))
     assert len(files) >= 5
     for path in files:
-        load_curve_file(path) if is_curve_file(path) else load_parameters(path)
+        if path.name.startswith("compare"):
+            assert len(read_compare_file(path)[0]) >= 2
+        else:
+            load_curve_file(path) if is_curve_file(path) else load_parameters(path)
 
 
 def test_display_path_is_project_relative_inside_the_project(tmp_path, monkeypatch):

@@ -463,6 +463,7 @@ class Comparison:
                 if np.isfinite(v):
                     ax.text(v, p, f" {v:.4f}", va="center", fontsize=8)
         ax.set_yticks(y, list(table.index), fontsize=9)
+        ax.grid(False, axis="y")  # bars, not points: horizontal grid lines cut through the groups
         top = np.nanmax([np.nanmax(v.to_numpy(dtype=float)) for v in series.values()] + [0.01])
         ax.set_xlim(0, top * 1.2)
         ax.set_xlabel("held-out RMSE over 37 answers (lower is better); baselines on each run's own galaxies")
@@ -494,6 +495,7 @@ class Comparison:
                     height=height * 0.92, color=f"C{number % 10}", label=label)
         ax.set_yticks(y, [f"{q}  {textwrap.shorten(t.text, 40, placeholder=' …')}"
                           for q, t in zip(values.index, tree.QUESTIONS, strict=True)], fontsize=8)
+        ax.grid(False, axis="y")
         ax.set_xlabel("held-out RMSE of the question's answers (lower is better)")
         ax.legend(fontsize=8)
         return fig
