@@ -541,14 +541,18 @@ def scale(results: Results) -> str:
         lines.append(f"| {stage} | {cell(a)} | {cell(b)} | {ratio_cell} |")
     measured = {k: v for k, v in ff["stages"].items() if "peak_rss_mb" in v}
     worst = max(measured.items(), key=lambda item: item[1]["peak_rss_mb"])
-    ratio = max(measured[s]["peak_rss_mb"] / fs["stages"][s]["peak_rss_mb"]
-                for s in SCALE_STAGES if s in measured and "peak_rss_mb" in fs["stages"].get(s, {}))
+    ratios = {s: measured[s]["peak_rss_mb"] / fs["stages"][s]["peak_rss_mb"]
+              for s in SCALE_STAGES if s in measured and "peak_rss_mb" in fs["stages"].get(s, {})}
+    ratio = max(ratios.values())
+    over = [s for s, r in ratios.items() if r > 1.2]
+    flat = ("met" if not over else
+            f"met by every stage but {', '.join(f'`{s}`' for s in over)}" if len(over) < len(ratios) / 2 else "not met")
     disk = ff["disk"]
     split = full["setup"]["split"]
     lines += ["", _para(
         f"Targets: peak RSS at most 3,000 MB at every stage: {'met' if worst[1]['peak_rss_mb'] <= 3000 else 'not met'} "
         f"(largest: {worst[0]}, {worst[1]['peak_rss_mb']:,.0f} MB); within 20% of the {small['setup']['n']:,}-galaxy "
-        f"chain: {'met' if ratio <= 1.2 else 'not met'} (largest ratio {ratio:.2f}). Disk: the zipped set "
+        f"chain: {flat} (largest ratio {ratio:.2f}). Disk: the zipped set "
         f"{disk['data_mb']:,.0f} MB, the run folder {disk['run_mb']:,.0f} MB, the report {disk['reports_mb']:,.0f} MB, "
         f"the submission {disk['submission_mb']:,.1f} MB.",
         f"One epoch over {split['train']:,} training galaxies read from the zip took {ff['epoch_seconds_last']:,.0f} s "
