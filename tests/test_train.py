@@ -189,6 +189,20 @@ def test_step_schedule_divides_by_ten_after_72_and_92_percent_of_the_epochs():
     assert [train.learning_rate_at(fifty, e) for e in (35, 36, 45, 46)] == pytest.approx([0.04, 0.004, 0.004, 0.0004])
 
 
+def test_a_run_cut_short_before_its_schedule_acted_is_told_so():
+    """A time-limited run on a slow machine that never reached its first step gets a note; one that
+    decayed, finished, uses the budget clock or a constant rate does not."""
+    step = Config(epochs=25, lr_schedule="step", time_limit_minutes=10)
+    first_decayed = next(e for e in range(25) if train.learning_rate_at(step, e) < step.learning_rate)
+    note = train.unfinished_schedule(step, first_decayed)  # every epoch so far at the full rate
+    assert note and f"due at epoch {first_decayed + 1} of 25" in note and "schedule_clock: budget" in note
+    assert train.unfinished_schedule(step, first_decayed + 1) is None  # one epoch at a tenth: it acted
+    assert train.unfinished_schedule(step, 25) is None
+    assert train.unfinished_schedule(step.replace(schedule_clock="budget"), 3) is None
+    assert train.unfinished_schedule(step.replace(lr_schedule="constant"), 3) is None
+    assert "40% of the way" in train.unfinished_schedule(step.replace(lr_schedule="cosine"), 10)
+
+
 def test_budget_clock_decays_by_the_time_used_or_the_epochs_done_whichever_is_further():
     step = Config(learning_rate=0.04, epochs=100, lr_schedule="step", time_limit_minutes=10, schedule_clock="budget")
     # early epochs on a slow machine: 7.2 of 10 minutes gone -> the first step, 9.2 -> the second

@@ -196,6 +196,28 @@ def learning_rate_at(config: Config, epoch: int, elapsed_seconds: float = 0.0) -
     return rate
 
 
+def unfinished_schedule(config: Config, epochs_done: int) -> str | None:
+    """A note when the time limit ended training before its learning-rate schedule did its work.
+
+    With ``schedule_clock: epochs`` the schedule is laid over ``epochs``; on a machine slower than
+    the one the file was tuned on, the budget can end the run before the first step of a ``step``
+    schedule (the rate then never decays) or early in a ``cosine`` one. Measured: ``sample.yaml``
+    on a machine running at about one core's speed fit 267 of its 440 epochs, its step at epoch 317
+    never came, and it scored 0.1039 against 0.0997 (benchmarks/results/compare-paper-vs-improved.json).
+    """
+    if config.schedule_clock != "epochs" or epochs_done >= config.epochs or config.lr_schedule == "constant":
+        return None
+    if config.lr_schedule == "step":
+        first = -(-72 * config.epochs // 100)  # the first epoch run at a tenth of the rate
+        if epochs_done > first:
+            return None
+        what = f"the learning rate never stepped down (its first step was due at epoch {first + 1} of {config.epochs})"
+    else:
+        what = f"the cosine schedule stopped {epochs_done / config.epochs:.0%} of the way through"
+    return (f"note: {what}, because training ended after {epochs_done} epochs; on a machine this slow set "
+            "schedule_clock: budget (the schedule then follows the time limit) or fewer epochs")
+
+
 def epoch_seed(seed: int, epoch: int) -> int:
     """Seed of one epoch's shuffle and augmentation: fixed by the run's seed and the epoch."""
     return (seed * 1_000_003 + epoch) % (2**62)
@@ -572,4 +594,7 @@ def _train_in(folder: RunFolder, config: Config, strategy: tf.distribute.Strateg
     state["finished"] = reason
     _write_json(state_path, state)
     print(f"finished: {reason}; best {monitor} {state['best']:.4f}; run folder {display_path(run_dir)}", flush=True)
+    note = unfinished_schedule(config, state["epoch"]) if reason.startswith("time limit") else None
+    if note:
+        print(note, flush=True)
     return run_dir
