@@ -198,6 +198,7 @@ def test_a_run_cut_short_before_its_schedule_acted_is_told_so():
     assert note and f"due at epoch {first_decayed + 1} of 25" in note and "schedule_clock: budget" in note
     assert train.unfinished_schedule(step, first_decayed + 1) is None  # one epoch at a tenth: it acted
     assert train.unfinished_schedule(step, 25) is None
+    assert train.unfinished_schedule(step.replace(epochs=1), 0) is None  # no step to miss
     assert train.unfinished_schedule(step.replace(schedule_clock="budget"), 3) is None
     assert train.unfinished_schedule(step.replace(lr_schedule="constant"), 3) is None
     assert "40% of the way" in train.unfinished_schedule(step.replace(lr_schedule="cosine"), 10)

@@ -296,7 +296,6 @@ def _check_image(source: ImageSource, gid: int, full_decode: bool) -> tuple[str 
     return problem, size
 
 
-
 def check_images(
     source: ImageSource,
     ids: np.ndarray,
