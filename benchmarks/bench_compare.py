@@ -42,16 +42,22 @@ COMPARISON = "parameters/compare_sample.yaml"
 
 
 def _finished(run_dir: Path) -> bool:
-    """A run folder that `compare` accepts as it is: trained and evaluated."""
-    return (run_dir / "metrics.json").is_file() and (run_dir / "best.keras").is_file()
+    """Whether ``compare`` accepts the folder as it is (trained, evaluated, not trained since): its own check."""
+    from galaxy_lib.errors import RunError
+    from galaxy_lib.evaluation.compare import open_run
+
+    try:
+        open_run(run_dir)
+    except RunError:
+        return False
+    return True
 
 
 def _run_figures(run_dir: Path) -> dict[str, Any]:
-    import pandas as pd
+    from galaxy_lib.evaluation.compare import open_run
 
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    history = pd.read_csv(run_dir / "history.csv")
-    seconds = float(history["seconds"].sum()) if "seconds" in history else None
+    run = open_run(run_dir)  # the comparison's own reader of metrics.json and history.csv
+    metrics = run.metrics
     mean = metrics["baselines"].get("training mean")
     return {
         "run_dir": results_store.display_path(run_dir),
@@ -61,7 +67,7 @@ def _run_figures(run_dir: Path) -> dict[str, Any]:
         "training_mean_rmse": mean,
         "gain_over_training_mean": None if mean is None else (mean - metrics["test_rmse"]) / mean,
         "epochs": metrics.get("epochs"),
-        "training_minutes": None if seconds is None else seconds / 60,
+        "training_minutes": float(run.history["seconds"].sum()) / 60 if "seconds" in run.history else None,
     }
 
 
