@@ -29,7 +29,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "loss": ("bce", "mse"),
     "lr_schedule": ("constant", "cosine", "step"),
     "precision": ("float32", "mixed_bfloat16", "mixed_float16"),
-    "schedule_clock": ("epochs", "budget"),
+    "schedule_clock": ("auto", "epochs", "budget"),
     "strategy": ("auto", "none", "mirrored", "multi_worker"),
     "tta": ("none", "flips", "dihedral"),
     "tree_normalisation": ("softmax", "relu"),
@@ -70,6 +70,7 @@ class Config:
     crop: int = 128  # central crop side in pixels of the 424x424 image (paper: 128)
     image_size: int = 0  # resize the crop to this side (0 = keep the crop size)
     cache_crops: bool = False  # keep decoded uint8 crops on disk after the first epoch
+    crop_memory_mb: float = 1024  # hold the decoded training crops in memory up to this size (larger sets stream)
 
     # --- model ----------------------------------------------------------------------------
     model: str = "vgg6"  # architecture name: vgg6 (paper) or vgg6_views (Dieleman's viewpoint pooling)
@@ -87,7 +88,10 @@ class Config:
     learning_rate: float = 1e-3  # Adam learning rate (paper: 1e-3)
     lr_schedule: str = "constant"  # 'constant' (paper), 'cosine' decay or Dieleman's 'step' (/10 at 72% and 92%)
     warmup_epochs: int = 0  # linear warm-up from learning_rate/10 over this many epochs (0 = none)
-    schedule_clock: str = "epochs"  # 'budget': schedule over epochs or time_limit_minutes, whichever ends first
+    # 'budget': the schedule over epochs or time_limit_minutes, whichever ends first; 'epochs': over
+    # epochs only (reproducible bit for bit, but a slow machine may never reach the decay);
+    # 'auto': budget when time_limit_minutes is set, else epochs
+    schedule_clock: str = "auto"
     loss: str = "bce"  # 'bce' on soft vote fractions (paper) or 'mse' (the Kaggle metric)
     augment: bool = False  # random 90-degree rotations and flips
     augment_rotate: bool = False  # free rotation by any angle (needs augment)
@@ -99,7 +103,8 @@ class Config:
     weight_averaging: str = "none"  # 'ema': also evaluate (and pick best.keras by) an average of the weights
     ema_momentum: float = 0.999  # the average's momentum per step (needs weight_averaging: ema)
     deterministic: bool = True  # TensorFlow op determinism (identical seeded CPU runs)
-    threads: int = 0  # TensorFlow intra-op threads (0 = one per core)
+    threads: int = 0  # TensorFlow intra-op threads (0 = the cores this process may use)
+    checkpoint_seconds: float = 60  # write the resume checkpoint at most this often (and at the end; 0 = every epoch)
 
     # --- evaluation -------------------------------------------------------------------------
     tta: str = "none"  # test-time averaging: none, flips (4 views) or dihedral (8 views)
@@ -140,6 +145,8 @@ class Config:
             "warmup_epochs": self.warmup_epochs >= 0,
             "ema_momentum": 0 < self.ema_momentum < 1,
             "threads": self.threads >= 0,
+            "crop_memory_mb": self.crop_memory_mb >= 0,
+            "checkpoint_seconds": self.checkpoint_seconds >= 0,
             "auc_min_positives": self.auc_min_positives >= 1,
             "bootstrap": self.bootstrap >= 0,
             "central_pixel_clusters": self.central_pixel_clusters >= 0,
@@ -171,7 +178,7 @@ class Config:
              "set model: vgg6_views, or leave views_combine at its default"),
             ("ema_momentum", self.ema_momentum != Config.ema_momentum, "weight_averaging",
              self.weight_averaging != "none", "set weight_averaging: ema, or leave ema_momentum at its default"),
-            ("schedule_clock", self.schedule_clock != Config.schedule_clock, "time_limit_minutes",
+            ("schedule_clock", self.schedule_clock == "budget", "time_limit_minutes",
              self.time_limit_minutes > 0, "set a time_limit_minutes budget, or schedule_clock: epochs"),
             ("refit", self.refit, "val_fraction", self.val_fraction > 0,
              "set val_fraction above 0 (the galaxies refit adds), or refit: false"),
@@ -182,6 +189,14 @@ class Config:
                     f"config key {key!r} ({_show(getattr(self, key))}) does nothing while {other!r} is "
                     f"{_show(getattr(self, other))}: {fix}"
                 )
+
+    @property
+    def clock(self) -> str:
+        """The schedule's clock in force: ``schedule_clock``, with ``auto`` meaning ``budget`` when
+        a time limit is set (a slow machine still gets its decay) and ``epochs`` otherwise."""
+        if self.schedule_clock == "auto":
+            return "budget" if self.time_limit_minutes > 0 else "epochs"
+        return self.schedule_clock
 
     @property
     def input_size(self) -> int:

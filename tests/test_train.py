@@ -27,7 +27,7 @@ def tiny_data(tmp_path_factory):
 def tiny_config(data, **changes) -> Config:
     base = dict(
         data=str(data), crop=128, image_size=32, second_pool=2, epochs=3, batch_size=8,
-        val_fraction=0.25, test_fraction=0.25, seed=5,
+        val_fraction=0.25, test_fraction=0.25, seed=5, checkpoint_seconds=0,
     )
     return Config(**{**base, **changes})
 
@@ -108,6 +108,29 @@ def test_killed_run_resumes_where_it_stopped_and_matches_an_uninterrupted_one(un
     before = (out / "history.csv").read_text()
     train.train(config, out, verbose=False)
     assert (out / "history.csv").read_text() == before
+
+
+@pytest.mark.slow
+def test_a_run_killed_between_checkpoints_redoes_the_epochs_since_the_last_one_exactly(
+    uninterrupted, tiny_data, tmp_path
+):
+    """checkpoint_seconds throttles the resume checkpoint (not three models every epoch): a kill
+    loses the epochs since the last one, which the resumed run recomputes to the same history."""
+    out = tmp_path / "killed"
+    config = tiny_config(tiny_data, checkpoint_seconds=3600)  # no checkpoint before the end
+    with pytest.raises(Interrupt):
+        train.train(config, out, callbacks=[InterruptAt(epoch=2, batch=0)], verbose=False)
+    assert runs.read_history(out / "history.csv")["epoch"].tolist() == [1, 2]  # the history is written every epoch
+    assert not (out / "resume" / "state.json").exists() and not (out / "best.keras").exists()
+    train.train(config, out, verbose=False)
+    history = runs.load_run(out).history
+    pd.testing.assert_frame_equal(history[COMPARED], runs.load_run(uninterrupted).history[COMPARED])
+    assert [p.name for p in (out / "resume").glob("*.keras")] == ["epoch-0003.keras"]
+    state = json.loads((out / "resume" / "state.json").read_text())
+    assert state["epoch"] == 3 and state["finished"] == "reached 3 epochs"
+    best, reference = runs.load_model(out, "best"), runs.load_model(uninterrupted, "best")
+    for mine, theirs in zip(best.get_weights(), reference.get_weights(), strict=True):
+        np.testing.assert_array_equal(mine, theirs)
 
 
 @pytest.mark.slow
@@ -192,7 +215,7 @@ def test_step_schedule_divides_by_ten_after_72_and_92_percent_of_the_epochs():
 def test_a_run_cut_short_before_its_schedule_acted_is_told_so():
     """A time-limited run on a slow machine that never reached its first step gets a note; one that
     decayed, finished, uses the budget clock or a constant rate does not."""
-    step = Config(epochs=25, lr_schedule="step", time_limit_minutes=10)
+    step = Config(epochs=25, lr_schedule="step", time_limit_minutes=10, schedule_clock="epochs")
     first_decayed = next(e for e in range(25) if train.learning_rate_at(step, e) < step.learning_rate)
     note = train.unfinished_schedule(step, first_decayed)  # every epoch so far at the full rate
     assert note and f"due at epoch {first_decayed + 1} of 25" in note and "schedule_clock: budget" in note
@@ -216,8 +239,20 @@ def test_budget_clock_decays_by_the_time_used_or_the_epochs_done_whichever_is_fu
     assert train.schedule_progress(step, 50, 60 * 20) == 1.0  # never past the end
     cosine = step.replace(lr_schedule="cosine")
     assert train.learning_rate_at(cosine, 0, 60 * 5) == pytest.approx(0.02)  # half the budget: half the cosine
-    # the default clock ignores the time used (seeded runs reproduce on any machine)
+    # the epoch clock ignores the time used (seeded runs reproduce on any machine)
     assert train.learning_rate_at(by_epochs, 5, 60 * 9.5) == pytest.approx(0.04)
+
+
+def test_a_time_limit_times_the_schedule_by_the_budget_unless_told_otherwise():
+    """The default clock ('auto'): with a time limit a slow machine still gets its decay; without
+    one the schedule follows the epochs, and an explicit clock is kept."""
+    timed = Config(learning_rate=0.04, epochs=440, lr_schedule="step", time_limit_minutes=20)
+    assert timed.schedule_clock == "auto" and timed.clock == "budget"
+    assert train.learning_rate_at(timed, 130, 60 * 15) == pytest.approx(0.004)  # epoch 130 of 440, 75% of the time
+    assert train.unfinished_schedule(timed, 130) is None
+    assert timed.replace(time_limit_minutes=0).clock == "epochs"
+    assert timed.replace(schedule_clock="epochs").clock == "epochs"
+    assert train.learning_rate_at(timed.replace(schedule_clock="epochs"), 130, 60 * 15) == pytest.approx(0.04)
 
 
 def test_warmup_ramps_any_schedule_from_a_tenth():

@@ -9,6 +9,18 @@ paper's loop is kept for comparisons in ``benchmarks/paper_loader.py``.)
 Geometry: the crop is the central ``crop`` x ``crop`` square of the 424x424 image (the paper:
 pixels 148:276), optionally resized to ``image_size`` (Dieleman: crop 207, then 69x69).
 Pixels come out RGB, float32 in [0, 1].
+
+Data sets whose decoded crops fit a memory budget (``crop_memory_mb``; the real sample at 69x69
+is 35 MB) are decoded once into one uint8 tensor (:func:`load_crops`), and every batch is a
+gather from it plus in-graph augmentation: no Python call per batch, no GIL. Larger ones (the
+full Kaggle set at 128x128 is 3 GB) stream from JPEGs or the on-disk crop cache as before, so
+memory stays flat in the data set's size.
+
+tf.data's autotuning is switched off (:func:`fixed_parallelism`), with the parallelism set to
+the usable cores: destroying an autotuned iterator waits for its optimisation thread's next
+wake-up, which backs off 10, 20, 40 ... ms from the iterator's start, so an epoch that made a
+fresh iterator ended at 2.55, 5.11 or 10.23 s in about a third of epochs (the "10.3 s epochs";
+``benchmarks/bench_iterator_stall.py`` reproduces it in isolation).
 """
 
 from __future__ import annotations
@@ -27,17 +39,31 @@ from galaxy_lib import tree
 from galaxy_lib.config import atomic_path
 from galaxy_lib.data.images import IMAGE_SIDE, ImageSource, crop_offset
 from galaxy_lib.errors import DataError
-from galaxy_lib.tf_setup import import_tensorflow
+from galaxy_lib.tf_setup import data_threads, import_tensorflow
 
 tf = import_tensorflow()
 
-AUTOTUNE = tf.data.AUTOTUNE
+PREFETCH = 2  # batches ready ahead of the model: one being used, one next
 DCT_METHOD = "INTEGER_ACCURATE"  # libjpeg's islow IDCT, as cv2.imread uses; "" (fast) differs by a few levels
 CACHE_VERSION = 1  # bump when the decoding below changes, so old crop caches are not reused
 
 
 def _output_side(crop: int, image_size: int) -> int:
     return image_size or crop
+
+
+def fixed_parallelism(ds: tf.data.Dataset) -> tf.data.Dataset:
+    """``ds`` with tf.data's autotuning off (parallelism is set explicitly where it is used).
+
+    Why: an autotuned iterator runs an optimisation thread that sleeps 10 ms, 20 ms, 40 ms ...
+    between rounds, and destroying the iterator (Keras does at the end of every ``fit`` and
+    ``evaluate``) sometimes waits for that thread's next wake-up: 2.55, 5.11 or 10.23 s after the
+    iterator started. Measured on 2-core machines: about a third of epochs rounded up to those
+    lengths (``benchmarks/bench_iterator_stall.py``).
+    """
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.with_options(options)
 
 
 def _resize_uint8(image: tf.Tensor, side: int) -> tf.Tensor:
@@ -130,11 +156,11 @@ def decoded_crops(
     """Unbatched uint8 crops in ``ids`` order (the building block of :func:`make_dataset`)."""
     ids, _ = _check_inputs(images, ids, None)
     source, read = _byte_reader(images, ids)
-    return tf.data.Dataset.from_tensor_slices(source).map(
+    return fixed_parallelism(tf.data.Dataset.from_tensor_slices(source).map(
         lambda s: decode_crop(read(s), crop, image_size, resize_bad_size),
-        num_parallel_calls=AUTOTUNE,
+        num_parallel_calls=data_threads(),
         deterministic=deterministic,
-    )
+    ))
 
 
 # --------------------------------------------------------------------------- crop cache
@@ -175,7 +201,7 @@ def build_crop_cache(
     if path.is_file() and path.stat().st_size == len(ids) * side * side * 3:
         return path
     batches = decoded_crops(images, ids, crop=crop, image_size=image_size, resize_bad_size=resize_bad_size)
-    batches = batches.batch(256).prefetch(2)
+    batches = batches.batch(256).prefetch(PREFETCH)
     show = len(ids) >= 1000 if progress is None else progress
     with (
         atomic_path(path) as tmp,
@@ -252,6 +278,48 @@ def epoch_order(n: int, *, shuffle: bool, seed: int = 0) -> tf.data.Dataset:
     return epoch_seeds.flat_map(permutation).apply(tf.data.experimental.assert_cardinality(n))
 
 
+def crops_nbytes(n: int, crop: int, image_size: int) -> int:
+    """Bytes of ``n`` decoded uint8 crops of side ``image_size or crop``."""
+    side = _output_side(crop, image_size)
+    return n * side * side * 3
+
+
+def load_crops(
+    images: ImageSource,
+    ids: Any,
+    *,
+    crop: int = 128,
+    image_size: int = 0,
+    resize_bad_size: bool = False,
+    cache_dir: str | os.PathLike[str] | None = None,
+    progress: bool | None = None,
+) -> np.ndarray:
+    """Every crop of ``ids``, in order, as one uint8 array ``(n, side, side, 3)``.
+
+    With ``cache_dir`` the crops come from (or first go to) the on-disk crop cache
+    (:func:`build_crop_cache`), so later runs skip the JPEG decoding; without it they are
+    decoded straight into the array. Callers check the size first (:func:`crops_nbytes`).
+    """
+    ids, _ = _check_inputs(images, ids, None)
+    side = _output_side(crop, image_size)
+    if cache_dir is not None:
+        path = build_crop_cache(
+            images, ids, cache_dir, crop=crop, image_size=image_size, resize_bad_size=resize_bad_size,
+            progress=progress,
+        )
+        return np.fromfile(path, dtype=np.uint8).reshape(len(ids), side, side, 3)
+    out = np.empty((len(ids), side, side, 3), dtype=np.uint8)
+    batches = decoded_crops(images, ids, crop=crop, image_size=image_size, resize_bad_size=resize_bad_size)
+    show = len(ids) >= 1000 if progress is None else progress
+    row = 0
+    with tqdm(total=len(ids), desc="decoding crops", disable=not show) as bar:
+        for batch in batches.batch(256).prefetch(PREFETCH).as_numpy_iterator():
+            out[row : row + len(batch)] = batch
+            row += len(batch)
+            bar.update(len(batch))
+    return out
+
+
 def make_dataset(
     images: ImageSource,
     ids: Any,
@@ -267,6 +335,7 @@ def make_dataset(
     drop_remainder: bool = False,
     resize_bad_size: bool = False,
     deterministic: bool = True,
+    crops: tf.Tensor | np.ndarray | None = None,
 ) -> tf.data.Dataset:
     """Batches ``(x, y)`` (or ``x`` when ``labels`` is None) for Keras.
 
@@ -274,17 +343,35 @@ def make_dataset(
     With ``shuffle`` the order is reshuffled every epoch from ``seed`` (the same ``seed`` gives
     the same sequence of epochs); otherwise it is the order of ``ids``. ``augment(x, seed)``
     gets each batch and a stateless seed (two int64) that differs per batch and epoch.
-    With ``cache_dir`` all crops are decoded once, now, into a uint8 file there
-    (:func:`build_crop_cache`) and later epochs read them back instead of decoding JPEGs.
-    Only the list of file names (and one permutation of row numbers) is held in memory, never
-    the images.
+
+    Where the crops come from, fastest first (the batches are the same in every case):
+
+    - ``crops``: every crop of ``ids`` already in memory (:func:`load_crops`, once per run);
+      a batch is a gather from it. Building such a dataset costs milliseconds, so a training
+      loop can lay a new seeded order over the same crops every epoch.
+    - ``cache_dir``: all crops are decoded once, now, into a uint8 file there
+      (:func:`build_crop_cache`) and each batch reads its rows back.
+    - neither: each crop is read and decoded from its JPEG; only the list of file names (and
+      one permutation of row numbers) is held in memory, never the images.
     """
     ids, labels = _check_inputs(images, ids, labels)
     side = _output_side(crop, image_size)
     order = epoch_order(len(ids), shuffle=shuffle, seed=seed)
     label_table = None if labels is None else tf.constant(labels)
+    threads = data_threads()
 
-    if cache_dir is not None:
+    def with_labels(x: tf.Tensor, rows: tf.Tensor) -> Any:
+        return x if label_table is None else (x, tf.gather(label_table, rows))
+
+    if crops is not None:
+        table = tf.convert_to_tensor(crops, dtype=tf.uint8)
+        if tuple(table.shape) != (len(ids), side, side, 3):
+            raise ValueError(f"crops must have shape ({len(ids)}, {side}, {side}, 3), got {tuple(table.shape)}")
+        batches = order.batch(batch_size, drop_remainder=drop_remainder).map(
+            lambda rows: with_labels(tf.gather(table, rows), rows), num_parallel_calls=threads,
+            deterministic=deterministic,
+        )
+    elif cache_dir is not None:
         path = build_crop_cache(
             images, ids, cache_dir, crop=crop, image_size=image_size, resize_bad_size=resize_bad_size
         )
@@ -294,20 +381,19 @@ def make_dataset(
 
         def load_batch(rows: tf.Tensor) -> Any:
             x = tf.ensure_shape(tf.numpy_function(read_rows, [rows], tf.uint8, stateful=False), [None, side, side, 3])
-            return x if label_table is None else (x, tf.gather(label_table, rows))
+            return with_labels(x, rows)
 
         batches = order.batch(batch_size, drop_remainder=drop_remainder).map(
-            load_batch, num_parallel_calls=AUTOTUNE, deterministic=deterministic
+            load_batch, num_parallel_calls=threads, deterministic=deterministic
         )
     else:
         source, read = _byte_reader(images, ids)
-        table = tf.constant(source)
+        paths = tf.constant(source)
 
         def load_one(row: tf.Tensor) -> Any:
-            x = decode_crop(read(tf.gather(table, row)), crop, image_size, resize_bad_size)
-            return x if label_table is None else (x, tf.gather(label_table, row))
+            return with_labels(decode_crop(read(tf.gather(paths, row)), crop, image_size, resize_bad_size), row)
 
-        batches = order.map(load_one, num_parallel_calls=AUTOTUNE, deterministic=deterministic).batch(
+        batches = order.map(load_one, num_parallel_calls=threads, deterministic=deterministic).batch(
             batch_size, drop_remainder=drop_remainder
         )
 
@@ -315,17 +401,20 @@ def make_dataset(
         x = tf.cast(batch[0], tf.float32) / 255.0
         return x if labels is None else (x, batch[1])
 
-    batches = batches.map(to_float, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
-    if augment is not None:
+    if augment is None:
+        batches = batches.map(to_float, num_parallel_calls=threads, deterministic=deterministic)
+    else:
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
 
         def apply(batch: Any, random: tf.Tensor) -> Any:
+            # One map for the cast and the augmentation: a batch crosses one fewer tf.data stage.
+            batch = to_float(*batch) if isinstance(batch, tuple) else to_float(batch)
             pair = tf.stack([tf.constant(seed, tf.int64), random])
             if labels is None:
                 return augment(batch, pair)
             return augment(batch[0], pair), batch[1]
 
         batches = tf.data.Dataset.zip((batches, seeds)).map(
-            apply, num_parallel_calls=AUTOTUNE, deterministic=deterministic
+            apply, num_parallel_calls=threads, deterministic=deterministic
         )
-    return batches.prefetch(AUTOTUNE)
+    return fixed_parallelism(batches.prefetch(PREFETCH))

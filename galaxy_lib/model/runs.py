@@ -67,8 +67,8 @@ EVALUATION_KEYS = frozenset({"tta", "auc_min_positives", "bootstrap", "central_p
 """Keys only evaluation reads: a run can be evaluated with any values of them."""
 PLACE_KEYS = frozenset({"data", "run_name", "runs_dir", "reports_dir"})
 """Where things are (the data may move), not what they are."""
-RUNTIME_KEYS = frozenset({"threads", "strategy", "cache_crops"})
-"""How the same computation is run: threads, devices, a disk cache of decoded crops."""
+RUNTIME_KEYS = frozenset({"threads", "strategy", "cache_crops", "crop_memory_mb", "checkpoint_seconds"})
+"""How the same computation is run: threads, devices, where decoded crops are kept, how often it checkpoints."""
 STOPPING_KEYS = frozenset({"epochs", "time_limit_minutes", "early_stopping_patience"})
 """When training ends: they only move the end, never what the finished epochs computed."""
 

@@ -36,7 +36,6 @@ import math
 import os
 import sys
 import time
-import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -53,7 +52,7 @@ from galaxy_lib.locks import run_lock
 from galaxy_lib.model import network
 from galaxy_lib.model.keras_patch import fit_across_workers
 from galaxy_lib.model.runs import HISTORY_COLUMNS, RESUMABLE_CHANGES, RunFolder, check_same_run, read_history
-from galaxy_lib.tf_setup import import_tensorflow
+from galaxy_lib.tf_setup import configure_threads, import_tensorflow
 
 tf = import_tensorflow()
 keras = network.keras
@@ -72,26 +71,6 @@ def _write_json(path: Path, payload: dict[str, Any]) -> None:
 
 
 # --------------------------------------------------------------------------- TensorFlow set-up
-
-
-def configure_threads(threads: int) -> None:
-    """Use ``threads`` intra-op threads (0 = TensorFlow's default, one per core).
-
-    TensorFlow fixes its thread pools when it first runs an op; a later, different request
-    is reported as a warning rather than silently ignored.
-    """
-    if threads <= 0:
-        return
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-    except RuntimeError:
-        current = tf.config.threading.get_intra_op_parallelism_threads()
-        if current != threads:
-            warnings.warn(
-                f"threads={threads} ignored: TensorFlow already started with {current or 'default'} intra-op threads "
-                "(set it before TensorFlow runs anything, e.g. in a fresh process)",
-                stacklevel=2,
-            )
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
@@ -161,7 +140,7 @@ def schedule_progress(config: Config, epoch: int, elapsed_seconds: float = 0.0) 
     ``epochs`` done, or with ``schedule_clock: budget`` the larger of that and the share of
     ``time_limit_minutes`` used (``elapsed_seconds``), since training ends at whichever comes first."""
     progress = epoch / config.epochs
-    if config.schedule_clock == "budget" and config.time_limit_minutes > 0:
+    if config.clock == "budget" and config.time_limit_minutes > 0:
         progress = max(progress, elapsed_seconds / (60 * config.time_limit_minutes))
     return min(progress, 1.0)
 
@@ -187,7 +166,7 @@ def learning_rate_at(config: Config, epoch: int, elapsed_seconds: float = 0.0) -
     however fast the machine, at the price of bit-for-bit reproducibility.
     """
     rate = config.learning_rate
-    if config.schedule_clock == "budget":
+    if config.clock == "budget":
         progress = schedule_progress(config, epoch, elapsed_seconds)
         if config.lr_schedule == "cosine":
             rate *= 0.5 * (1 + math.cos(math.pi * progress))
@@ -212,7 +191,7 @@ def unfinished_schedule(config: Config, epochs_done: int) -> str | None:
     epoch 318) never came, and it scored 0.1039 against 0.0997
     (benchmarks/results/compare-paper-vs-improved.json).
     """
-    if config.schedule_clock != "epochs" or epochs_done >= config.epochs or config.lr_schedule == "constant":
+    if config.clock != "epochs" or epochs_done >= config.epochs or config.lr_schedule == "constant":
         return None
     if config.lr_schedule == "step":
         first = next((e for e in range(config.epochs) if _step_divisor(e, config.epochs) > 1), config.epochs)
@@ -375,6 +354,41 @@ def _ema_weights(model: keras.Model) -> Iterator[None]:
             variable.assign(value)
 
 
+def _checkpoint(
+    model: keras.Model, folder: RunFolder, state: dict[str, Any], best_weights: list[np.ndarray] | None,
+    *, averaging: bool,
+) -> None:
+    """Write the run's models and its resume point for the epoch ``state["epoch"]``.
+
+    Called every ``checkpoint_seconds`` and when training stops, not every epoch: three
+    ``.keras`` files an epoch cost more than a short epoch's compute. ``best_weights`` (the best
+    epoch since the last checkpoint, if any) go to ``best.keras``. ``resume/state.json`` is
+    written last, the commit point: a run killed between checkpoints resumes from the last one
+    and, every epoch being seeded, recomputes the lost epochs exactly.
+    """
+    if best_weights is not None:
+        current = model.get_weights()
+        model.set_weights(best_weights)
+        try:
+            _save_model(model, folder.model_file("best"))
+        finally:
+            model.set_weights(current)
+    if averaging:
+        with _ema_weights(model):
+            _save_model(model, folder.model_file("ema"))
+    _save_model(model, folder.model_file("last"))
+    checkpoint = f"epoch-{state['epoch']:04d}.keras"
+    resume_dir = folder.resume_dir
+    with writing(resume_dir):
+        resume_dir.mkdir(exist_ok=True)
+    _save_model(model, resume_dir / checkpoint)
+    old = state["checkpoint"]
+    state.update(checkpoint=checkpoint, seed_generators=[v.numpy().tolist() for v in _seed_generator_states(model)])
+    _write_json(folder.state_file, state)  # the commit point
+    if old and old != checkpoint:
+        (resume_dir / old).unlink(missing_ok=True)
+
+
 def train(
     config: Config,
     out_dir: str | os.PathLike[str] | None = None,
@@ -414,8 +428,6 @@ def _train_in(folder: RunFolder, config: Config, strategy: tf.distribute.Strateg
               interactive: bool, callbacks: Sequence[keras.callbacks.Callback]) -> Path:
     """:func:`train` in its (locked) run folder ``folder``; ``started`` is its ``time.monotonic()`` start."""
     run_dir = folder.path
-    resume_dir = folder.resume_dir
-    state_path = folder.state_file
 
     state: dict[str, Any] | None = folder.read_state()
     if state is not None and folder.config_file.is_file():
@@ -458,7 +470,7 @@ def _train_in(folder: RunFolder, config: Config, strategy: tf.distribute.Strateg
             fit_across_workers(model, strategy)
             if state["checkpoint"]:
                 model.optimizer.build(model.trainable_variables)
-                model.load_weights(resume_dir / state["checkpoint"])  # weights and optimizer state (and average)
+                model.load_weights(folder.resume_dir / state["checkpoint"])  # weights and optimizer state (and average)
                 for variable, value in zip(_seed_generator_states(model), state["seed_generators"], strict=True):
                     variable.assign(np.asarray(value, dtype=variable.dtype))
 
@@ -476,33 +488,48 @@ def _train_in(folder: RunFolder, config: Config, strategy: tf.distribute.Strateg
     augmenter = augment.make_augmenter(config)
     geometry = {"crop": config.crop, "image_size": config.image_size, "resize_bad_size": config.resize_bad_size}
 
+    def in_memory(ids: np.ndarray) -> tf.Tensor | None:
+        """The crops of ``ids`` as one tensor, decoded once for the whole run, when they fit the
+        ``crop_memory_mb`` budget; None to stream them from disk every epoch."""
+        size = pipeline.crops_nbytes(len(ids), config.crop, config.image_size)
+        if len(ids) == 0 or size > config.crop_memory_mb * 2**20:
+            return None
+        return tf.constant(pipeline.load_crops(data.images, ids, cache_dir=cache_dir, **geometry))
+
     def shard(ds: tf.data.Dataset, n: int) -> tf.data.Dataset:
         return for_strategy(ds, n, config.batch_size, strategy)
 
+    train_crops = in_memory(train_ids)
     val_ds = None
     if len(val_ids):
         val_ds = shard(pipeline.make_dataset(
-            data.images, val_ids, val_labels, batch_size=config.batch_size, cache_dir=cache_dir, **geometry
+            data.images, val_ids, val_labels, batch_size=config.batch_size, cache_dir=cache_dir,
+            crops=in_memory(val_ids), **geometry,
         ), len(val_ids))
     steps = math.ceil(len(train_ids) / config.batch_size)
     progress = EpochProgress(steps, interactive)
     first = state["epoch"]
     print(
         f"training {display_path(run_dir)}: {len(train_ids):,} train / {len(val_ids):,} val galaxies, "
-        f"{config.input_size}x{config.input_size} input, {model.count_params():,} parameters, "
-        f"{type(strategy).__name__} x{strategy.num_replicas_in_sync}"
+        f"{config.input_size}x{config.input_size} input{'' if train_crops is not None else ' (streamed)'}, "
+        f"{model.count_params():,} parameters, {type(strategy).__name__} x{strategy.num_replicas_in_sync}"
         + (f"; resuming after epoch {first}" if first else ""),
         flush=True,
     )
 
     rows = history.to_dict("records")
     elapsed_before = state["elapsed_seconds"]  # wall time of earlier sessions of this run
+    last_checkpoint = time.monotonic()
+    best_weights: list[np.ndarray] | None = None  # the best epoch's weights, until best.keras holds them
+    reason = None
     for epoch in range(first, config.epochs):
         learning_rate = learning_rate_at(config, epoch, elapsed_before + (time.monotonic() - started))
         model.optimizer.learning_rate.assign(learning_rate)
+        # A new seeded order over the same in-memory crops: milliseconds (the crops are not re-read).
         train_ds = shard(pipeline.make_dataset(
             data.images, train_ids, train_labels, batch_size=config.batch_size, shuffle=True,
-            seed=epoch_seed(config.seed, epoch), augment=augmenter, cache_dir=cache_dir, **geometry,
+            seed=epoch_seed(config.seed, epoch), augment=augmenter, cache_dir=cache_dir, crops=train_crops,
+            **geometry,
         ), len(train_ids))
         tick = time.monotonic()
         logs = model.fit(
@@ -522,35 +549,23 @@ def _train_in(folder: RunFolder, config: Config, strategy: tf.distribute.Strateg
         if improved:
             state["best"], state["epochs_without_improvement"] = score, 0
             with _ema_weights(model) if monitor == "val_rmse_ema" else contextlib.nullcontext():
-                _save_model(model, folder.model_file("best"))
+                best_weights = model.get_weights()  # a copy in memory; written with the next checkpoint
         else:
             state["epochs_without_improvement"] += 1
-        if averaging:
-            with _ema_weights(model):
-                _save_model(model, folder.model_file("ema"))
-        _save_model(model, folder.model_file("last"))
-        checkpoint = f"epoch-{epoch + 1:04d}.keras"
-        with writing(resume_dir):
-            resume_dir.mkdir(exist_ok=True)
-        _save_model(model, resume_dir / checkpoint)
         history = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
+        # Every epoch (cheap): rows past the last checkpoint are dropped and recomputed on resume.
         atomic_write_text(folder.history_file, history.to_csv(index=False))
-        old = state["checkpoint"]
-        state.update(
-            epoch=epoch + 1,
-            checkpoint=checkpoint,
-            seed_generators=[v.numpy().tolist() for v in _seed_generator_states(model)],
-            elapsed_seconds=elapsed_before + (time.monotonic() - started),
-        )
-        _write_json(state_path, state)  # the commit point
-        if old and old != checkpoint:
-            (resume_dir / old).unlink(missing_ok=True)
-        print(_format_row(row, config.epochs) + ("  *" if improved else ""), flush=True)
+        state["epoch"] = epoch + 1
+        state["elapsed_seconds"] = elapsed_before + (time.monotonic() - started)
         reason = _agreed_stop(strategy, _stop_reason(config, state, history))
+        if reason is not None or time.monotonic() - last_checkpoint >= config.checkpoint_seconds:
+            _checkpoint(model, folder, state, best_weights, averaging=averaging)
+            best_weights, last_checkpoint = None, time.monotonic()
+        print(_format_row(row, config.epochs) + ("  *" if improved else ""), flush=True)
         if reason is not None:
             break
     state["finished"] = reason
-    _write_json(state_path, state)
+    _write_json(folder.state_file, state)
     print(f"finished: {reason}; best {monitor} {state['best']:.4f}; run folder {display_path(run_dir)}", flush=True)
     note = unfinished_schedule(config, state["epoch"]) if reason.startswith("time limit") else None
     if note:
