@@ -1,15 +1,18 @@
-"""Write the README's measured tables from the stored results in ``benchmarks/results/``.
+"""Write the measured tables of README.md and docs/*.md from the stored results in ``benchmarks/results/``.
 
-Every measured figure in README.md sits between ``<!-- results:NAME -->`` and
+Every measured figure in those pages sits between ``<!-- results:NAME -->`` and
 ``<!-- /results:NAME -->`` markers; this script renders each region from the result files
-(``results_store.load_results``), so a number in the README can be traced to a file that says
-what was run, where and when, and re-measured with the command stored beside it. The layout
-(row order, row labels, wording around the numbers) lives here; the numbers live in the files.
+(``results_store.load_results``), so a number can be traced to a file that says what was run,
+where (the CPU model each table names) and when, and re-measured with the command stored beside
+it. A region may sit on any page, but each on exactly one. The layout (row order, row labels,
+wording around the numbers) lives here; the numbers live in the files. Rows from backfilled files
+(copied from an older README, no machine record) are marked with a dagger and a footnote, found
+from each file's own ``provenance``, so re-measuring a row removes its mark.
 
 Usage::
 
-    python benchmarks/readme_tables.py            # rewrite the regions of README.md
-    python benchmarks/readme_tables.py --check    # exit 1 (and show the difference) when README.md is out of date
+    python benchmarks/readme_tables.py            # rewrite the regions of README.md and docs/*.md
+    python benchmarks/readme_tables.py --check    # exit 1 (and show the difference) when a page is out of date
 
 After re-running a benchmark (which replaces its file), run the first command and commit both.
 """
@@ -27,7 +30,6 @@ from typing import Any
 
 import results_store
 
-README = results_store.REPO / "README.md"
 REGION = re.compile(r"(<!-- results:(?P<name>[a-z-]+) -->\n)(?P<body>.*?)(<!-- /results:(?P=name) -->)", re.S)
 Results = dict[str, dict[str, Any]]
 
@@ -124,11 +126,71 @@ def _minutes_seconds(seconds: float) -> str:
     return f"{minutes} min {rest} s" if minutes else f"{rest} s"
 
 
+# --- where and how a figure was measured ------------------------------------------------------------------
+BACKFILLED = "†"  # marks a row whose figures were copied from an older README, not stored by a measurement
+NOT_RECORDED = "not recorded"
+
+
+def is_backfilled(record: dict[str, Any]) -> bool:
+    """Whether ``record`` was backfilled (its ``provenance`` says so) rather than written by its command.
+
+    Detected from the file's own data, never from a list of names, so a re-measured file (whose
+    provenance is the plain "measured by the command above") loses its mark by itself."""
+    return str(record.get("provenance", "")).startswith("backfilled")
+
+
+def _mark(record: dict[str, Any]) -> str:
+    """`` †`` after a row label of a backfilled record, else nothing."""
+    return f" {BACKFILLED}" if is_backfilled(record) else ""
+
+
+def cpu(record: dict[str, Any]) -> str:
+    """The CPU a record ran on, as the table says it: ``AMD EPYC, 2 cores`` or ``not recorded``."""
+    machine = record["machine"]
+    model = machine.get("cpu_model")
+    if not model:
+        return NOT_RECORDED + (" (backfilled)" if is_backfilled(record) else "")
+    return f"{model}, {machine['cores']} cores" if machine.get("cores") else str(model)
+
+
+def _cpus(records: list[dict[str, Any]]) -> str:
+    """``CPU: X`` for records that share a CPU, else each CPU with the files that ran on it."""
+    by_cpu: dict[str, list[str]] = {}
+    for record in records:
+        by_cpu.setdefault(cpu(record), []).append(record["name"])
+    if len(by_cpu) == 1:
+        return f"CPU: {next(iter(by_cpu))}"
+    return "CPUs: " + "; ".join(f"{model} ({', '.join(f'`{n}`' for n in names)})" for model, names in by_cpu.items())
+
+
+def same_cpu(*records: dict[str, Any]) -> bool:
+    """Whether every record names the same, recorded CPU model (figures of two machines are never
+    put into one ratio; an unrecorded CPU is another machine as far as a ratio is concerned)."""
+    models = {r["machine"].get("cpu_model") for r in records}
+    return len(models) == 1 and None not in models
+
+
+def _backfill_note(records: list[dict[str, Any]]) -> str:
+    """The footnote under a table with backfilled rows: which files, what backfilled means, and how
+    to replace them; empty when no record is backfilled."""
+    names = sorted({r["name"] for r in records if is_backfilled(r)})
+    if not names:
+        return ""
+    files = ", ".join(f"`{n}.json`" for n in names)
+    return _para(
+        f"{BACKFILLED} Backfilled, not measured by the stored command: {files} "
+        f"{'was' if len(names) == 1 else 'were'} copied from an older README before results were stored (the "
+        "commit is in each file's `provenance`); CPU model, versions and load were not recorded. Running the "
+        "file's command replaces it with a measured one and removes the mark."
+    )
+
+
 # --- regions -------------------------------------------------------------------------------------------
 
 
 def quality(results: Results) -> str:
-    """Held-out results on the real sample (bench_baselines + bench_quality)."""
+    """Held-out results on the real sample (bench_baselines + bench_quality), each row with the CPU
+    it ran on and backfilled rows marked."""
     base = _get(results, QUALITY_BASELINES_FILE)
     runs = [(_get(results, name), text) for name, text in QUALITY_ROWS]
     splits = {tuple(sorted(r["setup"]["split"].items())) for r, _ in runs} | {
@@ -139,39 +201,58 @@ def quality(results: Results) -> str:
     first = runs[0][0]
     minutes = {r["setup"]["minutes"] for r, _ in runs}
     cores = {r["machine"]["cores"] for r, _ in runs}
-    best = min(r["figures"]["test_rmse"] for r, _ in runs)
+    measured = [r for r, _ in runs if not is_backfilled(r)]
+    best = min(r["figures"]["test_rmse"] for r in measured or [r for r, _ in runs])
+    backfilled = len(runs) - len(measured)
     lines = [
         _para(
             f"The shared sample of {sum(split.values()):,} real Kaggle galaxies, split once with seed "
             f"{first['setup']['split_seed']}: {split['test']:,} test and {split['val']:,} validation galaxies drawn "
             f"only from the unbiased GalaxyID block (never trained on), {split['train']:,} training galaxies "
             f"(including the 399 hand-picked ones). {'/'.join(map(str, sorted(cores)))} CPU cores, "
-            f"{'/'.join(f'{m:g}' for m in sorted(minutes))}-minute training budget, measured on "
-            f"{_dates([r for r, _ in runs])} with `benchmarks/bench_quality.py` (setup and figures of each row: "
-            "`benchmarks/results/quality-*.json`, the baselines: `benchmarks/results/baselines-sample.json`):"
+            f"{'/'.join(f'{m:g}' for m in sorted(minutes))}-minute training budget, "
+            f"`benchmarks/bench_quality.py` (setup and figures of each row: `benchmarks/results/quality-*.json`, "
+            "the baselines: `benchmarks/results/baselines-sample.json`). "
+            + (f"{len(measured)} rows were measured on {_dates(measured)}; " if measured else "")
+            + (f"the {NUMBER_WORDS.get(backfilled, backfilled)} rows marked {BACKFILLED} were backfilled "
+               "(see below) and the bold best figure is taken from measured rows only." if backfilled else ""),
         ),
         "",
         "| configuration | epochs (time) | last training epoch, paper-style RMSE | held-out test RMSE "
-        "| held-out accuracy |",
-        "|---|---|---|---|---|",
+        "| held-out accuracy | CPU |",
+        "|---|---|---|---|---|---|",
     ]
     for key, text in QUALITY_BASELINES:
-        lines.append(f"| {text} | - | - | {base['figures']['test'][key]['rmse']:.4f} | - |")
+        lines.append(f"| {text}{_mark(base)} | - | - | {base['figures']['test'][key]['rmse']:.4f} | - | {cpu(base)} |")
     for record, text in runs:
         f = record["figures"]
         rmse = f"{f['test_rmse']:.4f}"
-        if f["test_rmse"] == best:
+        if f["test_rmse"] == best and not is_backfilled(record):
             rmse = f"**{rmse}**"
-        lines.append(f"| {text} | {f['epochs']} ({f['training_minutes']:.1f} min) | {f['last_train_rmse']:.4f} "
-                     f"| {rmse} | {f['test_accuracy']:.3f} |")
+        lines.append(f"| {text}{_mark(record)} | {f['epochs']} ({f['training_minutes']:.1f} min) "
+                     f"| {f['last_train_rmse']:.4f} | {rmse} | {f['test_accuracy']:.3f} | {cpu(record)} |")
     ensembles = [(_get(results, name), text) for name, text in QUALITY_ENSEMBLES]
     for record, text in ensembles:
         f = record["figures"]
         if tuple(sorted(record["setup"]["split"].items())) not in splits:
             raise ValueError(f"{record['name']} was scored on another split: {record['setup']['split']}")
         epochs = " + ".join(str(m["epochs"]) for m in f["members"])
-        lines.append(f"| {text} | {epochs} ({f['training_minutes']:.1f} min in all) | - | {f['test_rmse']:.4f} "
-                     f"| {f['test_accuracy']:.3f} |")
+        lines.append(f"| {text}{_mark(record)} | {epochs} ({f['training_minutes']:.1f} min in all) | - "
+                     f"| {f['test_rmse']:.4f} | {f['test_accuracy']:.3f} | {cpu(record)} |")
+    note = _backfill_note([base, *(r for r, _ in runs), *(r for r, _ in ensembles)])
+    if note:
+        lines += ["", note]
+    paper = results.get("quality-paper")
+    compare = results.get(COMPARE_FILE)
+    if paper and compare and is_backfilled(paper) and "paper-sample" in compare["figures"]["runs"]:
+        run = compare["figures"]["runs"]["paper-sample"]
+        lines += ["", _para(
+            f"The paper's configuration measured on this split with these seeds: `{run['parameters_file']}` in "
+            f"`benchmarks/results/{COMPARE_FILE}.json` ({compare['date']}, {cpu(compare)}), {run['epochs']} epochs: "
+            f"test RMSE {run['test_rmse']:.4f} against {run['training_mean_rmse']:.4f} for the training mean "
+            f"({run['gain_over_training_mean']:+.1%}). That is the paper's measured figure; the backfilled "
+            f"{paper['figures']['test_rmse']:.4f} above stays until its command re-measures it."
+        )]
     lines += ["", "```bash", _command(base), *(_command(r) for r, _ in runs), *(_command(r) for r, _ in ensembles),
               "```"]
     if ensembles:
@@ -193,7 +274,7 @@ def baselines(results: Results) -> str:
         _para(
             f"Baselines on the real sample (`{setup['parameters_file']}` split: {setup['split']['test']:,} test "
             f"galaxies from the unbiased ID block, {setup['split']['train']:,} training galaxies), measured without "
-            f"any model by `{_command(record)}`:"
+            f"any model by `{_command(record)}` ({_cpus([record])}, {record['date']}):"
         ),
         "",
         "| predictor | test RMSE |",
@@ -201,8 +282,9 @@ def baselines(results: Results) -> str:
     ]
     for name, figure in sorted(test.items(), key=lambda item: -item[1]["rmse"]):
         label = BASELINE_NAMES.get(name, name).format(clusters=setup.get("clusters"))
-        lines.append(f"| {label} | {figure['rmse']:.4f} |")
-    return "\n".join(lines)
+        lines.append(f"| {label}{_mark(record)} | {figure['rmse']:.4f} |")
+    note = _backfill_note([record])
+    return "\n".join([*lines, "", note] if note else lines)
 
 
 def input_pipeline(results: Results) -> str:
@@ -215,7 +297,7 @@ def input_pipeline(results: Results) -> str:
         _para(
             f"Measured with `{_command(record)}` ({sample}, {setup['crop']} crop, batch {setup['batch_size']}, "
             f"each figure from a fresh process pinned to {setup['cores']} cores, {_conditions(record)}, "
-            f"{record['date']}):"
+            f"{record['date']}; {_cpus([record])}):"
         ),
         "",
         "| configuration | images/s | CPU ms/image | peak RSS |",
@@ -223,8 +305,8 @@ def input_pipeline(results: Results) -> str:
     ]
     for key, text in INPUT_ROWS:
         row = f[key]
-        lines.append(f"| {text.format(**setup)} | {row['images_per_s']:,.0f} | {row['cpu_ms_per_image']:.2f} "
-                     f"| {row['peak_rss_mb']:,.0f} MB |")
+        lines.append(f"| {text.format(**setup)}{_mark(record)} | {row['images_per_s']:,.0f} "
+                     f"| {row['cpu_ms_per_image']:.2f} | {row['peak_rss_mb']:,.0f} MB |")
     passed = sum(bool(ok) for ok in f["targets"].values())
     total = len(f["targets"])
     verdict = f"All {NUMBER_WORDS.get(total, total)} targets pass" if passed == total else (
@@ -241,6 +323,9 @@ def input_pipeline(results: Results) -> str:
             f"(target 20%). About {f['tensorflow_rss_mb']:,.0f} MB of that RSS is TensorFlow itself."
         ),
     ]
+    note = _backfill_note([record])
+    if note:
+        lines += ["", note]
     return "\n".join(lines)
 
 
@@ -253,16 +338,16 @@ def synth(results: Results) -> str:
     lines = [
         _para(
             f"Measured with `{_command(record)}` (`--docs` also refreshes the figure and "
-            f"[docs/synthetic_vs_real.md](docs/synthetic_vs_real.md)): {setup['n']:,} galaxies, seed {setup['seed']}; "
-            f"learnability on {learn['n_test']:,} held-out galaxies."
+            f"[docs/synthetic_vs_real.md](synthetic_vs_real.md)): {setup['n']:,} galaxies, seed {setup['seed']}; "
+            f"learnability on {learn['n_test']:,} held-out galaxies; {_cpus([record, memory])}."
         ),
         "",
         "| predictor | held-out RMSE |",
         "|---|---:|",
-        f"| training mean | {learn['mean_rmse']:.4f} |",
-        f"| ridge regression on 32x32 grey pixels (central 128x128 crop) | {learn['ridge_rmse']:.4f} "
+        f"| training mean{_mark(record)} | {learn['mean_rmse']:.4f} |",
+        f"| ridge regression on 32x32 grey pixels (central 128x128 crop){_mark(record)} | {learn['ridge_rmse']:.4f} "
         f"({learn['ridge_gain']:.1%} lower) |",
-        f"| noise floor (sampled votes vs true probabilities) | {learn['noise_floor_rmse']:.4f} |",
+        f"| noise floor (sampled votes vs true probabilities){_mark(record)} | {learn['noise_floor_rmse']:.4f} |",
         "",
         _para(
             f"The same ridge code on the real sample's unbiased {f['answer_means']['n_real']:,}-galaxy block gets "
@@ -274,6 +359,9 @@ def synth(results: Results) -> str:
             f"({_memory(gen, memory['figures']['generation'])})."
         ),
     ]
+    note = _backfill_note([record, memory])
+    if note:
+        lines += ["", note]
     return "\n".join(lines)
 
 
@@ -302,7 +390,7 @@ def training_speed(results: Results) -> str:
             "without `--quick`). VGG6 with " + ", ".join(parts)
             + (" and augmentation" if setup["augment"] else ", no augmentation") + " on the "
             f"{'real sample' if 'galaxy-zoo-sample' in setup['data'] else setup['data']}, "
-            f"{record['machine']['cores']} CPU cores, {_conditions(record)}, {record['date']}:"
+            f"{record['machine']['cores']} CPU cores, {_conditions(record)}, {record['date']}; {_cpus([record])}:"
         ),
         "",
         "| input | batch | model alone (in-memory batch) | full pipeline | with crop cache "
@@ -318,7 +406,8 @@ def training_speed(results: Results) -> str:
             name += f" (crop {geometry['crop']})"
         shown.add(side)
         lines.append(
-            f"| {name} | {r['batch_size']} | {r['cached_images_per_s']:,.0f} img/s | {r['pipeline_images_per_s']:,.0f} "
+            f"| {name}{_mark(record)} | {r['batch_size']} | {r['cached_images_per_s']:,.0f} img/s "
+            f"| {r['pipeline_images_per_s']:,.0f} "
             f"img/s | {r['crop_cache_images_per_s']:,.0f} img/s | {r['cached_cpu_ms_per_image']:.1f} / "
             f"{r['pipeline_cpu_ms_per_image']:.1f} / {r['crop_cache_cpu_ms_per_image']:.1f} | "
             f"{r['input_wait']:.0%} / {r['crop_cache_input_wait']:.0%} |"
@@ -354,15 +443,22 @@ def report(results: Results) -> str:
     speed = synth_record["figures"]["generation"]["galaxies_per_s"]
     galaxies = sum(setup["split"].values())
     base = f["baselines"]
+    if same_cpu(record, synth_record):
+        sky = (f"Generating the sky first adds about {galaxies / speed:.0f} s ({galaxies:,} galaxies at {speed:.0f} "
+               "galaxies/s, see below). ")
+    else:  # the generator's speed was measured on another (or an unrecorded) machine: no estimate from it
+        sky = ""
     return _para(
-        f"Measured on a {record['machine']['cores']}-core machine ({_conditions(record)}) with the synthetic sky "
+        f"Measured on a {record['machine']['cores']}-core machine (CPU: {cpu(record)}; {_conditions(record)}; "
+        f"{record['date']}) with the synthetic sky "
         f"{'generated first' if setup['sky_generated'] else 'already generated'} "
         f"(`{_command(record)}`: `make report`'s command on a fresh run folder, timed like "
         f"`rm -rf runs/default && time make report`): {_minutes_seconds(f['total_seconds'])} in all, of which "
         + ", ".join(timings[:-1]) + f", {timings[-1]}; the rest is kernel start-ups and HTML.",
-        f"Generating the sky first adds about {galaxies / speed:.0f} s ({galaxies:,} galaxies at {speed:.0f} "
-        f"galaxies/s, see below; `{_command(scratch)}` includes it: {_conditions(scratch)}, it took "
-        f"{_minutes_seconds(scratch['figures']['total_seconds'])}).",
+        f"{sky}`{_command(scratch)}` also generates the sky: on {cpu(scratch)} ({_conditions(scratch)}, "
+        f"{scratch['date']}) it took {_minutes_seconds(scratch['figures']['total_seconds'])}"
+        + ("." if same_cpu(record, scratch) else ", on another machine than the run above, so the two times are "
+           "not compared."),
         f"Result on its {setup['split']['test']:,} held-out synthetic galaxies: test RMSE {f['test_rmse']:.4f} "
         f"(accuracy {f['test_accuracy']:.3f}) against {base['training mean']:.4f} for the training mean and "
         f"{base['central pixel']:.4f} for the central-pixel benchmark.",
@@ -384,13 +480,17 @@ def screens(results: Results) -> str:
     if not records:
         return _para("No screening runs stored yet.")
     records.sort(key=lambda r: (r["setup"]["minutes"] or 0, r["setup"]["config"]["epochs"], r["figures"]["test_rmse"]))
+    timed = [r["machine"].get("load_average") for r in records if r["setup"]["minutes"]]
+    loads = sorted(x for x in timed if isinstance(x, int | float))
+    load_text = (f"at load average {loads[0]:.1f}-{loads[-1]:.1f}, not on an idle machine, so they compare with "
+                 "each other only" if loads else "with the load not recorded")
     lines = [
         _para(
             "Short screens of one lever at a time, on the same split as the table above "
-            f"({_dates(records)}, `benchmarks/results/{SCREEN_PREFIX}*.json`). A budget in epochs compares "
-            "quality per epoch (seeded CPU runs give the same figures on a busy machine, so the minutes of those "
-            "rows are not speed figures); a budget in minutes compares quality per unit of time on an idle "
-            "machine. Test RMSE with the run's own test-time averaging."
+            f"({_dates(records)}, `benchmarks/results/{SCREEN_PREFIX}*.json`; {_cpus(records)}). A budget in "
+            "epochs compares quality per epoch (seeded CPU runs give the same figures on a busy machine, so the "
+            "minutes of those rows are not speed figures); a budget in minutes compares quality per unit of time, "
+            f"and these ran {load_text}. Test RMSE with the run's own test-time averaging."
         ),
         "",
         "| budget | change from issue 4's `improved.yaml` (constant rate) | seed | epochs | minutes (load) "
@@ -402,11 +502,14 @@ def screens(results: Results) -> str:
         pinned = set(r["setup"].get("pinned", ()))  # keys that only restore the improved.yaml of the screens
         changes = [o for o in r["setup"]["overrides"] if o.split("=", 1)[0] not in SCREEN_FIXED and o not in pinned]
         lines.append(
-            f"| {_screen_budget(r)} | {', '.join(f'`{c}`' for c in changes) or 'none'} | {config['seed']} "
+            f"| {_screen_budget(r)}{_mark(r)} | {', '.join(f'`{c}`' for c in changes) or 'none'} | {config['seed']} "
             f"| {f['epochs']} | {f['training_minutes']:.1f} ({_conditions(r)}) "
             f"| {_optional(f['best_val_rmse'], 'refit')} "
             f"| {f['test_rmse']:.4f} ({f['tta']}) |"
         )
+    note = _backfill_note(records)
+    if note:
+        lines += ["", note]
     lines += ["", "```bash", *(_command(r) for r in records), "```"]
     return "\n".join(lines)
 
@@ -427,12 +530,16 @@ def lever_speed(results: Results) -> str:
     rows = list(record["figures"]["rows"])
     views = [r for name, r in sorted(results.items()) if name.startswith(VIEWS_PREFIX) and "vgg6_views" in name]
     for extra in views:
+        if not same_cpu(record, extra):
+            raise ValueError(f"{extra['name']} ran on {cpu(extra)}, {record['name']} on {cpu(record)}: "
+                             "their images/s cannot share a ratio column")
         rows += extra["figures"]["rows"]
     reference = {(r["side"], r["batch_size"]): r for r in record["figures"]["rows"] if r["precision"] == "float32"}
     lines = [
         _para(
             f"`{_command(record)}`" + "".join(f" and `{_command(v)}`" for v in views)
             + f" ({record['machine']['cores']} CPU cores, {_conditions(record)}, {record['date']}; "
+            f"{_cpus([record, *views])}; "
             f"{record['setup']['images_per_run']} images a measurement, so expect a few per cent of noise). "
             "Images/s of a training step on in-memory batches (the model alone) and through the crop cache "
             "(what `improved.yaml` trains with), against float32 VGG6 at the same input and batch:"
@@ -455,7 +562,7 @@ def lever_speed(results: Results) -> str:
 
 
 CURVE_FILE = "curve-learning_curve"  # bench_curve -f parameters/learning_curve.yaml
-CURVE_FIGURE = "docs/learning_curve.png"
+CURVE_FIGURE = "learning_curve.png"  # beside the page that holds the region (docs/)
 
 
 def _sd(value: float | None) -> str:
@@ -467,10 +574,10 @@ def learning_curve(results: Results) -> str:
     check of that extrapolation and the compute curve's verdict (bench_curve)."""
     record = _get(results, CURVE_FILE)
     f, setup = record["figures"], record["setup"]
-    main, e = setup["curve"], f["extrapolation"]
+    main = setup["curve"]
     lines = [
         _para(
-            f"Measured on {record['date']} with `{_command(record)}` ({record['machine']['cores']} CPU cores; "
+            f"Measured on {record['date']} with `{_command(record)}` ({_cpus([record])}; "
             f"`benchmarks/results/{record['name']}.json`): `{main['config_file']}` with "
             + ", ".join(f"`{k}: {v}`" for k, v in main["changes"].items())
             + f", {main['seeds']} seed{'s' if main['seeds'] != 1 else ''} per size, every point scored on the "
@@ -488,11 +595,7 @@ def learning_curve(results: Results) -> str:
             f"| {row['training-mean predictor']:.4f} | {row['test accuracy']:.3f} | {row['epochs']} "
             f"| {row['minutes']} |"
         )
-    half = (e["high"] - e["low"]) / 2
-    lines += ["", _para(
-        f"**Extrapolated:** {e['summary']}: with {e['target']:,} galaxies this method is expected to reach "
-        f"{e['prediction']:.4f} ± {half:.4f}, levelling off at {e['fit']['c']:.4f} with unlimited galaxies."
-    )]
+    lines += ["", _extrapolation(results, record)]
     validation = f.get("validation")
     if validation:
         check = validation["check"]
@@ -506,6 +609,56 @@ def learning_curve(results: Results) -> str:
     return "\n".join(lines)
 
 
+CURVE_LONGER = (  # bench_quality runs of the curve's configuration at its largest size with a 20-minute budget
+    "quality-improved-epochs=440-lr_schedule=step",
+    "quality-improved-epochs=440-lr_schedule=step-seed=1",
+    "quality-improved-epochs=440-lr_schedule=step-schedule_clock=budget",
+)
+
+
+def _epoch_span(text: str | int) -> tuple[int, int]:
+    """``"70-72"`` -> (70, 72); ``425`` -> (425, 425): the epochs a size's points trained."""
+    low, _, high = str(text).partition("-")
+    return int(low), int(high or low)
+
+
+def _extrapolation(results: Results, record: dict[str, Any]) -> str:
+    """What the curve's fit says, worded for what its points measure.
+
+    When the points share a time budget, the larger sizes train fewer epochs, so the fitted law
+    describes that budget as the training set grows, not the method: its level is not the method's
+    asymptote, and the claim is left to a curve whose points all train the same number of epochs.
+    The bootstrap interval is printed as the interval it is (it is not symmetric)."""
+    f = record["figures"]
+    e, sizes = f["extrapolation"], f["sizes"]
+    first, last = _epoch_span(sizes[0]["epochs"]), _epoch_span(sizes[-1]["epochs"])
+    fit = (f"{e['fit']['formula']} (fitted to {e['fit']['points']} points at {len(e['fit']['sizes'])} sizes); at "
+           f"{e['target']:,} galaxies it gives {e['prediction']:.4f}, {e['level']:.0%} bootstrap interval "
+           f"{e['low']:.4f}-{e['high']:.4f} ({e['n_boot']} resamples), and it levels off at {e['fit']['c']:.4f}.")
+    if first[0] <= last[1]:  # every size trained about as long: the law is about the galaxies
+        return _para(f"**Extrapolated:** {fit}")
+    longer = [results[name] for name in CURVE_LONGER if name in results and not is_backfilled(results[name])]
+    measured = ""
+    if longer:
+        values = sorted(r["figures"]["test_rmse"] for r in longer)
+        n = {r["setup"]["split"]["train"] for r in longer}
+        files = ", ".join(f"`{r['name']}.json`" for r in longer)
+        measured = (
+            f" The same file at {'/'.join(f'{x:,}' for x in sorted(n))} galaxies with a 20-minute budget measured "
+            f"{values[0]:.4f}-{values[-1]:.4f} ({files}; "
+            f"{_cpus(longer)}), "
+            + ("below" if values[-1] < e["fit"]["c"] else "around") + " the level of this fit."
+        )
+    return _para(
+        f"**Fitted to budget-limited points:** {fit} Every point had the same time budget, so the larger sizes "
+        f"trained fewer epochs ({first[0]}-{first[1]} at {sizes[0]['training galaxies']:,} galaxies, "
+        f"{last[0]}-{last[1]} at {sizes[-1]['training galaxies']:,}): the law describes what this budget gives as "
+        "the training set grows, not what the method reaches with more galaxies, and its level is not the "
+        f"method's asymptote.{measured} That asymptote needs a curve that gives every point the same number of "
+        "epochs."
+    )
+
+
 SCALE_FILES = ("scale-n6000", "scale-n61578")  # bench_scale: the chain at 6,000 and at Kaggle's 61,578 galaxies
 SCALE_STAGES = ("generate", "check-data", "train", "evaluate", "predict", "report")
 
@@ -514,11 +667,15 @@ def scale(results: Results) -> str:
     """The full-size rehearsal (bench_scale): wall time and peak RSS of every stage at 6,000 and 61,578
     galaxies, the targets, disk use and the epoch time with what it means for the paper's 50 epochs."""
     small, full = (_get(results, name) for name in SCALE_FILES)
+    if not same_cpu(small, full):
+        raise ValueError(f"{small['name']} ran on {cpu(small)} and {full['name']} on {cpu(full)}: the peak RSS "
+                         "ratio needs both on one machine")
     fs, ff = small["figures"], full["figures"]
     lines = [
         _para(
             f"Measured on {_dates([small, full])} ({full['machine']['cores']} CPU cores, "
-            f"{_conditions(full)}; `benchmarks/results/{small['name']}.json` and `{full['name']}.json`) with "
+            f"{_conditions(full)}; {_cpus([small, full])}; `benchmarks/results/{small['name']}.json` and "
+            f"`{full['name']}.json`) with "
             f"`{_command(small)}` and `{_command(full)}`: the paper's configuration "
             f"(`{full['setup']['parameters_file']}`) for {full['setup']['epochs']} epoch, every stage read from the "
             "zips. Wall time and peak RSS of each stage's whole process tree (MB of 2^20 bytes):"
@@ -578,7 +735,7 @@ def comparison(results: Results) -> str:
     same = "the same" if f["comparable"] else "different"
     n_test = runs[0][1]["n_test"]
     text = _para(
-        f"Measured on {record['date']} ({record['machine']['cores']} CPU cores"
+        f"Measured on {record['date']} ({record['machine']['cores']} CPU cores, {cpu(record)}"
         + ("; the runs were made earlier that day by the same `report` commands" if setup.get("reused")
            else f", {_conditions(record)}")
         + f"; `benchmarks/results/{COMPARE_FILE}.json`, `{_command(record)}`): both runs were tested on {same} "
@@ -589,14 +746,82 @@ def comparison(results: Results) -> str:
         "|---|---|---|---|---|---|---|",
         *rows,
     ])
+    seconds = {name: 60 * run["training_minutes"] / run["epochs"] for name, run in runs}
     after = _para(
         f"{len(f['differing_answers'])} of the 37 answers' AUC intervals do not overlap between the two runs.",
-        setup.get("note", ""),
+        "Seconds per epoch, training minutes over epochs: "
+        + ", ".join(f"`{run['parameters_file']}` {seconds[name]:.1f} s" for name, run in runs) + ".",
+        _epoch_note(results, record),
     )
     return f"{text}\n\n{table}\n\n{after}"
 
 
+def _epoch_note(results: Results, record: dict[str, Any]) -> str:
+    """Why the improved run of the comparison scored worse than the quality table's runs of the same
+    file, from the stored figures: how many of its epochs fit into its budget, and the quality runs'
+    seconds an epoch, compared only when both ran on one CPU."""
+    run = record["figures"]["runs"].get("sample")
+    config_epochs = 440  # sample.yaml's epochs (the step decay's schedule runs over them)
+    if not run or run["epochs"] >= config_epochs:
+        return ""
+    text = (f"The `{run['parameters_file']}` run fit {run['epochs']} of its {config_epochs} epochs into its budget, "
+            f"so its learning rate's first step (due at 72% of the epochs) never came: {run['test_rmse']:.4f}")
+    longer = [results[n] for n in CURVE_LONGER[:2] if n in results]
+    if not longer:
+        return text + "."
+    rmse = ", ".join(f"{r['figures']['test_rmse']:.4f}" for r in longer)
+    per_epoch = [60 * r["figures"]["training_minutes"] / r["figures"]["epochs"] for r in longer]
+    where = (f"{min(per_epoch):.1f}-{max(per_epoch):.1f} s an epoch on the same CPU"
+             if all(same_cpu(record, r) for r in longer) else
+             f"{min(per_epoch):.1f}-{max(per_epoch):.1f} s an epoch on {cpu(longer[0])}, another machine, so the "
+             "epoch times are not compared")
+    return (text + f" against {rmse} for the same file's 20-minute runs in the quality table ({where}). "
+            "When the budget ends training before the schedule, `schedule_clock: budget` times the decay by the "
+            "clock instead.")
+
+
+def summary(results: Results) -> str:
+    """The README's front-page table: a few headline figures, each linked to the page that explains
+    it and named by the result file it comes from (measured files only: a backfilled figure is not
+    a headline)."""
+    base = _get(results, QUALITY_BASELINES_FILE)
+    compare = _get(results, COMPARE_FILE)
+    seeds = [_get(results, name) for name in CURVE_LONGER[:2]]
+    ensemble = _get(results, QUALITY_ENSEMBLES[-1][0])
+    report_record = _get(results, REPORT_FILE)
+    paper = compare["figures"]["runs"]["paper-sample"]
+    values = sorted(r["figures"]["test_rmse"] for r in seeds)
+    rows = [
+        ("predict the training mean (no model)", f"{base['figures']['test']['training mean']['rmse']:.4f}", base,
+         "docs/evaluation-and-learning-curves.md#honest-evaluation", base["setup"]["split"]["test"]),
+        ("the paper's configuration (`paper_sample.yaml`, 50 epochs)", f"{paper['test_rmse']:.4f}", compare,
+         "docs/report-and-notebooks.md#comparing-runs", paper["n_test"]),
+        ("`improved.yaml`, 20 minutes, two seeds", f"{values[0]:.4f}-{values[-1]:.4f}", seeds[0],
+         "docs/results.md", seeds[0]["setup"]["split"]["test"]),
+        ("three 20-minute runs averaged (`ensemble.yaml`)", f"{ensemble['figures']['test_rmse']:.4f}", ensemble,
+         "docs/results.md", ensemble["setup"]["split"]["test"]),
+    ]
+    lines = [
+        "| what | held-out test RMSE | data | CPU | result file |",
+        "|---|---|---|---|---|",
+    ]
+    def files(record: dict[str, Any]) -> str:
+        group = seeds if record is seeds[0] else [record]
+        return ", ".join(f"`{r['name']}.json`" for r in group)
+
+    for text, value, record, link, n_test in rows:
+        lines.append(f"| [{text}]({link}){_mark(record)} | {value} | real sample, {n_test:,} test galaxies "
+                     f"| {cpu(record)} | {files(record)} |")
+    lines.append(
+        f"| [`make report` (`default.yaml`, 30 epochs)](docs/report-and-notebooks.md#the-report) "
+        f"| {report_record['figures']['test_rmse']:.4f} | synthetic sky, {report_record['setup']['split']['test']:,} "
+        f"test galaxies | {cpu(report_record)} | `{report_record['name']}.json` |"
+    )
+    return "\n".join(lines)
+
+
 RENDERERS: dict[str, Callable[[Results], str]] = {
+    "summary": summary,
     "compare": comparison,
     "lever-speed": lever_speed,
     "screens": screens,
@@ -611,50 +836,62 @@ RENDERERS: dict[str, Callable[[Results], str]] = {
 }
 
 
-def render_readme(text: str, results: Results) -> str:
-    """``text`` with every results region rendered from ``results``. Raises ``ValueError`` for a
-    region this script does not know and for a known region missing from ``text``."""
-    seen: list[str] = []
+def pages(root: Path = results_store.REPO) -> list[Path]:
+    """The Markdown pages that may hold results regions: ``README.md`` and every ``docs/*.md``."""
+    return [root / "README.md", *sorted((root / "docs").glob("*.md"))]
 
-    def fill(match: re.Match[str]) -> str:
-        name = match["name"]
-        if name not in RENDERERS:
-            raise ValueError(f"README region results:{name} has no renderer in benchmarks/readme_tables.py")
-        seen.append(name)
-        return f"{match[1]}\n{RENDERERS[name](results).rstrip()}\n\n{match[4]}"
 
-    rendered = REGION.sub(fill, text)
+def render_pages(texts: dict[str, str], results: Results) -> dict[str, str]:
+    """Each page's text with its results regions rendered from ``results``. Every renderer's region
+    must appear exactly once across all pages. Raises ``ValueError`` naming the page for a region
+    this script does not know, for a region held twice and for a region no page holds."""
+    seen: dict[str, str] = {}
+    rendered: dict[str, str] = {}
+    for page, text in texts.items():
+        def fill(match: re.Match[str], page: str = page) -> str:
+            name = match["name"]
+            if name not in RENDERERS:
+                raise ValueError(f"{page}: region results:{name} has no renderer in benchmarks/readme_tables.py")
+            if name in seen:
+                raise ValueError(f"{page}: region results:{name} is also in {seen[name]}; keep one")
+            seen[name] = page
+            return f"{match[1]}\n{RENDERERS[name](results).rstrip()}\n\n{match[4]}"
+
+        rendered[page] = REGION.sub(fill, text)
     missing = [name for name in RENDERERS if name not in seen]
     if missing:
-        raise ValueError(f"README has no region for {', '.join(missing)} (<!-- results:NAME --> ... "
-                         "<!-- /results:NAME -->)")
+        raise ValueError(f"no page ({', '.join(texts)}) has a region for {', '.join(missing)} "
+                         "(<!-- results:NAME --> ... <!-- /results:NAME -->)")
     return rendered
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true", help="only compare; exit 1 when README.md is out of date")
-    parser.add_argument("--readme", type=Path, default=README)
+    parser.add_argument("--check", action="store_true", help="only compare; exit 1 when a page is out of date")
+    parser.add_argument("--root", type=Path, default=results_store.REPO,
+                        help="project folder whose README.md and docs/*.md hold the regions (default: this one)")
     parser.add_argument("--results-dir", type=Path, default=results_store.RESULTS_DIR)
     args = parser.parse_args(argv)
 
-    text = args.readme.read_text()
-    rendered = render_readme(text, results_store.load_results(args.results_dir))
-    if rendered == text:
-        print(f"{results_store.display_path(args.readme)} is up to date with "
-              f"{results_store.display_path(args.results_dir)}")
+    paths = {results_store.display_path(path): path for path in pages(args.root)}
+    texts = {name: path.read_text() for name, path in paths.items()}
+    rendered = render_pages(texts, results_store.load_results(args.results_dir))
+    stale = [name for name in texts if rendered[name] != texts[name]]
+    if not stale:
+        print(f"{', '.join(texts)}: up to date with {results_store.display_path(args.results_dir)}")
         return 0
     if args.check:
-        diff = difflib.unified_diff(text.splitlines(), rendered.splitlines(), "README.md", "README.md (from results)",
-                                    lineterm="")
-        print("\n".join(diff))
-        print(f"{results_store.display_path(args.readme)} is out of date: run python benchmarks/readme_tables.py",
-              file=sys.stderr)
+        for name in stale:
+            diff = difflib.unified_diff(texts[name].splitlines(), rendered[name].splitlines(), name,
+                                        f"{name} (from results)", lineterm="")
+            print("\n".join(diff))
+        print(f"out of date: {', '.join(stale)}; run python benchmarks/readme_tables.py", file=sys.stderr)
         return 1
     from galaxy_lib.config import atomic_write_text
 
-    atomic_write_text(args.readme, rendered)
-    print(f"rewrote the results regions of {results_store.display_path(args.readme)}")
+    for name in stale:
+        atomic_write_text(paths[name], rendered[name])
+        print(f"rewrote the results regions of {name}")
     return 0
 
 

@@ -47,6 +47,16 @@ def _synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sample(args: argparse.Namespace) -> int:
+    from galaxy_lib.config import display_path, resolve_path
+    from galaxy_lib.data import sample
+
+    out = sample.build(resolve_path(args.kaggle), resolve_path(args.out), args.manifest or sample.MANIFEST)
+    print(f"built {display_path(out)}: {len(sample.read_manifest(out / 'manifest.csv')):,} galaxies, "
+          "checked against the manifest")
+    return 0
+
+
 def _config_from(args: argparse.Namespace):
     """The parameters file with ``--set``/``--data``: a ``Config``, an ``EnsembleConfig`` for an
     ensemble file, or a ``CurveConfig`` for a learning-curve file."""
@@ -195,6 +205,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--zip", action="store_true", help="write Kaggle's three zips instead of folders (JPEGs stored, "
                                                       "CSV deflated); an interrupted run resumes where it stopped")
     p.set_defaults(func=_synth)
+
+    p = sub.add_parser("sample", help="build the real 3,399-galaxy sample (sample.yaml, improved.yaml) from "
+                                      "Kaggle's zips, checked against the shipped list of its GalaxyIDs")
+    p.add_argument("--kaggle", required=True, help="folder with images_training_rev1.zip (or the folder) and "
+                                                   "training_solutions_rev1.csv (or .csv.zip)")
+    p.add_argument("--out", default="data/galaxy-zoo-sample", help="output folder (default data/galaxy-zoo-sample, "
+                                                                   "where the configurations look for it)")
+    p.add_argument("--manifest", default=None, help="GalaxyID,subset CSV to build (default: the shipped sample's)")
+    p.set_defaults(func=_sample)
 
     def config_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("-f", "--file", help="parameters/NAME.yaml (defaults: the paper's settings)")

@@ -180,6 +180,30 @@ def lab_command(notebooks: Path, *, port: int | None = None, ip: str = DEFAULT_I
     return [*command, *extra]
 
 
+ANNOUNCEMENTS = "@jupyterlab/apputils-extension:announcements"
+
+
+@contextlib.contextmanager
+def announcements_off() -> Iterator[dict[str, str]]:
+    """Environment variables that disable JupyterLab's announcements plugin for one launch.
+
+    That plugin asks every new user "Would you like to get notified about official Jupyter news?"
+    (it does so whenever news fetching is unset, whatever ``LabApp.news_url`` says), which in a
+    classroom is a question per student before the first notebook. A ``labconfig/page_config.json``
+    that lists it in ``disabledExtensions`` goes into a temporary folder put first on
+    ``JUPYTER_CONFIG_PATH`` for the Lab's lifetime: the user's own Jupyter settings are not touched,
+    and a Lab started otherwise still shows the prompt."""
+    import json
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="galaxy-lib-lab-") as folder:
+        config = Path(folder) / "labconfig" / "page_config.json"
+        config.parent.mkdir()
+        config.write_text(json.dumps({"disabledExtensions": {ANNOUNCEMENTS: True}}))
+        path = os.pathsep.join(p for p in (folder, os.environ.get("JUPYTER_CONFIG_PATH", "")) if p)
+        yield {"JUPYTER_CONFIG_PATH": path}
+
+
 @contextlib.contextmanager
 def notebook_kernel_path() -> Iterator[dict[str, str]]:
     """Environment variables making the notebooks' ``python3`` run this interpreter in the Lab.
@@ -225,8 +249,8 @@ def run_lab(*, port: int | None = None, ip: str = DEFAULT_IP, open_browser: bool
     command = lab_command(notebooks, port=port, ip=ip, open_browser=open_browser, extra=extra, root=root)
     if root:
         print("note: running as root, so JupyterLab is started with --allow-root", flush=True)
-    with kernel_environment(), notebook_kernel_path() as extra_env:
-        process = subprocess.Popen(command, env={**os.environ, **extra_env})
+    with kernel_environment(), notebook_kernel_path() as extra_env, announcements_off() as quiet_env:
+        process = subprocess.Popen(command, env={**os.environ, **extra_env, **quiet_env})
         return _wait(process)
 
 

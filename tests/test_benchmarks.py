@@ -117,12 +117,21 @@ def test_paper_loop_cuts_the_librarys_central_window(kaggle_folder):
 # --- stored results and the README tables ---------------------------------------------------------------
 
 
+def _pages() -> dict[str, str]:
+    return {results_store.display_path(p): p.read_text() for p in readme_tables.pages()}
+
+
+def _render(results) -> str:
+    """Every page rendered from ``results``, joined (what a reader of all pages sees)."""
+    return "\n".join(readme_tables.render_pages(_pages(), results).values())
+
+
 def test_readme_tables_match_the_stored_results():
-    """Every measured figure in README.md is what benchmarks/readme_tables.py writes from
+    """Every measured figure in README.md and docs/*.md is what benchmarks/readme_tables.py writes from
     benchmarks/results/; after re-measuring, run `python benchmarks/readme_tables.py`."""
-    text = (REPO / "README.md").read_text()
-    assert readme_tables.render_readme(text, results_store.load_results()) == text, (
-        "README.md is out of date with benchmarks/results/: run python benchmarks/readme_tables.py "
+    texts = _pages()
+    assert readme_tables.render_pages(texts, results_store.load_results()) == texts, (
+        "a page is out of date with benchmarks/results/: run python benchmarks/readme_tables.py "
         "(python benchmarks/readme_tables.py --check shows the difference)"
     )
 
@@ -152,36 +161,115 @@ def test_every_stored_result_says_how_to_remeasure_it():
 
 def test_a_changed_figure_changes_the_readme():
     """The check can fail: a re-measured figure shows up in the generated text."""
-    text = (REPO / "README.md").read_text()
     results = results_store.load_results()
-    name = "quality-improved-epochs=240-lr_schedule=constant"  # issue 4's improved.yaml
+    name = "quality-improved-epochs=440-lr_schedule=step"  # today's improved.yaml, seed 0 (measured)
     results[name] = json.loads(json.dumps(results[name]))
     results[name]["figures"]["test_rmse"] = 0.0987
-    rendered = readme_tables.render_readme(text, results)
-    assert rendered != text and "**0.0987**" in rendered and "**0.1011**" not in rendered
+    rendered = _render(results)
+    assert "**0.0987**" in rendered and "**0.0992**" not in rendered
+
+
+def _flat(text: str) -> str:
+    """``text`` with its line wrapping undone, so a phrase can be found wherever the lines broke."""
+    return " ".join(text.split())
+
+
+def _remeasured(record: dict, cpu_model: str = "Test CPU") -> dict:
+    """``record`` as its command would write it now: measured, with a machine record."""
+    record = json.loads(json.dumps(record))
+    record["provenance"] = results_store.MEASURED
+    record["machine"] = {**record["machine"], "cpu_model": cpu_model, "load_average": 0.5}
+    return record
+
+
+def test_backfilled_rows_are_marked_from_their_own_data():
+    """A backfilled file's rows carry the dagger and 'not recorded' as their CPU in every table that
+    shows them; the same file re-measured loses the mark with no list to edit."""
+    results = results_store.load_results()
+    backfilled = sorted(n for n, r in results.items() if readme_tables.is_backfilled(r))
+    assert "quality-paper" in backfilled and "input-sample-crop128" in backfilled
+    rendered = _render(results)
+    paper_row = next(line for line in rendered.splitlines() if line.startswith("| the paper's code"))
+    assert readme_tables.BACKFILLED in paper_row and "not recorded (backfilled)" in paper_row
+    assert "`quality-paper.json`" in rendered and "0.1562" in rendered  # the footnote and the measured figure
+    for name in backfilled:
+        results[name] = _remeasured(results[name])
+    rendered = _render(results)
+    assert f" {readme_tables.BACKFILLED} |" not in rendered and "Backfilled, not measured" not in rendered
+    paper_row = next(line for line in rendered.splitlines() if line.startswith("| the paper's code"))
+    assert paper_row.endswith("| Test CPU, 2 cores |")
+
+
+def test_every_table_names_its_cpu():
+    """Each region says which CPU its figures came from."""
+    results = results_store.load_results()
+    for name, render in readme_tables.RENDERERS.items():
+        text = render(results)
+        assert "CPU" in text or readme_tables.NOT_RECORDED in text, name
+        assert "Intel" in text or "AMD" in text or readme_tables.NOT_RECORDED in text, name
+
+
+def test_a_ratio_never_mixes_machines():
+    """Figures from two CPUs (or an unrecorded one) are not put into one ratio."""
+    results = results_store.load_results()
+    results["scale-n6000"] = _remeasured(results["scale-n6000"], "Other CPU")
+    with pytest.raises(ValueError, match="scale-n6000 ran on Other CPU"):
+        readme_tables.scale(results)
+    results = results_store.load_results()
+    assert "adds about" not in _flat(readme_tables.report(results))  # the sky's speed is backfilled: no estimate
+    results["synth-n2000-seed0"] = _remeasured(results["synth-n2000-seed0"],
+                                               results["report-default"]["machine"]["cpu_model"])
+    assert "Generating the sky first adds about" in _flat(readme_tables.report(results))
+
+
+def test_the_curve_claims_only_what_its_points_measure():
+    """A curve whose larger points trained fewer epochs is not extrapolated to the method's asymptote,
+    and an asymmetric interval is printed as an interval, never as +-."""
+    results = results_store.load_results()
+    text = _flat(readme_tables.learning_curve(results))
+    assert "expected to reach" not in text and "not the method's asymptote" in text
+    assert "0.0891-0.1094" in text and "0.1030 ±" not in text
+    record = json.loads(json.dumps(results[readme_tables.CURVE_FILE]))
+    for row in record["figures"]["sizes"]:
+        row["epochs"] = "440"
+    results[readme_tables.CURVE_FILE] = record
+    text = _flat(readme_tables.learning_curve(results))
+    assert "**Extrapolated:**" in text and "not the method's asymptote" not in text
 
 
 def test_regions_must_match_the_renderers():
     results = results_store.load_results()
-    text = (REPO / "README.md").read_text()
+    texts = _pages()
+    page = next(name for name, text in texts.items() if "<!-- results:train -->" in text)
     with pytest.raises(ValueError, match="no renderer"):
-        readme_tables.render_readme(text + "\n<!-- results:nonsense -->\n<!-- /results:nonsense -->\n", results)
-    without = re.sub(r"<!-- results:train -->.*?<!-- /results:train -->", "", text, flags=re.S)
-    with pytest.raises(ValueError, match="no region for train"):
-        readme_tables.render_readme(without, results)
+        readme_tables.render_pages({**texts, "README.md": texts["README.md"]
+                                    + "\n<!-- results:nonsense -->\n<!-- /results:nonsense -->\n"}, results)
+    without = re.sub(r"<!-- results:train -->.*?<!-- /results:train -->", "", texts[page], flags=re.S)
+    with pytest.raises(ValueError, match="region for train"):
+        readme_tables.render_pages({**texts, page: without}, results)
+    twice = "<!-- results:train -->\n<!-- /results:train -->\n"
+    with pytest.raises(ValueError, match="results:train is also in"):
+        readme_tables.render_pages({**texts, "docs/extra.md": twice}, results)
     del results["train-quick"]
     with pytest.raises(LookupError, match="train-quick.json"):
-        readme_tables.render_readme(text, results)
+        readme_tables.render_pages(texts, results)
 
 
-def test_check_mode_exits_1_on_a_stale_readme(tmp_path, capsys):
-    stale = tmp_path / "README.md"
-    stale.write_text((REPO / "README.md").read_text().replace("| 0.8944 |", "| 0.9 |"))
-    assert readme_tables.main(["--check", "--readme", str(stale)]) == 1
+def test_check_mode_exits_1_on_a_stale_page(tmp_path, capsys):
+    """--check covers README.md and every docs page: a stale figure on a docs page fails it."""
+    import shutil
+
+    shutil.copy(REPO / "README.md", tmp_path / "README.md")
+    shutil.copytree(REPO / "docs", tmp_path / "docs", ignore=shutil.ignore_patterns("*.png", "screenshots"))
+    page = next(p for p in sorted((tmp_path / "docs").glob("*.md")) if "| all-ones | 0.8944 |" in p.read_text())
+    original = page.read_text()
+    page.write_text(original.replace("| all-ones | 0.8944 |", "| all-ones | 0.9 |"))
+    args = ["--root", str(tmp_path)]
+    assert readme_tables.main(["--check", *args]) == 1
     assert "+| all-ones | 0.8944 |" in capsys.readouterr().out
-    assert readme_tables.main(["--readme", str(stale)]) == 0  # rewrites it
-    assert readme_tables.main(["--check", "--readme", str(stale)]) == 0
-    assert stale.read_text() == (REPO / "README.md").read_text()
+    assert readme_tables.main(args) == 0  # rewrites it
+    assert readme_tables.main(["--check", *args]) == 0
+    assert page.read_text() == original
 
 
 def test_write_result_is_atomic_and_checks_its_name(tmp_path):

@@ -345,3 +345,21 @@ def test_lab_starts_and_stops_as_root(tmp_path):
 def test_lab_starts_and_stops_as_a_normal_user(tmp_path):
     out = _start_and_stop_lab(tmp_path, as_root=False)
     assert "running as root" not in out.lower()
+
+
+def test_the_lab_launch_turns_the_news_prompt_off(monkeypatch):
+    """JupyterLab's page config, read as the launched Lab reads it, disables the announcements plugin
+    (the "Would you like to get notified about official Jupyter news?" prompt) only inside the launch."""
+    from jupyterlab_server.config import get_static_page_config
+
+    from galaxy_lib import lab as lab_module
+
+    def disabled() -> dict:
+        return get_static_page_config(level="all").get("disabledExtensions", {})
+
+    assert disabled().get(lab_module.ANNOUNCEMENTS) is not True  # a plain Lab would ask
+    with lab_module.announcements_off() as env:
+        monkeypatch.setenv("JUPYTER_CONFIG_PATH", env["JUPYTER_CONFIG_PATH"])
+        assert disabled().get(lab_module.ANNOUNCEMENTS) is True
+    monkeypatch.delenv("JUPYTER_CONFIG_PATH")
+    assert disabled().get(lab_module.ANNOUNCEMENTS) is not True  # nothing left behind

@@ -342,9 +342,10 @@ def load_dataset(
 def load_for_config(config: Any, **kwargs: Any) -> GalaxyData:
     """The data set a configuration names (``config.data``, relative to the project root),
     generated first when ``config.synthetic`` asks for it and it is not there yet."""
-    from galaxy_lib.config import resolve_path
+    from galaxy_lib.config import project_root, resolve_path
+    from galaxy_lib.data.sample import locate
 
-    root = resolve_path(config.data)
+    root = locate(resolve_path(config.data), project_root())  # the shared sample, else its local build
     if getattr(config, "synthetic", False):  # generates only when the labels are not there yet
         from galaxy_lib.synth import sky
 

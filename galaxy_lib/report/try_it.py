@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from galaxy_lib.config import parse_overrides, project_root
+from galaxy_lib.data.sample import BUILD_HINT
 from galaxy_lib.errors import ConfigError, GalaxyLibError
 
 RESULTS_FOLDER = Path("benchmarks") / "results"
@@ -318,8 +319,10 @@ def _bar(store: _Store) -> str:
     if pixel is not None:
         text += f" (Kaggle's central-pixel benchmark: {_fmt(pixel, 'rmse')})"
     return (text + f"; from `{RESULTS_FOLDER.as_posix()}/{BASELINES_FILE}.json`. The figures below were measured on "
-            "the same real sample, which `parameters/improved.yaml` reads from `../shared/data/galaxy-zoo-sample`; "
-            "with seed 0 a run of yours gets the benchmarks' split, so its test RMSE compares directly.")
+            "the same real sample, which `parameters/improved.yaml` reads from `../shared/data/galaxy-zoo-sample` "
+            "or, where that folder is absent, from `data/galaxy-zoo-sample`, which your Kaggle download builds with "
+            f"`{BUILD_HINT}`; with seed 0 a run of yours gets the benchmarks' split, so its test RMSE compares "
+            "directly.")
 
 
 def _suggestion(number: int, suggestion: Suggestion, store: _Store) -> list[str]:
