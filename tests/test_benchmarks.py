@@ -155,7 +155,8 @@ def test_every_stored_result_says_how_to_remeasure_it():
         data = json.dumps(record["setup"])
         assert str(REPO) not in data and "/home/" not in data, f"{name}: machine path in its setup"
     used = {name for name in results if name.startswith(("quality-", "baselines-", "input-", "synth-", "train-",
-                                                         "report-", "ensemble-", "curve-", "scale-", "compare-"))}
+                                                         "report-", "ensemble-", "curve-", "scale-", "compare-",
+                                                         "epoch-"))}
     assert used == set(results)
 
 
