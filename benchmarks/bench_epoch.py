@@ -41,6 +41,10 @@ import results_store
 from results_store import DEFAULT_SAMPLE, REPO
 
 WINDOW = 20.0  # minutes: the budget of the quality runs whose epoch count this predicts
+# Where an autotuned tf.data iterator's deletion waits until (10 x (2^k - 1) ms after it started;
+# benchmarks/bench_iterator_stall.py): an epoch just above one of these most likely waited there.
+BACKOFF_POINTS = (2.55, 5.11, 10.23, 20.47)
+BACKOFF_SLACK = 0.08  # seconds between the iterator's start and the epoch's timer, and after the wake-up
 
 
 def parse_variant(text: str) -> tuple[str, list[str]]:
@@ -69,6 +73,7 @@ def epoch_figures(seconds: list[float], train_n: int) -> dict[str, Any]:
         "max_s": round(ordered[-1], 3),
         "max_over_median": round(ordered[-1] / median, 3),
         "epochs_per_20_min": int(60 * WINDOW / median),
+        "at_backoff_points": sum(any(q <= s < q + BACKOFF_SLACK for q in BACKOFF_POINTS) for s in steady),
         "images_per_s": round(train_n / median, 1),
         "seconds": [round(s, 3) for s in seconds],
     }
@@ -140,7 +145,8 @@ def run_variant(name: str, overrides: list[str], src: Path, args: argparse.Names
     figures["model_alone_images_per_s"] = round(model_alone["images_per_s"], 1)
     figures["end_to_end_over_model_alone"] = round(figures["images_per_s"] / model_alone["images_per_s"], 3)
     print(f"  {figures['epochs']} epochs; median {figures['median_s']:.2f} s, p90 {figures['p90_s']:.2f} s, "
-          f"max/median {figures['max_over_median']:.2f}; {figures['epochs_per_20_min']} epochs in 20 min; "
+          f"max/median {figures['max_over_median']:.2f}; {figures['at_backoff_points']} at 2.55/5.11/10.23 s; "
+          f"{figures['epochs_per_20_min']} epochs in 20 min; "
           f"{figures['images_per_s']:.0f} img/s end to end vs {figures['model_alone_images_per_s']:.0f} model alone "
           f"({figures['end_to_end_over_model_alone']:.0%})", flush=True)
     return {"variant": name, "src": results_store.display_path(src), "overrides": overrides, **figures}

@@ -820,6 +820,53 @@ def summary(results: Results) -> str:
     return "\n".join(lines)
 
 
+def epoch_times(results: Results) -> str:
+    """Every stored ``bench_epoch`` comparison: each variant's epoch-time distribution, epochs per 20
+    minutes and end-to-end speed against the model alone, one table per result file (one machine)."""
+    records = [r for name, r in sorted(results.items()) if name.startswith("epoch-")]
+    if not records:
+        raise ValueError("no epoch-*.json result: run python benchmarks/bench_epoch.py")
+    lines: list[str] = []
+    for record in records:
+        setup = record["setup"]
+        lines += [
+            _para(f"`{_command(record)}` (`{setup['parameters_file']}`, {setup['minutes']:g} minutes a variant, "
+                  f"one after another in fresh processes; CPU: {cpu(record)}, {_conditions(record)}, "
+                  f"{record['date']}):"),
+            "",
+            "| variant | code | changes | epochs | median | p90 | max / median | at 2.55/5.11/10.23 s "
+            "| epochs in 20 min | img/s end to end | model alone | end to end / model alone |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for row in record["figures"]["rows"]:
+            steady = row["epochs"] - 1
+            lines.append(
+                f"| {row['variant']} | `{row['src']}` | {', '.join(f'`{o}`' for o in row['overrides']) or 'none'} "
+                f"| {row['epochs']} | {row['median_s']:.2f} s | {row['p90_s']:.2f} s | {row['max_over_median']:.2f} "
+                f"| {row['at_backoff_points']} of {steady} | {row['epochs_per_20_min']} | {row['images_per_s']:,.0f} "
+                f"| {row['model_alone_images_per_s']:,.0f} | {row['end_to_end_over_model_alone']:.0%} |"
+            )
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
+def iterator_stall(results: Results) -> str:
+    """The stall reproduced without a model (``bench_iterator_stall``)."""
+    record = _get(results, "stall-iterator")
+    lines = [
+        _para(f"`{_command(record)}` (a trivial pipeline consumed by a consumer that only sleeps, so the "
+              f"figures hold on any CPU; CPU: {cpu(record)}, {record['date']}):"),
+        "",
+        "| tf.data autotuning | consumed in | iterator deletions that waited | epochs then ended at |",
+        "|---|---|---|---|",
+    ]
+    for row in record["figures"]["rows"]:
+        ends = ", ".join(f"{t:.2f} s" for t in row["stalled_totals_s"]) or "-"
+        lines.append(f"| {'on (default)' if row['autotune'] else 'off'} | {row['work_s']:g} s "
+                     f"| {row['stalled']} of {row['epochs']} | {ends} |")
+    return "\n".join(lines)
+
+
 RENDERERS: dict[str, Callable[[Results], str]] = {
     "summary": summary,
     "compare": comparison,
@@ -833,6 +880,8 @@ RENDERERS: dict[str, Callable[[Results], str]] = {
     "baselines": baselines,
     "learning-curve": learning_curve,
     "scale": scale,
+    "epoch": epoch_times,
+    "stall": iterator_stall,
 }
 
 

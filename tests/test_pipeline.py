@@ -273,3 +273,37 @@ def test_reading_a_crop_cache_then_exiting_is_quiet(kaggle_folder, tmp_path, rep
     assert done.stdout.strip() == "read"
     assert "Exception ignored" not in done.stderr, done.stderr
 
+
+
+def test_crops_in_memory_give_the_same_batches_augmented_or_not(kaggle_folder, tmp_path):
+    """load_crops decodes every crop once (directly or through the crop cache); batches gathered
+    from them are those of the streaming pipeline, shuffled and augmented alike."""
+    from galaxy_lib.config import Config
+    from galaxy_lib.data import augment
+
+    data = dataset.load_dataset(kaggle_folder)
+    geometry = {"crop": 60, "image_size": 20}
+    direct = pipeline.load_crops(data.images, data.ids, **geometry)
+    cached = pipeline.load_crops(data.images, data.ids, cache_dir=tmp_path / "cache", **geometry)
+    assert direct.shape == (12, 20, 20, 3) and direct.dtype == np.uint8 and np.array_equal(direct, cached)
+    assert pipeline.crops_nbytes(12, **geometry) == direct.nbytes
+    augmenter = augment.make_augmenter(Config(augment=True, augment_shift=2))
+    kwargs = {**geometry, "batch_size": 5, "shuffle": True, "seed": 7, "augment": augmenter}
+    streamed = _batches(pipeline.make_dataset(data.images, data.ids, data.labels, **kwargs))
+    gathered = _batches(pipeline.make_dataset(data.images, data.ids, data.labels, crops=direct, **kwargs))
+    assert np.array_equal(streamed[0], gathered[0]) and np.array_equal(streamed[1], gathered[1])
+    with pytest.raises(ValueError, match=r"crops must have shape \(12, 20, 20, 3\), got \(11, 20, 20, 3\)"):
+        pipeline.make_dataset(data.images, data.ids, data.labels, crops=direct[:11], **kwargs)
+
+
+def test_pipelines_do_not_autotune(kaggle_folder):
+    """Autotuning makes a destroyed iterator wait for its optimisation thread (the 2.55/5.11/10.23 s
+    epochs; benchmarks/bench_iterator_stall.py): every pipeline the library builds has it off."""
+    data = dataset.load_dataset(kaggle_folder)
+    crops = pipeline.load_crops(data.images, data.ids, crop=32)
+    for ds in (
+        pipeline.make_dataset(data.images, data.ids, data.labels, crop=32),
+        pipeline.make_dataset(data.images, data.ids, data.labels, crop=32, crops=crops, shuffle=True),
+        pipeline.decoded_crops(data.images, data.ids, crop=32),
+    ):
+        assert ds.options().autotune.enabled is False
