@@ -42,7 +42,7 @@ from results_store import DEFAULT_SAMPLE, REPO
 
 WINDOW = 20.0  # minutes: the budget of the quality runs whose epoch count this predicts
 # Where an autotuned tf.data iterator's deletion waits until (10 x (2^k - 1) ms after it started;
-# benchmarks/bench_iterator_stall.py): an epoch just above one of these most likely waited there.
+# benchmarks/bench_stall.py): an epoch just above one of these most likely waited there.
 BACKOFF_POINTS = (2.55, 5.11, 10.23, 20.47)
 BACKOFF_SLACK = 0.08  # seconds between the iterator's start and the epoch's timer, and after the wake-up
 

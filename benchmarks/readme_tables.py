@@ -851,7 +851,7 @@ def epoch_times(results: Results) -> str:
 
 
 def iterator_stall(results: Results) -> str:
-    """The stall reproduced without a model (``bench_iterator_stall``)."""
+    """The stall reproduced without a model (``bench_stall``)."""
     record = _get(results, "stall-iterator")
     lines = [
         _para(f"`{_command(record)}` (a trivial pipeline consumed by a consumer that only sleeps, so the "

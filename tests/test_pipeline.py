@@ -298,7 +298,7 @@ def test_crops_in_memory_give_the_same_batches_augmented_or_not(kaggle_folder, t
 
 def test_pipelines_do_not_autotune(kaggle_folder):
     """Autotuning makes a destroyed iterator wait for its optimisation thread (the 2.55/5.11/10.23 s
-    epochs; benchmarks/bench_iterator_stall.py): every pipeline the library builds has it off."""
+    epochs; benchmarks/bench_stall.py): every pipeline the library builds has it off."""
     data = dataset.load_dataset(kaggle_folder)
     crops = pipeline.load_crops(data.images, data.ids, crop=32)
     for ds in (

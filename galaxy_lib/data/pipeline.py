@@ -20,7 +20,7 @@ tf.data's autotuning is switched off (:func:`fixed_parallelism`), with the paral
 the usable cores: destroying an autotuned iterator waits for its optimisation thread's next
 wake-up, which backs off 10, 20, 40 ... ms from the iterator's start, so an epoch that made a
 fresh iterator ended at 2.55, 5.11 or 10.23 s in about a third of epochs (the "10.3 s epochs";
-``benchmarks/bench_iterator_stall.py`` reproduces it in isolation).
+``benchmarks/bench_stall.py`` reproduces it in isolation).
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def fixed_parallelism(ds: tf.data.Dataset) -> tf.data.Dataset:
     between rounds, and destroying the iterator (Keras does at the end of every ``fit`` and
     ``evaluate``) sometimes waits for that thread's next wake-up: 2.55, 5.11 or 10.23 s after the
     iterator started. Measured on 2-core machines: about a third of epochs rounded up to those
-    lengths (``benchmarks/bench_iterator_stall.py``).
+    lengths (``benchmarks/bench_stall.py``).
     """
     options = tf.data.Options()
     options.autotune.enabled = False

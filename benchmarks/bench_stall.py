@@ -14,7 +14,7 @@ sets. A deletion over 0.5 s counts as a stall.
 
 Usage::
 
-    python benchmarks/bench_iterator_stall.py                # --work 1.5 6 --epochs 8 (about 4 minutes)
+    python benchmarks/bench_stall.py                # --work 1.5 6 --epochs 8 (about 4 minutes)
 """
 
 from __future__ import annotations
