@@ -11,7 +11,8 @@ the benchmark reads the run's ``history.csv``:
   epoch's cost) against the model-alone speed of the same model and batch (``model.fit`` on one
   in-memory batch, repeated: no input pipeline, no validation, no checkpoints), and their ratio.
 
-A variant is ``NAME`` or ``NAME=KEY=VALUE,KEY=VALUE`` (config overrides), optionally run from
+A variant is ``NAME`` or ``NAME=KEY=VALUE,KEY=VALUE`` (config overrides; ``env.VAR=VALUE`` sets an
+environment variable of the variant's processes instead, e.g. ``env.TF_NUM_INTEROP_THREADS=1``), optionally run from
 another checkout of the library with ``--src NAME=DIR`` (e.g. the code before a change, from
 ``git worktree add /tmp/before <commit>``), so "before" and "after" run on the same machine in the
 same session. Variants run one after another, never at once: on 2 cores two trainings would time
@@ -114,8 +115,10 @@ def run_variant(name: str, overrides: list[str], src: Path, args: argparse.Names
     """Train one variant for ``args.minutes`` in a fresh process from ``src`` and time it."""
     out = work / name
     data = str(Path(args.data).resolve())
-    sets = [f"data={data}", f"time_limit_minutes={args.minutes}", *args.set, *overrides]
-    env = {**os.environ, "PYTHONPATH": str(src), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    variables = dict(o[len("env."):].split("=", 1) for o in overrides if o.startswith("env."))
+    keys = [o for o in overrides if not o.startswith("env.")]
+    sets = [f"data={data}", f"time_limit_minutes={args.minutes}", *args.set, *keys]
+    env = {**os.environ, "PYTHONPATH": str(src), "TF_CPP_MIN_LOG_LEVEL": "2", **variables}
     config_file = str((REPO / args.file).resolve())
     command = [sys.executable, "-m", "galaxy_lib", "train", "-f", config_file, "--out", str(out)]
     for item in sets:
