@@ -157,9 +157,9 @@ def test_old_and_new_precision_keys_together_and_the_old_key_typed_today(tmp_pat
 
 
 def test_every_parameters_file_loads(repo_root):
-    from galaxy_lib.evaluation.curve_file import is_curve_file, load_curve_file  # a learning curve's file
     from galaxy_lib.model.ensemble import load_parameters  # a configuration, or an ensemble of them
     from galaxy_lib.report.compare import read_compare_file  # a comparison's file names runs
+    from galaxy_lib.studies.curve_file import is_curve_file, load_curve_file  # a learning curve's file
 
     files = sorted((repo_root / "parameters").glob("*.yaml"))
     assert len(files) >= 5

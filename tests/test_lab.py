@@ -19,8 +19,9 @@ from typing import ClassVar
 
 import pytest
 
-from galaxy_lib import cli, lab
+from galaxy_lib import cli
 from galaxy_lib.errors import ConfigError, DiskError
+from galaxy_lib.report import lab
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from galaxy_lib import cli, locks
+from galaxy_lib.data import dataset
 from galaxy_lib.errors import BusyError, DataError, GalaxyLibError
 from galaxy_lib.locks import lock_file, run_lock
 from galaxy_lib.synth import sky
@@ -168,13 +169,13 @@ def test_the_synthetic_sky_says_who_is_generating_it_not_that_it_is_not_empty(tm
             synthetic, synthetic_n, synthetic_seed, synthetic_test_n = True, 5, 0, 0
 
         with pytest.raises(BusyError, match=rf"process {child.pid}"):
-            sky.ensure_synthetic(Config())
+            dataset.ensure_synthetic(Config())
         assert not data.exists()
     # once the holder is gone, the folder is generated, and a finished sky needs no lock at all
-    assert sky.ensure_synthetic(Config()) == data.resolve()
+    assert dataset.ensure_synthetic(Config()) == data.resolve()
     assert (data / sky.LABELS_FILE).is_file()
     with held_elsewhere(data):
-        assert sky.ensure_synthetic(Config()) == data.resolve()  # ready: no lock needed, no error
+        assert dataset.ensure_synthetic(Config()) == data.resolve()  # ready: no lock needed, no error
     with pytest.raises(DataError, match="not empty"):  # the genuine case keeps its message
         sky.generate(data, n=5, progress=False)
 
@@ -263,8 +264,8 @@ def test_a_killed_generators_half_folder_is_swept_by_the_next(tmp_path):
 def test_a_second_ensemble_or_curve_on_the_same_folder_stops_before_writing(tmp_path, kaggle_folder):
     """Their folder is locked first (then each member's or point's own while it trains)."""
     from galaxy_lib.config import Config
-    from galaxy_lib.evaluation.curve import run_curve
     from galaxy_lib.model.ensemble import load_ensemble, train_ensemble
+    from galaxy_lib.studies.curve import run_curve
 
     (tmp_path / "small.yaml").write_text(f"data: {kaggle_folder}\nepochs: 1\n")
     (tmp_path / "ens.yaml").write_text("name: pair\nmembers:\n  - {config: small.yaml, set: {seed: 0}}\n"
