@@ -337,12 +337,14 @@ def _start_and_stop_lab(tmp_path: Path, as_root: bool) -> str:
     return log_path.read_text()
 
 
+@pytest.mark.slow  # a real JupyterLab server: seconds to start on 2 cores
 def test_lab_starts_and_stops_as_root(tmp_path):
     out = _start_and_stop_lab(tmp_path, as_root=True)
     assert "note: running as root, so JupyterLab is started with --allow-root" in out
     assert "Running as root is not recommended" not in out
 
 
+@pytest.mark.slow
 def test_lab_starts_and_stops_as_a_normal_user(tmp_path):
     out = _start_and_stop_lab(tmp_path, as_root=False)
     assert "running as root" not in out.lower()
