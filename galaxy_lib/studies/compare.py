@@ -94,10 +94,6 @@ class ComparedRun:
     def heldout_accuracy(self) -> float | None:
         return _number(self.metrics.get(f"{self.evaluated_split}_accuracy"))
 
-    def ids(self, name: str) -> set[int]:
-        """GalaxyIDs of one part of the split (``train``, ``val`` or ``test``)."""
-        return set(split_module.ids_of(self.split, name).tolist())
-
     def record(self) -> dict[str, Any]:
         """What ``report.json`` keeps of this run: where it is and its held-out figures."""
         m = self.metrics
