@@ -44,7 +44,7 @@ COMPARISON = "parameters/compare_sample.yaml"
 def _finished(run_dir: Path) -> bool:
     """Whether ``compare`` accepts the folder as it is (trained, evaluated, not trained since): its own check."""
     from galaxy_lib.errors import RunError
-    from galaxy_lib.evaluation.compare import open_run
+    from galaxy_lib.studies.compare import open_run
 
     try:
         open_run(run_dir)
@@ -54,7 +54,7 @@ def _finished(run_dir: Path) -> bool:
 
 
 def _run_figures(run_dir: Path) -> dict[str, Any]:
-    from galaxy_lib.evaluation.compare import open_run
+    from galaxy_lib.studies.compare import open_run
 
     run = open_run(run_dir)  # the comparison's own reader of metrics.json and history.csv
     metrics = run.metrics

@@ -76,8 +76,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
 
     from galaxy_lib.config import parse_overrides
-    from galaxy_lib.evaluation import curve, curve_analysis, figures
-    from galaxy_lib.evaluation.curve_file import is_curve_file, load_curve_file, run_curves
+    from galaxy_lib.studies import curve, curve_analysis, figures
+    from galaxy_lib.studies.curve_file import is_curve_file, load_curve_file, run_curves
 
     if not is_curve_file(args.file):
         raise SystemExit(f"-f {args.file}: not a learning-curve file (one with `sizes`, e.g. "

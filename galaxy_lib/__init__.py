@@ -1,16 +1,21 @@
 """galaxy_lib: reproduce, honestly evaluate and improve a VGG6 Galaxy Zoo classifier.
 
-The tree reads as the pipeline; each stage imports only the stages before it and the core:
+The tree reads as the pipeline; each stage imports only its own stage, the stages before it and
+the core (``tests/test_layering.py`` enforces it, lazy imports included):
 
-- core: ``config`` (the one configuration object), ``errors`` (the user-error channel),
-  ``locks`` (one process at a time per run, report or data folder),
-  ``tree`` (the 11-question decision tree), ``environment``, ``tf_setup``;
+- core: ``paths`` (project root, shown paths, the folder swap) and ``kaggle`` (Kaggle's file and
+  folder names), both free of package imports; ``config`` (the one configuration object),
+  ``errors`` (the user-error channel), ``locks`` (one process at a time per run, report or data
+  folder), ``tree`` (the 11-question decision tree), ``environment``, ``tf_setup``;
 - ``synth``: the synthetic Galaxy Zoo sky (the default data set);
-- ``data``: Kaggle layout, images, labels, split, ``tf.data`` input, augmentation;
-- ``model``: VGG6, run folders, training, prediction;
-- ``evaluation``: metrics, baselines, figures, the held-out evaluation of a run;
-- ``report``: papermill execution, HTML rendering and the report index;
-- ``cli``: ``python -m galaxy_lib VERB``.
+- ``data``: images, labels, split, ``tf.data`` input, augmentation, and the decision to generate the
+  synthetic sky a configuration asks for;
+- ``model``: VGG6, run folders, training, prediction, ensembles;
+- ``evaluation``: metrics, baselines, figures, the held-out evaluation of one run;
+- ``studies``: learning curves and comparisons of runs, built on training and evaluation;
+- ``report``: papermill execution, HTML rendering, the report index, the notebooks' set-up and
+  JupyterLab (``report.lab``);
+- entry: ``cli`` (``python -m galaxy_lib VERB``), which dispatches to every stage.
 
 TensorFlow is imported only by the modules that need it, so data checks and the CLI's help
 stay quick.

@@ -11,9 +11,9 @@ Ensembles (:mod:`galaxy_lib.model.ensemble`) use the same verbs: ``train -f`` an
 recognise an ensemble parameters file by its ``members`` key (``--out`` is then the ensemble
 folder, and ``--set``/``--data`` apply to every member); ``predict`` and ``evaluate`` take an
 ensemble folder, or several run folders to average (``evaluate`` then writes into ``--out``).
-``curve`` (:mod:`galaxy_lib.evaluation.curve`) trains one configuration on nested subsets of the
+``curve`` (:mod:`galaxy_lib.studies.curve`) trains one configuration on nested subsets of the
 training galaxies into a curve folder of ordinary run folders. A learning-curve file
-(:mod:`galaxy_lib.evaluation.curve_file`, recognised by its ``sizes`` key) holds those settings:
+(:mod:`galaxy_lib.studies.curve_file`, recognised by its ``sizes`` key) holds those settings:
 ``curve -f FILE`` trains its curves and ``report -f FILE`` renders the learning-curve report.
 ``compare RUN RUN ... --name NAME`` (:mod:`galaxy_lib.report.compare`) renders a report comparing
 finished runs.
@@ -61,8 +61,8 @@ def _config_from(args: argparse.Namespace):
     """The parameters file with ``--set``/``--data``: a ``Config``, an ``EnsembleConfig`` for an
     ensemble file, or a ``CurveConfig`` for a learning-curve file."""
     from galaxy_lib.config import parse_overrides
-    from galaxy_lib.evaluation.curve_file import is_curve_file, load_curve_file
     from galaxy_lib.model.ensemble import load_parameters
+    from galaxy_lib.studies.curve_file import is_curve_file, load_curve_file
 
     overrides = parse_overrides(args.set or [])
     if getattr(args, "data", None):
@@ -75,8 +75,8 @@ def _config_from(args: argparse.Namespace):
 def _train(args: argparse.Namespace) -> int:
     config = _config_from(args)  # before TensorFlow loads: a bad key is reported in a moment
     from galaxy_lib.errors import ConfigError
-    from galaxy_lib.evaluation.curve_file import CurveConfig
     from galaxy_lib.model.ensemble import EnsembleConfig, train_ensemble
+    from galaxy_lib.studies.curve_file import CurveConfig
 
     if isinstance(config, CurveConfig):
         raise ConfigError(f"-f {args.file} is a learning-curve file: train its points with "
@@ -131,9 +131,9 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _curve(args: argparse.Namespace) -> int:
     from galaxy_lib.config import display_path
     from galaxy_lib.errors import ConfigError
-    from galaxy_lib.evaluation import curve
-    from galaxy_lib.evaluation.curve_file import CurveConfig, is_curve_file, run_curves
     from galaxy_lib.model.ensemble import EnsembleConfig
+    from galaxy_lib.studies import curve
+    from galaxy_lib.studies.curve_file import CurveConfig, is_curve_file, run_curves
 
     if is_curve_file(args.file):
         given = [flag for flag, value in (("--sizes", args.sizes), ("--seeds", args.seeds),
@@ -176,7 +176,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _lab(args: argparse.Namespace) -> int:
-    from galaxy_lib import lab
+    from galaxy_lib.report import lab
 
     return lab.run_lab(port=args.port, ip=args.ip, open_browser=not args.no_browser, extra=args.lab_args)
 

@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from galaxy_lib.errors import ConfigError, writing
+from galaxy_lib.paths import display_path, project_root, resolve_path  # noqa: F401 - re-exported as config.*
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "head": ("sigmoid", "tree"),
@@ -408,44 +409,3 @@ def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through :func:`atomic_path`."""
     with atomic_path(path) as tmp:
         tmp.write_text(text)
-
-
-def project_root() -> Path:
-    """The project folder (holding ``parameters/``): ``$GALAXY_LIB_ROOT``, else the nearest
-    folder at or above the current one that has ``parameters/`` and ``pyproject.toml``, else
-    the current folder. Notebooks run from ``notebooks/`` and the CLI from the root, and both
-    must read ``data: data/synthetic`` as the same folder."""
-    env = os.environ.get("GALAXY_LIB_ROOT")
-    if env:
-        return Path(env).resolve()
-    here = Path.cwd().resolve()
-    for folder in (here, *here.parents):
-        if (folder / "parameters").is_dir() and (folder / "pyproject.toml").is_file():
-            return folder
-    return here
-
-
-def resolve_path(path: str | os.PathLike[str]) -> Path:
-    """An absolute path: relative ones are taken from :func:`project_root`."""
-    p = Path(path).expanduser()
-    return p if p.is_absolute() else (project_root() / p).resolve()
-
-
-def display_path(path: str | os.PathLike[str]) -> str:
-    """``path`` as a report or a printed line should show it: relative to :func:`project_root`
-    when it lies inside the project, else as given. A report rendered on a CI runner or a
-    student's laptop must not carry that machine's folders, and relative paths are read from
-    the project root anyway (:func:`resolve_path`), so the short form names the same file.
-    Never raises: a path it cannot interpret is returned as ``str(path)``."""
-    try:
-        text = os.fspath(path)
-        if not text:
-            return ""
-        absolute = resolve_path(text)
-        root = project_root()
-        for candidate in (absolute, absolute.resolve()):  # also through symlinks (/tmp -> /private/tmp)
-            if candidate.is_relative_to(root):
-                return str(candidate.relative_to(root))
-        return text
-    except (OSError, TypeError, ValueError, RuntimeError):
-        return str(path)

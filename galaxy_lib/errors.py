@@ -18,6 +18,8 @@ import errno
 import os
 from collections.abc import Iterator
 
+from galaxy_lib.paths import display_path
+
 
 class GalaxyLibError(Exception):
     """Base class: a problem with the user's input, described in one line."""
@@ -73,8 +75,6 @@ def disk_error(exc: BaseException, path: str | os.PathLike[str] | None, note: st
         return exc
     if not isinstance(exc, OSError) or exc.errno not in DISK_ERRNOS:
         return None
-    from galaxy_lib.config import display_path  # config imports this module
-
     shown = display_path(path) if path is not None else ""
     head = " ".join(part for part in (f"cannot {verb}" if verb else "", shown) if part) or "cannot write"
     advice = DISK_ERRNOS[exc.errno]

@@ -8,22 +8,25 @@ it is doing, its command and since when), while different folders go on side by 
 
 The lock of ``runs/NAME`` is the file ``runs/.NAME.lock`` (beside the folder, not in it: a
 synthetic sky and a report are built elsewhere and renamed into place, and an empty data folder
-must stay empty). It is created atomically (``O_CREAT | O_EXCL``) and holds JSON
-``{pid, host, command, what, started}``. It is removed when the block ends, also on an error;
-a lock whose process is gone (killed, machine rebooted, the process id reused since) is taken over.
-A lock taken on another host cannot be checked from here, so it is reported, with its file.
+must stay empty), held with ``fcntl.flock``: the kernel releases it when the holder ends, however it
+ends (killed, crashed, the machine restarted), so there is no stale lock to judge or take over. The
+file holds JSON ``{pid, host, command, what, started}`` only to name the holder in the message; it
+is removed when the block ends. An acquirer checks that the file it locked is still the one at the
+path (a holder that just removed it may have been overtaken), else it tries again.
 
 The lock is re-entrant within a process (a learning curve locks its folder and each point locks
 its own; an ensemble locks its folder, then each member's), and it is inherited by the processes
 started inside the block: ``report`` locks the run folder and its notebooks' kernels train into
 it. The held locks are listed in the environment variable :data:`ENV`, which children inherit;
-a child accepts a lock file whose holder is the process that listed it there.
+a child accepts a lock held by the process that listed it there. Taking a lock is atomic across
+threads too: the whole check-then-take runs under one guard (``flock`` never blocks here).
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fcntl
 import json
 import os
 import socket
@@ -35,15 +38,16 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from galaxy_lib.errors import BusyError, disk_error
+from galaxy_lib.paths import display_path
 
 ENV = "GALAXY_LIB_LOCKS"
 """Environment variable: JSON ``{lock file: holder pid}`` of the locks held by this process and its
 ancestors, so that a notebook kernel started by ``report`` may work in the folder ``report`` locked."""
 
 _held: dict[str, int] = {}  # lock file -> nesting depth in this process
-_owned: set[str] = set()  # lock files this process created (and removes)
-_guard = threading.Lock()
-_CLAIM_STALE_SECONDS = 10.0  # a take-over claim older than this was left by a process that died meanwhile
+_owned: dict[str, int] = {}  # lock file -> the descriptor holding its flock (this process removes the file)
+_guard = threading.RLock()
+_TRIES = 50  # a lock file being replaced or written at this moment: try again, 20 ms apart
 
 
 def lock_file(path: str | os.PathLike[str]) -> Path:
@@ -57,7 +61,7 @@ def run_lock(path: str | os.PathLike[str], what: str = "") -> Iterator[Path]:
     """Hold the lock of folder ``path`` for the block; ``what`` says what this process does there
     (shown to a second process, e.g. ``"training"``). Yields the lock file.
 
-    Raises :class:`~galaxy_lib.errors.BusyError` naming the holder when another live process holds
+    Raises :class:`~galaxy_lib.errors.BusyError` naming the holder when another process holds
     it, and :class:`~galaxy_lib.errors.DiskError` when the lock file cannot be written (a read-only
     or full disk). Nested calls for the same folder in one process, and calls in a child process
     of the holder, share the holder's lock.
@@ -65,39 +69,46 @@ def run_lock(path: str | os.PathLike[str], what: str = "") -> Iterator[Path]:
     target = Path(path).expanduser().resolve()
     lock = lock_file(target)
     key = str(lock)
-    with _guard:
-        nested = key in _held
-        if nested:
+    with _guard:  # check and take in one step: two threads cannot both see the folder free
+        if key in _held:
             _held[key] += 1
-    if not nested:
-        owned = _acquire(lock, target, what)
-        with _guard:
+        else:
+            fd = _acquire(lock, target, what)
             _held[key] = 1
-            if owned:
-                _owned.add(key)
+            if fd is not None:
+                _owned[key] = fd
                 _advertise(key, os.getpid())
     try:
         yield lock
     finally:
         with _guard:
             _held[key] -= 1
-            last = _held[key] == 0
-            if last:
+            if _held[key] == 0:
                 del _held[key]
-                owned = key in _owned
-                _owned.discard(key)
-                if owned:
+                fd = _owned.pop(key, None)
+                if fd is not None:
                     _advertise(key, None)
-        if last and owned:
-            _release(lock)
+                    _release(lock, fd)
 
 
 def holder(path: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """The record of the live process holding the lock of folder ``path`` (pid, host, command,
-    what, started), or None when nobody does."""
+    """The record of the process holding the lock of folder ``path`` (pid, host, command, what,
+    started), or None when nobody does."""
     lock = lock_file(path)
-    record = _read(lock)
-    return record if record is not None and _alive(record, lock) else None
+    with _guard:
+        if str(lock) in _owned:
+            return _read(lock)
+        try:
+            fd = os.open(lock, os.O_RDONLY)
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _read(lock)
+        finally:
+            os.close(fd)  # also drops the shared lock, if we got it
+    return None
 
 
 # --- acquiring and releasing ----------------------------------------------------------------------
@@ -124,43 +135,47 @@ def _command() -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-def _acquire(lock: Path, target: Path, what: str) -> bool:
-    """Create ``lock`` for this process (True), accept it as inherited from a parent (False), or
-    raise :class:`BusyError`. A stale lock is taken over; a few tries cover a race with another
-    process taking the same stale lock over."""
+def _acquire(lock: Path, target: Path, what: str) -> int | None:
+    """Take ``lock`` for this process (its descriptor), accept it as inherited from a parent (None),
+    or raise :class:`BusyError` naming the holder."""
     try:
         lock.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         _raise_disk_error(exc, target)
-    payload = json.dumps(_record(what)) + "\n"
-    for _ in range(50):
+    for _ in range(_TRIES):
         try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            pass
+            fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o644)
         except OSError as exc:
             _raise_disk_error(exc, target)
-        else:
-            try:
-                with os.fdopen(fd, "w") as handle:
-                    handle.write(payload)
-            except OSError as exc:
-                with contextlib.suppress(OSError):
-                    lock.unlink()
-                _raise_disk_error(exc, target)
-            return True
-        text, record = _read_text(lock)
-        if text is None:  # removed between our try and our read: try again
-            continue
-        if record is not None and _alive(record, lock):
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            record = _read(lock)
+            if record is None:  # its holder is writing it this moment (or has just removed it)
+                time.sleep(0.02)
+                continue
             if _inherited(lock, record):
-                return False
-            raise BusyError(_busy_message(target, lock, record))
-        if record is None and _young(lock):  # being written this very moment by its creator
-            time.sleep(0.02)
+                return None
+            raise BusyError(_busy_message(target, record)) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(lock))
+        except FileNotFoundError:
+            same = False
+        if not same:  # its holder removed the file after we opened it: ours is no longer the lock
+            os.close(fd)
             continue
-        _take_over(lock, text)
-    raise BusyError(f"{_shown(target)}: could not take its lock {lock} (other processes keep taking it); "
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, (json.dumps(_record(what)) + "\n").encode())
+        except OSError as exc:
+            _release(lock, fd)
+            _raise_disk_error(exc, target)
+        return fd
+    raise BusyError(f"{display_path(target)}: could not take its lock {lock} (other processes keep taking it); "
                     "wait a moment and run again")
 
 
@@ -172,93 +187,28 @@ def _raise_disk_error(exc: OSError, target: Path) -> NoReturn:
     raise error from exc
 
 
-def _release(lock: Path) -> None:
-    """Remove our lock file, unless another process has (wrongly) taken it over meanwhile."""
-    record = _read(lock)
-    if record is not None and record.get("pid") == os.getpid() and record.get("host") == socket.gethostname():
+def _release(lock: Path, fd: int) -> None:
+    """Remove the lock file while still holding it (a process waiting on it then sees it replaced),
+    then let the kernel release the lock with the descriptor."""
+    try:
         with contextlib.suppress(OSError):
             lock.unlink()
-
-
-def _take_over(lock: Path, stale_text: str) -> None:
-    """Remove a stale lock file, guarded by a claim file so that of two processes taking over the
-    same stale lock only one removes it (the other must not remove the first one's new lock)."""
-    claim = lock.with_name(lock.name + ".takeover")
-    try:
-        fd = os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-    except FileExistsError:
-        with contextlib.suppress(OSError):
-            if time.time() - claim.stat().st_mtime > _CLAIM_STALE_SECONDS:
-                claim.unlink()
-        time.sleep(0.02)
-        return
-    os.close(fd)
-    try:
-        text, _ = _read_text(lock)
-        if text == stale_text:
-            with contextlib.suppress(FileNotFoundError):
-                lock.unlink()
     finally:
-        with contextlib.suppress(OSError):
-            claim.unlink()
+        os.close(fd)
 
 
-# --- reading and judging a lock file --------------------------------------------------------------
-
-
-def _read_text(lock: Path) -> tuple[str | None, dict[str, Any] | None]:
-    """The lock file's text (None when it is gone) and its record (None when it is not one)."""
-    try:
-        text = lock.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        return None, None
-    except OSError:
-        return "", None
-    try:
-        record = json.loads(text)
-    except json.JSONDecodeError:
-        return text, None
-    if not isinstance(record, dict) or not isinstance(record.get("pid"), int) or isinstance(record["pid"], bool):
-        return text, None
-    return text, record
+# --- reading a lock file ----------------------------------------------------------------------------
 
 
 def _read(lock: Path) -> dict[str, Any] | None:
-    return _read_text(lock)[1]
-
-
-def _young(lock: Path) -> bool:
-    """Whether ``lock`` was created under a second ago (its creator may still be writing it)."""
+    """The lock file's record, or None when it is gone, empty or not one."""
     try:
-        return time.time() - lock.stat().st_mtime < 1.0
-    except OSError:
-        return False
-
-
-def _alive(record: dict[str, Any], lock: Path) -> bool:
-    """Whether the process of ``lock``'s ``record`` still runs. On another host it cannot be
-    checked: assume so. On this one the process must exist, not be a zombie, and be no younger
-    than the lock (else its id was reused after the holder died or the machine restarted); a lock
-    naming this very process is alive only while this process holds it (else an earlier process
-    with the same id, common in containers, left it)."""
-    if record.get("host") != socket.gethostname():
-        return True
-    pid = record["pid"]
-    if pid == os.getpid():
-        return str(lock) in _owned
-    import psutil
-
-    try:
-        process = psutil.Process(pid)
-        created = process.create_time()
-        if process.status() == psutil.STATUS_ZOMBIE:
-            return False
-    except psutil.NoSuchProcess:  # ZombieProcess included
-        return False
-    except (psutil.AccessDenied, OSError):
-        return True
-    started = record.get("time")
-    return not isinstance(started, int | float) or created <= started + 1.0
+        record = json.loads(lock.read_text(encoding="utf-8", errors="replace"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or not isinstance(record.get("pid"), int) or isinstance(record["pid"], bool):
+        return None
+    return record
 
 
 def _inherited(lock: Path, record: dict[str, Any]) -> bool:
@@ -289,13 +239,7 @@ def _advertise(key: str, pid: int | None) -> None:
         os.environ.pop(ENV, None)
 
 
-def _shown(path: Path) -> str:
-    from galaxy_lib.config import display_path
-
-    return display_path(path)
-
-
-def _busy_message(target: Path, lock: Path, record: dict[str, Any]) -> str:
+def _busy_message(target: Path, record: dict[str, Any]) -> str:
     """``runs/smoke is in use by process 1234 (training: python -m galaxy_lib train ..., since 17:02); ...``"""
     since = ""
     with contextlib.suppress(TypeError, ValueError):
@@ -307,7 +251,5 @@ def _busy_message(target: Path, lock: Path, record: dict[str, Any]) -> str:
     detail = ", ".join(part for part in (f"{what}: {command}" if what else command,
                                          f"since {since}" if since else "") if part)
     host = record.get("host")
-    if host != socket.gethostname():
-        return (f"{_shown(target)} is in use by process {record['pid']} on host {host} ({detail}); wait for it or "
-                f"stop it (if it is gone, delete {lock})")
-    return f"{_shown(target)} is in use by process {record['pid']} ({detail}); wait for it or stop it"
+    where = f" on host {host}" if host and host != socket.gethostname() else ""
+    return f"{display_path(target)} is in use by process {record['pid']}{where} ({detail}); wait for it or stop it"

@@ -20,6 +20,7 @@ import results_store  # noqa: E402
 MB = 2**20
 
 
+@pytest.mark.slow  # its grandchildren live 2 s so that the sampler sees them together
 def test_peak_memory_is_summed_over_the_whole_process_tree(tmp_path, capsys):
     """Two grandchildren of 150 MB each, alive together: the tree's peak counts both (and the
     processes between), while the largest single process stays near 150 MB."""

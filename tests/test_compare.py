@@ -15,10 +15,10 @@ from matplotlib.figure import Figure
 from galaxy_lib import cli, tree
 from galaxy_lib.config import Config
 from galaxy_lib.errors import ConfigError, RunError
-from galaxy_lib.evaluation import compare
-from galaxy_lib.evaluation.compare import config_differences, no_overlap_mark, non_overlapping, split_check
 from galaxy_lib.model import ensemble
 from galaxy_lib.model.runs import HISTORY_COLUMNS, RunFolder
+from galaxy_lib.studies import compare
+from galaxy_lib.studies.compare import config_differences, no_overlap_mark, non_overlapping, split_check
 
 REPO = Path(__file__).resolve().parents[1]
 IDS = list(range(1, 13))

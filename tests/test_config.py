@@ -105,11 +105,18 @@ def test_a_key_that_another_key_switches_off_is_an_error(values, message):
         load_config(None, values)
 
 
-def test_keys_that_work_together_are_accepted():
-    Config(augment=True, augment_shift=4, augment_rotate=True)
-    Config(synthetic=True, synthetic_test_n=100)
-    Config(test_pool_file="pool.csv", test_pool_subset="block")
-    Config(head="tree", tree_normalisation="softmax")
+@pytest.mark.parametrize("values", [
+    {"augment": True, "augment_shift": 4, "augment_rotate": True},
+    {"synthetic": True, "synthetic_test_n": 100},
+    {"test_pool_file": "pool.csv", "test_pool_subset": "block"},
+    {"head": "tree", "tree_normalisation": "softmax"},
+])
+def test_keys_that_work_together_are_accepted(values):
+    """The same keys as the switched-off cases above, now with the key that switches them on: kept as
+    given, the same from a file or --set."""
+    config = Config(**values)
+    assert {key: getattr(config, key) for key in values} == values
+    assert load_config(None, values) == config
     Config(val_fraction=0.0, early_stopping_patience=3)  # monitors the training RMSE then: not a no-op
     Config(crop=32, image_size=64)  # upscaling a small crop is allowed
     Config(weight_averaging="ema", ema_momentum=0.99)
@@ -157,9 +164,9 @@ def test_old_and_new_precision_keys_together_and_the_old_key_typed_today(tmp_pat
 
 
 def test_every_parameters_file_loads(repo_root):
-    from galaxy_lib.evaluation.curve_file import is_curve_file, load_curve_file  # a learning curve's file
     from galaxy_lib.model.ensemble import load_parameters  # a configuration, or an ensemble of them
     from galaxy_lib.report.compare import read_compare_file  # a comparison's file names runs
+    from galaxy_lib.studies.curve_file import is_curve_file, load_curve_file  # a learning curve's file
 
     files = sorted((repo_root / "parameters").glob("*.yaml"))
     assert len(files) >= 5

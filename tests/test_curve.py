@@ -15,8 +15,8 @@ from galaxy_lib import cli
 from galaxy_lib.config import Config
 from galaxy_lib.data import split
 from galaxy_lib.errors import ConfigError, DataError
-from galaxy_lib.evaluation import curve, figures, power_law
 from galaxy_lib.evaluation.baselines import KAGGLE_ANCHORS
+from galaxy_lib.studies import curve, figures, power_law
 
 # --- sizes -----------------------------------------------------------------------------------------------------
 

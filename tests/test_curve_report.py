@@ -16,10 +16,10 @@ import pytest
 from galaxy_lib import cli
 from galaxy_lib.config import load_config
 from galaxy_lib.errors import ConfigError, DataError
-from galaxy_lib.evaluation import curve, curve_analysis, power_law
 from galaxy_lib.evaluation.baselines import KAGGLE_ANCHORS
-from galaxy_lib.evaluation.curve_file import CurveConfig, is_curve_file, load_curve_file
 from galaxy_lib.model.runs import HISTORY_COLUMNS, RunFolder
+from galaxy_lib.studies import curve, curve_analysis, power_law
+from galaxy_lib.studies.curve_file import CurveConfig, is_curve_file, load_curve_file
 
 REPO = Path(__file__).resolve().parents[1]
 TRUTH = power_law.PowerLaw(c=0.08, a=0.5, b=0.4)

@@ -20,7 +20,7 @@ import pytest
 from galaxy_lib import cli, report
 from galaxy_lib.config import Config, atomic_path, atomic_write_text
 from galaxy_lib.data import split as split_module
-from galaxy_lib.errors import DiskError, GalaxyLibError
+from galaxy_lib.errors import DiskError, GalaxyLibError, disk_error
 from galaxy_lib.model.runs import RunFolder
 from galaxy_lib.report import build
 from galaxy_lib.synth import sky
@@ -268,5 +268,19 @@ def test_the_cli_keeps_the_traceback_of_other_os_errors(tmp_path, monkeypatch):
         cli.main(["synth", "--out", str(tmp_path / "sky")])
 
 
-def test_disk_error_is_a_one_line_user_error():
-    assert issubclass(DiskError, GalaxyLibError) and issubclass(DiskError, OSError)
+def test_disk_error_is_a_one_line_user_error(tmp_path, monkeypatch, capsys):
+    """Callers' ``except OSError`` still catch it (with its errno), and the command line prints it as
+    one line with exit status 2, like every other user error."""
+    error = disk_error(OSError(errno.EROFS, "Read-only file system"), tmp_path / "sky")
+    assert isinstance(error, DiskError) and isinstance(error, GalaxyLibError) and error.errno == errno.EROFS
+    with pytest.raises(OSError) as caught:
+        raise error
+    assert caught.value is error
+
+    def read_only(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(sky, "generate", read_only)
+    assert cli.main(["synth", "--out", str(tmp_path / "sky")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {error}\n" and "\n" not in str(error)

@@ -19,8 +19,9 @@ from typing import ClassVar
 
 import pytest
 
-from galaxy_lib import cli, lab
+from galaxy_lib import cli
 from galaxy_lib.errors import ConfigError, DiskError
+from galaxy_lib.report import lab
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -336,12 +337,14 @@ def _start_and_stop_lab(tmp_path: Path, as_root: bool) -> str:
     return log_path.read_text()
 
 
+@pytest.mark.slow  # a real JupyterLab server: seconds to start on 2 cores
 def test_lab_starts_and_stops_as_root(tmp_path):
     out = _start_and_stop_lab(tmp_path, as_root=True)
     assert "note: running as root, so JupyterLab is started with --allow-root" in out
     assert "Running as root is not recommended" not in out
 
 
+@pytest.mark.slow
 def test_lab_starts_and_stops_as_a_normal_user(tmp_path):
     out = _start_and_stop_lab(tmp_path, as_root=False)
     assert "running as root" not in out.lower()
@@ -352,7 +355,7 @@ def test_the_lab_launch_turns_the_news_prompt_off(monkeypatch):
     (the "Would you like to get notified about official Jupyter news?" prompt) only inside the launch."""
     from jupyterlab_server.config import get_static_page_config
 
-    from galaxy_lib import lab as lab_module
+    from galaxy_lib.report import lab as lab_module
 
     def disabled() -> dict:
         return get_static_page_config(level="all").get("disabledExtensions", {})

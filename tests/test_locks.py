@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from galaxy_lib import cli, locks
+from galaxy_lib.data import dataset
 from galaxy_lib.errors import BusyError, DataError, GalaxyLibError
 from galaxy_lib.locks import lock_file, run_lock
 from galaxy_lib.synth import sky
@@ -100,35 +101,69 @@ def test_different_folders_run_side_by_side(tmp_path):
         assert lock_file(tmp_path / "runs" / "b").exists()
 
 
-@pytest.mark.parametrize("content", ["dead pid", "garbage", "reused pid", "own pid"])
-def test_a_stale_lock_is_taken_over(tmp_path, content):
+@pytest.mark.parametrize("content", ["dead pid", "garbage", "own pid", "another host"])
+def test_a_lock_file_left_behind_does_not_block(tmp_path, content):
+    """Only the kernel's flock counts: a file left by a killed holder (whatever it says) is free."""
     folder = tmp_path / "run"
     lock = lock_file(folder)
     if content == "dead pid":  # a process that has ended (and been reaped)
         done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                               text=True, check=True)
-        record = {**locks._record("training"), "pid": int(done.stdout)}
-    elif content == "reused pid":  # a live process, but started after the lock: its id was reused
-        record = {**locks._record("training"), "pid": os.getppid(), "time": 1.0}
+        lock.write_text(json.dumps({**locks._record("training"), "pid": int(done.stdout)}))
     elif content == "own pid":  # an earlier process with this one's id (containers) left it
-        record = locks._record("training")
-    if content == "garbage":
-        lock.write_text("{not json")
-        os.utime(lock, (time.time() - 60, time.time() - 60))  # not one being written this moment
+        lock.write_text(json.dumps(locks._record("training")))
+    elif content == "another host":
+        lock.write_text(json.dumps({**locks._record("training"), "host": "elsewhere.example"}))
     else:
-        lock.write_text(json.dumps(record))
+        lock.write_text("{not json")
     with run_lock(folder, "training"):
         assert json.loads(lock.read_text())["pid"] == os.getpid()
     assert not lock.exists()
-    assert not lock.with_name(lock.name + ".takeover").exists()
 
 
-def test_a_lock_of_another_host_is_reported_with_its_file(tmp_path):
+def test_a_killed_holder_releases_its_lock(tmp_path):
+    """The kernel drops a flock when its process dies: no take-over protocol is needed."""
     folder = tmp_path / "run"
-    lock_file(folder).write_text(json.dumps({**locks._record("training"), "host": "elsewhere.example"}))
-    with pytest.raises(BusyError, match=r"on host elsewhere\.example .*delete .*\.run\.lock"), run_lock(folder):
-        pass
-    assert lock_file(folder).exists()  # not ours to remove
+    with held_elsewhere(folder) as child:
+        with pytest.raises(BusyError, match=rf"process {child.pid} "), run_lock(folder):
+            pass
+        child.kill()
+        child.wait(timeout=10)
+        assert lock_file(folder).exists()  # left behind by the killed holder, but not held
+        with run_lock(folder, "training"):
+            assert locks.holder(folder)["pid"] == os.getpid()
+
+
+def test_threads_of_one_process_take_a_free_lock_one_at_a_time(tmp_path, monkeypatch):
+    """Check-then-take is one step: of two threads racing for a free folder, each holds it alone
+    (one nests inside the other's lock rather than both writing the lock file at once)."""
+    import threading
+
+    folder = tmp_path / "run"
+    real, inside, overlap = locks._acquire, [0], []
+
+    def slow_acquire(*args):
+        inside[0] += 1
+        overlap.append(inside[0])
+        time.sleep(0.05)  # widen the window in which a second thread could slip in
+        try:
+            return real(*args)
+        finally:
+            inside[0] -= 1
+
+    monkeypatch.setattr(locks, "_acquire", slow_acquire)
+
+    def take():
+        with run_lock(folder, "training"):
+            time.sleep(0.01)
+
+    threads = [threading.Thread(target=take) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert overlap and max(overlap) == 1
+    assert not lock_file(folder).exists() and locks._held == {}
 
 
 def test_a_child_process_inherits_its_parents_lock(tmp_path):
@@ -168,13 +203,13 @@ def test_the_synthetic_sky_says_who_is_generating_it_not_that_it_is_not_empty(tm
             synthetic, synthetic_n, synthetic_seed, synthetic_test_n = True, 5, 0, 0
 
         with pytest.raises(BusyError, match=rf"process {child.pid}"):
-            sky.ensure_synthetic(Config())
+            dataset.ensure_synthetic(Config())
         assert not data.exists()
     # once the holder is gone, the folder is generated, and a finished sky needs no lock at all
-    assert sky.ensure_synthetic(Config()) == data.resolve()
+    assert dataset.ensure_synthetic(Config()) == data.resolve()
     assert (data / sky.LABELS_FILE).is_file()
     with held_elsewhere(data):
-        assert sky.ensure_synthetic(Config()) == data.resolve()  # ready: no lock needed, no error
+        assert dataset.ensure_synthetic(Config()) == data.resolve()  # ready: no lock needed, no error
     with pytest.raises(DataError, match="not empty"):  # the genuine case keeps its message
         sky.generate(data, n=5, progress=False)
 
@@ -263,8 +298,8 @@ def test_a_killed_generators_half_folder_is_swept_by_the_next(tmp_path):
 def test_a_second_ensemble_or_curve_on_the_same_folder_stops_before_writing(tmp_path, kaggle_folder):
     """Their folder is locked first (then each member's or point's own while it trains)."""
     from galaxy_lib.config import Config
-    from galaxy_lib.evaluation.curve import run_curve
     from galaxy_lib.model.ensemble import load_ensemble, train_ensemble
+    from galaxy_lib.studies.curve import run_curve
 
     (tmp_path / "small.yaml").write_text(f"data: {kaggle_folder}\nepochs: 1\n")
     (tmp_path / "ens.yaml").write_text("name: pair\nmembers:\n  - {config: small.yaml, set: {seed: 0}}\n"

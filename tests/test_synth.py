@@ -12,9 +12,10 @@ import pytest
 
 from galaxy_lib import tree
 from galaxy_lib.cli import main as cli_main
+from galaxy_lib.data import dataset
 from galaxy_lib.data.dataset import load_dataset
 from galaxy_lib.errors import ConfigError, DataError
-from galaxy_lib.synth import morphology, sky
+from galaxy_lib.synth import catalogue, morphology, sky
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +127,7 @@ def test_interrupted_run_leaves_nothing(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(*args)
 
-    monkeypatch.setattr(sky, "make_galaxy", failing)
+    monkeypatch.setattr(catalogue, "make_galaxy", failing)
     with pytest.raises(KeyboardInterrupt):
         sky.generate(tmp_path / "sky", n=5, progress=False, workers=1)
     assert list(tmp_path.iterdir()) == []
@@ -136,10 +137,10 @@ def test_ensure_synthetic_generates_only_when_missing(tmp_path):
     from galaxy_lib.config import Config
 
     config = Config(data=str(tmp_path / "sky"), synthetic=True, synthetic_n=4, synthetic_seed=7)
-    root = sky.ensure_synthetic(config)
+    root = dataset.ensure_synthetic(config)
     assert root == tmp_path / "sky" and len(pd.read_csv(root / sky.LABELS_FILE)) == 4
     stamp = (root / sky.LABELS_FILE).stat().st_mtime_ns
-    assert sky.ensure_synthetic(config.replace(synthetic_n=9)) == root
+    assert dataset.ensure_synthetic(config.replace(synthetic_n=9)) == root
     assert (root / sky.LABELS_FILE).stat().st_mtime_ns == stamp  # existing data is kept
     plain = Config(data=str(tmp_path / "absent"), synthetic=False)
-    assert sky.ensure_synthetic(plain) == tmp_path / "absent" and not (tmp_path / "absent").exists()
+    assert dataset.ensure_synthetic(plain) == tmp_path / "absent" and not (tmp_path / "absent").exists()

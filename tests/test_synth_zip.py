@@ -15,7 +15,8 @@ from galaxy_lib import tree
 from galaxy_lib.cli import main as cli_main
 from galaxy_lib.data import dataset
 from galaxy_lib.errors import ConfigError, DiskError
-from galaxy_lib.synth import sky, zipped
+from galaxy_lib.kaggle import has_labels
+from galaxy_lib.synth import catalogue, sky, zipped
 
 N, N_TEST, SEED, CHUNK = 20, 6, 5, 4
 EXPECTED = sorted([*zipped.ZIPS, zipped.LABELS_ZIP, sky.TRUTH_FILE, sky.METADATA_FILE])
@@ -41,7 +42,7 @@ def _interrupt_after(monkeypatch, calls: int) -> dict[str, int]:
             raise KeyboardInterrupt
         return MAKE_GALAXY(*args)
 
-    monkeypatch.setattr(sky, "make_galaxy", counting)
+    monkeypatch.setattr(catalogue, "make_galaxy", counting)  # both writers draw their galaxies there
     return seen
 
 
@@ -156,8 +157,8 @@ def test_ensure_synthetic_keeps_a_zipped_set(both):
 
     zips = both[1]
     stamp = (zips / zipped.LABELS_ZIP).stat().st_mtime_ns
-    assert sky.has_labels(zips) and not sky.has_labels(zips / "absent")
-    assert sky.ensure_synthetic(Config(data=str(zips), synthetic=True, synthetic_n=3)) == zips
+    assert has_labels(zips) and not has_labels(zips / "absent")
+    assert dataset.ensure_synthetic(Config(data=str(zips), synthetic=True, synthetic_n=3)) == zips
     assert (zips / zipped.LABELS_ZIP).stat().st_mtime_ns == stamp
 
 

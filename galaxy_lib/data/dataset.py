@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from galaxy_lib import tree
-from galaxy_lib.config import display_path
+from galaxy_lib.config import display_path, project_root, resolve_path
 from galaxy_lib.data.images import (  # re-exported: callers know them as dataset.*
     IMAGE_SIDE,
     TEST_IMAGES,
@@ -39,16 +39,16 @@ from galaxy_lib.data.images import (  # re-exported: callers know them as datase
     zip_names,
     zip_source,
 )
+from galaxy_lib.data.sample import locate
 from galaxy_lib.errors import DataError
-
-LABELS_NAME = "training_solutions_rev1"
-LABEL_FILES = (f"{LABELS_NAME}.csv", f"{LABELS_NAME}.csv.zip", f"{LABELS_NAME}.zip")
+from galaxy_lib.kaggle import LABEL_FILES, LABELS_NAME, has_labels
+from galaxy_lib.locks import run_lock
 
 _VALUE_SLACK = 1e-6  # vote fractions are rounded; allow this much outside [0, 1]
 
 __all__ = [
     "IMAGE_SIDE", "TEST_IMAGES", "TRAINING_IMAGES", "GalaxyData", "ImageSource", "check_data", "check_images",
-    "jpeg_problem", "load_dataset", "load_for_config", "open_images", "read_labels", "summarise",
+    "ensure_synthetic", "jpeg_problem", "load_dataset", "load_for_config", "open_images", "read_labels", "summarise",
 ]
 
 
@@ -342,14 +342,7 @@ def load_dataset(
 def load_for_config(config: Any, **kwargs: Any) -> GalaxyData:
     """The data set a configuration names (``config.data``, relative to the project root),
     generated first when ``config.synthetic`` asks for it and it is not there yet."""
-    from galaxy_lib.config import project_root, resolve_path
-    from galaxy_lib.data.sample import locate
-
-    root = locate(resolve_path(config.data), project_root())  # the shared sample, else its local build
-    if getattr(config, "synthetic", False):  # generates only when the labels are not there yet
-        from galaxy_lib.synth import sky
-
-        root = Path(sky.ensure_synthetic(config))
+    root = ensure_synthetic(config)
     return load_dataset(
         root,
         tree_tolerance=config.tree_tolerance,
@@ -357,6 +350,25 @@ def load_for_config(config: Any, **kwargs: Any) -> GalaxyData:
         resize_bad_size=config.resize_bad_size,
         **kwargs,
     )
+
+
+def ensure_synthetic(config: Any) -> Path:
+    """The data folder of ``config`` (``config.data``, relative to the project root); when
+    ``config.synthetic`` is true and the folder has no labels yet (:func:`galaxy_lib.kaggle.has_labels`:
+    a CSV, or zipped as Kaggle ships them), generate ``config.synthetic_n`` galaxies there with
+    ``config.synthetic_seed`` (and ``config.synthetic_test_n`` unlabelled test images) first. An empty
+    or missing folder is filled, a folder with other content is refused rather than overwritten.
+
+    The decision to generate lives here, with the reader of a configuration's data, and not in
+    :mod:`galaxy_lib.synth`, which only writes skies it is asked for (stage 0 knows no configuration)."""
+    root = locate(resolve_path(config.data), project_root())  # the shared sample, else its local build
+    if getattr(config, "synthetic", False) and not has_labels(root):
+        from galaxy_lib.synth import sky  # the renderer's libraries only when a sky is made
+
+        with run_lock(root, "generating a synthetic sky"):
+            if not has_labels(root):  # again, under the lock: another process may just have made it
+                sky.generate(root, n=config.synthetic_n, seed=config.synthetic_seed, n_test=config.synthetic_test_n)
+    return root
 
 
 def summarise(data: GalaxyData, *, tree_tolerance: float = 0.01) -> str:

@@ -23,12 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from galaxy_lib.errors import DataError
-
-IMAGE_SIDE = 424
-"""Every Kaggle image is 424x424 pixels; crops are taken from its centre."""
-
-TRAINING_IMAGES = "images_training_rev1"
-TEST_IMAGES = "images_test_rev1"
+from galaxy_lib.kaggle import IMAGE_SIDE, TEST_IMAGES, TRAINING_IMAGES  # also known as images.*
 
 _IMAGE_NAME = re.compile(r"(?:^|/)(\d+)\.jpe?g$", re.IGNORECASE)
 _HEAD_BYTES = 4096  # Kaggle JPEGs carry their frame header within the first few hundred bytes

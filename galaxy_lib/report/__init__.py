@@ -1,4 +1,4 @@
-"""Stage 4, the report: execute the notebooks with papermill and render HTML with nbconvert.
+"""Stage 5, the report: execute the notebooks with papermill and render HTML with nbconvert.
 
 ``build_report`` is the entry point (``python -m galaxy_lib report``); ``write_index`` rebuilds
 ``reports/index.html``. One module per job: ``build`` (staging, swap, the failed folder),

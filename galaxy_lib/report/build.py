@@ -23,7 +23,7 @@ A report is built in a hidden staging folder and swapped into ``reports/NAME/`` 
 notebook succeeded, so a failing run never destroys the previous report; the failed notebooks
 are kept in ``reports/NAME.failed/`` with papermill's error banner at the top.
 
-A learning-curve file (:mod:`galaxy_lib.evaluation.curve_file`) renders its own notebook instead,
+A learning-curve file (:mod:`galaxy_lib.studies.curve_file`) renders its own notebook instead,
 ``04_learning_curve.ipynb`` (:data:`CURVE_NOTEBOOKS`; a run's report never runs it): ``config_file``
 is the learning-curve file, ``overrides`` the keys given for every point and ``run_dir`` the curve
 folder; the notebook trains the points that are missing, then fits and reports the curve into
@@ -59,15 +59,16 @@ from typing import Any
 
 from galaxy_lib.config import Config, atomic_write_text, display_path, load_config, project_root, resolve_path
 from galaxy_lib.errors import ConfigError, DataError, ReportError, disk_error, writing
-from galaxy_lib.evaluation.curve_file import CurveConfig, load_curve_file
 from galaxy_lib.locks import run_lock
 from galaxy_lib.model.ensemble import EnsembleConfig, EnsembleFolder, load_ensemble
 from galaxy_lib.model.runs import RunFolder
+from galaxy_lib.paths import replace_folder
 from galaxy_lib.report.execute import KERNEL_LOG, NotebookFailed, execute_notebook, kernel_stderr_to
 from galaxy_lib.report.html import FULL_HTML, NO_CODE_HTML, render_html
 from galaxy_lib.report.index import INDEX_FILE, write_index
 from galaxy_lib.report.kernels import kernel_environment, kernel_spec
 from galaxy_lib.report.summary import FAILURE_FILE, SUMMARY_FILE, copy_run_records, summary_record
+from galaxy_lib.studies.curve_file import CurveConfig, load_curve_file
 
 NOTEBOOK_PATTERN = "[0-9][0-9]_*.ipynb"  # notebooks run in name order: 01_data, 02_train, 03_evaluate
 CURVE_NOTEBOOKS = ("04_learning_curve.ipynb",)
@@ -110,7 +111,7 @@ def build_report(
 
     ``config`` may be an :class:`~galaxy_lib.model.ensemble.EnsembleConfig`: the report is then
     ``reports/<name>/`` for the whole ensemble (its data and ``reports_dir`` are the members' own).
-    A :class:`~galaxy_lib.evaluation.curve_file.CurveConfig` renders the learning-curve notebook into
+    A :class:`~galaxy_lib.studies.curve_file.CurveConfig` renders the learning-curve notebook into
     ``reports/<name>/`` (data and ``reports_dir``: the main curve's configuration's).
     """
     ensemble = isinstance(config, EnsembleConfig)
@@ -199,7 +200,7 @@ def render_report(name: str, notebooks: list[Path], parameters: dict[str, Any], 
     try:
         with writing(target, note=_KEPT):
             _make_readable(staging)
-            _swap_into_place(staging, target)
+            replace_folder(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -261,9 +262,9 @@ def _prepare_data(config: Config) -> None:
     """Generate the synthetic sky when asked for and missing; fail early on a data path that is not there."""
     data = resolve_path(config.data)
     if config.synthetic:
-        from galaxy_lib.synth import sky
+        from galaxy_lib.data.dataset import ensure_synthetic
 
-        sky.ensure_synthetic(config)
+        ensure_synthetic(config)
     elif not data.exists():
         raise DataError(f"data set not found: {data} (config key 'data'; pass --data PATH or set synthetic: true)")
 
@@ -294,20 +295,3 @@ def _make_readable(folder: Path) -> None:
     folder.chmod(0o755)
     for path in folder.rglob("*"):
         path.chmod(0o755 if path.is_dir() else 0o644)
-
-
-def _swap_into_place(staging: Path, target: Path) -> None:
-    """Replace ``target`` by ``staging`` with renames, so the old report goes only once the new one is whole."""
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(target, old)
-    try:
-        os.replace(staging, target)
-    except BaseException:
-        if old is not None:
-            os.replace(old, target)  # the previous report back in place
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)

@@ -4,7 +4,7 @@ It renders ``notebooks/05_compare.ipynb`` (:data:`~galaxy_lib.report.build.COMPA
 the same runner as a run's report (:func:`galaxy_lib.report.build.render_report`: staging folder, swap,
 ``NAME.failed/`` on a failure, the index) into ``reports/compare-NAME/``. The notebook's ``parameters``
 cell takes ``runs`` (run folders, relative to the project root) and ``name``; its cells call
-:mod:`galaxy_lib.evaluation.compare`.
+:mod:`galaxy_lib.studies.compare`.
 
 The runs may also come from a small comparison file (``-f``)::
 
@@ -14,7 +14,7 @@ The runs may also come from a small comparison file (``-f``)::
       - runs/bench-improved
 
 The runs are read before any kernel starts, so an unknown, unevaluated or unfinished run is a
-one-line error at once (:func:`galaxy_lib.evaluation.compare.open_run`). ``report.json`` carries
+one-line error at once (:func:`galaxy_lib.studies.compare.open_run`). ``report.json`` carries
 ``"kind": "compare"``, the runs (name, folder, kind and held-out figures of each), whether their
 held-out figures are directly comparable and the split warning, for the header and the index.
 """
@@ -37,7 +37,7 @@ from galaxy_lib.report.build import COMPARE_NOTEBOOKS, default_notebooks_dir, re
 from galaxy_lib.report.summary import RUN_RECORDS
 
 if TYPE_CHECKING:  # pandas and matplotlib: imported when a comparison is built, not with the package
-    from galaxy_lib.evaluation.compare import Comparison
+    from galaxy_lib.studies.compare import Comparison
 
 KIND = "compare"
 """``report.json``'s ``kind`` for a comparison (a run's report has no ``kind``)."""
@@ -94,7 +94,7 @@ def build_compare(
     errors are those of :func:`galaxy_lib.report.build.build_report` (a failing notebook, a busy or
     full report folder), plus one line for each run that cannot be compared, before any kernel starts.
     """
-    from galaxy_lib.evaluation.compare import load_comparison  # pandas and matplotlib: only when comparing
+    from galaxy_lib.studies.compare import load_comparison  # pandas and matplotlib: only when comparing
 
     if config_file:
         if runs:
@@ -125,7 +125,7 @@ def build_compare(
 def compare_summary(comparison: Comparison, name: str, config_file: str, kernel: str, started: dt.datetime,
                     timings: list[dict[str, Any]]) -> dict[str, Any]:
     """The ``report.json`` of a comparison: ``kind`` ``"compare"``, date, inputs, timings, the runs
-    (:meth:`~galaxy_lib.evaluation.compare.Comparison.summary_runs`), whether they are comparable
+    (:meth:`~galaxy_lib.studies.compare.Comparison.summary_runs`), whether they are comparable
     (``comparable``, ``split_warning``), the keys that differ and the machine the report ran on."""
     check = comparison.split_check()
     environment = environment_record(include_tensorflow=False)

@@ -218,7 +218,7 @@ def _run_row(entry: dict[str, Any], comparisons: list[str]) -> str:
     curve = entry.get("curve") if isinstance(entry.get("curve"), dict) else None
     resolved, what = (RunFolder.CONFIG, "resolved") if not members else (EnsembleFolder.MEMBERS, "members")
     if curve is not None:
-        from galaxy_lib.evaluation.curve import SETUP_FILE  # only for a curve: it imports the plotting libraries
+        from galaxy_lib.studies.curve import SETUP_FILE  # only for a curve: it imports the plotting libraries
 
         resolved, what = SETUP_FILE, "curve"
     compared = ""
@@ -253,7 +253,7 @@ def _run_row(entry: dict[str, Any], comparisons: list[str]) -> str:
 
 
 def _compared_runs(entry: dict[str, Any]) -> list[dict[str, Any]]:
-    """A comparison's runs (:meth:`galaxy_lib.evaluation.compare.ComparedRun.record`: name, run_dir,
+    """A comparison's runs (:meth:`galaxy_lib.studies.compare.ComparedRun.record`: name, run_dir,
     test_rmse, baselines ...) as records; plain names are accepted."""
     runs = entry.get("runs") if isinstance(entry.get("runs"), list) else []
     out = []

@@ -15,6 +15,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from galaxy_lib.config import project_root
 from galaxy_lib.errors import ReportError
@@ -33,7 +34,7 @@ def kernel_spec(kernel: str | None) -> Iterator[str]:
     ``.venv`` under a user-wide ``python3`` spec of another Python, we register a private spec in
     a temporary Jupyter data folder for the duration of the run.
     """
-    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+    from jupyter_client.kernelspec import KernelSpecManager
 
     manager = KernelSpecManager()
     if kernel:
@@ -42,20 +43,35 @@ def kernel_spec(kernel: str | None) -> Iterator[str]:
             raise ReportError(f"Jupyter kernel {kernel!r} not found; available: {', '.join(available) or 'none'}")
         yield kernel
         return
-    try:
-        argv = manager.get_kernel_spec("python3").argv
-    except NoSuchKernel:
-        argv = []
-    if runs_current_python(argv):
+    if spec_runs_current_python("python3", manager):
         yield "python3"
         return
-    with tempfile.TemporaryDirectory(prefix="galaxy-lib-kernels-") as tmp:
-        spec_dir = Path(tmp) / "kernels" / PRIVATE_KERNEL
-        spec_dir.mkdir(parents=True)
-        spec = current_python_spec(f"Python ({sys.executable})")
-        (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1))
-        with _environ(JUPYTER_PATH=os.pathsep.join(p for p in (tmp, os.environ.get("JUPYTER_PATH", "")) if p)):
-            yield PRIVATE_KERNEL
+    spec = current_python_spec(f"Python ({sys.executable})")
+    with temporary_spec(PRIVATE_KERNEL, spec, "galaxy-lib-kernels-") as env, _environ(**env):
+        yield PRIVATE_KERNEL
+
+
+def spec_runs_current_python(name: str, manager: Any = None) -> bool:
+    """Whether the kernel spec ``name`` Jupyter finds first starts this interpreter (False when none)."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        argv = (manager or KernelSpecManager()).get_kernel_spec(name).argv
+    except NoSuchKernel:
+        argv = []
+    return runs_current_python(argv)
+
+
+@contextlib.contextmanager
+def temporary_spec(name: str, spec: dict, prefix: str) -> Iterator[dict[str, str]]:
+    """Write ``spec`` as kernel ``name`` in a temporary Jupyter data folder for the block and yield the
+    environment (``JUPYTER_PATH``) that puts it before every other spec of that name. The user's own
+    kernel folders are not touched; the report's private kernel and the Lab's ``python3`` both use it."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        folder = Path(tmp) / "kernels" / name
+        folder.mkdir(parents=True)
+        (folder / "kernel.json").write_text(json.dumps(spec, indent=1))
+        yield {"JUPYTER_PATH": os.pathsep.join(p for p in (tmp, os.environ.get("JUPYTER_PATH", "")) if p)}
 
 
 def runs_current_python(argv: list[str]) -> bool:
@@ -66,7 +82,7 @@ def runs_current_python(argv: list[str]) -> bool:
 
 def current_python_spec(display_name: str) -> dict:
     """A kernel spec (``kernel.json`` content) that starts ipykernel on this interpreter; shared
-    by the report's private kernel and ``galaxy_lib.lab``'s registered one."""
+    by the report's private kernel and ``galaxy_lib.report.lab``'s registered one."""
     return {
         "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": display_name,

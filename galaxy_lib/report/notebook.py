@@ -12,7 +12,7 @@ evaluation keys the members share) and an :class:`~galaxy_lib.model.ensemble.Ens
 and evaluation and prediction recognise the ensemble folder themselves.
 
 The learning-curve notebook (``04_learning_curve.ipynb``) starts from the same three parameters,
-naming a learning-curve file (:mod:`galaxy_lib.evaluation.curve_file`) and the curve folder:
+naming a learning-curve file (:mod:`galaxy_lib.studies.curve_file`) and the curve folder:
 :func:`curve_setup` reads them and :func:`train_curves` trains the points that are missing.
 
 This module runs inside the notebooks' kernels: it imports neither papermill nor nbconvert, and
@@ -30,11 +30,11 @@ import pandas as pd
 
 from galaxy_lib.config import Config, display_path, resolve_path
 from galaxy_lib.errors import ConfigError, RunError
-from galaxy_lib.evaluation import curve_analysis
-from galaxy_lib.evaluation.curve import budget_note
-from galaxy_lib.evaluation.curve_file import CurveConfig, is_curve_file, load_curve_file, run_curves
 from galaxy_lib.model.ensemble import EnsembleConfig, EnsembleFolder, load_parameters
 from galaxy_lib.model.runs import RunFolder
+from galaxy_lib.studies import curve_analysis
+from galaxy_lib.studies.curve import budget_note
+from galaxy_lib.studies.curve_file import CurveConfig, is_curve_file, load_curve_file, run_curves
 
 
 def setup(
@@ -116,7 +116,7 @@ def curve_setup(
     """The learning-curve notebook's curves and curve folder, from its ``parameters`` cell.
 
     ``config_file`` is a learning-curve file (read from the project root), ``overrides`` change
-    every point (see :mod:`galaxy_lib.evaluation.curve_file`), and ``run_dir`` names the main
+    every point (see :mod:`galaxy_lib.studies.curve_file`), and ``run_dir`` names the main
     curve's folder (``""`` = the file's ``out``). Shows table text in full and prints one line
     saying which curve, data and folder the notebook works on."""
     path = resolve_path(config_file) if config_file else None
@@ -137,13 +137,13 @@ def curve_setup(
 
 def train_curves(curves: CurveConfig) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Train the points of the notebook's curves that are missing, resume interrupted ones and reuse
-    finished ones (:func:`~galaxy_lib.evaluation.curve_file.run_curves`); returns the ``curve.csv``
+    finished ones (:func:`~galaxy_lib.studies.curve_file.run_curves`); returns the ``curve.csv``
     frames of the main curve and of the validation curve (None without one)."""
     return run_curves(curves)
 
 
 def synthetic_check(curves: CurveConfig, validation: pd.DataFrame | None) -> curve_analysis.SyntheticCheck | None:
-    """The check of the extrapolation on the validation curve (:func:`~galaxy_lib.evaluation.curve_analysis.
+    """The check of the extrapolation on the validation curve (:func:`~galaxy_lib.studies.curve_analysis.
     synthetic_check`, written to its folder's ``check.json``) with its summary printed, or None, saying so,
     when the learning-curve file has no validation curve."""
     if curves.validation is None or validation is None:
@@ -157,15 +157,15 @@ def synthetic_check(curves: CurveConfig, validation: pd.DataFrame | None) -> cur
 
 
 if TYPE_CHECKING:  # the comparison module imports matplotlib: only when a notebook compares
-    from galaxy_lib.evaluation.compare import Comparison
+    from galaxy_lib.studies.compare import Comparison
 
 
 def compare_setup(runs: list[str] | tuple[str, ...], name: str = "") -> Comparison:
     """The comparison notebook's runs (``05_compare.ipynb``), from its ``parameters`` cell: two or more
     finished, evaluated run (or ensemble) folders, read from the project root
-    (:func:`galaxy_lib.evaluation.compare.load_comparison`: an unknown or unfinished run is one line).
+    (:func:`galaxy_lib.studies.compare.load_comparison`: an unknown or unfinished run is one line).
     Shows table text in full and prints one line per run: its folder and its held-out RMSE."""
-    from galaxy_lib.evaluation.compare import load_comparison  # matplotlib: only in the comparison notebook
+    from galaxy_lib.studies.compare import load_comparison  # matplotlib: only in the comparison notebook
 
     comparison = load_comparison(list(runs), name)
     pd.set_option("display.max_colwidth", None)

@@ -26,9 +26,9 @@ from typing import Any
 from galaxy_lib.config import Config, display_path
 from galaxy_lib.environment import cpu_model, environment_record
 from galaxy_lib.errors import GalaxyLibError, RunError
-from galaxy_lib.evaluation.curve_file import CurveConfig
 from galaxy_lib.model.ensemble import EnsembleConfig, EnsembleFolder, open_folder
 from galaxy_lib.model.runs import RunFolder
+from galaxy_lib.studies.curve_file import CurveConfig
 
 SUMMARY_FILE = "report.json"  # what the index reads: date, data, timings, headline metrics
 FAILURE_FILE = "failure.json"  # left in NAME.failed/ by a failed build
@@ -112,8 +112,8 @@ def _curve_metrics(config: CurveConfig, run_dir: Path) -> dict[str, Any]:
     """A learning curve's figures in the shape of a run's ``metrics.json``: the largest size's test and
     validation RMSE and accuracy (means over seeds), its training-mean predictor as the baseline, and
     ``curve`` (sizes, seeds, extrapolation, synthetic check). ``{}`` when the curve cannot be read."""
-    from galaxy_lib.evaluation import curve as curve_module
-    from galaxy_lib.evaluation import curve_analysis
+    from galaxy_lib.studies import curve as curve_module
+    from galaxy_lib.studies import curve_analysis
 
     try:
         frame = curve_module.read_curve(run_dir)
@@ -152,7 +152,7 @@ def curve_headline(curve: dict[str, Any]) -> tuple[list[int], int | None, dict[s
 def copy_run_records(run_dir: Path, staging: Path) -> None:
     """Copy the run's small records (metrics, AUC table, configuration, environment) beside the report,
     so a report folder stays meaningful when the run folder is cleaned away."""
-    from galaxy_lib.evaluation import curve  # a curve folder's records: its table, fit and set-up
+    from galaxy_lib.studies import curve  # a curve folder's records: its table, fit and set-up
 
     for record in (*RUN_RECORDS, curve.CURVE_FILE, curve.FIT_FILE, curve.SETUP_FILE):
         if (run_dir / record).is_file():

@@ -376,8 +376,9 @@ def _derived_change(suggestion: Suggestion, store: _Store) -> str:
     parameters_file = str(setup.get("parameters_file") or "")
     try:
         overrides = parse_overrides(setup.get("overrides") or [])
-    except (ConfigError, TypeError):
-        overrides = {}
+    except (ConfigError, TypeError) as exc:  # say so: an empty change would look like the measured one
+        return (f"# the overrides stored in {suggestion.figures[0].file}.json cannot be read "
+                f"({exc}); its \"command\" reproduces the measurement")
     overrides |= _sample_keys(parameters_file, setup.get("config") if isinstance(setup.get("config"), dict) else {})
     minutes = setup.get("minutes")
     if isinstance(minutes, int | float) and not isinstance(minutes, bool):

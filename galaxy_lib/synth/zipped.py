@@ -39,7 +39,10 @@ from tqdm import tqdm
 from galaxy_lib import tree
 from galaxy_lib.config import atomic_path, atomic_write_text, display_path
 from galaxy_lib.errors import ConfigError
-from galaxy_lib.synth import sky
+from galaxy_lib.kaggle import LABELS_FILE, LABELS_ZIP, TEST_IMAGES, TEST_ZIP, TRAINING_IMAGES, TRAINING_ZIP
+from galaxy_lib.paths import replace_folder
+from galaxy_lib.synth import catalogue
+from galaxy_lib.synth.catalogue import METADATA_FILE, TRUTH_FILE, SkyTables
 
 CHUNK = 2000
 """Galaxies between checkpoints: about 8 s of work on 2 cores, at most ~60 MB of JPEGs in flight. Each
@@ -47,9 +50,9 @@ checkpoint rereads a zip's central directory (0.3 s at 80,000 members), so much 
 
 PROGRESS_FILE = "progress.json"
 MEMBER_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip can hold: the same seed gives the same bytes
-FOLDERS = (sky.TRAIN_FOLDER, sky.TEST_FOLDER)
-ZIPS = (f"{sky.TRAIN_FOLDER}.zip", f"{sky.TEST_FOLDER}.zip")
-LABELS_ZIP = f"{sky.LABELS_FILE}.zip"
+FOLDERS = (TRAINING_IMAGES, TEST_IMAGES)
+ZIPS = (TRAINING_ZIP, TEST_ZIP)
+__all__ = ["CHUNK", "LABELS_ZIP", "PROGRESS_FILE", "ZIPS", "member_info", "staging_folder", "write_zipped"]
 _DIRECTORY = ".directory-"  # <zip name>.directory-<galaxies done>: a zip's central directory at a checkpoint
 
 
@@ -67,24 +70,6 @@ def member_info(name: str, compress_type: int) -> zipfile.ZipInfo:
     return info
 
 
-class _Tally:
-    """The training galaxies' running sums behind ``metadata.json`` (noise floor and answer means),
-    kept in the checkpoint so that a resumed set gets exactly the same figures."""
-
-    def __init__(self, state: dict[str, Any]) -> None:
-        self.squared = float(state["squared"])
-        self.counted = int(state["counted"])
-        self.vote_sums = np.array(state["vote_sums"], dtype=np.float64)
-
-    def add(self, probabilities: np.ndarray, votes: np.ndarray) -> None:
-        self.squared += float(((votes - probabilities) ** 2).sum())
-        self.counted += 1
-        self.vote_sums += votes
-
-    def state(self) -> dict[str, Any]:
-        return {"squared": self.squared, "counted": self.counted, "vote_sums": self.vote_sums.tolist()}
-
-
 def _task(seed: int, ids: tuple[np.ndarray, np.ndarray], n: int, position: int) -> tuple[int, int, int, int]:
     """Galaxy number ``position`` of the whole set (training galaxies first): (seed, split, index, id)."""
     split = 0 if position < n else 1
@@ -95,7 +80,7 @@ def _task(seed: int, ids: tuple[np.ndarray, np.ndarray], n: int, position: int) 
 def _render(task: tuple[int, int, int, int]) -> tuple[int, int, dict[str, Any], np.ndarray, np.ndarray, bytes]:
     """Pool worker: one galaxy's table rows and JPEG bytes (the main process writes the zip)."""
     seed, split, index, galaxy_id = task
-    morph, probabilities, votes, jpeg = sky.make_galaxy(seed, split, index)
+    morph, probabilities, votes, jpeg = catalogue.make_galaxy(seed, split, index)
     return split, galaxy_id, morph.to_row(), tree.normalise_to_tree(probabilities[None])[0], votes, jpeg
 
 
@@ -106,17 +91,17 @@ def write_zipped(out: Path, n: int, seed: int, n_test: int, overwrite: bool, wor
     if not isinstance(chunk, int | np.integer) or chunk < 1:
         raise ConfigError(f"chunk (galaxies between checkpoints) must be a positive integer, got {chunk!r}")
     staging = staging_folder(out)
-    request = {"generator": "galaxy_lib.synth.zipped", "version": sky.VERSION, "seed": int(seed), "n": int(n),
+    request = {"generator": "galaxy_lib.synth.zipped", "version": catalogue.VERSION, "seed": int(seed), "n": int(n),
                "n_test": int(n_test)}
     state = _resume(staging, request, progress)
     if state is None:
         state = _start(staging, request)
     total = n + n_test
     if workers is None:
-        workers = 1 if total < 150 else max(1, min(2, os.cpu_count() or 1))
-    ids = sky._galaxy_ids(seed, n, n_test)
-    tally = _Tally(state)
-    pool = multiprocessing.get_context("spawn").Pool(workers, initializer=sky._init_worker) if workers > 1 else None
+        workers = catalogue.default_workers(total)
+    ids = catalogue.galaxy_ids(seed, n, n_test)
+    context = multiprocessing.get_context("spawn")
+    pool = context.Pool(workers, initializer=catalogue.init_worker) if workers > 1 else None
     try:
         with tqdm(total=total, initial=state["done"], desc="synthetic galaxies (zips)", unit="gal",
                   disable=not progress) as bar:
@@ -124,13 +109,14 @@ def write_zipped(out: Path, n: int, seed: int, n_test: int, overwrite: bool, wor
                 stop = min(start + chunk, total)
                 tasks = [_task(seed, ids, n, p) for p in range(start, stop)]
                 results = pool.imap(_render, tasks, chunksize=16) if pool is not None else map(_render, tasks)
-                state = _write_chunk(staging, state, stop, results, tally, bar)
+                state = _write_chunk(staging, state, stop, results, bar)
     finally:
         if pool is not None:
             pool.terminate()
             pool.join()
     _finish(staging, state, seed, n, n_test)
-    _move_into_place(staging, out, overwrite)
+    catalogue.check_output(out, overwrite)  # someone may have written there meanwhile
+    replace_folder(staging, out)
 
 
 # --- checkpoints ------------------------------------------------------------------------------------------
@@ -141,18 +127,15 @@ def _start(staging: Path, request: dict[str, Any]) -> dict[str, Any]:
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir(parents=True)
-    with open(staging / sky.LABELS_FILE, "w", newline="") as labels:
-        labels.write(",".join(tree.KAGGLE_COLUMNS) + "\n")
-    with open(staging / sky.TRUTH_FILE, "w", newline="") as truth:
-        truth.write(",".join(sky._truth_header()) + "\n")
-    state = {"request": request, "done": 0, "files": _sizes(staging), "zips": {},
-             "squared": 0.0, "counted": 0, "vote_sums": [0.0] * tree.N_ANSWERS}
+    with SkyTables(staging) as tables:  # the two headers
+        sums = tables.state()
+    state = {"request": request, "done": 0, "files": _sizes(staging), "zips": {}, **sums}
     _save(staging, state)
     return state
 
 
 def _sizes(staging: Path) -> dict[str, int]:
-    return {name: (staging / name).stat().st_size for name in (sky.LABELS_FILE, sky.TRUTH_FILE)}
+    return {name: (staging / name).stat().st_size for name in SkyTables.FILES}
 
 
 def _save(staging: Path, state: dict[str, Any]) -> None:
@@ -231,7 +214,7 @@ def _open_zip(path: Path, append: bool) -> tuple[BinaryIO, zipfile.ZipFile]:
 
 def _write_chunk(staging: Path, state: dict[str, Any], stop: int,
                  results: Iterable[tuple[int, int, dict[str, Any], np.ndarray, np.ndarray, bytes]],
-                 tally: _Tally, bar: tqdm) -> dict[str, Any]:
+                 bar: tqdm) -> dict[str, Any]:
     """Stream one chunk of galaxies into the zips and CSVs, close the zips and save a checkpoint
     (the new state): each zip's central directory is copied aside, because the next chunk writes its
     members over it."""
@@ -239,22 +222,18 @@ def _write_chunk(staging: Path, state: dict[str, Any], stop: int,
     writers: dict[str, tuple[BinaryIO, zipfile.ZipFile]] = {}
     closed = False
     try:
-        with (open(staging / sky.LABELS_FILE, "a", newline="") as labels,
-              open(staging / sky.TRUTH_FILE, "a", newline="") as truth):
+        with SkyTables(staging, state) as tables:  # appending, from the checkpoint's sums
             for split, galaxy_id, row, probabilities, votes, jpeg in results:
                 name = ZIPS[split]
                 if name not in writers:
                     writers[name] = _open_zip(staging / name, append=name in zips)
                 member = member_info(f"{FOLDERS[split]}/{galaxy_id}.jpg", zipfile.ZIP_STORED)
                 writers[name][1].writestr(member, jpeg)
-                truth.write(sky._truth_line(split, galaxy_id, row, probabilities))
-                if split == 0:
-                    labels.write(str(galaxy_id) + "," + ",".join(sky._fmt(v) for v in votes) + "\n")
-                    tally.add(probabilities, votes)
+                tables.add(split, galaxy_id, row, probabilities, votes)
                 bar.update()
         for name, (handle, archive) in writers.items():
-            data_end = archive.start_dir  # where the members end and close() writes the central directory
-            archive.close()
+            data_end = handle.tell()  # after a member is written the file stands where the members end,
+            archive.close()  # which is where close() writes the central directory
             handle.seek(data_end)
             directory = f"{name}{_DIRECTORY}{stop}"
             with atomic_path(staging / directory) as tmp:
@@ -263,10 +242,11 @@ def _write_chunk(staging: Path, state: dict[str, Any], stop: int,
         closed = True
     finally:
         for handle, archive in writers.values():
-            if not closed:  # abandoned: the next run cuts the file back, so no central directory is written
-                archive.fp = None  # (ZipFile.close, also called on garbage collection, then does nothing)
             handle.close()
-    new = {**state, "done": stop, "files": _sizes(staging), "zips": zips, **tally.state()}
+            if not closed:  # abandoned: the next run cuts the file back, so no central directory is needed;
+                with contextlib.suppress(ValueError, OSError):  # on the closed handle close() writes none
+                    archive.close()  # (and garbage collection has nothing left to write either)
+    new = {**state, "done": stop, "files": _sizes(staging), "zips": zips, **tables.state()}
     _save(staging, new)
     for name, record in state["zips"].items():  # the previous checkpoint's copies are no longer needed
         if zips[name]["directory"] != record["directory"]:
@@ -280,35 +260,16 @@ def _write_chunk(staging: Path, state: dict[str, Any], stop: int,
 def _finish(staging: Path, state: dict[str, Any], seed: int, n: int, n_test: int) -> None:
     """Deflate the labels into Kaggle's ``training_solutions_rev1.csv.zip``, write ``metadata.json``
     and remove everything that only served the checkpoints."""
-    labels = staging / sky.LABELS_FILE
+    labels = staging / LABELS_FILE
     with atomic_path(staging / LABELS_ZIP) as tmp, zipfile.ZipFile(tmp, "w") as archive, open(labels, "rb") as source:
-        info = member_info(sky.LABELS_FILE, zipfile.ZIP_DEFLATED)
+        info = member_info(LABELS_FILE, zipfile.ZIP_DEFLATED)
         with archive.open(info, "w") as target:
             shutil.copyfileobj(source, target, 1 << 20)
-    tally = _Tally(state)
-    metadata = sky._metadata(seed, n, n_test, tally.squared, tally.counted, tally.vote_sums)
+    metadata = catalogue.sky_metadata(seed, n, n_test, state)
     metadata["layout"] = f"Kaggle's zips: {', '.join(z for z in ZIPS if z in state['zips'])}, {LABELS_ZIP}"
-    atomic_write_text(staging / sky.METADATA_FILE, json.dumps(metadata, indent=2) + "\n")
-    keep = {*state["zips"], LABELS_ZIP, sky.TRUTH_FILE, sky.METADATA_FILE}
+    atomic_write_text(staging / METADATA_FILE, json.dumps(metadata, indent=2) + "\n")
+    keep = {*state["zips"], LABELS_ZIP, TRUTH_FILE, METADATA_FILE}
     (staging / PROGRESS_FILE).unlink()
     for leftover in staging.iterdir():
         if leftover.name not in keep:
             leftover.unlink()
-
-
-def _move_into_place(staging: Path, out: Path, overwrite: bool) -> None:
-    """Rename the finished set to ``out``; an earlier set there is replaced only with ``overwrite``
-    (and put back if the rename fails)."""
-    sky._check_output(out, overwrite)  # someone may have written there meanwhile
-    if not out.exists():
-        os.replace(staging, out)
-        return
-    trash = out.parent / f".{out.name}.old-{os.getpid()}"
-    os.replace(out, trash)
-    try:
-        os.replace(staging, out)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.replace(trash, out)
-        raise
-    shutil.rmtree(trash, ignore_errors=True)

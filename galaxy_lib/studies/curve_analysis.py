@@ -1,7 +1,7 @@
 """What a measured learning curve says: per-size table, compute curve, synthetic check and conclusion.
 
 The learning-curve report (``notebooks/04_learning_curve.ipynb``) reads a curve folder made by
-:mod:`galaxy_lib.evaluation.curve` and calls one function per section:
+:mod:`galaxy_lib.studies.curve` and calls one function per section:
 
 - :func:`size_table`: each size's held-out test RMSE (mean and spread over seeds) next to the
   training-mean predictor of that subset;
@@ -43,10 +43,10 @@ from matplotlib.figure import Figure
 
 from galaxy_lib.config import atomic_write_text, display_path, resolve_path
 from galaxy_lib.errors import DataError
-from galaxy_lib.evaluation import figures
 from galaxy_lib.evaluation.baselines import KAGGLE_ANCHORS
-from galaxy_lib.evaluation.power_law import MIN_SIZES, Extrapolation, extrapolate
 from galaxy_lib.model.runs import RunFolder
+from galaxy_lib.studies import figures
+from galaxy_lib.studies.power_law import MIN_SIZES, Extrapolation, extrapolate
 
 COMPUTE_COLUMNS = ("n_train", "seed", "run", "epoch", "minutes", "val_rmse", "best_val_rmse")
 """Columns of :attr:`ComputeCurve.points`: one row per epoch of every point."""
@@ -185,7 +185,7 @@ def compute_curve(
     """The compute curve of every point in ``curve_dir`` (its ``curve.csv`` unless ``curve`` is
     given), from the points' ``history.csv`` and ``resume/state.json``; a point without its history
     is a :class:`DataError` naming the file. ``note`` goes under the figure's title."""
-    from galaxy_lib.evaluation.curve import read_curve
+    from galaxy_lib.studies.curve import read_curve
 
     if not 0 < fraction < 1:
         raise ValueError(f"fraction must be between 0 and 1, got {fraction}")
@@ -292,7 +292,7 @@ def synthetic_check(
 ) -> SyntheticCheck:
     """Fit the law to the points up to ``fit_up_to`` galaxies, extrapolate to each larger measured
     size and say whether the measured RMSE (mean over seeds) lies inside the bootstrap interval.
-    Fewer than :data:`~galaxy_lib.evaluation.power_law.MIN_SIZES` sizes to fit, or none above
+    Fewer than :data:`~galaxy_lib.studies.power_law.MIN_SIZES` sizes to fit, or none above
     ``fit_up_to``, is a :class:`DataError`. With ``folder`` (the validation curve's), the result is
     also written there as ``check.json``."""
     fitted = curve[curve["n_train"] <= fit_up_to]

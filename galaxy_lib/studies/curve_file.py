@@ -1,7 +1,7 @@
 """Learning-curve parameters files: what ``report`` and ``curve`` need to measure and report a curve.
 
 A learning-curve file names one configuration (an ordinary parameters file plus changed keys)
-and how to measure its curve (:mod:`galaxy_lib.evaluation.curve`), and optionally a second curve
+and how to measure its curve (:mod:`galaxy_lib.studies.curve`), and optionally a second curve
 on a synthetic sky that checks the extrapolation where the truth is known::
 
     name: learning_curve            # reports/learning_curve/; the curve folder defaults to runs/learning_curve/
@@ -25,7 +25,7 @@ recognise an ensemble file by ``members``.
 describes one model and is saved with each run; a curve is many runs of one configuration (one
 per size and seed), and a ``curve_sizes`` key would be saved into every point's ``config.yaml``,
 where it would mean nothing (which galaxies a point trained on is its ``split.csv``, see
-:mod:`galaxy_lib.evaluation.curve`). So each point keeps an ordinary ``Config``, and
+:mod:`galaxy_lib.studies.curve`). So each point keeps an ordinary ``Config``, and
 :class:`CurveConfig` is a small frozen record of the curve around it, like
 :class:`~galaxy_lib.model.ensemble.EnsembleConfig` for ensembles, read with the same one-line
 :class:`~galaxy_lib.errors.ConfigError` messages (unknown keys, a missing file, a bad size).
@@ -146,7 +146,7 @@ def _keys_mapping(value: Any, where: str) -> dict[str, Any]:
 
 def _sizes_text(value: Any, where: str) -> str:
     """``sizes`` as a comma-separated text (a YAML list or a text), checked by ``curve.parse_sizes``."""
-    from galaxy_lib.evaluation.curve import parse_sizes
+    from galaxy_lib.studies.curve import parse_sizes
 
     if isinstance(value, list | tuple):
         value = ",".join(str(v) for v in value)
@@ -208,7 +208,7 @@ def _spec(raw: Mapping[str, Any], path: Path, where: str, overrides: Mapping[str
 
 def _check_fit_up_to(value: Any, spec: CurveSpec, where: str) -> int:
     """``fit_up_to``: a size that leaves at least MIN_SIZES sizes to fit and a larger one to check."""
-    from galaxy_lib.evaluation.power_law import MIN_SIZES
+    from galaxy_lib.studies.power_law import MIN_SIZES
 
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"{where}: `fit_up_to` must be a number of training galaxies (the largest size the "
@@ -271,10 +271,10 @@ def load_curve_file(
 
 
 def run_spec(spec: CurveSpec, *, verbose: bool | None = None, source: str = "", data: Any = None) -> Any:
-    """Train, resume or reuse every point of one curve (:func:`~galaxy_lib.evaluation.curve.run_curve`)
+    """Train, resume or reuse every point of one curve (:func:`~galaxy_lib.studies.curve.run_curve`)
     and return its ``curve.csv`` frame. ``source``: the learning-curve file, recorded in ``curve.json``;
     ``data``: the loaded data set, when the caller has it already."""
-    from galaxy_lib.evaluation import curve
+    from galaxy_lib.studies import curve
 
     record = {**spec.record(), **({"curve_file": display_path(source)} if source else {})}
     return curve.run_curve(spec.config, spec.folder, spec.sizes, seeds=spec.seeds, minutes=spec.minutes,
@@ -287,7 +287,7 @@ def run_curves(curves: CurveConfig, *, verbose: bool | None = None) -> tuple[Any
     curve, stops everything before an hour of training rather than after it), and each is resumable
     as ``curve`` is. A synthetic sky that is missing is generated first."""
     from galaxy_lib.data import dataset
-    from galaxy_lib.evaluation import curve
+    from galaxy_lib.studies import curve
 
     specs = [s for s in (curves.curve, curves.validation) if s is not None]
     loaded = []

@@ -1,6 +1,6 @@
 """Extrapolating a learning curve: a saturating power law, fitted and bootstrapped.
 
-A learning curve (:mod:`galaxy_lib.evaluation.curve`) measures held-out RMSE at a few training-set
+A learning curve (:mod:`galaxy_lib.studies.curve`) measures held-out RMSE at a few training-set
 sizes N. To say what the same method would reach with Kaggle's 61,578 training galaxies, this module
 fits the usual saturating power law
 
@@ -42,8 +42,9 @@ import numpy as np
 from scipy.optimize import OptimizeWarning, curve_fit
 
 from galaxy_lib.errors import DataError
+from galaxy_lib.kaggle import TRAINING_GALAXIES
 
-KAGGLE_TRAINING_GALAXIES = 61_578
+KAGGLE_TRAINING_GALAXIES = TRAINING_GALAXIES
 """Galaxies in Kaggle's ``training_solutions_rev1.csv`` (``../shared/docs/galaxy-zoo-facts.md``): the
 default target of :func:`extrapolate`. The leaderboard RMSEs that go with it are
 :data:`galaxy_lib.evaluation.baselines.KAGGLE_ANCHORS`."""

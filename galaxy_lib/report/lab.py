@@ -23,7 +23,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from pathlib import Path
 
 from galaxy_lib.config import atomic_write_text, display_path, project_root
 from galaxy_lib.errors import DISK_ERRNOS, ConfigError, DiskError
-from galaxy_lib.report.kernels import current_python_spec, kernel_environment, runs_current_python
+from galaxy_lib.report.kernels import current_python_spec, kernel_environment, spec_runs_current_python, temporary_spec
 
 KERNEL_NAME = "galaxy-lib"
 DISPLAY_NAME = "Python (galaxy-lib)"
@@ -87,9 +86,10 @@ def env_kernels_dir() -> Path:
 
 
 def _disk_errno(exc: BaseException) -> int | None:
-    """The errno of a full, read-only or forbidden disk, else None (other errors are bugs)."""
+    """The errno of a full, read-only or forbidden disk, else None (other errors are bugs); a
+    :class:`DiskError` from :func:`atomic_write_text` is an ``OSError`` with the same errno."""
     number = getattr(exc, "errno", None)
-    return number if isinstance(exc, (OSError, DiskError)) and number in DISK_ERRNOS else None
+    return number if isinstance(exc, OSError) and number in DISK_ERRNOS else None
 
 
 def _read_spec(path: Path) -> dict | None:
@@ -127,7 +127,7 @@ def register_kernel() -> Registration:
     user = user_kernels_dir() / KERNEL_NAME
     try:
         registration = Registration(user, _install(user, spec))
-    except (OSError, DiskError) as exc:
+    except OSError as exc:
         number = _disk_errno(exc)
         if number is None:
             raise
@@ -135,7 +135,7 @@ def register_kernel() -> Registration:
         env = env_kernels_dir() / KERNEL_NAME
         try:
             registration = Registration(env, _install(env, spec), fallback=reason)
-        except (OSError, DiskError) as exc2:
+        except OSError as exc2:
             number2 = _disk_errno(exc2)
             if number2 is None:
                 raise
@@ -213,21 +213,12 @@ def notebook_kernel_path() -> Iterator[dict[str, str]]:
     ``python3`` spec comes first, a ``python3`` spec for this interpreter is put before it on
     ``JUPYTER_PATH`` for the Lab's lifetime. The user's own files are not touched.
     """
-    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
-
-    try:
-        argv = KernelSpecManager().get_kernel_spec(NOTEBOOK_KERNEL).argv
-    except NoSuchKernel:
-        argv = []
-    if runs_current_python(argv):
+    if spec_runs_current_python(NOTEBOOK_KERNEL):
         yield {}
         return
-    with tempfile.TemporaryDirectory(prefix="galaxy-lib-lab-") as tmp:
-        folder = Path(tmp) / "kernels" / NOTEBOOK_KERNEL
-        folder.mkdir(parents=True)
-        spec = {**kernel_spec(), "display_name": "Python 3 (ipykernel)"}  # the notebooks' own display name
-        (folder / "kernel.json").write_text(json.dumps(spec, indent=1))
-        yield {"JUPYTER_PATH": os.pathsep.join(p for p in (tmp, os.environ.get("JUPYTER_PATH", "")) if p)}
+    spec = {**kernel_spec(), "display_name": "Python 3 (ipykernel)"}  # the notebooks' own display name
+    with temporary_spec(NOTEBOOK_KERNEL, spec, "galaxy-lib-lab-") as env:
+        yield env
 
 
 def run_lab(*, port: int | None = None, ip: str = DEFAULT_IP, open_browser: bool = True,

@@ -94,10 +94,6 @@ class ComparedRun:
     def heldout_accuracy(self) -> float | None:
         return _number(self.metrics.get(f"{self.evaluated_split}_accuracy"))
 
-    def ids(self, name: str) -> set[int]:
-        """GalaxyIDs of one part of the split (``train``, ``val`` or ``test``)."""
-        return set(split_module.ids_of(self.split, name).tolist())
-
     def record(self) -> dict[str, Any]:
         """What ``report.json`` keeps of this run: where it is and its held-out figures."""
         m = self.metrics
@@ -448,8 +444,8 @@ class Comparison:
         series = {"model": table["RMSE"]}
         series |= {name: table[f"{name} RMSE"] for name in ("training mean", "central pixel")
                    if f"{name} RMSE" in table}
-        fig = figures._figure(7.5, 0.55 * len(table) * len(series) + 1.4)
-        (ax,) = figures._subplots(fig, 1, 1).ravel()
+        fig = figures.new_figure(7.5, 0.55 * len(table) * len(series) + 1.4)
+        (ax,) = figures.subplots(fig, 1, 1).ravel()
         height = 0.8 / len(series)
         colours = {"model": figures.SOURCE_COLOURS["model"], "training mean": figures.SOURCE_COLOURS["baseline"],
                    "central pixel": "#b8c0c2"}
@@ -486,8 +482,8 @@ class Comparison:
     def question_figure(self) -> Figure:
         """Per-question held-out RMSE, one bar per run in each question's group."""
         values = self.rmse_per_question()[self.labels]
-        fig = figures._figure(8.0, 0.32 * len(values) * len(self.runs) + 1.6)
-        (ax,) = figures._subplots(fig, 1, 1).ravel()
+        fig = figures.new_figure(8.0, 0.32 * len(values) * len(self.runs) + 1.6)
+        (ax,) = figures.subplots(fig, 1, 1).ravel()
         height = 0.8 / len(self.runs)
         y = np.arange(len(values))[::-1]
         for number, label in enumerate(self.labels):
@@ -537,8 +533,8 @@ class Comparison:
         """Every measurable AUC with its interval, one colour per run, answers with non-overlapping
         intervals marked; unmeasurable ones are left out (fewer positives than ``auc_min_positives``)."""
         table = self.auc_table()
-        fig = figures._figure(8.5, 0.27 * len(table) + 1.6)
-        (ax,) = figures._subplots(fig, 1, 1).ravel()
+        fig = figures.new_figure(8.5, 0.27 * len(table) + 1.6)
+        (ax,) = figures.subplots(fig, 1, 1).ravel()
         y = np.arange(len(table))[::-1]
         step = 0.6 / max(len(self.runs) - 1, 1)
         for number, label in enumerate(self.labels):
@@ -570,8 +566,8 @@ class Comparison:
         dropout on; validation solid), validation RMSE against training minutes (runs whose epochs cost
         different times compare fairly there), and the paper's accuracy per epoch. An ensemble's members
         share its colour."""
-        fig = figures._figure(13.0, 3.6)
-        axes = figures._subplots(fig, 1, 3).ravel()
+        fig = figures.new_figure(13.0, 3.6)
+        axes = figures.subplots(fig, 1, 3).ravel()
         for number, run in enumerate(self.runs):
             colour = f"C{number % 10}"
             history = run.history

@@ -4,7 +4,7 @@
 runs/curve-NAME`` (:func:`run_curve`) trains the same configuration on ``n`` training galaxies for
 each size ``n`` and seed, scores every point on the *same* held-out test galaxies, and writes
 ``curve.csv`` (:data:`CURVE_COLUMNS`) and ``learning_curve.png`` after every point; with at least 3
-sizes it ends with the power-law extrapolation (:mod:`galaxy_lib.evaluation.power_law`):
+sizes it ends with the power-law extrapolation (:mod:`galaxy_lib.studies.power_law`):
 ``fit.json`` and ``extrapolation.png``.
 
 **One split, nested subsets.** The split is made once, from the configuration exactly as ``train``
@@ -66,10 +66,11 @@ import pandas as pd
 from galaxy_lib.config import Config, atomic_write_text, display_path, resolve_path
 from galaxy_lib.data import split as split_module
 from galaxy_lib.errors import ConfigError, DataError, RunError
-from galaxy_lib.evaluation import baselines, figures, metrics
-from galaxy_lib.evaluation.power_law import MIN_SIZES, Extrapolation, extrapolate
+from galaxy_lib.evaluation import baselines, metrics
 from galaxy_lib.locks import run_lock
 from galaxy_lib.model.runs import RESUMABLE_CHANGES, STOPPING_KEYS, RunFolder, check_same_run
+from galaxy_lib.studies import figures
+from galaxy_lib.studies.power_law import MIN_SIZES, Extrapolation, extrapolate
 from galaxy_lib.tree import ID_COLUMN
 
 CURVE_COLUMNS = (
@@ -393,7 +394,7 @@ def read_curve(path: str | os.PathLike[str]) -> pd.DataFrame:
 
 
 def extrapolate_curve(curve: pd.DataFrame, **kwargs: Any) -> Extrapolation:
-    """:func:`~galaxy_lib.evaluation.power_law.extrapolate` of a curve's test RMSE against its
+    """:func:`~galaxy_lib.studies.power_law.extrapolate` of a curve's test RMSE against its
     training-set sizes (every point: sizes and seeds); ``kwargs`` go to it (``target``, ``n_boot`` ...)."""
     return extrapolate(curve["n_train"].to_numpy(dtype=float), curve["test_rmse"].to_numpy(dtype=float), **kwargs)
 
@@ -409,7 +410,7 @@ def write_outputs(curve_dir: Path, frame: pd.DataFrame, *, note: str = "") -> No
 
 def write_extrapolation(curve_dir: Path, frame: pd.DataFrame, *, note: str = "", **kwargs: Any) -> Extrapolation:
     """Fit and extrapolate the curve (:func:`extrapolate_curve`) and write ``fit.json`` and
-    ``extrapolation.png``; needs at least :data:`~galaxy_lib.evaluation.power_law.MIN_SIZES` sizes."""
+    ``extrapolation.png``; needs at least :data:`~galaxy_lib.studies.power_law.MIN_SIZES` sizes."""
     result = extrapolate_curve(frame, **kwargs)
     atomic_write_text(curve_dir / FIT_FILE, json.dumps(result.to_dict(), indent=2) + "\n")
     fig = figures.learning_curve_extrapolation(frame, result, note=note)

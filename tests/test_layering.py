@@ -1,0 +1,162 @@
+"""The layering rule of ``galaxy_lib``, enforced so that it cannot quietly regress.
+
+The library's tree reads as the pipeline, in this order of stages:
+
+    core -> synth -> data -> model -> evaluation -> studies -> report -> entry
+
+- core: the top-level modules (``config``, ``errors``, ``paths``, ``kaggle``, ``tree``, ``locks``,
+  ``environment``, ``tf_setup``) that every stage may use;
+- ``synth/`` (the synthetic sky), ``data/``, ``model/``, ``evaluation/`` (one run's metrics, baselines,
+  figures), ``studies/`` (learning curves and comparisons: training and evaluation of several runs),
+  ``report/`` (notebooks, papermill, HTML, JupyterLab);
+- entry: ``cli`` and ``__main__``, which dispatch to every stage.
+
+**A module imports only its own stage, earlier stages and the core, never a later stage**, and no two
+modules import each other, directly or round a loop. Lazy imports inside functions count too: they
+hide an upward dependency from the import-time cost but not from the design. The dependency-free
+bottom of the core (``paths``, ``kaggle``) imports nothing of the package at all.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "galaxy_lib"
+STAGES = ("core", "synth", "data", "model", "evaluation", "studies", "report", "entry")
+ENTRY = {"galaxy_lib.cli", "galaxy_lib.__main__"}
+DEPENDENCY_FREE = {"galaxy_lib.paths", "galaxy_lib.kaggle"}
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def stage(module: str) -> str:
+    """The stage of a module: its sub-package, or core / entry for the top-level modules."""
+    if module in ENTRY:
+        return "entry"
+    parts = module.split(".")
+    if len(parts) >= 3 or (len(parts) == 2 and (PACKAGE / parts[1]).is_dir()):
+        if parts[1] not in STAGES:
+            raise AssertionError(f"{module}: sub-package {parts[1]!r} is in no stage; add it to STAGES")
+        return parts[1]
+    return "core"
+
+
+def package_sources() -> dict[str, str]:
+    return {module_name(path): path.read_text() for path in sorted(PACKAGE.rglob("*.py"))}
+
+
+def imports(source: str, modules: set[str]) -> set[str]:
+    """The package's modules that ``source`` imports, anywhere in it (top level, functions,
+    ``TYPE_CHECKING`` blocks): ``from galaxy_lib.x import y`` is module ``galaxy_lib.x.y`` when that is a
+    module, else ``galaxy_lib.x``."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if alias.name.split(".")[0] == "galaxy_lib")
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "galaxy_lib":
+            for alias in node.names:
+                sub = f"{node.module}.{alias.name}"
+                found.add(sub if sub in modules else node.module)
+    return found & modules
+
+
+def graph(sources: dict[str, str]) -> dict[str, set[str]]:
+    modules = set(sources)
+    # importing galaxy_lib.x.y also runs galaxy_lib.x's __init__, but that is Python's doing, not a
+    # dependency the importer chose: only the named module counts
+    return {name: imports(source, modules) - {name} for name, source in sources.items()}
+
+
+def upward_imports(edges: dict[str, set[str]]) -> list[str]:
+    """``"importer (stage) imports imported (later stage)"`` for every import that goes up."""
+    rank = {name: i for i, name in enumerate(STAGES)}
+    found = []
+    for importer, targets in sorted(edges.items()):
+        for target in sorted(targets):
+            if rank[stage(target)] > rank[stage(importer)]:
+                found.append(f"{importer} ({stage(importer)}) imports {target} ({stage(target)})")
+            if importer in DEPENDENCY_FREE:
+                found.append(f"{importer} must import nothing of the package, imports {target}")
+    return found
+
+
+def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """The import cycles: strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in sorted(edges.get(node, ())):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(edges):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_every_module_imports_only_its_own_stage_earlier_stages_and_the_core():
+    assert upward_imports(graph(package_sources())) == []
+
+
+def test_no_two_modules_import_each_other():
+    assert cycles(graph(package_sources())) == []
+
+
+def test_every_sub_package_is_a_stage():
+    packages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
+    assert packages == set(STAGES) - {"core", "entry"}
+
+
+@pytest.mark.parametrize(("importer", "planted", "expected"), [
+    ("galaxy_lib.config", "from galaxy_lib.report import build",
+     "galaxy_lib.config (core) imports galaxy_lib.report.build (report)"),
+    ("galaxy_lib.synth.sky", "from galaxy_lib.data.dataset import LABEL_FILES",
+     "galaxy_lib.synth.sky (synth) imports galaxy_lib.data.dataset (data)"),
+    ("galaxy_lib.evaluation.metrics", "    from galaxy_lib.studies import curve",
+     "galaxy_lib.evaluation.metrics (evaluation) imports galaxy_lib.studies.curve (studies)"),
+    ("galaxy_lib.kaggle", "from galaxy_lib.errors import DataError",
+     "galaxy_lib.kaggle must import nothing of the package, imports galaxy_lib.errors"),
+])
+def test_a_planted_upward_import_is_caught(importer, planted, expected):
+    """The check fails on the imports issue 21 removed (a lazy one, indented in a function, too)."""
+    sources = package_sources()
+    body = f"def later():\n{planted}\n" if planted.startswith(" ") else f"{planted}\n"
+    sources[importer] += "\n" + body
+    assert expected in upward_imports(graph(sources))
+
+
+def test_a_planted_cycle_is_caught():
+    sources = package_sources()
+    sources["galaxy_lib.synth.catalogue"] += "\nfrom galaxy_lib.synth import sky\n"  # sky imports catalogue
+    assert ["galaxy_lib.synth.catalogue", "galaxy_lib.synth.sky"] in [
+        [m for m in c if m in ("galaxy_lib.synth.catalogue", "galaxy_lib.synth.sky")] for c in cycles(graph(sources))
+    ]
