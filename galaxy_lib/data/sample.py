@@ -21,11 +21,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from galaxy_lib.errors import DataError
+from galaxy_lib.kaggle import LABELS_FILE as LABELS
+from galaxy_lib.kaggle import TRAINING_IMAGES as IMAGES
 
 MANIFEST = Path(__file__).with_name("galaxy_zoo_sample.csv")  # GalaxyID,subset of the 3,399 galaxies
 SHARED = Path("../shared/data/galaxy-zoo-sample")  # where the project's machines hold the sample
 LOCAL = Path("data/galaxy-zoo-sample")  # where `python -m galaxy_lib sample` puts it by default
-IMAGES, LABELS = "images_training_rev1", "training_solutions_rev1.csv"
 BUILD_HINT = f"python -m galaxy_lib sample --kaggle data/kaggle --out {LOCAL}"
 
 
