@@ -34,16 +34,18 @@ and an override is never silently ignored.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import os
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pandas as pd
 
-from galaxy_lib.config import Config, load_config, resolve_path
+from galaxy_lib.config import Config, atomic_write_text, display_path, load_config, resolve_path
 from galaxy_lib.data import split as split_module
 from galaxy_lib.errors import RunError, writing
 
@@ -291,15 +293,10 @@ class RunFolder:
             raise RunError(f"{self.path}: run folder has no {self.SPLIT}; train it (or rerun notebook 01) first")
         return split_module.load_split(self.split_file)
 
-    def read_state(self) -> dict[str, Any] | None:
-        """``resume/state.json`` (the last finished epoch, best score, stop reason), or None
-        before the first epoch has finished."""
-        if not self.state_file.is_file():
-            return None
-        try:
-            return json.loads(self.state_file.read_text())
-        except json.JSONDecodeError as exc:
-            raise RunError(f"{self.state_file}: not valid JSON ({exc}); the run folder is damaged") from None
+    def read_state(self) -> ResumeState | None:
+        """``resume/state.json`` (the last checkpointed epoch, best score, stop reason), validated,
+        or None before the first checkpoint (see :meth:`ResumeState.read`)."""
+        return ResumeState.read(self.state_file)
 
     def load(self) -> Run:
         """Configuration, split and history together."""
@@ -327,6 +324,91 @@ class RunFolder:
             except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile) as exc:
                 reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise RunError(f"{path}: cannot be loaded as a Keras model (corrupt or partial file?): {reason}")
+
+
+# --- the resume point -------------------------------------------------------------------------------
+
+
+@dataclass
+class ResumeState:
+    """``resume/state.json``: where training stands after its last checkpoint.
+
+    One typed object instead of a dict read by string keys in training, comparison, the curve,
+    ensembles and the benchmarks, so that a misspelt key is an AttributeError at once, not a
+    ``KeyError`` (or a silent ``.get`` default) in whichever reader met it first. Training
+    updates it after every epoch but writes it only with a checkpoint: the file is the commit
+    point of the run, and its JSON keeps the names and order it always had, so run folders
+    trained before this class existed still resume.
+    """
+
+    epoch: int = 0
+    """Epochs finished (and saved in ``checkpoint``)."""
+    best: float | None = None
+    """Best score of ``monitor`` so far; None before the first epoch."""
+    monitor: str = "val_rmse"
+    """The history column that picks ``best.keras``: ``val_rmse``, ``val_rmse_ema`` or ``rmse``."""
+    epochs_without_improvement: int = 0
+    """Epochs since ``best`` last improved (early stopping)."""
+    elapsed_seconds: float = 0.0
+    """Training wall time of all sessions of the run so far."""
+    checkpoint: str | None = None
+    """The resume checkpoint's file name in ``resume/`` (weights and optimizer state)."""
+    seed_generators: list[Any] = field(default_factory=list)
+    """The dropout layers' random-generator states, not part of a ``.keras`` file's weights."""
+    finished: str | None = None
+    """Why training stopped; None while it may go on."""
+
+    _TYPES: ClassVar[dict[str, tuple[type, ...]]] = {
+        "epoch": (int,), "best": (int, float, type(None)), "monitor": (str,), "epochs_without_improvement": (int,),
+        "elapsed_seconds": (int, float), "checkpoint": (str, type(None)), "seed_generators": (list,),
+        "finished": (str, type(None)),
+    }
+
+    @classmethod
+    def read(cls, path: str | os.PathLike[str]) -> ResumeState | None:
+        """The state saved at ``path``, or None when there is none (no epoch has been checkpointed).
+
+        A file that is not the JSON object training writes (cut short, edited, a key missing or of
+        the wrong type) is a one-line :class:`RunError` naming it and what to do, never a
+        ``KeyError`` or ``TypeError`` deep inside training.
+        """
+        path = Path(path)
+        if not path.is_file():
+            return None
+        advice = (f"the run folder is damaged; delete {display_path(path.parent)} to train this run again from its "
+                  "first epoch, or train into a new folder")
+        try:
+            payload = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise RunError(f"{path}: not valid JSON ({exc}); {advice}") from None
+        if not isinstance(payload, dict):
+            raise RunError(f"{path}: expected a JSON object, got {type(payload).__name__}; {advice}")
+        values: dict[str, Any] = {}
+        for key, types in cls._TYPES.items():
+            if key not in payload:
+                raise RunError(f"{path}: key {key!r} is missing; {advice}")
+            value = payload[key]
+            if isinstance(value, bool) or not isinstance(value, types):  # bool is an int to isinstance
+                wanted = " or ".join("null" if t is type(None) else t.__name__ for t in types)
+                raise RunError(f"{path}: key {key!r} is {value!r}, not {wanted}; {advice}")
+            values[key] = value
+        state = cls(**values)
+        if state.epoch < 0 or state.epochs_without_improvement < 0 or not math.isfinite(state.elapsed_seconds) \
+                or state.elapsed_seconds < 0:
+            raise RunError(f"{path}: negative or non-finite epoch, epochs_without_improvement or elapsed_seconds; "
+                           f"{advice}")
+        if state.checkpoint is not None and Path(state.checkpoint).name != state.checkpoint:
+            raise RunError(f"{path}: checkpoint {state.checkpoint!r} is not a file name in {path.parent.name}/; "
+                           f"{advice}")
+        if state.best is not None:
+            state.best = float(state.best)
+        state.elapsed_seconds = float(state.elapsed_seconds)
+        return state
+
+    def write(self, path: str | os.PathLike[str]) -> None:
+        """Save to ``path`` atomically (a temporary file, then renamed): the commit point of a
+        checkpoint, so a crash leaves the previous state or this one, never half of either."""
+        atomic_write_text(Path(path), json.dumps(dataclasses.asdict(self), indent=2) + "\n")
 
 
 # --- the same, as functions of a path ---------------------------------------------------------------
