@@ -47,7 +47,7 @@ import pandas as pd
 
 from galaxy_lib.config import Config, atomic_write_text, display_path, load_config, resolve_path
 from galaxy_lib.data import split as split_module
-from galaxy_lib.errors import RunError, writing
+from galaxy_lib.errors import ConfigError, DataError, RunError, writing
 
 if TYPE_CHECKING:  # keras only for annotations: importing it would start TensorFlow
     import keras
@@ -266,8 +266,20 @@ class RunFolder:
         return self
 
     def load_config(self, overrides: dict[str, Any] | None = None) -> Config:
-        """The run's saved configuration (``config.yaml``), with ``overrides`` applied."""
-        return load_config(self.require().config_file, overrides)
+        """The run's saved configuration (``config.yaml``), with ``overrides`` applied.
+
+        Training wrote that file, so a problem in it is a damaged run folder (a :class:`RunError`
+        saying what to do), while a problem in ``overrides`` stays the caller's
+        :class:`~galaxy_lib.errors.ConfigError`.
+        """
+        path = self.require().config_file
+        try:
+            saved = load_config(path)
+        except ConfigError as exc:
+            raise RunError(f"{' '.join(str(exc).split())}; the run folder is damaged; restore its {self.CONFIG} "
+                           "(training writes it), "
+                           "or train into a new folder") from None
+        return load_config(path, overrides) if overrides else saved
 
     def config_for_evaluation(self, config: Config | None = None) -> Config:
         """The configuration to evaluate this run with: its own when ``config`` is None, else
@@ -288,10 +300,15 @@ class RunFolder:
         return read_history(self.history_file)
 
     def load_split(self) -> pd.DataFrame:
-        """``split.csv``, validated."""
+        """``split.csv``, validated; a damaged one is a :class:`RunError` saying what to do (a new
+        split would move galaxies between training and test, so it is never silently redrawn)."""
         if not self.require().split_file.is_file():
             raise RunError(f"{self.path}: run folder has no {self.SPLIT}; train it (or rerun notebook 01) first")
-        return split_module.load_split(self.split_file)
+        try:
+            return split_module.load_split(self.split_file)
+        except DataError as exc:
+            raise RunError(f"{' '.join(str(exc).split())}; the run folder is damaged; restore its {self.SPLIT}, "
+                           "or train into a new folder") from None
 
     def read_state(self) -> ResumeState | None:
         """``resume/state.json`` (the last checkpointed epoch, best score, stop reason), validated,
@@ -415,17 +432,45 @@ class ResumeState:
 
 
 def read_history(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """``history.csv`` as a frame (empty, with the right columns, when it does not exist)."""
+    """``history.csv`` as a frame (empty, with the right columns, when it does not exist).
+
+    Validated, because every reader computes with it (training compares epochs, the curve sums
+    seconds): a line that is not numbers, an epoch that is not a whole number or not in order is a
+    one-line :class:`RunError` naming the file and line. Empty cells are fine (NaN: no validation
+    set, no weight average), and so are the columns older runs lack (:data:`ADDED_HISTORY_COLUMNS`).
+    """
     path = Path(path)
     if not path.is_file():
         return pd.DataFrame(columns=HISTORY_COLUMNS)
-    history = pd.read_csv(path)
+    advice = "the run folder is damaged; delete or repair that line (training recomputes what it lost), " \
+             "or train into a new folder"
+    try:
+        text = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise RunError(f"{path}: not a valid history CSV ({' '.join(str(exc).split())}); {advice}") from None
     for column in ADDED_HISTORY_COLUMNS:
-        if column not in history.columns:
-            history[column] = float("nan")
-    missing = [c for c in HISTORY_COLUMNS if c not in history.columns]
+        if column not in text.columns:
+            text[column] = ""
+    missing = [c for c in HISTORY_COLUMNS if c not in text.columns]
     if missing:
         raise RunError(f"{path}: missing column(s) {', '.join(missing)}")
+    history = text.copy()  # a column this version does not know stays as read (text)
+    for column in HISTORY_COLUMNS:
+        cells = text[column].str.strip()
+        values = pd.to_numeric(cells.mask(cells == ""), errors="coerce")
+        wrong = values.isna() & (cells != "") & (cells.str.lower() != "nan")
+        if column == "epoch":
+            wrong |= values.isna() | (values != values.round())
+        if wrong.any():
+            row = int(wrong.to_numpy().argmax())
+            raise RunError(f"{path} line {row + 2}: {column} {text[column].iloc[row]!r} is not a "
+                           f"{'whole ' if column == 'epoch' else ''}number; {advice}")
+        history[column] = values.astype("int64") if column == "epoch" else values.astype("float64")
+    epochs = history["epoch"].to_numpy()
+    if len(epochs) and (epochs[0] < 1 or (epochs[1:] <= epochs[:-1]).any()):
+        row = 0 if epochs[0] < 1 else int((epochs[1:] <= epochs[:-1]).argmax()) + 1
+        raise RunError(f"{path} line {row + 2}: epoch {epochs[row]} is out of order (epochs count up from 1); "
+                       f"{advice}")
     return history
 
 

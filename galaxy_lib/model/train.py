@@ -35,6 +35,7 @@ import math
 import os
 import sys
 import time
+import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +47,7 @@ from galaxy_lib.config import Config, atomic_path, atomic_write_text, display_pa
 from galaxy_lib.data import augment, dataset, pipeline
 from galaxy_lib.data import split as split_module
 from galaxy_lib.environment import write_environment
-from galaxy_lib.errors import DataError, writing
+from galaxy_lib.errors import DataError, RunError, writing
 from galaxy_lib.locks import run_lock
 from galaxy_lib.model import network
 from galaxy_lib.model.keras_patch import fit_across_workers
@@ -447,7 +448,7 @@ def _train_in(folder: RunFolder, config: Config, strategy: tf.distribute.Strateg
     saved = _resume_point(folder, config)
     data = _training_data(folder, config)
     state = saved or ResumeState(monitor=data.monitor)
-    history = _history_until(folder, state)
+    history = _history_until(folder, state, saved is not None)
     reason = _agreed_stop(strategy, _stop_reason(config, state, history))
     if reason is not None:
         print(f"{display_path(run_dir)}: already complete ({reason}); raise `epochs` to train further", flush=True)
@@ -514,7 +515,11 @@ class _TrainingData:
 
 
 def _training_data(folder: RunFolder, config: Config) -> _TrainingData:
-    """The data set of ``config`` and the run's split (``split.csv``, made now for a new run)."""
+    """The data set of ``config`` and the run's split (``split.csv``, made now for a new run);
+    a damaged ``split.csv`` is a :class:`RunError` saying what to do, not a new split (that would
+    move galaxies between training and test)."""
+    if folder.split_file.is_file():
+        folder.load_split()  # validates it with advice for a damaged run folder; read again below
     data = dataset.load_for_config(config)
     split = split_module.split_for_config(data, config, folder.split_file)
     train_ids, train_labels = data.subset(split_module.ids_of(split, "train"))
@@ -533,10 +538,23 @@ def _training_data(folder: RunFolder, config: Config) -> _TrainingData:
     return _TrainingData(data, train_ids, train_labels, val_ids, val_labels, monitor)
 
 
-def _history_until(folder: RunFolder, state: ResumeState) -> pd.DataFrame:
-    """``history.csv`` up to the state's epoch: rows past the last checkpoint are recomputed."""
+def _history_until(folder: RunFolder, state: ResumeState, resuming: bool) -> pd.DataFrame:
+    """``history.csv`` up to the state's epoch: rows past the last checkpoint are recomputed.
+
+    A resumed run's history must hold every epoch the state counts (it is written before the
+    state, every epoch); one that does not is a damaged run folder, refused rather than
+    continued with a gap.
+    """
     history = read_history(folder.history_file)
-    return history[history["epoch"] <= state.epoch].reset_index(drop=True)
+    history = history[history["epoch"] <= state.epoch].reset_index(drop=True)
+    if resuming and len(history) != state.epoch:
+        raise RunError(
+            f"{folder.history_file}: holds {len(history)} of the {state.epoch} epochs that "
+            f"{display_path(folder.state_file)} counts; the run folder is damaged; delete "
+            f"{display_path(folder.resume_dir)} to train this run again from its first epoch, "
+            "or train into a new folder"
+        )
+    return history
 
 
 def _build_model(folder: RunFolder, config: Config, strategy: tf.distribute.Strategy, state: ResumeState
@@ -555,12 +573,29 @@ def _build_model(folder: RunFolder, config: Config, strategy: tf.distribute.Stra
 
 
 def _load_checkpoint(model: keras.Model, folder: RunFolder, state: ResumeState) -> None:
-    """Restore the resume checkpoint ``state.checkpoint`` into ``model``: weights, optimizer state
-    and weight average, and the dropout generators (not part of a ``.keras`` file's weights)."""
-    model.optimizer.build(model.trainable_variables)
-    model.load_weights(folder.resume_dir / state.checkpoint)  # weights and optimizer state (and average)
-    for variable, value in zip(_seed_generator_states(model), state.seed_generators, strict=True):
-        variable.assign(np.asarray(value, dtype=variable.dtype))
+    """Restore the resume checkpoint ``state.checkpoint`` into ``model`` (weights, optimizer state
+    and weight average, dropout generators); a missing or unreadable one is a :class:`RunError`
+    naming it (Keras says "File not found" for a corrupt ``.keras`` file, or worse)."""
+    path = folder.resume_dir / state.checkpoint
+    advice = (f"delete {display_path(folder.resume_dir)} to train this run again from its first epoch, "
+              "or train into a new folder")
+    if not path.is_file():
+        raise RunError(f"{path}: the resume checkpoint that {folder.STATE} names is missing; {advice}")
+    reason = None if zipfile.is_zipfile(path) else f"not a zip archive ({path.stat().st_size:,} bytes)"
+    generators = _seed_generator_states(model)
+    if reason is None and len(state.seed_generators) != len(generators):
+        reason = (f"{folder.STATE} has {len(state.seed_generators)} dropout generator states, "
+                  f"the model {len(generators)}")
+    if reason is None:
+        try:
+            model.optimizer.build(model.trainable_variables)
+            model.load_weights(path)  # weights and optimizer state (and average)
+            for variable, value in zip(generators, state.seed_generators, strict=True):
+                variable.assign(np.asarray(value, dtype=variable.dtype))
+        except (ValueError, KeyError, OSError, EOFError, TypeError, zipfile.BadZipFile) as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if reason is not None:
+        raise RunError(f"{path}: cannot be resumed from (corrupt or partial file?): {reason}; {advice}")
 
 
 class _Batches:
