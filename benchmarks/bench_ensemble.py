@@ -74,7 +74,7 @@ def score(members: list[Path], data_path: Path) -> tuple[dict[str, Any], dict[st
     from galaxy_lib.evaluation import metrics
     from galaxy_lib.model import predict
     from galaxy_lib.model.ensemble import check_same_test_set
-    from galaxy_lib.model.runs import RunFolder
+    from galaxy_lib.model.runs import ResumeState, RunFolder
 
     folders = [RunFolder(m).require() for m in members]
     configs = [f.load_config() for f in folders]
@@ -99,14 +99,14 @@ def score(members: list[Path], data_path: Path) -> tuple[dict[str, Any], dict[st
 
     rows = []
     for i, (folder, config) in enumerate(zip(folders, configs, strict=True)):
-        state = folder.read_state() or {}
+        state = folder.read_state() or ResumeState()
         history = folder.read_history()
         rows.append({
             "name": folder.path.name,
             "run_dir": results_store.display_path(folder.path),
-            "epochs": int(state.get("epoch", 0)),
-            "training_minutes": float(state.get("elapsed_seconds", 0.0)) / 60,
-            "stopped": state.get("finished"),
+            "epochs": state.epoch,
+            "training_minutes": state.elapsed_seconds / 60,
+            "stopped": state.finished,
             "time_limit_minutes": config.time_limit_minutes,
             "seed": config.seed,
             "tta": config.tta,

@@ -101,11 +101,11 @@ def main(argv: list[str] | None = None) -> Path:
     print(f"run folder      {run_dir}")
     print(f"galaxies        {len(train_ids):,} train / {len(val_ids):,} val / "
           f"{len(test_ids):,} test (test only from {POOL_SUBSET})")
-    print(f"training        {state['epoch']} epochs, {state['elapsed_seconds'] / 60:.1f} min in all "
-          f"(this call {wall / 60:.1f} min); stopped: {state['finished']}")
+    print(f"training        {state.epoch} epochs, {state.elapsed_seconds / 60:.1f} min in all "
+          f"(this call {wall / 60:.1f} min); stopped: {state.finished}")
     # the column the best checkpoint was chosen by: the weight average's when there is one, the
     # training RMSE when nothing was held out (refit)
-    monitor = state["monitor"]
+    monitor = state.monitor
     if config.refit:
         print(f"refit           the {len(val_ids):,} validation galaxies trained too; best.keras by training RMSE")
     print(f"validation      best {monitor} {run.history[monitor].min():.4f} "
@@ -131,9 +131,9 @@ def main(argv: list[str] | None = None) -> Path:
         "config": {**config.to_dict(), "data": results_store.display_path(args.data)},
     }
     figures = {
-        "epochs": int(state["epoch"]),
-        "training_minutes": state["elapsed_seconds"] / 60,
-        "stopped": state["finished"],
+        "epochs": state.epoch,
+        "training_minutes": state.elapsed_seconds / 60,
+        "stopped": state.finished,
         "last_train_rmse": float(history["rmse"].iloc[-1]),
         "last_train_accuracy": float(history["accuracy"].iloc[-1]),
         "first_val_rmse": _number(history["val_rmse"].iloc[0]),

@@ -16,7 +16,7 @@ from galaxy_lib import cli, tree
 from galaxy_lib.config import Config
 from galaxy_lib.errors import ConfigError, RunError
 from galaxy_lib.model import ensemble
-from galaxy_lib.model.runs import HISTORY_COLUMNS, RunFolder
+from galaxy_lib.model.runs import HISTORY_COLUMNS, ResumeState, RunFolder
 from galaxy_lib.studies import compare
 from galaxy_lib.studies.compare import config_differences, no_overlap_mark, non_overlapping, split_check
 
@@ -66,7 +66,7 @@ def fake_run(path: Path, *, test=(1, 2, 3, 4), val=(5, 6), epochs: int = 3, test
     history["val_rmse"] = [0.2 - 0.01 * e for e in range(epochs)]
     history.to_csv(folder.history_file, index=False)
     folder.resume_dir.mkdir(exist_ok=True)
-    folder.state_file.write_text(json.dumps({"epoch": epochs, "elapsed_seconds": 60.0, "finished": finished}))
+    ResumeState(epoch=epochs, elapsed_seconds=60.0, finished=finished).write(folder.state_file)
     if model:
         folder.model_file("best").write_bytes(b"placeholder: a comparison never loads the model")
     if evaluated:
@@ -230,7 +230,7 @@ def test_an_ensemble_folder_is_compared_as_one_run(root):
 
 
 def _unfinished(folder: RunFolder) -> None:
-    folder.state_file.write_text(json.dumps({"epoch": 2, "finished": None}))
+    ResumeState(epoch=2, finished=None).write(folder.state_file)
 
 
 def _trained_further(folder: RunFolder) -> None:

@@ -17,7 +17,7 @@ from galaxy_lib import cli
 from galaxy_lib.config import load_config
 from galaxy_lib.errors import ConfigError, DataError
 from galaxy_lib.evaluation.baselines import KAGGLE_ANCHORS
-from galaxy_lib.model.runs import HISTORY_COLUMNS, RunFolder
+from galaxy_lib.model.runs import HISTORY_COLUMNS, ResumeState, RunFolder
 from galaxy_lib.studies import curve, curve_analysis, power_law
 from galaxy_lib.studies.curve_file import CurveConfig, is_curve_file, load_curve_file
 
@@ -164,8 +164,7 @@ def fake_point(folder: Path, n: int, seed: int, val: list[float], seconds: float
     history.to_csv(run.history_file, index=False)
     run.resume_dir.mkdir()
     total = seconds * epochs if elapsed is None else elapsed
-    run.state_file.write_text(json.dumps({"epoch": epochs, "monitor": "val_rmse", "elapsed_seconds": total,
-                                          "finished": stopped}))
+    ResumeState(epoch=epochs, monitor="val_rmse", elapsed_seconds=total, finished=stopped).write(run.state_file)
     return {"n_train": n, "seed": seed, "epochs": epochs, "minutes": total / 60, "val_rmse": min(val),
             "test_rmse": min(val) - 0.002, "test_accuracy": 0.7, "mean_rmse": 0.16, "n_val": 10, "n_test": 20,
             "tta": "none", "stopped": stopped, "run": run.path.name}

@@ -18,7 +18,7 @@ from galaxy_lib.config import Config, load_config
 from galaxy_lib.errors import ConfigError, RunError
 from galaxy_lib.model import ensemble
 from galaxy_lib.model.ensemble import EnsembleConfig, EnsembleFolder, load_ensemble, load_parameters
-from galaxy_lib.model.runs import RunFolder
+from galaxy_lib.model.runs import ResumeState, RunFolder
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -155,7 +155,8 @@ def fake_run(path: Path, test: list[int], val: list[int] = (5,), *, seed: int = 
                             "seconds": 1.0})
     history.to_csv(folder.history_file, index=False)
     folder.resume_dir.mkdir(exist_ok=True)
-    folder.state_file.write_text(json.dumps({"epoch": epochs, "elapsed_seconds": 60.0 * (seed + 1)}))
+    ResumeState(epoch=epochs, elapsed_seconds=60.0 * (seed + 1), finished=f"reached {epochs} epochs").write(
+        folder.state_file)
     return folder
 
 
@@ -361,7 +362,7 @@ def test_training_makes_one_folder_per_member_on_one_split(trained, capsys):
     split = folder.load_split()
     for _, member in members:
         assert member.load_split().equals(split)  # the first member's split, copied before training
-        assert member.read_state()["epoch"] == 1
+        assert member.read_state().epoch == 1
     assert [m.load_config().seed for _, m in members] == [0, 1]
     assert members[1][1].load_config().runs_dir.endswith("smoke-ensemble") and members[1][1].load_config(
     ).run_name == "seed1"
@@ -400,11 +401,11 @@ def test_an_interrupted_ensemble_resumes_where_it_stopped(tmp_path):
     with pytest.raises(Stop):
         ensemble.train_ensemble(config, tmp_path / "ens", callbacks=[StopInSecondMember()], verbose=False)
     first, second = RunFolder(tmp_path / "ens" / "seed0"), RunFolder(tmp_path / "ens" / "seed1")
-    assert first.read_state()["epoch"] == 2 and second.read_state()["epoch"] == 1
+    assert first.read_state().epoch == 2 and second.read_state().epoch == 1
     stamp = first.model_file("last").stat().st_mtime_ns
     ensemble.train_ensemble(config, tmp_path / "ens", verbose=False)
     assert first.model_file("last").stat().st_mtime_ns == stamp  # finished: skipped
-    assert second.read_state()["epoch"] == 2 and second.read_history()["epoch"].tolist() == [1, 2]
+    assert second.read_state().epoch == 2 and second.read_history()["epoch"].tolist() == [1, 2]
 
 
 @pytest.mark.slow

@@ -158,7 +158,7 @@ def test_two_workers_train_the_smoke_configuration_together(tmp_path, repo_root)
     environment = json.loads(chief.environment_file.read_text())
     assert environment["replicas"] == 2 and environment["strategy"] in (
         "MultiWorkerMirroredStrategy", "CollectiveAllReduceStrategy")  # the class's name differs between versions
-    assert chief.read_state()["finished"] == "reached 2 epochs"
+    assert chief.read_state().finished == "reached 2 epochs"
     for which in ("best", "last"):
         assert chief.model_file(which).is_file()
 

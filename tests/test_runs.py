@@ -69,8 +69,13 @@ def test_readers(run_folder):
     assert history.empty and list(history.columns) == runs.HISTORY_COLUMNS
     assert run_folder.read_state() is None
     run_folder.resume_dir.mkdir()
-    run_folder.state_file.write_text(json.dumps({"epoch": 2}))
-    assert run_folder.read_state() == {"epoch": 2}
+    state = runs.ResumeState(epoch=2, best=0.25, elapsed_seconds=7.5, checkpoint="epoch-0002.keras")
+    state.write(run_folder.state_file)
+    assert run_folder.read_state() == state
+    assert list(json.loads(run_folder.state_file.read_text())) == [  # the keys and order state.json always had
+        "epoch", "best", "monitor", "epochs_without_improvement", "elapsed_seconds", "checkpoint", "seed_generators",
+        "finished",
+    ]
     run = runs.load_run(run_folder.path)
     assert run.config.crop == 96 and len(run.split) == 4 and run.folder == run_folder
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -159,14 +160,14 @@ def test_tree_head_with_augmentation_mse_and_cosine_schedule(tiny_data, tmp_path
 
 def test_stop_rules():
     config = Config(epochs=10, early_stopping_patience=2, time_limit_minutes=1)
-    state = {"epoch": 3, "epochs_without_improvement": 1, "elapsed_seconds": 30.0, "monitor": "val_rmse"}
+    state = runs.ResumeState(epoch=3, epochs_without_improvement=1, elapsed_seconds=30.0, monitor="val_rmse")
     history = pd.DataFrame({"seconds": [20.0, 10.0, 10.0]})
     assert train._stop_reason(config, state, history) is None
-    assert "early stopping" in train._stop_reason(config, {**state, "epochs_without_improvement": 2}, history)
-    assert "time limit" in train._stop_reason(config, {**state, "elapsed_seconds": 51.0}, history)
-    assert "reached 10 epochs" in train._stop_reason(config, {**state, "epoch": 10}, history)
+    assert "early stopping" in train._stop_reason(config, replace(state, epochs_without_improvement=2), history)
+    assert "time limit" in train._stop_reason(config, replace(state, elapsed_seconds=51.0), history)
+    assert "reached 10 epochs" in train._stop_reason(config, replace(state, epoch=10), history)
     assert train._stop_reason(config.replace(early_stopping_patience=0, time_limit_minutes=0),
-                              {**state, "epochs_without_improvement": 9, "elapsed_seconds": 1e6}, history) is None
+                              replace(state, epochs_without_improvement=9, elapsed_seconds=1e6), history) is None
 
 
 @pytest.mark.slow

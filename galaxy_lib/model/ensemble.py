@@ -364,8 +364,8 @@ class EnsembleFolder(RunFolder):
         """Each member's training wall time so far (all sessions), in minutes, by name."""
         minutes = {}
         for name, folder in self.members():
-            state = folder.read_state() or {}
-            minutes[name] = float(state.get("elapsed_seconds", 0.0)) / 60
+            state = folder.read_state()
+            minutes[name] = (state.elapsed_seconds if state else 0.0) / 60
         return minutes
 
 

@@ -34,18 +34,20 @@ and an override is never silently ignored.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import os
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pandas as pd
 
-from galaxy_lib.config import Config, load_config, resolve_path
+from galaxy_lib.config import Config, atomic_write_text, display_path, load_config, resolve_path
 from galaxy_lib.data import split as split_module
-from galaxy_lib.errors import RunError, writing
+from galaxy_lib.errors import ConfigError, DataError, RunError, writing
 
 if TYPE_CHECKING:  # keras only for annotations: importing it would start TensorFlow
     import keras
@@ -264,8 +266,20 @@ class RunFolder:
         return self
 
     def load_config(self, overrides: dict[str, Any] | None = None) -> Config:
-        """The run's saved configuration (``config.yaml``), with ``overrides`` applied."""
-        return load_config(self.require().config_file, overrides)
+        """The run's saved configuration (``config.yaml``), with ``overrides`` applied.
+
+        Training wrote that file, so a problem in it is a damaged run folder (a :class:`RunError`
+        saying what to do), while a problem in ``overrides`` stays the caller's
+        :class:`~galaxy_lib.errors.ConfigError`.
+        """
+        path = self.require().config_file
+        try:
+            saved = load_config(path)
+        except ConfigError as exc:
+            raise RunError(f"{' '.join(str(exc).split())}; the run folder is damaged; restore its {self.CONFIG} "
+                           "(training writes it), "
+                           "or train into a new folder") from None
+        return load_config(path, overrides) if overrides else saved
 
     def config_for_evaluation(self, config: Config | None = None) -> Config:
         """The configuration to evaluate this run with: its own when ``config`` is None, else
@@ -286,20 +300,20 @@ class RunFolder:
         return read_history(self.history_file)
 
     def load_split(self) -> pd.DataFrame:
-        """``split.csv``, validated."""
+        """``split.csv``, validated; a damaged one is a :class:`RunError` saying what to do (a new
+        split would move galaxies between training and test, so it is never silently redrawn)."""
         if not self.require().split_file.is_file():
             raise RunError(f"{self.path}: run folder has no {self.SPLIT}; train it (or rerun notebook 01) first")
-        return split_module.load_split(self.split_file)
-
-    def read_state(self) -> dict[str, Any] | None:
-        """``resume/state.json`` (the last finished epoch, best score, stop reason), or None
-        before the first epoch has finished."""
-        if not self.state_file.is_file():
-            return None
         try:
-            return json.loads(self.state_file.read_text())
-        except json.JSONDecodeError as exc:
-            raise RunError(f"{self.state_file}: not valid JSON ({exc}); the run folder is damaged") from None
+            return split_module.load_split(self.split_file)
+        except DataError as exc:
+            raise RunError(f"{' '.join(str(exc).split())}; the run folder is damaged; restore its {self.SPLIT}, "
+                           "or train into a new folder") from None
+
+    def read_state(self) -> ResumeState | None:
+        """``resume/state.json`` (the last checkpointed epoch, best score, stop reason), validated,
+        or None before the first checkpoint (see :meth:`ResumeState.read`)."""
+        return ResumeState.read(self.state_file)
 
     def load(self) -> Run:
         """Configuration, split and history together."""
@@ -329,21 +343,134 @@ class RunFolder:
         raise RunError(f"{path}: cannot be loaded as a Keras model (corrupt or partial file?): {reason}")
 
 
+# --- the resume point -------------------------------------------------------------------------------
+
+
+@dataclass
+class ResumeState:
+    """``resume/state.json``: where training stands after its last checkpoint.
+
+    One typed object instead of a dict read by string keys in training, comparison, the curve,
+    ensembles and the benchmarks, so that a misspelt key is an AttributeError at once, not a
+    ``KeyError`` (or a silent ``.get`` default) in whichever reader met it first. Training
+    updates it after every epoch but writes it only with a checkpoint: the file is the commit
+    point of the run, and its JSON keeps the names and order it always had, so run folders
+    trained before this class existed still resume.
+    """
+
+    epoch: int = 0
+    """Epochs finished (and saved in ``checkpoint``)."""
+    best: float | None = None
+    """Best score of ``monitor`` so far; None before the first epoch."""
+    monitor: str = "val_rmse"
+    """The history column that picks ``best.keras``: ``val_rmse``, ``val_rmse_ema`` or ``rmse``."""
+    epochs_without_improvement: int = 0
+    """Epochs since ``best`` last improved (early stopping)."""
+    elapsed_seconds: float = 0.0
+    """Training wall time of all sessions of the run so far."""
+    checkpoint: str | None = None
+    """The resume checkpoint's file name in ``resume/`` (weights and optimizer state)."""
+    seed_generators: list[Any] = field(default_factory=list)
+    """The dropout layers' random-generator states, not part of a ``.keras`` file's weights."""
+    finished: str | None = None
+    """Why training stopped; None while it may go on."""
+
+    _TYPES: ClassVar[dict[str, tuple[type, ...]]] = {
+        "epoch": (int,), "best": (int, float, type(None)), "monitor": (str,), "epochs_without_improvement": (int,),
+        "elapsed_seconds": (int, float), "checkpoint": (str, type(None)), "seed_generators": (list,),
+        "finished": (str, type(None)),
+    }
+
+    @classmethod
+    def read(cls, path: str | os.PathLike[str]) -> ResumeState | None:
+        """The state saved at ``path``, or None when there is none (no epoch has been checkpointed).
+
+        A file that is not the JSON object training writes (cut short, edited, a key missing or of
+        the wrong type) is a one-line :class:`RunError` naming it and what to do, never a
+        ``KeyError`` or ``TypeError`` deep inside training.
+        """
+        path = Path(path)
+        if not path.is_file():
+            return None
+        advice = (f"the run folder is damaged; delete {display_path(path.parent)} to train this run again from its "
+                  "first epoch, or train into a new folder")
+        try:
+            payload = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise RunError(f"{path}: not valid JSON ({exc}); {advice}") from None
+        if not isinstance(payload, dict):
+            raise RunError(f"{path}: expected a JSON object, got {type(payload).__name__}; {advice}")
+        values: dict[str, Any] = {}
+        for key, types in cls._TYPES.items():
+            if key not in payload:
+                raise RunError(f"{path}: key {key!r} is missing; {advice}")
+            value = payload[key]
+            if isinstance(value, bool) or not isinstance(value, types):  # bool is an int to isinstance
+                wanted = " or ".join("null" if t is type(None) else t.__name__ for t in types)
+                raise RunError(f"{path}: key {key!r} is {value!r}, not {wanted}; {advice}")
+            values[key] = value
+        state = cls(**values)
+        if state.epoch < 0 or state.epochs_without_improvement < 0 or not math.isfinite(state.elapsed_seconds) \
+                or state.elapsed_seconds < 0:
+            raise RunError(f"{path}: negative or non-finite epoch, epochs_without_improvement or elapsed_seconds; "
+                           f"{advice}")
+        if state.checkpoint is not None and Path(state.checkpoint).name != state.checkpoint:
+            raise RunError(f"{path}: checkpoint {state.checkpoint!r} is not a file name in {path.parent.name}/; "
+                           f"{advice}")
+        if state.best is not None:
+            state.best = float(state.best)
+        state.elapsed_seconds = float(state.elapsed_seconds)
+        return state
+
+    def write(self, path: str | os.PathLike[str]) -> None:
+        """Save to ``path`` atomically (a temporary file, then renamed): the commit point of a
+        checkpoint, so a crash leaves the previous state or this one, never half of either."""
+        atomic_write_text(Path(path), json.dumps(dataclasses.asdict(self), indent=2) + "\n")
+
+
 # --- the same, as functions of a path ---------------------------------------------------------------
 
 
 def read_history(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """``history.csv`` as a frame (empty, with the right columns, when it does not exist)."""
+    """``history.csv`` as a frame (empty, with the right columns, when it does not exist).
+
+    Validated, because every reader computes with it (training compares epochs, the curve sums
+    seconds): a line that is not numbers, an epoch that is not a whole number or not in order is a
+    one-line :class:`RunError` naming the file and line. Empty cells are fine (NaN: no validation
+    set, no weight average), and so are the columns older runs lack (:data:`ADDED_HISTORY_COLUMNS`).
+    """
     path = Path(path)
     if not path.is_file():
         return pd.DataFrame(columns=HISTORY_COLUMNS)
-    history = pd.read_csv(path)
+    advice = "the run folder is damaged; delete or repair that line (training recomputes what it lost), " \
+             "or train into a new folder"
+    try:
+        text = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise RunError(f"{path}: not a valid history CSV ({' '.join(str(exc).split())}); {advice}") from None
     for column in ADDED_HISTORY_COLUMNS:
-        if column not in history.columns:
-            history[column] = float("nan")
-    missing = [c for c in HISTORY_COLUMNS if c not in history.columns]
+        if column not in text.columns:
+            text[column] = ""
+    missing = [c for c in HISTORY_COLUMNS if c not in text.columns]
     if missing:
         raise RunError(f"{path}: missing column(s) {', '.join(missing)}")
+    history = text.copy()  # a column this version does not know stays as read (text)
+    for column in HISTORY_COLUMNS:
+        cells = text[column].str.strip()
+        values = pd.to_numeric(cells.mask(cells == ""), errors="coerce")
+        wrong = values.isna() & (cells != "") & (cells.str.lower() != "nan")
+        if column == "epoch":
+            wrong |= values.isna() | (values != values.round())
+        if wrong.any():
+            row = int(wrong.to_numpy().argmax())
+            raise RunError(f"{path} line {row + 2}: {column} {text[column].iloc[row]!r} is not a "
+                           f"{'whole ' if column == 'epoch' else ''}number; {advice}")
+        history[column] = values.astype("int64") if column == "epoch" else values.astype("float64")
+    epochs = history["epoch"].to_numpy()
+    if len(epochs) and (epochs[0] < 1 or (epochs[1:] <= epochs[:-1]).any()):
+        row = 0 if epochs[0] < 1 else int((epochs[1:] <= epochs[:-1]).argmax()) + 1
+        raise RunError(f"{path} line {row + 2}: epoch {epochs[row]} is out of order (epochs count up from 1); "
+                       f"{advice}")
     return history
 
 

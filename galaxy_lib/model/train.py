@@ -31,14 +31,14 @@ trained by the optimizer and are the raw model's (already running averages of th
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import sys
 import time
+import zipfile
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -47,11 +47,18 @@ from galaxy_lib.config import Config, atomic_path, atomic_write_text, display_pa
 from galaxy_lib.data import augment, dataset, pipeline
 from galaxy_lib.data import split as split_module
 from galaxy_lib.environment import write_environment
-from galaxy_lib.errors import DataError, writing
+from galaxy_lib.errors import DataError, RunError, writing
 from galaxy_lib.locks import run_lock
 from galaxy_lib.model import network
 from galaxy_lib.model.keras_patch import fit_across_workers
-from galaxy_lib.model.runs import HISTORY_COLUMNS, RESUMABLE_CHANGES, RunFolder, check_same_run, read_history
+from galaxy_lib.model.runs import (
+    HISTORY_COLUMNS,
+    RESUMABLE_CHANGES,
+    ResumeState,
+    RunFolder,
+    check_same_run,
+    read_history,
+)
 from galaxy_lib.tf_setup import configure_threads, import_tensorflow
 
 tf = import_tensorflow()
@@ -64,10 +71,6 @@ def _save_model(model: keras.Model, path: Path) -> None:
     """``model.save`` to a temporary ``.keras`` name beside ``path``, then rename."""
     with atomic_path(path, suffix=".keras") as tmp:
         model.save(tmp)
-
-
-def _write_json(path: Path, payload: dict[str, Any]) -> None:
-    atomic_write_text(path, json.dumps(payload, indent=2) + "\n")
 
 
 # --------------------------------------------------------------------------- TensorFlow set-up
@@ -145,10 +148,17 @@ def schedule_progress(config: Config, epoch: int, elapsed_seconds: float = 0.0) 
     return min(progress, 1.0)
 
 
-def _step_divisor(epoch: int, epochs: int) -> int:
-    """Dieleman's step schedule over ``epochs``: 1, then 10 once 72% are done, 100 once 92% are.
-    Integer comparisons: "72% of 25 epochs" must not hinge on float rounding."""
-    return 100 if 100 * epoch >= 92 * epochs else 10 if 100 * epoch >= 72 * epochs else 1
+STEP_SCHEDULE: tuple[tuple[int, int], ...] = ((92, 100), (72, 10))
+"""Dieleman's step schedule, the one place its thresholds are written: ``(percent done, divisor)``,
+latest step first: the learning rate is divided by 10 once 72% of the schedule is done, by 100
+once 92% is."""
+
+
+def _step_divisor(done: float, total: float = 1) -> int:
+    """The step schedule's divisor once ``done`` of ``total`` is through: epochs of ``epochs``
+    (integers, compared exactly: "72% of 25 epochs" must not hinge on float rounding) or, with
+    the default ``total``, a share of the time budget."""
+    return next((divisor for percent, divisor in STEP_SCHEDULE if 100 * done >= percent * total), 1)
 
 
 def learning_rate_at(config: Config, epoch: int, elapsed_seconds: float = 0.0) -> float:
@@ -170,8 +180,8 @@ def learning_rate_at(config: Config, epoch: int, elapsed_seconds: float = 0.0) -
         progress = schedule_progress(config, epoch, elapsed_seconds)
         if config.lr_schedule == "cosine":
             rate *= 0.5 * (1 + math.cos(math.pi * progress))
-        elif config.lr_schedule == "step":
-            rate /= 100 if progress >= 0.92 else 10 if progress >= 0.72 else 1
+        elif config.lr_schedule == "step":  # the epochs' share exactly, as with the epoch clock
+            rate /= max(_step_divisor(epoch, config.epochs), _step_divisor(progress))
     elif config.lr_schedule == "cosine":
         rate *= 0.5 * (1 + math.cos(math.pi * epoch / config.epochs))
     elif config.lr_schedule == "step":
@@ -252,18 +262,18 @@ def _check_resumable(saved: Config, config: Config, where: Path) -> None:
     )
 
 
-def _stop_reason(config: Config, state: dict[str, Any], history: pd.DataFrame) -> str | None:
+def _stop_reason(config: Config, state: ResumeState, history: pd.DataFrame) -> str | None:
     """Why training should not start another epoch (None = go on)."""
-    if state["epoch"] >= config.epochs:
+    if state.epoch >= config.epochs:
         return f"reached {config.epochs} epochs"
-    if config.early_stopping_patience and state["epochs_without_improvement"] >= config.early_stopping_patience:
-        return f"early stopping: no better {state['monitor']} for {config.early_stopping_patience} epochs"
+    if config.early_stopping_patience and state.epochs_without_improvement >= config.early_stopping_patience:
+        return f"early stopping: no better {state.monitor} for {config.early_stopping_patience} epochs"
     if config.time_limit_minutes and len(history):
         # A budget, not a deadline: no epoch starts that would be expected to end after it.
         expected = float(np.median(history["seconds"].to_numpy()[-3:]))
-        if state["elapsed_seconds"] + expected > 60 * config.time_limit_minutes:
+        if state.elapsed_seconds + expected > 60 * config.time_limit_minutes:
             return (
-                f"time limit: {state['elapsed_seconds'] / 60:.1f} of {config.time_limit_minutes:g} minutes used "
+                f"time limit: {state.elapsed_seconds / 60:.1f} of {config.time_limit_minutes:g} minutes used "
                 f"and an epoch takes about {expected:.0f} s"
             )
     return None
@@ -355,10 +365,10 @@ def _ema_weights(model: keras.Model) -> Iterator[None]:
 
 
 def _checkpoint(
-    model: keras.Model, folder: RunFolder, state: dict[str, Any], best_weights: list[np.ndarray] | None,
+    model: keras.Model, folder: RunFolder, state: ResumeState, best_weights: list[np.ndarray] | None,
     *, averaging: bool,
 ) -> None:
-    """Write the run's models and its resume point for the epoch ``state["epoch"]``.
+    """Write the run's models and its resume point for the epoch ``state.epoch``.
 
     Called every ``checkpoint_seconds`` and when training stops, not every epoch: three
     ``.keras`` files an epoch cost more than a short epoch's compute. ``best_weights`` (the best
@@ -377,14 +387,15 @@ def _checkpoint(
         with _ema_weights(model):
             _save_model(model, folder.model_file("ema"))
     _save_model(model, folder.model_file("last"))
-    checkpoint = f"epoch-{state['epoch']:04d}.keras"
+    checkpoint = f"epoch-{state.epoch:04d}.keras"
     resume_dir = folder.resume_dir
     with writing(resume_dir):
         resume_dir.mkdir(exist_ok=True)
     _save_model(model, resume_dir / checkpoint)
-    old = state["checkpoint"]
-    state.update(checkpoint=checkpoint, seed_generators=[v.numpy().tolist() for v in _seed_generator_states(model)])
-    _write_json(folder.state_file, state)  # the commit point
+    old = state.checkpoint
+    state.checkpoint = checkpoint
+    state.seed_generators = [v.numpy().tolist() for v in _seed_generator_states(model)]
+    state.write(folder.state_file)  # the commit point
     if old and old != checkpoint:
         (resume_dir / old).unlink(missing_ok=True)
 
@@ -426,14 +437,89 @@ def train(
 
 def _train_in(folder: RunFolder, config: Config, strategy: tf.distribute.Strategy, *, started: float,
               interactive: bool, callbacks: Sequence[keras.callbacks.Callback]) -> Path:
-    """:func:`train` in its (locked) run folder ``folder``; ``started`` is its ``time.monotonic()`` start."""
+    """:func:`train` in its (locked) run folder ``folder``; ``started`` is its ``time.monotonic()`` start.
+
+    The steps, each its own function so that each can be read (and changed) alone: the saved
+    state and configuration (:func:`_resume_point`), the galaxies (:func:`_training_data`), the
+    history and whether anything is left to do, the model (:func:`_build_model`), the batches
+    (:class:`_Batches`) and the epoch loop (:func:`_epoch_loop`), which checkpoints.
+    """
     run_dir = folder.path
+    saved = _resume_point(folder, config)
+    data = _training_data(folder, config)
+    state = saved or ResumeState(monitor=data.monitor)
+    history = _history_until(folder, state, saved is not None)
+    reason = _agreed_stop(strategy, _stop_reason(config, state, history))
+    if reason is not None:
+        print(f"{display_path(run_dir)}: already complete ({reason}); raise `epochs` to train further", flush=True)
+        return run_dir
 
-    state: dict[str, Any] | None = folder.read_state()
+    model = _build_model(folder, config, strategy, state)
+    write_environment(
+        folder.environment_file,
+        extra={
+            "strategy": type(strategy).__name__,
+            "replicas": strategy.num_replicas_in_sync,
+            "precision": config.precision,
+            "deterministic": config.deterministic,
+        },
+    )
+    batches = _Batches(folder, config, strategy, data)
+    first = state.epoch
+    print(
+        f"training {display_path(run_dir)}: {len(data.train_ids):,} train / {len(data.val_ids):,} val galaxies, "
+        f"{config.input_size}x{config.input_size} input{'' if batches.train_crops is not None else ' (streamed)'}, "
+        f"{model.count_params():,} parameters, {type(strategy).__name__} x{strategy.num_replicas_in_sync}"
+        + (f"; resuming after epoch {first}" if first else ""),
+        flush=True,
+    )
+    reason = _epoch_loop(folder, config, strategy, model, batches, state, history, data.monitor,
+                         started=started, interactive=interactive, callbacks=callbacks)
+    state.finished = reason
+    state.write(folder.state_file)
+    print(f"finished: {reason}; best {data.monitor} {state.best:.4f}; run folder {display_path(run_dir)}", flush=True)
+    note = unfinished_schedule(config, state.epoch) if reason.startswith("time limit") else None
+    if note:
+        print(note, flush=True)
+    return run_dir
+
+
+# --------------------------------------------------------------------------- the run's parts
+
+
+def _resume_point(folder: RunFolder, config: Config) -> ResumeState | None:
+    """The run's saved state (None for a new run), after refusing a configuration it cannot resume
+    with; saves ``config`` as the run's ``config.yaml``.
+
+    A damaged ``config.yaml`` only matters when there is something to resume: a run that has no
+    checkpoint yet simply gets the configuration written again.
+    """
+    state = folder.read_state()
     if state is not None and folder.config_file.is_file():
-        _check_resumable(folder.load_config(), config, run_dir)
+        _check_resumable(folder.load_config(), config, folder.path)
     config.save(folder.config_file)
+    return state
 
+
+@dataclass(frozen=True)
+class _TrainingData:
+    """The galaxies a run trains and validates on, as training uses them, and the score that
+    picks its best model."""
+
+    data: dataset.GalaxyData
+    train_ids: np.ndarray
+    train_labels: np.ndarray
+    val_ids: np.ndarray
+    val_labels: np.ndarray
+    monitor: str
+
+
+def _training_data(folder: RunFolder, config: Config) -> _TrainingData:
+    """The data set of ``config`` and the run's split (``split.csv``, made now for a new run);
+    a damaged ``split.csv`` is a :class:`RunError` saying what to do, not a new split (that would
+    move galaxies between training and test)."""
+    if folder.split_file.is_file():
+        folder.load_split()  # validates it with advice for a damaged run folder; read again below
     data = dataset.load_for_config(config)
     split = split_module.split_for_config(data, config, folder.split_file)
     train_ids, train_labels = data.subset(split_module.ids_of(split, "train"))
@@ -449,114 +535,159 @@ def _train_in(folder: RunFolder, config: Config, strategy: tf.distribute.Strateg
     # set there is nothing to score the average on, and the raw model's training RMSE decides.
     averaging = config.weight_averaging == "ema"
     monitor = ("val_rmse_ema" if averaging else "val_rmse") if len(val_ids) else "rmse"
+    return _TrainingData(data, train_ids, train_labels, val_ids, val_labels, monitor)
 
+
+def _history_until(folder: RunFolder, state: ResumeState, resuming: bool) -> pd.DataFrame:
+    """``history.csv`` up to the state's epoch: rows past the last checkpoint are recomputed.
+
+    A resumed run's history must hold every epoch the state counts (it is written before the
+    state, every epoch); one that does not is a damaged run folder, refused rather than
+    continued with a gap.
+    """
     history = read_history(folder.history_file)
-    if state is None:
-        state = {
-            "epoch": 0, "best": None, "monitor": monitor, "epochs_without_improvement": 0,
-            "elapsed_seconds": 0.0, "checkpoint": None, "seed_generators": [], "finished": None,
-        }
-    history = history[history["epoch"] <= state["epoch"]].reset_index(drop=True)
-    reason = _agreed_stop(strategy, _stop_reason(config, state, history))
-    if reason is not None:
-        print(f"{display_path(run_dir)}: already complete ({reason}); raise `epochs` to train further", flush=True)
-        return run_dir
+    history = history[history["epoch"] <= state.epoch].reset_index(drop=True)
+    if resuming and len(history) != state.epoch:
+        raise RunError(
+            f"{folder.history_file}: holds {len(history)} of the {state.epoch} epochs that "
+            f"{display_path(folder.state_file)} counts; the run folder is damaged; delete "
+            f"{display_path(folder.resume_dir)} to train this run again from its first epoch, "
+            "or train into a new folder"
+        )
+    return history
 
+
+def _build_model(folder: RunFolder, config: Config, strategy: tf.distribute.Strategy, state: ResumeState
+                 ) -> keras.Model:
+    """The compiled model, seeded by the run's seed, with the resume checkpoint's weights,
+    optimizer state and dropout generators when the state names one."""
     with precision_policy(config.precision):
         keras.utils.set_random_seed(config.seed)
         with strategy.scope():
             model = network.build_model(config)
             _compile(model, config)
             fit_across_workers(model, strategy)
-            if state["checkpoint"]:
-                model.optimizer.build(model.trainable_variables)
-                model.load_weights(folder.resume_dir / state["checkpoint"])  # weights and optimizer state (and average)
-                for variable, value in zip(_seed_generator_states(model), state["seed_generators"], strict=True):
-                    variable.assign(np.asarray(value, dtype=variable.dtype))
+            if state.checkpoint:
+                _load_checkpoint(model, folder, state)
+    return model
 
-    write_environment(
-        folder.environment_file,
-        extra={
-            "strategy": type(strategy).__name__,
-            "replicas": strategy.num_replicas_in_sync,
-            "precision": config.precision,
-            "deterministic": config.deterministic,
-        },
-    )
 
-    cache_dir = folder.cache_dir if config.cache_crops else None
-    augmenter = augment.make_augmenter(config)
-    geometry = {"crop": config.crop, "image_size": config.image_size, "resize_bad_size": config.resize_bad_size}
+def _load_checkpoint(model: keras.Model, folder: RunFolder, state: ResumeState) -> None:
+    """Restore the resume checkpoint ``state.checkpoint`` into ``model`` (weights, optimizer state
+    and weight average, dropout generators); a missing or unreadable one is a :class:`RunError`
+    naming it (Keras says "File not found" for a corrupt ``.keras`` file, or worse)."""
+    path = folder.resume_dir / state.checkpoint
+    advice = (f"delete {display_path(folder.resume_dir)} to train this run again from its first epoch, "
+              "or train into a new folder")
+    if not path.is_file():
+        raise RunError(f"{path}: the resume checkpoint that {folder.STATE} names is missing; {advice}")
+    reason = None if zipfile.is_zipfile(path) else f"not a zip archive ({path.stat().st_size:,} bytes)"
+    generators = _seed_generator_states(model)
+    if reason is None and len(state.seed_generators) != len(generators):
+        reason = (f"{folder.STATE} has {len(state.seed_generators)} dropout generator states, "
+                  f"the model {len(generators)}")
+    if reason is None:
+        try:
+            model.optimizer.build(model.trainable_variables)
+            model.load_weights(path)  # weights and optimizer state (and average)
+            for variable, value in zip(generators, state.seed_generators, strict=True):
+                variable.assign(np.asarray(value, dtype=variable.dtype))
+        except (ValueError, KeyError, OSError, EOFError, TypeError, zipfile.BadZipFile) as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if reason is not None:
+        raise RunError(f"{path}: cannot be resumed from (corrupt or partial file?): {reason}; {advice}")
 
-    def in_memory(ids: np.ndarray) -> tf.Tensor | None:
+
+class _Batches:
+    """The run's batches: the validation set once, and a new seeded order of the training set
+    per epoch, from crops held in memory when they fit ``crop_memory_mb`` (else streamed)."""
+
+    def __init__(self, folder: RunFolder, config: Config, strategy: tf.distribute.Strategy,
+                 data: _TrainingData) -> None:
+        self.config, self.strategy, self.data = config, strategy, data
+        self.cache_dir = folder.cache_dir if config.cache_crops else None
+        self.augmenter = augment.make_augmenter(config)
+        self.geometry = {"crop": config.crop, "image_size": config.image_size,
+                         "resize_bad_size": config.resize_bad_size}
+        self.train_crops = self.in_memory(data.train_ids)
+        self.val: tf.data.Dataset | None = None
+        if len(data.val_ids):
+            self.val = self.shard(pipeline.make_dataset(
+                data.data.images, data.val_ids, data.val_labels, batch_size=config.batch_size,
+                cache_dir=self.cache_dir, crops=self.in_memory(data.val_ids), **self.geometry,
+            ), len(data.val_ids))
+        self.steps = math.ceil(len(data.train_ids) / config.batch_size)
+
+    def in_memory(self, ids: np.ndarray) -> tf.Tensor | None:
         """The crops of ``ids`` as one tensor, decoded once for the whole run, when they fit the
         ``crop_memory_mb`` budget; None to stream them from disk every epoch."""
-        size = pipeline.crops_nbytes(len(ids), config.crop, config.image_size)
-        if len(ids) == 0 or size > config.crop_memory_mb * 2**20:
+        size = pipeline.crops_nbytes(len(ids), self.config.crop, self.config.image_size)
+        if len(ids) == 0 or size > self.config.crop_memory_mb * 2**20:
             return None
-        return tf.constant(pipeline.load_crops(data.images, ids, cache_dir=cache_dir, **geometry))
+        return tf.constant(pipeline.load_crops(self.data.data.images, ids, cache_dir=self.cache_dir, **self.geometry))
 
-    def shard(ds: tf.data.Dataset, n: int) -> tf.data.Dataset:
-        return for_strategy(ds, n, config.batch_size, strategy)
+    def shard(self, ds: tf.data.Dataset, n: int) -> tf.data.Dataset:
+        return for_strategy(ds, n, self.config.batch_size, self.strategy)
 
-    train_crops = in_memory(train_ids)
-    val_ds = None
-    if len(val_ids):
-        val_ds = shard(pipeline.make_dataset(
-            data.images, val_ids, val_labels, batch_size=config.batch_size, cache_dir=cache_dir,
-            crops=in_memory(val_ids), **geometry,
-        ), len(val_ids))
-    steps = math.ceil(len(train_ids) / config.batch_size)
-    progress = EpochProgress(steps, interactive)
-    first = state["epoch"]
-    print(
-        f"training {display_path(run_dir)}: {len(train_ids):,} train / {len(val_ids):,} val galaxies, "
-        f"{config.input_size}x{config.input_size} input{'' if train_crops is not None else ' (streamed)'}, "
-        f"{model.count_params():,} parameters, {type(strategy).__name__} x{strategy.num_replicas_in_sync}"
-        + (f"; resuming after epoch {first}" if first else ""),
-        flush=True,
-    )
+    def train(self, epoch: int) -> tf.data.Dataset:
+        """Epoch ``epoch``'s training batches: a new seeded order over the same in-memory crops
+        costs milliseconds (the crops are not re-read)."""
+        data = self.data
+        return self.shard(pipeline.make_dataset(
+            data.data.images, data.train_ids, data.train_labels, batch_size=self.config.batch_size, shuffle=True,
+            seed=epoch_seed(self.config.seed, epoch), augment=self.augmenter, cache_dir=self.cache_dir,
+            crops=self.train_crops, **self.geometry,
+        ), len(data.train_ids))
 
+
+def _epoch_loop(
+    folder: RunFolder, config: Config, strategy: tf.distribute.Strategy, model: keras.Model, batches: _Batches,
+    state: ResumeState, history: pd.DataFrame, monitor: str, *, started: float, interactive: bool,
+    callbacks: Sequence[keras.callbacks.Callback],
+) -> str:
+    """Train from ``state.epoch`` until a stop rule says why (returned), updating ``state`` and
+    ``history.csv`` every epoch and checkpointing every ``checkpoint_seconds`` and at the end.
+
+    The best epoch's weights are kept in memory until the next checkpoint writes them, so a
+    short epoch does not pay for three ``.keras`` files.
+    """
+    averaging = config.weight_averaging == "ema"
+    progress = EpochProgress(batches.steps, interactive)
     rows = history.to_dict("records")
-    elapsed_before = state["elapsed_seconds"]  # wall time of earlier sessions of this run
+    elapsed_before = state.elapsed_seconds  # wall time of earlier sessions of this run
     last_checkpoint = time.monotonic()
     best_weights: list[np.ndarray] | None = None  # the best epoch's weights, until best.keras holds them
     reason = None
-    for epoch in range(first, config.epochs):
+    for epoch in range(state.epoch, config.epochs):
         learning_rate = learning_rate_at(config, epoch, elapsed_before + (time.monotonic() - started))
         model.optimizer.learning_rate.assign(learning_rate)
-        # A new seeded order over the same in-memory crops: milliseconds (the crops are not re-read).
-        train_ds = shard(pipeline.make_dataset(
-            data.images, train_ids, train_labels, batch_size=config.batch_size, shuffle=True,
-            seed=epoch_seed(config.seed, epoch), augment=augmenter, cache_dir=cache_dir, crops=train_crops,
-            **geometry,
-        ), len(train_ids))
+        train_ds = batches.train(epoch)
         tick = time.monotonic()
         logs = model.fit(
-            train_ds, validation_data=val_ds, initial_epoch=epoch, epochs=epoch + 1, verbose=0, shuffle=False,
+            train_ds, validation_data=batches.val, initial_epoch=epoch, epochs=epoch + 1, verbose=0, shuffle=False,
             callbacks=[progress, *callbacks],
         ).history
         row = {"epoch": epoch + 1, **{k: float(v[-1]) for k, v in logs.items()}}
         row = {c: row.get(c, math.nan) for c in HISTORY_COLUMNS}
         row["learning_rate"] = learning_rate
-        if averaging and val_ds is not None:
+        if averaging and batches.val is not None:
             with _ema_weights(model):
-                row["val_rmse_ema"] = float(model.evaluate(val_ds, verbose=0, return_dict=True)["rmse"])
+                row["val_rmse_ema"] = float(model.evaluate(batches.val, verbose=0, return_dict=True)["rmse"])
         row["seconds"] = time.monotonic() - tick  # with the average's evaluation: what an epoch costs
         rows.append(row)
         score = row[monitor]
-        improved = state["best"] is None or score < state["best"]
+        improved = state.best is None or score < state.best
         if improved:
-            state["best"], state["epochs_without_improvement"] = score, 0
+            state.best, state.epochs_without_improvement = score, 0
             with _ema_weights(model) if monitor == "val_rmse_ema" else contextlib.nullcontext():
                 best_weights = model.get_weights()  # a copy in memory; written with the next checkpoint
         else:
-            state["epochs_without_improvement"] += 1
+            state.epochs_without_improvement += 1
         history = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
         # Every epoch (cheap): rows past the last checkpoint are dropped and recomputed on resume.
         atomic_write_text(folder.history_file, history.to_csv(index=False))
-        state["epoch"] = epoch + 1
-        state["elapsed_seconds"] = elapsed_before + (time.monotonic() - started)
+        state.epoch = epoch + 1
+        state.elapsed_seconds = elapsed_before + (time.monotonic() - started)
         reason = _agreed_stop(strategy, _stop_reason(config, state, history))
         if reason is not None or time.monotonic() - last_checkpoint >= config.checkpoint_seconds:
             _checkpoint(model, folder, state, best_weights, averaging=averaging)
@@ -564,10 +695,4 @@ def _train_in(folder: RunFolder, config: Config, strategy: tf.distribute.Strateg
         print(_format_row(row, config.epochs) + ("  *" if improved else ""), flush=True)
         if reason is not None:
             break
-    state["finished"] = reason
-    _write_json(folder.state_file, state)
-    print(f"finished: {reason}; best {monitor} {state['best']:.4f}; run folder {display_path(run_dir)}", flush=True)
-    note = unfinished_schedule(config, state["epoch"]) if reason.startswith("time limit") else None
-    if note:
-        print(note, flush=True)
-    return run_dir
+    return reason

@@ -141,8 +141,8 @@ def _check_trained(member: RunFolder, shown: str, evaluated_epochs: Any, metrics
         raise RunError(f"{shown}: no trained model ({member.model_name('best')}); train it first with "
                        "`python -m galaxy_lib train`")
     state = member.read_state()
-    if state is not None and "finished" in state and not state["finished"]:
-        raise RunError(f"{shown}: training has not finished (stopped after epoch {state.get('epoch', '?')}); "
+    if state is not None and not state.finished:
+        raise RunError(f"{shown}: training has not finished (stopped after epoch {state.epoch}); "
                        "rerun its `train` or `report` command to resume it, then evaluate it")
     history = member.read_history()
     last = int(history["epoch"].max()) if len(history) and history["epoch"].notna().any() else None

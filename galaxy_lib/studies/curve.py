@@ -68,7 +68,7 @@ from galaxy_lib.data import split as split_module
 from galaxy_lib.errors import ConfigError, DataError, RunError
 from galaxy_lib.evaluation import baselines, metrics
 from galaxy_lib.locks import run_lock
-from galaxy_lib.model.runs import RESUMABLE_CHANGES, STOPPING_KEYS, RunFolder, check_same_run
+from galaxy_lib.model.runs import RESUMABLE_CHANGES, STOPPING_KEYS, ResumeState, RunFolder, check_same_run
 from galaxy_lib.studies import figures
 from galaxy_lib.studies.power_law import MIN_SIZES, Extrapolation, extrapolate
 from galaxy_lib.tree import ID_COLUMN
@@ -290,19 +290,20 @@ def _state_key(point: Point) -> dict[str, Any] | None:
     state = point.folder.read_state()
     if not state:
         return None
-    return {**{k: state.get(k) for k in ("epoch", "elapsed_seconds", "finished")}, "tta": point.config.tta}
+    return {"epoch": state.epoch, "elapsed_seconds": state.elapsed_seconds, "finished": state.finished,
+            "tta": point.config.tta}
 
 
 def _complete(point: Point) -> str | None:
     """Why the point needs no more training (its stop reason), or None: it has finished, and nothing
     that decides when training ends (:data:`~galaxy_lib.model.runs.STOPPING_KEYS`) has changed since."""
     state = point.folder.read_state()
-    if not state or not state.get("finished") or not point.folder.config_file.is_file():
+    if not state or not state.finished or not point.folder.config_file.is_file():
         return None
     saved = point.folder.load_config()
     if any(getattr(saved, key) != getattr(point.config, key) for key in STOPPING_KEYS):
         return None
-    return str(state["finished"])
+    return str(state.finished)
 
 
 def _cached_row(curve_dir: Path, point: Point) -> dict[str, Any] | None:
@@ -324,7 +325,7 @@ def score_point(point: Point, data: Any, *, batch_size: int = 64) -> dict[str, A
 
     folder = point.folder
     split = folder.load_split()
-    state = folder.read_state() or {}
+    state = folder.read_state() or ResumeState()
     model = folder.load_model("best")
     scores: dict[str, tuple[float, float]] = {}
     counts = {}
@@ -345,8 +346,8 @@ def score_point(point: Point, data: Any, *, batch_size: int = 64) -> dict[str, A
     return {
         "n_train": len(train_labels),
         "seed": point.seed,
-        "epochs": int(state.get("epoch", 0)),
-        "minutes": float(state.get("elapsed_seconds", 0.0)) / 60,
+        "epochs": state.epoch,
+        "minutes": state.elapsed_seconds / 60,
         "val_rmse": scores["val"][0] if "val" in scores else math.nan,
         "test_rmse": scores["test"][0],
         "test_accuracy": scores["test"][1],
@@ -354,7 +355,7 @@ def score_point(point: Point, data: Any, *, batch_size: int = 64) -> dict[str, A
         "n_val": counts["val"],
         "n_test": counts["test"],
         "tta": point.config.tta,
-        "stopped": state.get("finished") or "",
+        "stopped": state.finished or "",
         "run": point.name,
     }
 
@@ -496,7 +497,7 @@ def _run_curve(config: Config, out_dir: str | os.PathLike[str], sizes: str | Seq
         reason = _complete(point)
         if reason is None:
             state = point.folder.read_state()
-            done = f"resuming after epoch {state['epoch']}" if state and state.get("epoch") else "training"
+            done = f"resuming after epoch {state.epoch}" if state and state.epoch else "training"
             print(f"{head}: {done}", flush=True)
             if not point.folder.split_file.is_file():
                 split_module.save_split(point_split(plan.shared, plan.order, point.n_train),

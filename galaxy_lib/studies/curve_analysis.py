@@ -161,14 +161,14 @@ def _point_history(folder: RunFolder) -> pd.DataFrame:
         raise DataError(f"{display_path(folder.history_file)} not found: the point has not trained (run the curve "
                         "again to train it)")
     history = folder.read_history()
-    state = folder.read_state() or {}
-    monitor = state.get("monitor", "val_rmse")
+    state = folder.read_state()
+    monitor = state.monitor if state else "val_rmse"
     if monitor not in history or history[monitor].isna().all():
         monitor = "val_rmse"
     seconds = history["seconds"].astype(float).cumsum()
-    elapsed = state.get("elapsed_seconds")
+    elapsed = state.elapsed_seconds if state else None
     total = float(seconds.iloc[-1]) if len(seconds) else 0.0
-    same_epochs = state.get("epoch") == len(history)
+    same_epochs = state is not None and state.epoch == len(history)
     scale = float(elapsed) / total if isinstance(elapsed, int | float) and total > 0 and same_epochs else 1.0
     values = history[monitor].astype(float)
     return pd.DataFrame({"epoch": history["epoch"].astype(int), "minutes": seconds * scale / 60,
