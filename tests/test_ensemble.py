@@ -383,7 +383,7 @@ def test_an_interrupted_ensemble_resumes_where_it_stopped(tmp_path):
 
     data = write_kaggle_folder(tmp_path / "kaggle", n=24, seed=2)
     config = load_ensemble(REPO / "parameters" / "smoke_ensemble.yaml",
-                           {"data": str(data), "synthetic": False, "epochs": 2})
+                           {"data": str(data), "synthetic": False, "epochs": 2, "checkpoint_seconds": 0})
 
     class Stop(Exception):
         pass
