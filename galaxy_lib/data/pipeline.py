@@ -347,7 +347,7 @@ def make_dataset(
     Where the crops come from, fastest first (the batches are the same in every case):
 
     - ``crops``: every crop of ``ids`` already in memory (:func:`load_crops`, once per run);
-      a batch is a gather from it. Building such a dataset costs milliseconds, so a training
+      a batch is a gather from it. Building such a dataset costs tens of milliseconds, so a training
       loop can lay a new seeded order over the same crops every epoch.
     - ``cache_dir``: all crops are decoded once, now, into a uint8 file there
       (:func:`build_crop_cache`) and each batch reads its rows back.
