@@ -631,7 +631,7 @@ class _Batches:
 
     def train(self, epoch: int) -> tf.data.Dataset:
         """Epoch ``epoch``'s training batches: a new seeded order over the same in-memory crops
-        costs tens of milliseconds, about 2% of an epoch (the crops are not re-read)."""
+        costs tens of milliseconds (the crops are not re-read)."""
         data = self.data
         return self.shard(pipeline.make_dataset(
             data.data.images, data.train_ids, data.train_labels, batch_size=self.config.batch_size, shuffle=True,
