@@ -620,47 +620,28 @@ CURVE_LONGER = (  # bench_quality runs of the curve's configuration at its large
 )
 
 
-def _epoch_span(text: str | int) -> tuple[int, int]:
-    """``"70-72"`` -> (70, 72); ``425`` -> (425, 425): the epochs a size's points trained."""
-    low, _, high = str(text).partition("-")
-    return int(low), int(high or low)
-
-
 def _extrapolation(results: Results, record: dict[str, Any]) -> str:
-    """What the curve's fit says, worded for what its points measure.
+    """What the curve's fit says, in the report conclusion's own wording
+    (:func:`galaxy_lib.studies.curve_analysis.extrapolation_paragraph`: budget-limited points are not
+    extrapolated to the method's asymptote, the interval is low-high), with the longer runs at the
+    largest size that this page has and the report has not."""
+    from galaxy_lib.studies.curve_analysis import budget_limited, extrapolation_paragraph
 
-    When the points share a time budget, the larger sizes train fewer epochs, so the fitted law
-    describes that budget as the training set grows, not the method: its level is not the method's
-    asymptote, and the claim is left to a curve whose points all train the same number of epochs.
-    The bootstrap interval is printed as the interval it is (it is not symmetric)."""
     f = record["figures"]
     e, sizes = f["extrapolation"], f["sizes"]
-    first, last = _epoch_span(sizes[0]["epochs"]), _epoch_span(sizes[-1]["epochs"])
-    fit = (f"{e['fit']['formula']} (fitted to {e['fit']['points']} points at {len(e['fit']['sizes'])} sizes); at "
-           f"{e['target']:,} galaxies it gives {e['prediction']:.4f}, {e['level']:.0%} bootstrap interval "
-           f"{e['low']:.4f}-{e['high']:.4f} ({e['n_boot']} resamples), and it levels off at {e['fit']['c']:.4f}.")
-    if first[0] <= last[1]:  # every size trained about as long: the law is about the galaxies
-        return _para(f"**Extrapolated:** {fit}")
     longer = [results[name] for name in CURVE_LONGER if name in results and not is_backfilled(results[name])]
     measured = ""
-    if longer:
+    if longer and budget_limited(sizes):
         values = sorted(r["figures"]["test_rmse"] for r in longer)
         n = {r["setup"]["split"]["train"] for r in longer}
         files = ", ".join(f"`{r['name']}.json`" for r in longer)
         measured = (
-            f" The same file at {'/'.join(f'{x:,}' for x in sorted(n))} galaxies with a 20-minute budget measured "
+            f"The same file at {'/'.join(f'{x:,}' for x in sorted(n))} galaxies with a 20-minute budget measured "
             f"{values[0]:.4f}-{values[-1]:.4f} ({files}; "
             f"{_cpus(longer)}), "
             + ("below" if values[-1] < e["fit"]["c"] else "around") + " the level of this fit."
         )
-    return _para(
-        f"**Fitted to budget-limited points:** {fit} Every point had the same time budget, so the larger sizes "
-        f"trained fewer epochs ({first[0]}-{first[1]} at {sizes[0]['training galaxies']:,} galaxies, "
-        f"{last[0]}-{last[1]} at {sizes[-1]['training galaxies']:,}): the law describes what this budget gives as "
-        "the training set grows, not what the method reaches with more galaxies, and its level is not the "
-        f"method's asymptote.{measured} That asymptote needs a curve that gives every point the same number of "
-        "epochs."
-    )
+    return _para(extrapolation_paragraph(e, sizes, measured))
 
 
 SCALE_FILES = ("scale-n6000", "scale-n61578")  # bench_scale: the chain at 6,000 and at Kaggle's 61,578 galaxies

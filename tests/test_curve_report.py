@@ -272,11 +272,13 @@ def test_the_conclusion_states_the_numbers_and_where_the_winner_lies():
     e = curve.extrapolate_curve(frame, n_boot=100)
     top = curve_analysis.headline(frame)
     text = curve_analysis.conclusion(frame, e, note="budget 5 min per point")
-    half = (e.high - e.low) / 2
     assert f"with {top['n_train']:,} training galaxies this configuration reaches a test RMSE of " \
            f"{top['test_rmse']:.4f} ± {top['test_rmse_sd']:.4f} (standard deviation over 2 seeds)" in text
-    assert f"with 61,578 galaxies this method is expected to reach **{e.prediction:.4f} ± {half:.4f}**" in text
-    assert f"95% bootstrap interval {e.low:.4f}-{e.high:.4f}" in text and e.fit.law.formula() in text
+    # every size trained the same 10 epochs: the law is about the galaxies, its interval low-high, never ±
+    line = next(x for x in text.splitlines() if x.startswith("- **Extrapolated:**"))
+    assert f"{e.fit.law.formula()} (fitted to 10 points at 5 sizes); at 61,578 galaxies it gives " \
+           f"{e.prediction:.4f}, 95% bootstrap interval {e.low:.4f}-{e.high:.4f} (100 resamples)" in line
+    assert "±" not in line and "expected to reach" not in text and "asymptote" not in text
     assert "- **Budget:** budget 5 min per point." in text and "Checked on a synthetic sky" not in text
     winner = KAGGLE_ANCHORS["Kaggle winner (private LB)"]
     below = curve_analysis.conclusion(frame, with_interval(e, winner + 0.005, winner + 0.01))
@@ -294,6 +296,28 @@ def test_the_conclusion_states_the_numbers_and_where_the_winner_lies():
     narrow = curve.extrapolate_curve(three, n_boot=50)
     assert narrow.low == pytest.approx(narrow.high)
     assert "only 3 sizes every bootstrap resample" in curve_analysis.conclusion(three, narrow)
+
+
+def test_a_budget_limited_curve_is_not_extrapolated_to_the_method():
+    """Points that shared a time budget (the larger sizes trained fewer epochs) give a law for that
+    budget: the conclusion says what the points measure and leaves the asymptote to a curve with the
+    same epochs at every size, in the docs' own wording."""
+    frame = measured_curve([150, 300, 600, 1200, 2447])
+    frame["epochs"] = frame["n_train"].map({150: 425, 300: 340, 600: 180, 1200: 125, 2447: 70})
+    e = curve.extrapolate_curve(frame, n_boot=100)
+    text = curve_analysis.conclusion(frame, e)
+    sizes = curve_analysis.size_table(frame).reset_index().to_dict("records")
+    assert curve_analysis.budget_limited(sizes)
+    assert f"- {curve_analysis.extrapolation_paragraph(e.to_dict(), sizes)}" in text.splitlines()
+    assert "- **Fitted to budget-limited points:**" in text and "**Extrapolated:**" not in text
+    assert "(425-425 at 150 galaxies, 70-70 at 2,447)" in text and "not the method's asymptote" in text
+    assert "needs a curve that gives every point the same number of epochs" in text
+    assert f"{e.low:.4f}-{e.high:.4f}" in text and "expected to reach" not in text
+    winner = KAGGLE_ANCHORS["Kaggle winner (private LB)"]
+    above = curve_analysis.conclusion(frame, with_interval(e, winner - 0.02, winner - 0.01))
+    assert "this budget's curve would beat it" in above and "this method would beat it" not in above
+    longer = curve_analysis.extrapolation_paragraph(e.to_dict(), sizes, "Longer runs measured less.")
+    assert "asymptote. Longer runs measured less. That asymptote" in longer
 
 
 def test_the_conclusion_carries_the_check_and_the_compute_curve(tmp_path):
@@ -372,7 +396,7 @@ def test_the_smoke_learning_curve_report_renders(tmp_path, monkeypatch):
                     "Checking-the-extrapolation-on-a-synthetic-sky", "Conclusion"):
         assert f'id="{heading}' in page, heading
     assert page.count("data:image/png;base64,") >= 4  # curve, extrapolation, compute curve, check
-    assert "with 61,578 galaxies this method is expected to reach" in page
+    assert "at 61,578 galaxies it gives" in page and "expected to reach" not in page
     assert "Checked on a synthetic sky" in page and "More time:" in page
     assert str(root) not in page and str(REPO) not in page
     index = (root / "reports" / "index.html").read_text()

@@ -20,6 +20,7 @@ bottom of the core (``paths``, ``kaggle``) imports nothing of the package at all
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -160,3 +161,37 @@ def test_a_planted_cycle_is_caught():
     assert ["galaxy_lib.synth.catalogue", "galaxy_lib.synth.sky"] in [
         [m for m in c if m in ("galaxy_lib.synth.catalogue", "galaxy_lib.synth.sky")] for c in cycles(graph(sources))
     ]
+
+
+ARCHITECTURE = PACKAGE.parent / "docs" / "architecture.md"
+
+
+def documented_modules(text: str) -> dict[str, str]:
+    """``{module: stage}`` as the layout table of ``docs/architecture.md`` names them: the first
+    column is the stage's package (``core``, ``entry`` or a sub-package in backticks), the last the
+    module names in backticks, outside the parenthesised remarks (which name functions, not modules)."""
+    found: dict[str, str] = {}
+    for line in text.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if not line.startswith("| ") or len(cells) != 3 or cells[0] in ("package", "---"):
+            continue
+        package = cells[0].strip("`/")
+        remarks_removed = re.sub(r"\([^)]*\)", "", cells[2])
+        for name in re.findall(r"`([A-Za-z_]+)`", remarks_removed):
+            module = f"galaxy_lib.{name}" if package in ("core", "entry") else f"galaxy_lib.{package}.{name}"
+            found[module] = package
+    return found
+
+
+def test_the_architecture_table_names_every_module_in_its_stage():
+    """docs/architecture.md's layout table cannot drift: a module added, moved or removed without
+    the table fails here."""
+    packages = {"galaxy_lib", *(f"galaxy_lib.{name}" for name in STAGES)}
+    real = {name: stage(name) for name in package_sources() if name not in packages}
+    assert documented_modules(ARCHITECTURE.read_text()) == real
+
+
+def test_a_module_missing_from_the_table_is_caught():
+    text = ARCHITECTURE.read_text().replace("`keras_patch` (", "(")
+    assert "galaxy_lib.model.keras_patch" not in documented_modules(text)
+    assert "galaxy_lib.model.network" in documented_modules(text)

@@ -334,19 +334,65 @@ def read_check(folder: str | os.PathLike[str]) -> dict[str, Any]:
 # --- the conclusion -------------------------------------------------------------------------------------------
 
 
-def _winner_sentence(e: Extrapolation, references: Sequence[str]) -> str:
+def _winner_sentence(e: Extrapolation, references: Sequence[str], budget: bool = False) -> str:
+    """Where the Kaggle winner lies against the interval; with budget-limited points (``budget``) the
+    interval is that budget's, so the sentence says so instead of speaking for the method."""
     if WINNER not in references:
         return ""
     winner = KAGGLE_ANCHORS[WINNER]
+    who = "this budget's curve" if budget else "this method"
     if winner < e.low:
         where = ("lies below the interval: by this extrapolation, Kaggle's training set with this configuration and "
                  "budget would not reach it, so the rest of the gap would have to come from elsewhere (method, "
                  "training time, ensembles)")
     elif winner > e.high:
-        where = "lies above the interval: by this extrapolation, this method would beat it with Kaggle's training set"
+        where = f"lies above the interval: by this extrapolation, {who} would beat it with Kaggle's training set"
     else:
         where = "lies inside the interval: more galaxies alone could plausibly close the gap"
     return (f"The Kaggle winner's {winner:.4f} (measured on Kaggle's own test set, not on ours) {where}.")
+
+
+def _epoch_span(text: str | int) -> tuple[int, int]:
+    """``"70-72"`` -> (70, 72); ``425`` -> (425, 425): the epochs a size's points trained."""
+    low, _, high = str(text).partition("-")
+    return int(low), int(high or low)
+
+
+def budget_limited(sizes: Sequence[dict[str, Any]]) -> bool:
+    """Whether the larger sizes trained fewer epochs than the smallest (every epoch of the smallest
+    size's points above every epoch of the largest's): then the points share a time budget, not a
+    training length. ``sizes`` are :func:`size_table` rows as records (``training galaxies``, ``epochs``)."""
+    first, last = _epoch_span(sizes[0]["epochs"]), _epoch_span(sizes[-1]["epochs"])
+    return first[0] > last[1]
+
+
+def extrapolation_paragraph(extrapolation: dict[str, Any], sizes: Sequence[dict[str, Any]], measured: str = "") -> str:
+    """What a curve's fit says, worded for what its points measure: one Markdown paragraph, the same
+    in the learning-curve report's conclusion and in the docs (``benchmarks/readme_tables.py``), so
+    the two cannot disagree.
+
+    When the points share a time budget (:func:`budget_limited`), the larger sizes train fewer
+    epochs, so the fitted law describes that budget as the training set grows, not the method: its
+    level is not the method's asymptote, and the claim is left to a curve whose points all train the
+    same number of epochs. The bootstrap interval is printed as the interval it is, low-high: it is
+    not symmetric about the prediction, so a ``±`` would misstate one side. ``extrapolation`` is
+    :meth:`Extrapolation.to_dict`; ``sizes`` are :func:`size_table` rows as records, smallest first;
+    ``measured`` is an optional sentence (longer runs at the largest size) put before the last one."""
+    e = extrapolation
+    fit = (f"{e['fit']['formula']} (fitted to {e['fit']['points']} points at {len(e['fit']['sizes'])} sizes); at "
+           f"{e['target']:,} galaxies it gives {e['prediction']:.4f}, {e['level']:.0%} bootstrap interval "
+           f"{e['low']:.4f}-{e['high']:.4f} ({e['n_boot']} resamples), and it levels off at {e['fit']['c']:.4f}.")
+    if not budget_limited(sizes):  # every size trained about as long: the law is about the galaxies
+        return f"**Extrapolated:** {fit}"
+    first, last = _epoch_span(sizes[0]["epochs"]), _epoch_span(sizes[-1]["epochs"])
+    return (
+        f"**Fitted to budget-limited points:** {fit} Every point had the same time budget, so the larger sizes "
+        f"trained fewer epochs ({first[0]}-{first[1]} at {sizes[0]['training galaxies']:,} galaxies, "
+        f"{last[0]}-{last[1]} at {sizes[-1]['training galaxies']:,}): the law describes what this budget gives as "
+        "the training set grows, not what the method reaches with more galaxies, and its level is not the "
+        f"method's asymptote.{' ' + measured if measured else ''} That asymptote needs a curve that gives every "
+        "point the same number of epochs."
+    )
 
 
 def conclusion(
@@ -359,25 +405,23 @@ def conclusion(
     references: Sequence[str] = figures.LEARNING_CURVE_REFERENCES,
 ) -> str:
     """The report's conclusion as Markdown bullets, every number taken from the arguments: what the
-    largest size reached, what the fit expects at the extrapolation's target ("with N galaxies this
-    method is expected to reach X ± Y", Y half the bootstrap interval, which is also given), where
-    the Kaggle winner lies against that interval, how far to trust the fit (parameters on a bound,
-    the synthetic check), whether more time would help (the compute curve) and what budget the points
-    had (``note``)."""
+    largest size reached, what the fit says at the extrapolation's target (:func:`extrapolation_paragraph`,
+    the docs' own wording: for budget-limited points, what that budget gives, not the method's
+    asymptote; the interval as low-high, never ±), where the Kaggle winner lies against that
+    interval, how far to trust the fit (parameters on a bound, the synthetic check), whether more
+    time would help (the compute curve) and what budget the points had (``note``)."""
     top = headline(curve)
     e = extrapolation
     spread = (f" ± {top['test_rmse_sd']:.4f} (standard deviation over {top['seeds']} seeds)"
               if top["test_rmse_sd"] is not None else "")
     on = f" on the same {top['n_test']:,} held-out test galaxies" if top["n_test"] else ""
+    sizes = size_table(curve).reset_index().to_dict("records")
     lines = [
         f"- **Measured:** with {top['n_train']:,} training galaxies this configuration reaches a test RMSE of "
         f"{top['test_rmse']:.4f}{spread}{on} (the training-mean predictor: {top['mean_rmse']:.4f}).",
-        f"- **Extrapolated:** with {e.target:,} galaxies this method is expected to reach "
-        f"**{e.prediction:.4f} ± {(e.high - e.low) / 2:.4f}** ({e.level:.0%} bootstrap interval "
-        f"{e.low:.4f}-{e.high:.4f}; fit {e.fit.law.formula()} to {len(e.fit.n)} points at {len(e.fit.sizes)} sizes, "
-        f"levelling off at {e.fit.law.c:.4f} with unlimited galaxies).",
+        f"- {extrapolation_paragraph(e.to_dict(), sizes)}",
     ]
-    winner = _winner_sentence(e, references)
+    winner = _winner_sentence(e, references, budget=budget_limited(sizes))
     if winner:
         lines.append(f"- {winner}")
     trust = []
@@ -407,8 +451,10 @@ __all__ = [
     "COMPUTE_COLUMNS",
     "ComputeCurve",
     "SyntheticCheck",
+    "budget_limited",
     "compute_curve",
     "conclusion",
+    "extrapolation_paragraph",
     "headline",
     "interval_at",
     "read_check",
