@@ -85,3 +85,27 @@ def train_on_two_logical_cpus(out: Path, **config_keys) -> dict:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="session")
+def smoke_run_40(tmp_path_factory) -> tuple[Path, Path]:
+    """``parameters/smoke.yaml`` trained once per session for one epoch on 40 random galaxies
+    (auc_min_positives 2, bootstrap 20): ``(run folder, data folder)``. Shared: tests that
+    evaluate or change the run take a copy (``smoke_run_40_copy``); the data is read only."""
+    from galaxy_lib.config import load_config
+    from galaxy_lib.model import train
+
+    root = tmp_path_factory.mktemp("smoke-run-40")
+    data = write_kaggle_folder(root / "kaggle", n=40)
+    config = load_config(REPO / "parameters" / "smoke.yaml",
+                         {"data": str(data), "synthetic": False, "epochs": 1, "auc_min_positives": 2, "bootstrap": 20})
+    return train.train(config, root / "run", verbose=False), data
+
+
+@pytest.fixture
+def smoke_run_40_copy(smoke_run_40, tmp_path) -> tuple[Path, Path]:
+    """A private copy of the shared ``smoke_run_40`` run folder (the data folder stays shared)."""
+    import shutil
+
+    run, data = smoke_run_40
+    return Path(shutil.copytree(run, tmp_path / "run")), data

@@ -123,17 +123,12 @@ def test_wrong_number_of_predictions_is_a_clear_error(small_run):
 
 
 @pytest.mark.slow
-def test_evaluate_a_tiny_trained_run_writes_every_file(tmp_path, repo_root, capsys):
-    """Train the smoke configuration for one epoch on 40 random galaxies, then evaluate it
-    through the command line, as a user would."""
+def test_evaluate_a_tiny_trained_run_writes_every_file(smoke_run_40_copy, capsys):
+    """The smoke configuration trained for one epoch on 40 random galaxies (a copy of the session's
+    shared run), evaluated through the command line, as a user would."""
     from galaxy_lib import cli
-    from galaxy_lib.config import load_config
-    from galaxy_lib.model import train
 
-    root = write_kaggle_folder(tmp_path / "kaggle", n=40)
-    config = load_config(repo_root / "parameters" / "smoke.yaml",
-                         {"data": str(root), "synthetic": False, "epochs": 1, "auc_min_positives": 2, "bootstrap": 20})
-    run_dir = train.train(config, tmp_path / "run")
+    run_dir, root = smoke_run_40_copy
     capsys.readouterr()
 
     assert cli.main(["evaluate", str(run_dir)]) == 0
@@ -159,19 +154,19 @@ def test_evaluate_a_tiny_trained_run_writes_every_file(tmp_path, repo_root, caps
 
 
 @pytest.mark.slow
-def test_evaluation_uses_the_configuration_it_is_given(tmp_path, repo_root, capsys):
+def test_evaluation_uses_the_configuration_it_is_given(smoke_run_40_copy, repo_root, capsys):
     """Notebook 3 run alone with overrides, and `evaluate --set`, must evaluate what they say:
     evaluation keys are used, and a key that describes another model is refused in one line."""
     from galaxy_lib import cli
     from galaxy_lib.config import load_config
     from galaxy_lib.data import dataset
     from galaxy_lib.errors import RunError
-    from galaxy_lib.model import predict, train
+    from galaxy_lib.model import predict, runs
 
-    root = write_kaggle_folder(tmp_path / "kaggle", n=40)
-    config = load_config(repo_root / "parameters" / "smoke.yaml",
+    run_dir, root = smoke_run_40_copy  # a copy of the session's shared run: this test overwrites its model
+    config = load_config(repo_root / "parameters" / "smoke.yaml",  # the configuration it was trained with
                          {"data": str(root), "synthetic": False, "epochs": 1, "auc_min_positives": 2, "bootstrap": 20})
-    run_dir = train.train(config, tmp_path / "run")
+    assert config == runs.RunFolder(run_dir).load_config()
 
     m = evaluate.evaluate_run(run_dir, config=config.replace(tta="flips", bootstrap=0), progress=False, verbose=False)
     assert json.loads((run_dir / "metrics.json").read_text()) == m
@@ -196,8 +191,6 @@ def test_evaluation_uses_the_configuration_it_is_given(tmp_path, repo_root, caps
     assert "trained with a different configuration (crop: 128 -> 96, head: 'sigmoid' -> 'tree')" in err
 
     # a diverged model (NaN weights) is the run's problem, named in one line, not a crash in metrics
-    from galaxy_lib.model import runs
-
     folder = runs.RunFolder(run_dir)
     model = folder.load_model()
     dense = model.get_layer("answers")  # the last layer: no ReLU after it to swallow the NaN
