@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -198,20 +198,26 @@ def build_crop_cache(
     folder = Path(cache_dir)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"crops-{side}px-{len(ids)}-{cache_key(images, ids, crop, image_size, resize_bad_size)}.u8"
-    if path.is_file() and path.stat().st_size == len(ids) * side * side * 3:
+    if path.is_file() and path.stat().st_size == crops_nbytes(len(ids), crop, image_size):
         return path
-    batches = decoded_crops(images, ids, crop=crop, image_size=image_size, resize_bad_size=resize_bad_size)
-    batches = batches.batch(256).prefetch(PREFETCH)
-    show = len(ids) >= 1000 if progress is None else progress
-    with (
-        atomic_path(path) as tmp,
-        open(tmp, "wb") as handle,
-        tqdm(total=len(ids), desc="caching crops", disable=not show) as bar,
-    ):
-        for batch in batches.as_numpy_iterator():
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        for batch in _decoded_batches(images, ids, crop, image_size, resize_bad_size, "caching crops", progress):
             handle.write(batch.tobytes())
-            bar.update(len(batch))
     return path
+
+
+def _decoded_batches(
+    images: ImageSource, ids: np.ndarray, crop: int, image_size: int, resize_bad_size: bool, desc: str,
+    progress: bool | None,
+) -> Iterator[np.ndarray]:
+    """uint8 crops of ``ids`` in order, 256 at a time, with a progress bar (shown from 1,000
+    galaxies when ``progress`` is None): the one decoding loop of the cache and of :func:`load_crops`."""
+    batches = decoded_crops(images, ids, crop=crop, image_size=image_size, resize_bad_size=resize_bad_size)
+    show = len(ids) >= 1000 if progress is None else progress
+    with tqdm(total=len(ids), desc=desc, disable=not show) as bar:
+        for batch in batches.batch(256).prefetch(PREFETCH).as_numpy_iterator():
+            yield batch
+            bar.update(len(batch))
 
 
 class _CacheReader:
@@ -309,14 +315,10 @@ def load_crops(
         )
         return np.fromfile(path, dtype=np.uint8).reshape(len(ids), side, side, 3)
     out = np.empty((len(ids), side, side, 3), dtype=np.uint8)
-    batches = decoded_crops(images, ids, crop=crop, image_size=image_size, resize_bad_size=resize_bad_size)
-    show = len(ids) >= 1000 if progress is None else progress
     row = 0
-    with tqdm(total=len(ids), desc="decoding crops", disable=not show) as bar:
-        for batch in batches.batch(256).prefetch(PREFETCH).as_numpy_iterator():
-            out[row : row + len(batch)] = batch
-            row += len(batch)
-            bar.update(len(batch))
+    for batch in _decoded_batches(images, ids, crop, image_size, resize_bad_size, "decoding crops", progress):
+        out[row : row + len(batch)] = batch
+        row += len(batch)
     return out
 
 
