@@ -13,6 +13,7 @@ sizes the intra-op pool to it (see the README's training-speed page for the meas
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import warnings
@@ -82,6 +83,7 @@ def configure_threads(threads: int = 0) -> int:
     return wanted
 
 
+@functools.cache  # read once per process: every epoch's pipeline asks
 def data_threads() -> int:
     """Threads for tf.data's map calls: the usable cores (fixed, not autotuned: see
     :mod:`galaxy_lib.data.pipeline` for why autotuning is off)."""
