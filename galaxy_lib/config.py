@@ -32,7 +32,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "precision": ("float32", "mixed_bfloat16", "mixed_float16"),
     "schedule_clock": ("auto", "epochs", "budget"),
     "strategy": ("auto", "none", "mirrored", "multi_worker"),
-    "tta": ("none", "flips", "dihedral"),
+    "tta": ("none", "flips", "dihedral", "dihedral_shift"),
     "tree_normalisation": ("softmax", "relu"),
     "views_combine": ("mean", "concat"),
     "weight_averaging": ("none", "ema"),
@@ -97,6 +97,8 @@ class Config:
     augment: bool = False  # random 90-degree rotations and flips
     augment_rotate: bool = False  # free rotation by any angle (needs augment)
     augment_shift: int = 0  # random shifts of up to this many pixels (needs augment)
+    mixup: float = 0.0  # mix image pairs and their vote fractions by Beta(mixup, mixup) weights (0 = off)
+    label_smoothing: float = 0.0  # pull training targets this share of the way to the training mean (0 = off)
     early_stopping_patience: int = 0  # stop after this many epochs without val improvement (0 = off)
     time_limit_minutes: float = 0.0  # stop training after this wall time (0 = no limit)
     strategy: str = "auto"  # tf.distribute: auto, none, mirrored, multi_worker
@@ -108,7 +110,7 @@ class Config:
     checkpoint_seconds: float = 60  # write the resume checkpoint at most this often (and at the end; 0 = every epoch)
 
     # --- evaluation -------------------------------------------------------------------------
-    tta: str = "none"  # test-time averaging: none, flips (4 views) or dihedral (8 views)
+    tta: str = "none"  # test-time averaging: none, flips (4), dihedral (8) or dihedral_shift (8 x 5 shifts) views
     auc_min_positives: int = 20  # answers with fewer positives are 'not measurable'
     bootstrap: int = 1000  # bootstrap resamples for AUC intervals
     central_pixel_clusters: int = 0  # 0 = Kaggle's fixed colour bins; >0 = k-means clusters
@@ -141,6 +143,8 @@ class Config:
             "seed": self.seed >= 0,
             "max_images": self.max_images >= 0,
             "augment_shift": self.augment_shift >= 0,
+            "mixup": self.mixup >= 0,
+            "label_smoothing": 0 <= self.label_smoothing < 1,
             "early_stopping_patience": self.early_stopping_patience >= 0,
             "time_limit_minutes": self.time_limit_minutes >= 0,
             "warmup_epochs": self.warmup_epochs >= 0,

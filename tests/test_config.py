@@ -75,6 +75,8 @@ def test_every_user_error_is_a_galaxy_lib_error_and_still_a_value_error():
         ({"warmup_epochs": -1}, "'warmup_epochs'.*out of range"),
         ({"weight_averaging": "ema", "ema_momentum": 1.0}, "'ema_momentum'.*out of range"),
         ({"weight_averaging": "ema", "ema_momentum": 0}, "'ema_momentum'.*out of range"),
+        ({"mixup": -0.2}, "'mixup'.*out of range"),
+        ({"label_smoothing": 1.0}, "'label_smoothing'.*out of range"),
     ],
 )
 def test_negative_values_are_out_of_range(values, message):

@@ -296,6 +296,31 @@ def test_crops_in_memory_give_the_same_batches_augmented_or_not(kaggle_folder, t
         pipeline.make_dataset(data.images, data.ids, data.labels, crops=direct[:11], **kwargs)
 
 
+def test_mixup_mixes_the_augmented_batches_and_leaves_their_views_alone(kaggle_folder):
+    """mixup draws from a seed of its own: the same run without it sees the same views, and the
+    mixed labels still obey the tree."""
+    from galaxy_lib import tree
+    from galaxy_lib.config import Config
+    from galaxy_lib.data import augment
+
+    data = dataset.load_dataset(kaggle_folder)
+    kwargs = {"crop": 16, "batch_size": 6, "shuffle": True, "seed": 3,
+              "augment": augment.make_augmenter(Config(augment=True))}
+    plain = _batches(pipeline.make_dataset(data.images, data.ids, data.labels, **kwargs))
+    mixed = _batches(pipeline.make_dataset(data.images, data.ids, data.labels, mixup=0.4, **kwargs))
+    again = _batches(pipeline.make_dataset(data.images, data.ids, data.labels, mixup=0.4, **kwargs))
+    assert np.array_equal(mixed[0], again[0]) and np.array_equal(mixed[1], again[1])
+    assert not np.allclose(mixed[1], plain[1]) and not np.allclose(mixed[0], plain[0])
+    assert tree.tree_violations(mixed[1], tolerance=1e-4).empty
+    # each mixed image is a convex mix of the plain batch's images: inside their range per pixel
+    assert mixed[0].min() >= plain[0].min() - 1e-6 and mixed[0].max() <= plain[0].max() + 1e-6
+    without_augment = _batches(pipeline.make_dataset(data.images, data.ids, data.labels, crop=16, batch_size=6,
+                                                     mixup=0.4))
+    assert without_augment[0].shape == plain[0].shape
+    with pytest.raises(ValueError, match="needs labels"):
+        pipeline.make_dataset(data.images, data.ids, None, crop=16, mixup=0.4)
+
+
 def test_pipelines_do_not_autotune(kaggle_folder):
     """Autotuning makes a destroyed iterator wait for its optimisation thread (the 2.55/5.11/10.23 s
     epochs; benchmarks/bench_stall.py): every pipeline the library builds has it off."""

@@ -110,3 +110,20 @@ def test_find_test_images_looks_in_the_data_folder_or_where_told(tmp_path, monke
     (tmp_path / "elsewhere").mkdir()
     (tmp_path / "elsewhere" / "test.zip").write_bytes(b"")
     assert predict.find_test_images(data, "elsewhere/test.zip")[0] == tmp_path / "elsewhere" / "test.zip"
+
+
+@pytest.mark.slow
+def test_shift_tta_averages_every_view_at_every_shift(run_and_data):
+    run, data = run_and_data
+    model = runs.load_model(run)
+    x = np.random.default_rng(1).uniform(size=(3, 32, 32, 3)).astype("float32")
+    views, shifts = augment.tta_views("dihedral_shift"), augment.tta_shifts("dihedral_shift")
+    averaged = predict._predict_function(model, views, shifts)
+    by_hand = np.mean([model.predict(augment.dihedral_view(augment.shift_view(x, dx, dy), v).numpy(), verbose=0)
+                       for dx, dy in shifts for v in views], axis=0)
+    np.testing.assert_allclose(averaged(x).numpy(), by_hand, atol=1e-5)
+    images = dataset.open_images(data)
+    dihedral = predict.predict_galaxies(run, images, images.ids()[:4], tta="dihedral")
+    shifted = predict.predict_galaxies(run, images, images.ids()[:4], tta="dihedral_shift")
+    assert not np.allclose(dihedral, shifted)
+    assert tree.tree_violations(shifted, tolerance=1e-5).empty

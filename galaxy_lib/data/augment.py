@@ -20,6 +20,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+import numpy as np
+
 from galaxy_lib.config import Config
 from galaxy_lib.tf_setup import import_tensorflow
 
@@ -29,7 +31,18 @@ TTA_VIEWS: dict[str, tuple[int, ...]] = {
     "none": (0,),
     "flips": (0, 2, 4, 6),  # identity, left-right, up-down, both (= rotation by 180 degrees)
     "dihedral": tuple(range(8)),  # all four rotations, each with and without a mirror
+    "dihedral_shift": tuple(range(8)),  # the same eight, each at the shifts of TTA_SHIFTS
 }
+
+TTA_SHIFT_PIXELS = 2
+"""How far ``dihedral_shift`` moves each view: half of ``improved.yaml``'s ``augment_shift`` of 4,
+so the shifted views stay inside what the network saw in training."""
+
+TTA_SHIFTS: dict[str, tuple[tuple[int, int], ...]] = {
+    "dihedral_shift": ((0, 0), (TTA_SHIFT_PIXELS, 0), (-TTA_SHIFT_PIXELS, 0), (0, TTA_SHIFT_PIXELS),
+                       (0, -TTA_SHIFT_PIXELS)),
+}
+"""Pixel shifts ``(dx, dy)`` averaged on top of the dihedral views (none but ``(0, 0)`` unless named)."""
 
 Augmenter = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 
@@ -146,3 +159,48 @@ def tta_views(name: str) -> tuple[int, ...]:
     if name not in TTA_VIEWS:
         raise ValueError(f"tta {name!r} is not one of {', '.join(TTA_VIEWS)}")
     return TTA_VIEWS[name]
+
+
+def tta_shifts(name: str) -> tuple[tuple[int, int], ...]:
+    """Pixel shifts averaged by the test-time augmentation ``name`` on top of its dihedral views."""
+    tta_views(name)  # the same error for an unknown name
+    return TTA_SHIFTS.get(name, ((0, 0),))
+
+
+def shift_view(images: tf.Tensor, dx: int, dy: int) -> tf.Tensor:
+    """A batch moved by whole pixels, borders mirrored: the same move as training's
+    :func:`rotate_shift` (bilinear sampling at whole pixels is exact), without its cost at (0, 0)."""
+    if dx == 0 and dy == 0:
+        return images
+    batch = tf.shape(images)[0]
+    return rotate_shift(images, tf.zeros([batch]), tf.tile(tf.constant([[dx, dy]], tf.float32), [batch, 1]))
+
+
+def mixup(images: tf.Tensor, labels: tf.Tensor, seed: tf.Tensor, alpha: float) -> tuple[tf.Tensor, tf.Tensor]:
+    """Mixup (Zhang et al. 2018): each image and its 37 vote fractions mixed with another of the
+    batch by a weight drawn from Beta(alpha, alpha).
+
+    Why it suits this data: a convex mix of two answer vectors that obey the decision tree's sums
+    obeys them too, so the mixed targets are still valid Galaxy Zoo answers, and a small training
+    set gets a continuum of new (image, target) pairs. ``seed`` is a stateless seed (two integers).
+    """
+    batch = tf.shape(images)[0]
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 3)
+    a = tf.random.stateless_gamma([batch], seed=seeds[0], alpha=alpha)
+    b = tf.random.stateless_gamma([batch], seed=seeds[1], alpha=alpha)
+    weight = a / tf.maximum(a + b, 1e-12)
+    partner = tf.argsort(tf.random.stateless_uniform([batch], seed=seeds[2]))
+    w_images = tf.reshape(weight, [-1, 1, 1, 1])
+    w_labels = tf.reshape(weight, [-1, 1])
+    mixed_images = w_images * images + (1.0 - w_images) * tf.gather(images, partner)
+    mixed_labels = w_labels * labels + (1.0 - w_labels) * tf.gather(labels, partner)
+    return mixed_images, mixed_labels
+
+
+def smooth_labels(labels: np.ndarray, amount: float) -> np.ndarray:
+    """Training targets pulled ``amount`` of the way toward their mean: a shrinkage that keeps the
+    tree's sums (a convex mix of tree-consistent vectors), unlike smoothing toward uniform."""
+    labels = np.asarray(labels, dtype=np.float32)
+    if amount <= 0 or len(labels) == 0:
+        return labels
+    return ((1.0 - amount) * labels + amount * labels.mean(axis=0, keepdims=True)).astype(np.float32)

@@ -37,6 +37,7 @@ from tqdm import tqdm
 
 from galaxy_lib import tree
 from galaxy_lib.config import atomic_path
+from galaxy_lib.data.augment import mixup as mix_pairs
 from galaxy_lib.data.images import IMAGE_SIDE, ImageSource, crop_offset
 from galaxy_lib.errors import DataError
 from galaxy_lib.tf_setup import data_threads, import_tensorflow
@@ -338,13 +339,17 @@ def make_dataset(
     resize_bad_size: bool = False,
     deterministic: bool = True,
     crops: tf.Tensor | np.ndarray | None = None,
+    mixup: float = 0.0,
 ) -> tf.data.Dataset:
     """Batches ``(x, y)`` (or ``x`` when ``labels`` is None) for Keras.
 
     ``x`` is float32 NHWC RGB in [0, 1] of side ``image_size or crop``; ``y`` float32 (b, 37).
     With ``shuffle`` the order is reshuffled every epoch from ``seed`` (the same ``seed`` gives
     the same sequence of epochs); otherwise it is the order of ``ids``. ``augment(x, seed)``
-    gets each batch and a stateless seed (two int64) that differs per batch and epoch.
+    gets each batch and a stateless seed (two int64) that differs per batch and epoch; ``mixup``
+    (a Beta parameter, needs ``labels``) then mixes each augmented batch's images and labels in
+    pairs (:func:`galaxy_lib.data.augment.mixup`) from a seed of its own, so the views are those
+    of the same run without mixup.
 
     Where the crops come from, fastest first (the batches are the same in every case):
 
@@ -403,7 +408,9 @@ def make_dataset(
         x = tf.cast(batch[0], tf.float32) / 255.0
         return x if labels is None else (x, batch[1])
 
-    if augment is None:
+    if mixup > 0 and labels is None:
+        raise ValueError("mixup mixes labels too: it needs labels")
+    if augment is None and mixup <= 0:
         batches = batches.map(to_float, num_parallel_calls=threads, deterministic=deterministic)
     else:
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
@@ -414,7 +421,12 @@ def make_dataset(
             pair = tf.stack([tf.constant(seed, tf.int64), random])
             if labels is None:
                 return augment(batch, pair)
-            return augment(batch[0], pair), batch[1]
+            x, y = batch
+            if augment is not None:
+                x = augment(x, pair)
+            if mixup > 0:
+                x, y = mix_pairs(x, y, tf.random.experimental.stateless_fold_in(pair, 1), mixup)
+            return x, y
 
         batches = tf.data.Dataset.zip((batches, seeds)).map(
             apply, num_parallel_calls=threads, deterministic=deterministic

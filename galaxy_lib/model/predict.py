@@ -59,17 +59,27 @@ def find_test_images(
     return None, f"no unlabelled test images found (looked for {looked}): no submission written"
 
 
-def _predict_function(model: keras.Model, views: tuple[int, ...]):
-    """A compiled ``images -> mean prediction over views`` for one batch."""
+def _predict_function(model: keras.Model, views: tuple[int, ...],
+                      shifts: tuple[tuple[int, int], ...] = ((0, 0),)):
+    """A compiled ``images -> mean prediction over views`` for one batch: every dihedral view in
+    ``views`` at every pixel shift in ``shifts``."""
 
     # One trace per model: any batch size (the last batch is short) fits the signature.
     signature = [tf.TensorSpec([None, *model.input_shape[1:]], tf.float32)]
 
     @tf.function(input_signature=signature)
     def predict(images: tf.Tensor) -> tf.Tensor:
-        stacked = tf.concat([augment.dihedral_view(images, v) for v in views], axis=0)
-        outputs = tf.cast(model(stacked, training=False), tf.float32)
-        return tf.reduce_mean(tf.reshape(outputs, [len(views), -1, tree.N_ANSWERS]), axis=0)
+        if shifts == ((0, 0),):  # the dihedral views alone: one call, as before shifts existed
+            stacked = tf.concat([augment.dihedral_view(images, v) for v in views], axis=0)
+            outputs = tf.cast(model(stacked, training=False), tf.float32)
+            return tf.reduce_mean(tf.reshape(outputs, [len(views), -1, tree.N_ANSWERS]), axis=0)
+        total = tf.zeros([tf.shape(images)[0], tree.N_ANSWERS], tf.float32)
+        for dx, dy in shifts:  # one model call per shift: 40 views of a batch would not fit small memory
+            moved = augment.shift_view(images, dx, dy)
+            stacked = tf.concat([augment.dihedral_view(moved, v) for v in views], axis=0)
+            outputs = tf.cast(model(stacked, training=False), tf.float32)
+            total += tf.reduce_sum(tf.reshape(outputs, [len(views), -1, tree.N_ANSWERS]), axis=0)
+        return total / float(len(views) * len(shifts))
 
     return predict
 
@@ -89,12 +99,13 @@ def iter_predictions(
     config = run.load_config()
     model = model if model is not None else run.load_model("best")
     views = augment.tta_views(tta or config.tta)
+    shifts = augment.tta_shifts(tta or config.tta)
     ids = np.asarray(ids, dtype=np.int64)
     batches = pipeline.make_dataset(
         images, ids, None, crop=config.crop, image_size=config.image_size, batch_size=batch_size,
         resize_bad_size=config.resize_bad_size,
     )
-    predict = _predict_function(model, views)
+    predict = _predict_function(model, views, shifts)
     start = 0
     show = len(ids) >= 1000 if progress is None else progress
     with tqdm(total=len(ids), desc="predicting", unit="galaxy", disable=not show) as bar:

@@ -610,6 +610,7 @@ class _Batches:
         self.geometry = {"crop": config.crop, "image_size": config.image_size,
                          "resize_bad_size": config.resize_bad_size}
         self.train_crops = self.in_memory(data.train_ids)
+        self.train_labels = augment.smooth_labels(data.train_labels, config.label_smoothing)
         self.val: tf.data.Dataset | None = None
         if len(data.val_ids):
             self.val = self.shard(pipeline.make_dataset(
@@ -634,9 +635,9 @@ class _Batches:
         costs tens of milliseconds (the crops are not re-read)."""
         data = self.data
         return self.shard(pipeline.make_dataset(
-            data.data.images, data.train_ids, data.train_labels, batch_size=self.config.batch_size, shuffle=True,
+            data.data.images, data.train_ids, self.train_labels, batch_size=self.config.batch_size, shuffle=True,
             seed=epoch_seed(self.config.seed, epoch), augment=self.augmenter, cache_dir=self.cache_dir,
-            crops=self.train_crops, **self.geometry,
+            crops=self.train_crops, mixup=self.config.mixup, **self.geometry,
         ), len(data.train_ids))
 
 
