@@ -11,7 +11,7 @@ is what the parameters file says.
 
 Printed: epochs run, wall time, validation RMSE, and on the test set the RMSE (Kaggle's metric)
 and the paper's categorical accuracy for the best-by-validation model with each test-time
-averaging (none, flips, dihedral), plus the training-mean predictor for scale. The same figures,
+averaging (none, flips, dihedral, dihedral_shift), plus the training-mean predictor for scale. The same figures,
 the command and the setup are stored in ``benchmarks/results/quality-<label>.json`` (label:
 the parameters file's name and the overrides, or ``--label``), which the README's results table
 is generated from (``python benchmarks/readme_tables.py``).
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> Path:
           f"(epoch {int(run.history.loc[run.history[monitor].idxmin(), 'epoch'])})")
     print(f"training mean   test RMSE {mean_prediction:.4f} (predict the training set's mean answers)")
     test = {}
-    for tta in ("none", "flips", "dihedral"):
+    for tta in ("none", "flips", "dihedral", "dihedral_shift"):
         predictions = predict.predict_galaxies(run_dir, data.images, test_ids, tta=tta, model=model)
         test[tta] = {"rmse": metrics.rmse(test_labels, predictions),
                      "accuracy": metrics.paper_accuracy(test_labels, predictions)}

@@ -211,6 +211,22 @@ def test_the_compute_curve_verdict_follows_the_last_quarters_gain(tmp_path):
     assert "ended at its epoch count (reached 10 epochs)" in compute.summary()
 
 
+def test_the_plateau_is_the_first_epoch_within_the_seed_spread_of_the_end(tmp_path):
+    rows = [
+        fake_point(tmp_path, 40, 0, [0.2, 0.13, 0.12, 0.11, 0.105, 0.104, 0.1039, 0.1038, 0.1037, 0.1036]),
+        fake_point(tmp_path, 40, 1, [0.2, 0.14, 0.12, 0.112, 0.106, 0.105, 0.1045, 0.1044, 0.1043, 0.1042]),
+    ]
+    compute = curve_analysis.compute_curve(tmp_path, curve.curve_frame(rows))
+    plateau = compute.plateau()
+    # mean best per epoch: 0.1045 (6), 0.1042 (7) ... 0.1039 (10); spread 0.0006/sqrt(2) = 0.0004: epoch 7 is within
+    assert plateau["epoch"] == 7 and plateau["epochs"] == 10 and plateau["seeds"] == 2
+    assert plateau["final"] == pytest.approx((0.1036 + 0.1042) / 2)
+    assert "at epoch 7 of 10" in compute.summary() and "seed-to-seed spread (0.0004)" in compute.summary()
+    steady = [fake_point(tmp_path / "steady", 40, s, [0.2 - 0.01 * i - 0.0001 * s for i in range(10)])
+              for s in (0, 1)]
+    assert curve_analysis.compute_curve(tmp_path / "steady", curve.curve_frame(steady)).plateau()["epoch"] == 10
+
+
 def test_a_point_without_its_history_is_named(tmp_path):
     rows = [fake_point(tmp_path, 10, 0, [0.2, 0.1])]
     (tmp_path / rows[0]["run"] / "history.csv").unlink()
@@ -318,6 +334,29 @@ def test_a_budget_limited_curve_is_not_extrapolated_to_the_method():
     assert "this budget's curve would beat it" in above and "this method would beat it" not in above
     longer = curve_analysis.extrapolation_paragraph(e.to_dict(), sizes, "Longer runs measured less.")
     assert "asymptote. Longer runs measured less. That asymptote" in longer
+
+
+def test_data_or_method_answers_only_from_a_fixed_epoch_curve_that_pins_its_law():
+    frame = measured_curve([150, 300, 600, 1200, 2447])
+    frame["epochs"] = 200
+    e = curve.extrapolate_curve(frame, n_boot=100)
+    sizes = curve_analysis.size_table(frame).reset_index().to_dict("records")
+    winner = KAGGLE_ANCHORS["Kaggle winner (private LB)"]
+    shifted = with_interval(e, winner + 0.01, winner + 0.02)
+    below = curve_analysis.data_or_method(shifted.to_dict(), sizes)
+    assert below.startswith("With all 61,578 Kaggle training galaxies this method (200 epochs) would reach ")
+    assert f"interval {winner + 0.01:.4f}-{winner + 0.02:.4f}" in below
+    assert f"is {shifted.prediction - winner:.4f} below that" in below and "would not close" in below
+    inside = curve_analysis.data_or_method(with_interval(e, winner - 0.01, winner + 0.01).to_dict(), sizes)
+    assert "lies inside that interval, so the data cannot tell" in inside
+    pinned = with_interval(e, winner + 0.01, winner + 0.02)
+    loose = dataclasses.replace(pinned, fit=dataclasses.replace(pinned.fit, at_bounds=("b",)))
+    assert "puts b on a bound, so the data cannot tell" in curve_analysis.data_or_method(loose.to_dict(), sizes)
+    text = curve_analysis.conclusion(frame, e)
+    assert text.splitlines()[0] == f"- **Data or method:** {curve_analysis.data_or_method(e.to_dict(), sizes)}"
+    frame["epochs"] = frame["n_train"].map({150: 425, 300: 340, 600: 180, 1200: 125, 2447: 70})
+    budget_sizes = curve_analysis.size_table(frame).reset_index().to_dict("records")
+    assert "cannot say how much of the gap" in curve_analysis.data_or_method(e.to_dict(), budget_sizes)
 
 
 def test_the_conclusion_carries_the_check_and_the_compute_curve(tmp_path):

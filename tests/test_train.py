@@ -158,6 +158,18 @@ def test_tree_head_with_augmentation_mse_and_cosine_schedule(tiny_data, tmp_path
     assert tree.tree_violations(predictions, tolerance=1e-5).empty
 
 
+@pytest.mark.slow
+def test_mixup_and_label_smoothing_reach_the_training_batches(tiny_data, tmp_path):
+    """The two target levers change what the network is fitted to (not the validation targets)."""
+    base = tiny_config(tiny_data, head="tree", loss="mse", epochs=1)
+    plain = runs.load_run(train.train(base, tmp_path / "plain", verbose=False)).history
+    for key, value in (("mixup", 0.4), ("label_smoothing", 0.3)):
+        out = train.train(base.replace(**{key: value}), tmp_path / key, verbose=False)
+        history = runs.load_run(out).history
+        assert history["loss"].iloc[0] != pytest.approx(plain["loss"].iloc[0], rel=1e-6), key
+        assert runs.load_run(out).config.__getattribute__(key) == value
+
+
 def test_stop_rules():
     config = Config(epochs=10, early_stopping_patience=2, time_limit_minutes=1)
     state = runs.ResumeState(epoch=3, epochs_without_improvement=1, elapsed_seconds=30.0, monitor="val_rmse")

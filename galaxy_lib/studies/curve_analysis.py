@@ -145,11 +145,38 @@ class ComputeCurve:
         ended = ""
         if str(row["stopped"]).startswith("reached"):
             ended = f" Training ended at its epoch count ({row['stopped']}), before the time budget."
+        plateau = self.plateau_sentence()
         return (f"{int(row['n_train']):,} training galaxies: over the last {self.fraction:.0%} of training "
                 f"({row['cut_minutes']:.1f} to {row['minutes']:.1f} min, mean over {int(row['seeds'])} "
                 f"seed{'s' if row['seeds'] > 1 else ''}) the best validation RMSE fell by {row['gain']:.4f} "
                 f"({row['gain_percent']:.1f}%), from {row['best_before']:.4f} to {row['best_end']:.4f}; against "
-                f"{tolerance}, {verdict}.{ended}")
+                f"{tolerance}, {verdict}.{ended}{' ' + plateau if plateau else ''}")
+
+    def plateau(self) -> dict[str, Any] | None:
+        """Where the largest size's training stopped paying, counted in epochs: the first epoch at
+        which the best validation RMSE so far (mean over seeds) is within the tolerance of
+        :meth:`more_time_helps` (the seed-to-seed spread) of its final value; None with under two
+        epochs. Epochs, not minutes, so that points from machines of different speeds compare."""
+        row = self.largest()
+        points = self.points[self.points["n_train"] == int(row["n_train"])]
+        best = points.pivot_table(index="epoch", columns="seed", values="best_val_rmse").dropna().mean(axis=1)
+        if len(best) < 2 or math.isnan(row["tolerance"]):
+            return None
+        final = float(best.iloc[-1])
+        epoch = int(best.index[(best - final <= row["tolerance"]).to_numpy().argmax()])
+        return {"n_train": int(row["n_train"]), "epoch": epoch, "epochs": int(best.index[-1]), "final": final,
+                "tolerance": float(row["tolerance"]), "seeds": int(row["seeds"])}
+
+    def plateau_sentence(self) -> str:
+        """:meth:`plateau` in one sentence (empty when there is none)."""
+        p = self.plateau()
+        if p is None:
+            return ""
+        spread = "the seed-to-seed spread" if p["seeds"] > 1 else f"{RELATIVE_TOLERANCE:.0%} of the RMSE"
+        seeds = f"{p['seeds']} seed{'s' if p['seeds'] > 1 else ''}"
+        return (f"Counted in epochs, its best validation RMSE (mean over {seeds}) "
+                f"came within {spread} ({p['tolerance']:.4f}) of its final {p['final']:.4f} at epoch {p['epoch']} of "
+                f"{p['epochs']}.")
 
     def figure(self) -> Figure:
         return figures.compute_curve(self.points, self.curve, note=self.note)
@@ -366,6 +393,36 @@ def budget_limited(sizes: Sequence[dict[str, Any]]) -> bool:
     return first[0] > last[1]
 
 
+def data_or_method(extrapolation: dict[str, Any], sizes: Sequence[dict[str, Any]]) -> str:
+    """The learning curve's answer to "how much of the gap to the Kaggle winners is data?" in one
+    sentence, or why this curve cannot give it.
+
+    Only a curve whose points all trained the same number of epochs speaks for the method (a
+    budget-limited one describes its budget: :func:`budget_limited`), and only a fit that pins its
+    law down (no parameter on a bound) gives an interval worth quoting. The winner's score is on
+    Kaggle's own test set, ours on the sample's test split, so the difference is indicative, and
+    the sentence says so. ``extrapolation`` is :meth:`Extrapolation.to_dict`; ``sizes`` are
+    :func:`size_table` rows as records."""
+    e = extrapolation
+    winner = KAGGLE_ANCHORS[WINNER]
+    if budget_limited(sizes):
+        return ("This curve cannot say how much of the gap to the Kaggle winners is data: its larger points trained "
+                "fewer epochs, so it measures data and compute together.")
+    epochs = _epoch_span(sizes[-1]["epochs"])
+    reach = (f"With all {e['target']:,} Kaggle training galaxies this method ({epochs[1]} epochs) would reach "
+             f"{e['prediction']:.4f} ({e['level']:.0%} bootstrap interval {e['low']:.4f}-{e['high']:.4f})")
+    if e["fit"].get("at_bounds"):
+        return (f"{reach}, but the fit puts {', '.join(e['fit']['at_bounds'])} on a bound, so the data cannot tell how "
+                f"much of the gap to the winners' {winner:.4f} is data and how much method.")
+    if e["low"] <= winner <= e["high"]:
+        return (f"{reach}: the winners' {winner:.4f} lies inside that interval, so the data cannot tell whether the "
+                "gap is data or method.")
+    side = "below" if winner < e["low"] else "above"
+    return (f"{reach}; the winners' {winner:.4f} (on Kaggle's own test set) is {abs(e['prediction'] - winner):.4f} "
+            f"{side} that, a gap that more galaxies alone would not close with this method"
+            + ("." if side == "below" else ": by this curve, the data alone would close it."))
+
+
 def extrapolation_paragraph(extrapolation: dict[str, Any], sizes: Sequence[dict[str, Any]], measured: str = "") -> str:
     """What a curve's fit says, worded for what its points measure: one Markdown paragraph, the same
     in the learning-curve report's conclusion and in the docs (``benchmarks/readme_tables.py``), so
@@ -417,6 +474,7 @@ def conclusion(
     on = f" on the same {top['n_test']:,} held-out test galaxies" if top["n_test"] else ""
     sizes = size_table(curve).reset_index().to_dict("records")
     lines = [
+        f"- **Data or method:** {data_or_method(e.to_dict(), size_table(curve).reset_index().to_dict('records'))}",
         f"- **Measured:** with {top['n_train']:,} training galaxies this configuration reaches a test RMSE of "
         f"{top['test_rmse']:.4f}{spread}{on} (the training-mean predictor: {top['mean_rmse']:.4f}).",
         f"- {extrapolation_paragraph(e.to_dict(), sizes)}",
@@ -454,6 +512,7 @@ __all__ = [
     "budget_limited",
     "compute_curve",
     "conclusion",
+    "data_or_method",
     "extrapolation_paragraph",
     "headline",
     "interval_at",
