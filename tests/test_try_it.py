@@ -209,11 +209,7 @@ def test_each_notebook_ends_with_its_try_it_section(key):
     assert tree.body[-1].value is calls[0]  # the last expression: it is displayed
 
 
-@pytest.mark.parametrize("notebook", [
-    pytest.param(path.stem, marks=pytest.mark.xfail(strict=True, reason="05_compare has no Try it yet"))
-    if path.stem == "05_compare" else path.stem
-    for path in sorted((REPO / "notebooks").glob("*.ipynb"))
-])
+@pytest.mark.parametrize("notebook", [path.stem for path in sorted((REPO / "notebooks").glob("*.ipynb"))])
 def test_every_notebook_has_a_section(notebook):
     """Each committed notebook has its Try it section (a new notebook without one fails here)."""
     assert notebook in SECTIONS
@@ -365,6 +361,28 @@ def test_a_bad_stored_change_is_one_line_naming_file_and_key(tmp_path, setup, ex
     with pytest.raises(TryItError, match=expected) as error:
         try_it("01_data", tmp_path)
     assert "quality-screen60-improved-crop180.json" in str(error.value) and "\n" not in str(error.value)
+
+
+# --- 05_compare --------------------------------------------------------------------------------------------
+
+
+def _cell(page: str, title: str) -> dict:
+    block = page[page.index(title):]
+    start = block.index("```python\n") + 10
+    code = block[start: block.index("\n```", start)]
+    return {s.targets[0].id: ast.literal_eval(s.value) for s in ast.parse(code).body}
+
+
+def test_the_compare_section_names_the_runs_that_were_measured():
+    """The parameters cell of each comparison names the run folders its stored results came from."""
+    page = try_it("05_compare", STORED)
+    compared = json.loads((STORED / "compare-paper-vs-improved.json").read_text())
+    cell = _cell(page, "The paper's configuration against the improved one")
+    assert cell["runs"] == [run["run_dir"] for run in compared["figures"]["runs"].values()]
+    cell = _cell(page, "Two seeds of one configuration")
+    assert cell["runs"] == [json.loads((STORED / f"{name}.json").read_text())["setup"]["run_dir"]
+                            for name in ("quality-screen60-improved-seed0", "quality-screen60-improved-seed1")]
+    assert set(cell) == {"runs", "name"}
 
 
 def test_without_a_results_folder_the_prose_names_the_files(tmp_path):
