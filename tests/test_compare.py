@@ -5,6 +5,7 @@ the smoke-sized comparison rendered through the real runner (slow)."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from galaxy_lib.errors import ConfigError, RunError
 from galaxy_lib.model import ensemble
 from galaxy_lib.model.runs import HISTORY_COLUMNS, ResumeState, RunFolder
 from galaxy_lib.studies import compare
+from galaxy_lib.studies import figures as study_figures
 from galaxy_lib.studies.compare import config_differences, no_overlap_mark, non_overlapping, split_check
 
 REPO = Path(__file__).resolve().parents[1]
@@ -206,6 +208,32 @@ def test_held_out_figures_sit_beside_each_runs_own_baselines(root):
     assert [t.get_text() for t in history.axes[0].get_legend().get_texts()] == ["a", "b"]
     assert len(comparison.heldout_figure().axes[0].patches) == 2 * 3  # model, training mean, central pixel
     assert len(comparison.question_figure().axes[0].patches) == 2 * len(tree.QUESTIONS)
+
+
+def test_the_comparison_figures_are_public_functions_of_the_studies_figures():
+    """The plotting lives in galaxy_lib.studies.figures: called on plain tables, without a comparison."""
+    table = pd.DataFrame({"RMSE": [0.12, 0.10], "training mean RMSE": [0.16, float("nan")]}, index=["a", "b"])
+    bars = study_figures.compare_heldout(table).axes[0].patches
+    assert len(bars) == 2 * 2 and bars[0].get_width() == 0.12  # model and training mean; no central pixel
+    values = pd.DataFrame({"a": 0.1, "b": 0.2}, index=[f"Q{q.number}" for q in tree.QUESTIONS])
+    assert len(study_figures.compare_questions(values).axes[0].patches) == 2 * len(tree.QUESTIONS)
+    columns = pd.MultiIndex.from_tuples([("a", "AUC"), ("a", "low"), ("a", "high"), ("", "no overlap")])
+    auc = pd.DataFrame([[0.9, 0.8, 0.95, "✱ a > b"], [float("nan")] * 3 + [""]], index=["Class1.1", "Class1.2"],
+                       columns=columns)
+    ticks = study_figures.compare_auc(auc, ["a"], "#").axes[0].get_yticklabels()
+    assert ticks[0].get_text().startswith("# Class1.1") and ticks[0].get_fontweight() == "bold"
+    assert ticks[1].get_text().startswith("  Class1.2")
+    history = pd.DataFrame({"epoch": [1, 2], "rmse": 0.2, "val_rmse": 0.19, "accuracy": 0.5, "val_accuracy": 0.6,
+                            "seconds": 30.0})
+    fig = study_figures.compare_history({"first": history, "second": history})
+    assert [t.get_text() for t in fig.axes[1].get_legend().get_texts()] == ["first", "second"]
+
+
+def test_the_comparison_plots_nothing_itself():
+    """compare.py computes the tables; its figures are galaxy_lib.studies.figures' (no private helpers)."""
+    source = (REPO / "galaxy_lib" / "studies" / "compare.py").read_text()
+    assert not re.search(r"\bax\.|\baxes\b|new_figure|subplots|figures\._", source)
+    assert "study_figures.compare_" in source
 
 
 def test_an_ensemble_folder_is_compared_as_one_run(root):
@@ -428,4 +456,5 @@ def test_compare_renders_fake_runs_without_training(root, capsys):
     page = (folder / report.FULL_HTML).read_text()
     assert "Not directly comparable" not in page and "directly comparable" in page
     assert "✱ a &gt; b" in page and "1 of 37 answers (Class1.1)" in page
+    assert "Two seeds of one configuration" in page and "No stored results to compare with" in page  # Try it
     assert (folder / "runs" / "b" / "config.yaml").is_file() and not (root / "reports" / "compare-ab.failed").exists()

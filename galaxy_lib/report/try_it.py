@@ -3,11 +3,25 @@
 Each notebook ends with ``try_it("<notebook stem>")``: two or three changes to its parameters
 cell, what each one tests, and what it did on the shared real sample, read from the stored
 benchmark results in ``<project root>/benchmarks/results/`` (:mod:`benchmarks.results_store`
-writes them; the README's tables come from the same files). A figure is never typed here: this
-module names the result file and the key, and the text shows whatever the file holds, with the
-file's name and the command that re-measures it, so a student can check their own run against
-it. Where a result file is missing (a copy of the package without the repository, or a result
-not measured yet) the section says so in one line instead of failing the report.
+writes them; the README's tables come from the same files).
+
+**Content is data.** The prose lives in ``try_it.yaml`` beside this module (shipped as package
+data); this module loads it, checks it, fills its placeholders from the stored results and builds
+the tables. Every measured figure the text shows (an RMSE, an interval, a number of galaxies,
+epochs or minutes, the ratio or product of two of them) comes from a result file through a
+placeholder ``{{FILE:KEY.PATH|KIND}}`` or a table row's key path, with the file's name and the
+command that re-measures it, so a student can check their own run against it. What the data file
+types itself is only the settings a suggestion changes (``crop 180``, ``width 1.5``: what the
+student types into the parameters cell) and definitions of the task (424-pixel images, 37
+answers, the 8 rotations and flips); ``tests/test_try_it.py`` checks that no other number is typed.
+
+**Missing and wrong are told apart.** A result file that is missing or unreadable (a copy of the
+package without the repository, or a result not measured yet) is said in so many words where its
+figures would be, instead of failing the report: that is a normal state of a checkout. A data
+file that is malformed, a placeholder that names an unknown text or kind, a stored result that
+lacks a key the text cites, or a stored change whose overrides cannot be read is a mistake in the
+project itself, so it is a one-line :class:`TryItError` naming the file and the key, never a
+silently emptied sentence or change.
 
 The parameters-cell change of a ``bench_quality`` result is derived from the file too: its
 parameters file, its ``--set`` overrides, its time budget and, where the benchmark replaced the
@@ -18,30 +32,60 @@ galaxies), those values; so the change shown is the one that was measured.
 from __future__ import annotations
 
 import json
+import math
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from galaxy_lib.config import parse_overrides, project_root
+import yaml
+
+from galaxy_lib.config import display_path, parse_overrides, project_root
 from galaxy_lib.data.sample import BUILD_HINT
 from galaxy_lib.errors import ConfigError, GalaxyLibError
 
+DATA_FILE = Path(__file__).with_name("try_it.yaml")
+"""The sections' prose, shipped inside the package (``[tool.setuptools.package-data]``)."""
 RESULTS_FOLDER = Path("benchmarks") / "results"
 """Where the stored results are, relative to the project root."""
 BASELINES_FILE = "baselines-sample"
 """The baselines on the shared sample's test galaxies: the bar every change must clear."""
 SAMPLE_KEYS = ("data", "max_images", "test_pool_file", "test_pool_subset", "test_fraction", "val_fraction")
 """Keys ``bench_quality`` sets whatever the parameters file says (the shared sample and its split)."""
+CODE_VALUES = ("build_hint", "results_folder", "folder", "reason")
+"""Placeholder names the code fills (not texts of the data file): the sample's build command, the
+results folder, and in ``messages`` the absent folder and a missing file's reason."""
 
 Path_ = tuple[str | int, ...]
 """Keys into a result file's JSON, from its top (``("figures", "test_rmse")``); ints index lists."""
+
+_FORMATS: dict[str, Callable[[float], str]] = {
+    "rmse": lambda v: f"{v:.4f}",
+    "count": lambda v: f"{int(v):,}",
+    "minutes": lambda v: f"{v:.1f}",
+    "number": lambda v: f"{v:g}",
+    "times": lambda v: f"{v:.1f}",
+    "hours": lambda v: f"{v / 60:.1f}",
+    "length": lambda v: f"{int(v):,}",
+}
+"""How a placeholder's ``|KIND`` shows its value."""
+_PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.S)
+_ROW_KEYS = {"label", "file", "rmse", "low", "high", "train", "epochs", "minutes"}
+_SUGGESTION_KEYS = {"title", "tests", "rows", "change", "run_name", "note", "notes_from"}
+_MESSAGES = ("bar", "bar_missing", "no_results")
+
+
+class TryItError(ConfigError):
+    """The Try it data file, a placeholder or a stored result it cites is wrong: one line naming
+    the file and the key."""
 
 
 @dataclass(frozen=True)
 class Figure:
     """One row of a suggestion's table: a measured test RMSE and what it was measured with."""
 
-    label: str
+    label: str  # may hold placeholders
     file: str  # result name, without .json
     rmse: Path_ = ("figures", "test_rmse")
     low: Path_ | None = None  # an interval around the RMSE, where the file has one
@@ -72,147 +116,194 @@ class Section:
     suggestions: tuple[Suggestion, ...]
 
 
-_SEED0 = Figure("without it (60 epochs, seed 0)", "quality-screen60-improved-seed0")
-_SEED1 = Figure("without it, seed 1: seed-to-seed noise", "quality-screen60-improved-seed1")
-_ISSUE4_FILE = "quality-improved-epochs=240-lr_schedule=constant"
-_ISSUE4 = Figure("`improved.yaml` of issue 4 (240 epochs)", _ISSUE4_FILE)
-_CURVE = "curve-learning_curve"  # benchmarks/bench_curve.py -f parameters/learning_curve.yaml
+@dataclass(frozen=True)
+class Content:
+    """The data file, checked: every notebook's section, the shared texts and the fixed messages."""
+
+    path: Path
+    sections: dict[str, Section]
+    texts: dict[str, str]
+    messages: dict[str, str]
 
 
-def _curve_size(label: str, index: int) -> Figure:
-    """A row of the stored curve's per-size table (0: the smallest size, -1: the largest)."""
-    row = ("figures", "sizes", index)
-    return Figure(label, _CURVE, rmse=(*row, "test RMSE"), train=(*row, "training galaxies"),
-                  epochs=(*row, "epochs"), minutes=(*row, "minutes"))
+# --- the data file ------------------------------------------------------------------------------------------
 
 
-_REPORT = ("Make a change in the parameters cells of notebooks 1, 2 and 3 alike (they describe one run), or run all "
-           "three at once with `python -m galaxy_lib report -f FILE --set KEY=VALUE ...`; notebook 3 gives the test "
-           "RMSE to compare with the figures below.")
+def key_path(text: str) -> Path_:
+    """``"figures.sizes.-1.test RMSE"`` -> ``("figures", "sizes", -1, "test RMSE")``: dot-separated
+    keys, an integer (negative from the end) indexing a list."""
+    return tuple(int(part) if re.fullmatch(r"-?\d+", part) else part for part in text.split("."))
 
-SECTIONS: dict[str, Section] = {
-    "01_data": Section(
-        "This notebook decides what the model sees: the central crop of each 424-pixel image and the size it "
-        "is resized to. " + _REPORT,
-        (
-            Suggestion(
-                "A tighter crop: 180 pixels instead of 207",
-                "whether the outer ring of the 207-pixel crop (a galaxy's faint outskirts, its neighbours) carries "
-                "information the model uses, or only sky noise it must learn to ignore.",
-                (Figure("crop 180", "quality-screen60-improved-crop180"), _SEED0, _SEED1),
-                run_name="try-crop180",
-            ),
-            Suggestion(
-                "More pixels: resize the crop to 80 x 80 instead of 69 x 69",
-                "whether finer detail of the same crop helps (spiral arms, bars), at the cost of more "
-                "computation per image.",
-                (Figure("image size 80", "quality-screen60-improved-size80"), _SEED0, _SEED1),
-                run_name="try-size80",
-            ),
-        ),
-    ),
-    "02_train": Section(
-        "Training choices, each measured on the shared real sample with everything else as in "
-        "`parameters/improved.yaml`. " + _REPORT,
-        (
-            Suggestion(
-                "The paper's configuration",
-                "everything `improved.yaml` changes at once (crop and resize, tree head, MSE loss, rotations, flips "
-                "and shifts, batch 64 instead of 256, test-time averaging) against the paper's code, with the same "
-                "20-minute budget and the same test galaxies.",
-                (Figure("the paper's configuration", "quality-paper"), _ISSUE4),
-                run_name="try-paper",
-            ),
-            Suggestion(
-                "No random shifts",
-                "whether shifting each training image by up to 4 pixels (on top of rotations and flips) still "
-                "helps the model generalise.",
-                (Figure("no shifts (200 epochs)", "quality-improved-augment_shift=0-epochs=200-lr_schedule=constant"),
-                 Figure("with shifts of up to 4 pixels (240 epochs)", _ISSUE4_FILE)),
-                run_name="try-no-shifts",
-                note="The two runs differ in their epoch cap as well (200 and 240); both stopped there within "
-                     "their 20 minutes.",
-            ),
-            Suggestion(
-                "A wider network: 1.5 times the filters",
-                "whether VGG6 is too small for this data: more capacity at about 1.6 times the training time.",
-                (Figure("width 1.5", "quality-screen60-improved-width1.5"), _SEED0, _SEED1),
-                run_name="try-width1.5",
-            ),
-        ),
-    ),
-    "03_evaluate": Section(
-        "Evaluation choices. Test-time averaging only changes how a trained run is scored: notebook 3 "
-        "re-evaluates the same run folder without training again.",
-        (
-            Suggestion(
-                "No test-time averaging",
-                "how much averaging the predictions over the 8 rotations and flips of each test galaxy (`tta: "
-                "dihedral`) gains over predicting the galaxy once, or over its 4 flips.",
-                (
-                    Figure("`tta: none`", "quality-improved-epochs=440-lr_schedule=step",
-                           rmse=("figures", "test", "none", "rmse")),
-                    Figure("`tta: flips`", "quality-improved-epochs=440-lr_schedule=step",
-                           rmse=("figures", "test", "flips", "rmse")),
-                    Figure("`tta: dihedral` (improved.yaml)", "quality-improved-epochs=440-lr_schedule=step",
-                           rmse=("figures", "test", "dihedral", "rmse")),
-                ),
-                change='config_file = "parameters/improved.yaml"\noverrides = {"tta": "none"}  # or "flips"',
-            ),
-            Suggestion(
-                "An ensemble of three runs",
-                "whether averaging three 20-minute models (two seeds, two learning-rate schedules) beats the best "
-                "of them, for three times the training. Notebook 2 trains the members first (an hour).",
-                (
-                    Figure("the ensemble's mean prediction", "ensemble-improved-x3-60min",
-                           train=("setup", "split", "train"), epochs=None),
-                    Figure("its best member", "ensemble-improved-x3-60min", rmse=("figures", "best_member_test_rmse"),
-                           epochs=None, minutes=None),
-                    Figure("its median member", "ensemble-improved-x3-60min",
-                           rmse=("figures", "median_member_test_rmse"), epochs=None, minutes=None),
-                ),
-                change='config_file = "parameters/ensemble.yaml"\noverrides = {}',
-            ),
-        ),
-    ),
-    "04_learning_curve": Section(
-        "The learning curve's parameters cell names a learning-curve file; `overrides` changes the configuration "
-        "of every point.",
-        (
-            Suggestion(
-                "The real curve instead of the synthetic smoke curve",
-                "how the test RMSE falls from 150 to all 2,447 training galaxies (5 minutes per point), and what "
-                "the fitted power law predicts for Kaggle's 61,578.",
-                (
-                    _curve_size("the smallest training set", 0),
-                    _curve_size("the largest (mean over seeds)", -1),
-                    Figure("its training-mean predictor", _CURVE, rmse=("figures", "headline", "mean_rmse"),
-                           train=("figures", "headline", "n_train"), epochs=None, minutes=None),
-                    Figure("extrapolated (95% interval)", _CURVE,
-                           rmse=("figures", "extrapolation", "prediction"), low=("figures", "extrapolation", "low"),
-                           high=("figures", "extrapolation", "high"), train=("figures", "extrapolation", "target"),
-                           epochs=None, minutes=None),
-                ),
-                change='config_file = "parameters/learning_curve.yaml"\noverrides = {}',
-                notes_from=((_CURVE, ("figures", "compute", "summary")),),
-            ),
-            Suggestion(
-                "Four times the minutes per point",
-                "whether the curve measures galaxies or time: if a point improves much with more minutes, the "
-                "curve is a curve for its budget, and more galaxies alone would not reach the extrapolation. "
-                "Measured on all 2,447 training galaxies, with `improved.yaml`'s constant rate and 240 epochs.",
-                (
-                    Figure("5 minutes", "quality-screen5-improved"),
-                    Figure("20 minutes", _ISSUE4_FILE),
-                ),
-                change='config_file = "parameters/my_curve.yaml"  # a copy of learning_curve.yaml with `minutes: 20`\n'
-                       "overrides = {}",
-                note="With 10 points of 20 minutes the curve trains for over three hours on two cores.",
-            ),
-        ),
-    ),
-}
-"""Each notebook's section, by the notebook's file name without ``.ipynb``."""
+
+def load_content(path: str | Path = DATA_FILE) -> Content:
+    """Read and check the data file; anything malformed is a :class:`TryItError` naming the file and
+    the key (``sections.02_train.suggestions[2].rows[0].file``), so a typo fails here, in one line,
+    rather than as a half-rendered section in a report."""
+    path = Path(path)
+    shown = display_path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise TryItError(f"{shown}: cannot be read ({exc.strerror or type(exc).__name__})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise TryItError(f"{shown}: not valid YAML{where} ({problem})") from None
+
+    def fail(key: str, problem: str) -> TryItError:
+        return TryItError(f"{shown}: {key}: {problem}")
+
+    def mapping(value: Any, key: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise fail(key, f"must be a mapping, not {type(value).__name__}")
+        return value
+
+    def text(value: Any, key: str, required: bool = True) -> str:
+        if value is None and not required:
+            return ""
+        if not isinstance(value, str) or (required and not value.strip()):
+            raise fail(key, "must be a non-empty string")
+        return value.strip()
+
+    def known_keys(value: dict[str, Any], allowed: set[str], key: str) -> None:
+        unknown = sorted(set(value) - allowed)
+        if unknown:
+            raise fail(key, f"unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(allowed))})")
+
+    top = mapping(raw, "the top level")
+    known_keys(top, {"texts", "messages", "rows", "sections"}, "the top level")
+    texts = {name: text(value, f"texts.{name}") for name, value in mapping(top.get("texts") or {}, "texts").items()}
+    messages = {name: text(value, f"messages.{name}")
+                for name, value in mapping(top.get("messages"), "messages").items()}
+    missing = [name for name in _MESSAGES if name not in messages]
+    if missing:
+        raise fail("messages", f"lacks {', '.join(missing)}")
+
+    def path_of(value: Any, key: str) -> Path_ | None:
+        if value is None:
+            return None
+        return key_path(text(value, key))
+
+    def row(value: Any, key: str) -> Figure:
+        if isinstance(value, str):
+            if value not in named:
+                raise fail(key, f"no row named {value!r} in rows (known: {', '.join(named) or 'none'})")
+            return named[value]
+        value = mapping(value, key)
+        known_keys(value, _ROW_KEYS, key)
+        options = {name: path_of(value[name], f"{key}.{name}") for name in _ROW_KEYS - {"label", "file"}
+                   if name in value}
+        if "rmse" in options and options["rmse"] is None:
+            raise fail(f"{key}.rmse", "must be a key path (every row shows a test RMSE)")
+        return Figure(text(value.get("label"), f"{key}.label"), text(value.get("file"), f"{key}.file"), **options)
+
+    named: dict[str, Figure] = {}
+    for name, value in mapping(top.get("rows") or {}, "rows").items():
+        named[name] = row(value, f"rows.{name}")
+
+    sections: dict[str, Section] = {}
+    for notebook, value in mapping(top.get("sections"), "sections").items():
+        where = f"sections.{notebook}"
+        value = mapping(value, where)
+        known_keys(value, {"intro", "suggestions"}, where)
+        suggestions = value.get("suggestions")
+        if not isinstance(suggestions, list) or not suggestions:
+            raise fail(f"{where}.suggestions", "must be a non-empty list")
+        made = []
+        for number, item in enumerate(suggestions):
+            key = f"{where}.suggestions[{number}]"
+            item = mapping(item, key)
+            known_keys(item, _SUGGESTION_KEYS, key)
+            rows = item.get("rows")
+            if not isinstance(rows, list) or not rows:
+                raise fail(f"{key}.rows", "must be a non-empty list")
+            notes = []
+            for index, note in enumerate(item.get("notes_from") or []):
+                note = mapping(note, f"{key}.notes_from[{index}]")
+                notes.append((text(note.get("file"), f"{key}.notes_from[{index}].file"),
+                              key_path(text(note.get("key"), f"{key}.notes_from[{index}].key"))))
+            made.append(Suggestion(
+                title=text(item.get("title"), f"{key}.title"), tests=text(item.get("tests"), f"{key}.tests"),
+                figures=tuple(row(r, f"{key}.rows[{index}]") for index, r in enumerate(rows)),
+                change=text(item.get("change"), f"{key}.change", required=False),
+                run_name=text(item.get("run_name"), f"{key}.run_name", required=False),
+                note=text(item.get("note"), f"{key}.note", required=False), notes_from=tuple(notes)))
+        sections[str(notebook)] = Section(text(value.get("intro"), f"{where}.intro"), tuple(made))
+
+    content = Content(path, sections, texts, messages)
+    for key, template in _templates(content):
+        for body in _PLACEHOLDER.findall(template):
+            try:
+                _parse(body, texts)
+            except ValueError as exc:
+                raise fail(key, f"placeholder {{{{{body.strip()}}}}}: {exc}") from None
+    return content
+
+
+def _templates(content: Content) -> list[tuple[str, str]]:
+    """Every text that may hold placeholders, with its key in the data file."""
+    found = [(f"texts.{name}", value) for name, value in content.texts.items()]
+    found += [(f"messages.{name}", value) for name, value in content.messages.items()]
+    for notebook, section in content.sections.items():
+        where = f"sections.{notebook}"
+        found.append((f"{where}.intro", section.intro))
+        for number, suggestion in enumerate(section.suggestions):
+            key = f"{where}.suggestions[{number}]"
+            found += [(f"{key}.{name}", getattr(suggestion, name)) for name in ("title", "tests", "note")]
+            found += [(f"{key}.rows[{index}].label", figure.label) for index, figure in enumerate(suggestion.figures)]
+    return found
+
+
+@dataclass(frozen=True)
+class _Ref:
+    """One stored value a placeholder cites."""
+
+    file: str
+    path: Path_
+
+    def __str__(self) -> str:
+        return f"{self.file}:{'.'.join(map(str, self.path))}"
+
+
+@dataclass(frozen=True)
+class _Placeholder:
+    """A parsed ``{{...}}``: a name, or one stored value (two, with ``/`` or ``*``) and its kind."""
+
+    name: str = ""
+    refs: tuple[_Ref, ...] = ()
+    operator: str = ""
+    kind: str = ""
+
+
+def _parse(body: str, texts: Mapping[str, str]) -> _Placeholder:
+    """Parse a placeholder's body; ``ValueError`` says what is wrong with it."""
+    body = " ".join(body.split())  # a placeholder folded over two YAML lines reads as one
+    if ":" not in body and "|" not in body:
+        if body in texts or body in CODE_VALUES:
+            return _Placeholder(name=body)
+        raise ValueError(f"no text named {body!r} (texts: {', '.join(texts) or 'none'}; "
+                         f"from the code: {', '.join(CODE_VALUES)})")
+    expression, bar, kind = body.rpartition("|")
+    if not bar or kind.strip() not in _FORMATS:
+        raise ValueError(f"needs a |KIND, one of {', '.join(_FORMATS)}")
+    operator = next((op for op in ("/", "*") if f" {op} " in expression), "")
+    parts = expression.split(f" {operator} ") if operator else [expression]
+    refs = []
+    for part in parts:
+        file, colon, keys = part.strip().partition(":")
+        if not colon or not file or not keys:
+            raise ValueError(f"{part.strip()!r} is not FILE:KEY.PATH")
+        refs.append(_Ref(file, key_path(keys)))
+    return _Placeholder(refs=tuple(refs), operator=operator, kind=kind.strip())
+
+
+_CONTENT = load_content()
+SECTIONS: dict[str, Section] = _CONTENT.sections
+"""Each notebook's section, by the notebook's file name without ``.ipynb`` (from :data:`DATA_FILE`)."""
+
+
+# --- rendering ----------------------------------------------------------------------------------------------
 
 
 class TryIt(str):
@@ -229,25 +320,25 @@ def results_dir() -> Path:
     return project_root() / RESULTS_FOLDER
 
 
-def try_it(notebook: str, folder: str | Path | None = None) -> TryIt:
+def try_it(notebook: str, folder: str | Path | None = None, data_file: str | Path | None = None) -> TryIt:
     """The "Try it" section of ``notebook`` (e.g. ``"02_train"``) as Markdown, its figures read
-    from ``folder`` (default :func:`results_dir`)."""
-    if notebook not in SECTIONS:
-        raise ConfigError(f"no 'Try it' section for notebook {notebook!r}; known: {', '.join(SECTIONS)}")
+    from ``folder`` (default :func:`results_dir`), its prose from ``data_file`` (default
+    :data:`DATA_FILE`)."""
+    content = load_content(data_file) if data_file is not None else _CONTENT
+    if notebook not in content.sections:
+        raise ConfigError(f"no 'Try it' section for notebook {notebook!r}; known: {', '.join(content.sections)}")
     folder = Path(folder) if folder is not None else results_dir()
-    section = SECTIONS[notebook]
-    store = _Store(folder)
+    section = content.sections[notebook]
+    render = _Renderer(content, _Store(folder), f"sections.{notebook}")
     if not folder.is_dir():  # an installed package without the repository: the changes, without figures
-        lines = [section.intro, "", f"*No stored results to compare with: `{_shown(folder)}` is not there (a copy "
-                 "of the package without the project's repository). The changes below still work; their measured "
-                 "effects are in the repository's `benchmarks/results/`.*", ""]
+        lines = [render.fill(section.intro), "", render.fill(content.messages["no_results"], folder=_shown(folder)), ""]
         for number, suggestion in enumerate(section.suggestions, 1):
-            lines += [f"### {number}. {suggestion.title}", "", *_change(suggestion, store), "",
-                      f"**What it tests:** {suggestion.tests}", ""]
+            lines += [f"### {number}. {render.fill(suggestion.title)}", "", *render.change(suggestion), "",
+                      f"**What it tests:** {render.fill(suggestion.tests)}", ""]
     else:
-        lines = [section.intro, "", _bar(store), ""]
+        lines = [render.fill(section.intro), "", render.bar(), ""]
         for number, suggestion in enumerate(section.suggestions, 1):
-            lines += _suggestion(number, suggestion, store)
+            lines += render.suggestion(number, suggestion)
     return TryIt("\n".join(lines).rstrip() + "\n")
 
 
@@ -270,6 +361,17 @@ class _Store:
             except (OSError, ValueError) as exc:
                 self._cache[name] = f"`{name}.json` could not be read ({type(exc).__name__})"
         return self._cache[name]
+
+    def shown(self, name: str) -> str:
+        return f"{_shown(self.folder)}/{name}.json"
+
+
+class _MissingResult(Exception):
+    """A cited result file is missing or unreadable (its reason): said in words, not an error."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 def _lookup(record: dict[str, Any], path: Path_ | None) -> Any:
@@ -305,80 +407,142 @@ def _fmt(value: Any, kind: str) -> str:
     return f"{value:.1f}" if kind == "minutes" else f"{value:g}"
 
 
-def _bar(store: _Store) -> str:
-    record = store.get(BASELINES_FILE)
-    if isinstance(record, str):
-        return f"The bar any change must clear, the training-mean predictor: {record}."
-    test = _lookup(record, ("figures", "test"))
-    test = test if isinstance(test, dict) else {}
-    mean = _lookup(test, ("training mean", "rmse"))
-    pixel = _lookup(test, ("central pixel, colour bins", "rmse"))
-    split = _lookup(record, ("setup", "split")) or {}
-    text = (f"The bar any change must clear: predicting the training galaxies' mean answers scores "
-            f"**{_fmt(mean, 'rmse')}** on the same {_fmt(split.get('test'), 'count')} test galaxies")
-    if pixel is not None:
-        text += f" (Kaggle's central-pixel benchmark: {_fmt(pixel, 'rmse')})"
-    return (text + f"; from `{RESULTS_FOLDER.as_posix()}/{BASELINES_FILE}.json`. The figures below were measured on "
-            "the same real sample, which `parameters/improved.yaml` reads from `../shared/data/galaxy-zoo-sample` "
-            "or, where that folder is absent, from `data/galaxy-zoo-sample`, which your Kaggle download builds with "
-            f"`{BUILD_HINT}`; with seed 0 a run of yours gets the benchmarks' split, so its test RMSE compares "
-            "directly.")
+class _Renderer:
+    """Fills one section's templates from the store; ``where`` names the section in errors."""
 
+    def __init__(self, content: Content, store: _Store, where: str) -> None:
+        self.content, self.store, self.where = content, store, where
+        self.said: set[str] = set()  # missing files the prose has said why of (once a section is enough)
 
-def _suggestion(number: int, suggestion: Suggestion, store: _Store) -> list[str]:
-    lines = [f"### {number}. {suggestion.title}", "", *_change(suggestion, store), "",
-             f"**What it tests:** {suggestion.tests}", "", "**Measured on the real sample:**", "",
-             "| | test RMSE | training galaxies | epochs | training minutes | result file |",
-             "|---|---|---|---|---|---|"]
-    commands: dict[str, str] = {}
-    missing: set[str] = set()
-    for figure in suggestion.figures:
-        record = store.get(figure.file)
-        if isinstance(record, str):  # one row per missing file, however many rows it would give
-            if figure.file not in missing:
-                lines.append(f"| *not available* | {record} | | | | `{figure.file}.json` |")
-            missing.add(figure.file)
-            continue
-        rmse = _fmt(_lookup(record, figure.rmse), "rmse")
-        if figure.low and figure.high and rmse != "–":
-            rmse += f" ({_fmt(_lookup(record, figure.low), 'rmse')}-{_fmt(_lookup(record, figure.high), 'rmse')})"
-        lines.append(f"| {figure.label} | {rmse} | {_fmt(_lookup(record, figure.train), 'count')} | "
-                     f"{_fmt(_lookup(record, figure.epochs), 'epochs')} | "
-                     f"{_fmt(_lookup(record, figure.minutes), 'minutes')} | `{figure.file}.json` |")
-        if isinstance(record.get("command"), str):
-            commands.setdefault(figure.file, record["command"])
-    lines.append("")
-    for file, path in suggestion.notes_from:
-        record = store.get(file)
-        sentence = _lookup(record, path) if isinstance(record, dict) else None
-        if isinstance(sentence, str) and sentence:
-            lines += [f"{sentence} (`{file}.json`)", ""]
-    if suggestion.note:
-        lines += [suggestion.note, ""]
-    if commands:
-        lines += ["Re-measured by (from the project root):", ""]
-        lines += [f"- `{command}`" for command in commands.values()]
+    # placeholders
+
+    def fill(self, template: str, strict: bool = False, **values: str) -> str:
+        """``template`` with its placeholders filled. A cited file that is missing is said inline
+        (``[not measured yet: ...]`` the first time in the section, then ``[see FILE.json]``, as where
+        the whole folder is absent, which the section's first line says), or with ``strict`` raised
+        as :class:`_MissingResult` for the caller to say otherwise; a cited key that the file lacks
+        is a :class:`TryItError`: the data file and the results disagree, which no reader can fix."""
+        code = {"build_hint": BUILD_HINT, "results_folder": RESULTS_FOLDER.as_posix()} | values
+
+        def one(match: re.Match[str]) -> str:
+            placeholder = _parse(match.group(1), self.content.texts)
+            if placeholder.name:
+                if placeholder.name in self.content.texts:
+                    return self.fill(self.content.texts[placeholder.name], strict, **values)
+                return code[placeholder.name]
+            numbers = []
+            for ref in placeholder.refs:
+                record = self.store.get(ref.file)
+                if isinstance(record, str):
+                    if strict:
+                        raise _MissingResult(record)
+                    if not self.store.folder.is_dir() or ref.file in self.said:  # said already: name it only
+                        return f"[see `{ref.file}.json`]"
+                    self.said.add(ref.file)
+                    return f"[{record}]"
+                numbers.append(self._number(record, ref, placeholder.kind))
+            if placeholder.operator == "/":
+                if numbers[1] == 0:
+                    raise TryItError(f"{self.store.shown(placeholder.refs[1].file)}: {placeholder.refs[1]}: is 0, "
+                                     f"cannot divide by it (cited by {display_path(self.content.path)}, {self.where})")
+                value = numbers[0] / numbers[1]
+            elif placeholder.operator == "*":
+                value = numbers[0] * numbers[1]
+            else:
+                value = numbers[0]
+            return _FORMATS[placeholder.kind](value)
+
+        return _PLACEHOLDER.sub(one, template)
+
+    def _number(self, record: dict[str, Any], ref: _Ref, kind: str) -> float:
+        value = _lookup(record, ref.path)
+        if kind == "length" and isinstance(value, list):
+            return len(value)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            found = "no such key" if value is None else f"{type(value).__name__} {value!r}, not a number"
+            raise TryItError(f"{self.store.shown(ref.file)}: {'.'.join(map(str, ref.path))}: {found} (cited by "
+                             f"{display_path(self.content.path)}, {self.where})")
+        return float(value)
+
+    # the section's parts
+
+    def bar(self) -> str:
+        try:
+            return self.fill(self.content.messages["bar"], strict=True)
+        except _MissingResult as missing:
+            return self.fill(self.content.messages["bar_missing"], reason=missing.reason)
+
+    def suggestion(self, number: int, suggestion: Suggestion) -> list[str]:
+        lines = [f"### {number}. {self.fill(suggestion.title)}", "", *self.change(suggestion), "",
+                 f"**What it tests:** {self.fill(suggestion.tests)}", "", "**Measured on the real sample:**", "",
+                 "| | test RMSE | training galaxies | epochs | training minutes | result file |",
+                 "|---|---|---|---|---|---|"]
+        commands: dict[str, str] = {}
+        missing: set[str] = set()
+        for figure in suggestion.figures:
+            record = self.store.get(figure.file)
+            if isinstance(record, str):  # one row per missing file, however many rows it would give
+                if figure.file not in missing:
+                    lines.append(f"| *not available* | {record} | | | | `{figure.file}.json` |")
+                missing.add(figure.file)
+                continue
+            rmse = _fmt(_lookup(record, figure.rmse), "rmse")
+            if figure.low and figure.high and rmse != "–":
+                rmse += f" ({_fmt(_lookup(record, figure.low), 'rmse')}-{_fmt(_lookup(record, figure.high), 'rmse')})"
+            lines.append(f"| {self.fill(figure.label)} | {rmse} | {_fmt(_lookup(record, figure.train), 'count')} | "
+                         f"{_fmt(_lookup(record, figure.epochs), 'epochs')} | "
+                         f"{_fmt(_lookup(record, figure.minutes), 'minutes')} | `{figure.file}.json` |")
+            if isinstance(record.get("command"), str):
+                commands.setdefault(figure.file, record["command"])
         lines.append("")
-    return lines
+        for file, path in suggestion.notes_from:
+            record = self.store.get(file)
+            sentence = _lookup(record, path) if isinstance(record, dict) else None
+            if isinstance(sentence, str) and sentence:
+                lines += [f"{sentence} (`{file}.json`)", ""]
+        if suggestion.note:
+            lines += [self.fill(suggestion.note), ""]
+        if commands:
+            lines += ["Re-measured by (from the project root):", ""]
+            lines += [f"- `{command}`" for command in commands.values()]
+            lines.append("")
+        return lines
 
-
-def _change(suggestion: Suggestion, store: _Store) -> list[str]:
-    """The parameters-cell lines: the suggestion's own, or derived from its first result file."""
-    code = suggestion.change or _derived_change(suggestion, store)
-    return ["**In the parameters cell:**", "", "```python", code, "```"]
+    def change(self, suggestion: Suggestion) -> list[str]:
+        """The parameters-cell lines: the suggestion's own, or derived from its first result file."""
+        code = suggestion.change or _derived_change(suggestion, self.store)
+        return ["**In the parameters cell:**", "", "```python", code, "```"]
 
 
 def _derived_change(suggestion: Suggestion, store: _Store) -> str:
-    record = store.get(suggestion.figures[0].file)
+    """The measured change: config file and overrides as ``bench_quality`` stored them. A stored
+    setup that cannot give them (no parameters file, overrides that are not ``KEY=VALUE`` strings
+    or name unknown keys) is a :class:`TryItError`: an empty or partial change would read as the one
+    that was measured."""
+    from galaxy_lib.config import from_dict
+
+    name = suggestion.figures[0].file
+    record = store.get(name)
     if isinstance(record, str):
-        return f"# the measured change is stored in {suggestion.figures[0].file}.json: {record}"
-    setup = record.get("setup") if isinstance(record.get("setup"), dict) else {}
-    parameters_file = str(setup.get("parameters_file") or "")
+        return f"# the measured change is stored in {name}.json: {record}"
+
+    def fail(key: str, problem: str) -> TryItError:
+        return TryItError(f"{store.shown(name)}: {key}: {problem}; its \"command\" reproduces the measurement")
+
+    setup = record.get("setup")
+    if not isinstance(setup, dict):
+        raise fail("setup", "missing or not a mapping, so the measured change is unknown")
+    parameters_file = setup.get("parameters_file")
+    if not isinstance(parameters_file, str) or not parameters_file:
+        raise fail("setup.parameters_file", "missing or not a file name")
+    stored = setup.get("overrides", [])
+    if not isinstance(stored, list) or not all(isinstance(item, str) for item in stored):
+        raise fail("setup.overrides", f"not a list of KEY=VALUE strings ({stored!r})")
     try:
-        overrides = parse_overrides(setup.get("overrides") or [])
-    except (ConfigError, TypeError) as exc:  # say so: an empty change would look like the measured one
-        return (f"# the overrides stored in {suggestion.figures[0].file}.json cannot be read "
-                f"({exc}); its \"command\" reproduces the measurement")
+        overrides = parse_overrides(stored)
+        from_dict(overrides, source="its overrides")  # unknown keys and bad values, named
+    except ConfigError as exc:
+        raise fail("setup.overrides", str(exc)) from None
     overrides |= _sample_keys(parameters_file, setup.get("config") if isinstance(setup.get("config"), dict) else {})
     minutes = setup.get("minutes")
     if isinstance(minutes, int | float) and not isinstance(minutes, bool):
@@ -410,4 +574,3 @@ def _dict_literal(values: dict[str, Any]) -> str:
 
 def _literal(value: Any) -> str:
     return repr(value) if isinstance(value, bool) or value is None else json.dumps(value)
-

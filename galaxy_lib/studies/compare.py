@@ -33,7 +33,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,9 +46,9 @@ from galaxy_lib import tree
 from galaxy_lib.config import display_path, resolve_path
 from galaxy_lib.data import split as split_module
 from galaxy_lib.errors import ConfigError, RunError
-from galaxy_lib.evaluation import figures
 from galaxy_lib.model.ensemble import EnsembleFolder, open_folder
 from galaxy_lib.model.runs import RunFolder
+from galaxy_lib.studies import figures as study_figures
 
 MIN_RUNS = 2
 IGNORED_KEYS = ("run_name", "runs_dir", "reports_dir")
@@ -439,32 +438,9 @@ class Comparison:
         return frame
 
     def heldout_figure(self) -> Figure:
-        """Held-out RMSE of each run next to its own training-mean and central-pixel baselines."""
-        table = self.heldout_table()
-        series = {"model": table["RMSE"]}
-        series |= {name: table[f"{name} RMSE"] for name in ("training mean", "central pixel")
-                   if f"{name} RMSE" in table}
-        fig = figures.new_figure(7.5, 0.55 * len(table) * len(series) + 1.4)
-        (ax,) = figures.subplots(fig, 1, 1).ravel()
-        height = 0.8 / len(series)
-        colours = {"model": figures.SOURCE_COLOURS["model"], "training mean": figures.SOURCE_COLOURS["baseline"],
-                   "central pixel": "#b8c0c2"}
-        y = np.arange(len(table))[::-1]
-        for number, (what, values) in enumerate(series.items()):
-            pos = y + 0.4 - height * (number + 0.5)
-            vals = values.to_numpy(dtype=float)
-            ax.barh(pos, np.nan_to_num(vals), height=height * 0.92, color=colours[what],
-                    label=what if what == "model" else f"{what} (baseline)")
-            for p, v in zip(pos, vals, strict=True):
-                if np.isfinite(v):
-                    ax.text(v, p, f" {v:.4f}", va="center", fontsize=8)
-        ax.set_yticks(y, list(table.index), fontsize=9)
-        ax.grid(False, axis="y")  # bars, not points: horizontal grid lines cut through the groups
-        top = np.nanmax([np.nanmax(v.to_numpy(dtype=float)) for v in series.values()] + [0.01])
-        ax.set_xlim(0, top * 1.2)
-        ax.set_xlabel("held-out RMSE over 37 answers (lower is better); baselines on each run's own galaxies")
-        fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=len(series), fontsize=8)
-        return fig
+        """Held-out RMSE of each run next to its own training-mean and central-pixel baselines
+        (:func:`galaxy_lib.studies.figures.compare_heldout` of :meth:`heldout_table`)."""
+        return study_figures.compare_heldout(self.heldout_table())
 
     # per question
 
@@ -480,21 +456,9 @@ class Comparison:
         return frame
 
     def question_figure(self) -> Figure:
-        """Per-question held-out RMSE, one bar per run in each question's group."""
-        values = self.rmse_per_question()[self.labels]
-        fig = figures.new_figure(8.0, 0.32 * len(values) * len(self.runs) + 1.6)
-        (ax,) = figures.subplots(fig, 1, 1).ravel()
-        height = 0.8 / len(self.runs)
-        y = np.arange(len(values))[::-1]
-        for number, label in enumerate(self.labels):
-            ax.barh(y + 0.4 - height * (number + 0.5), np.nan_to_num(values[label].to_numpy(dtype=float)),
-                    height=height * 0.92, color=f"C{number % 10}", label=label)
-        ax.set_yticks(y, [f"{q}  {textwrap.shorten(t.text, 40, placeholder=' …')}"
-                          for q, t in zip(values.index, tree.QUESTIONS, strict=True)], fontsize=8)
-        ax.grid(False, axis="y")
-        ax.set_xlabel("held-out RMSE of the question's answers (lower is better)")
-        ax.legend(fontsize=8)
-        return fig
+        """Per-question held-out RMSE, one bar per run in each question's group
+        (:func:`galaxy_lib.studies.figures.compare_questions`)."""
+        return study_figures.compare_questions(self.rmse_per_question()[self.labels])
 
     # AUC
 
@@ -531,67 +495,15 @@ class Comparison:
 
     def auc_figure(self) -> Figure:
         """Every measurable AUC with its interval, one colour per run, answers with non-overlapping
-        intervals marked; unmeasurable ones are left out (fewer positives than ``auc_min_positives``)."""
-        table = self.auc_table()
-        fig = figures.new_figure(8.5, 0.27 * len(table) + 1.6)
-        (ax,) = figures.subplots(fig, 1, 1).ravel()
-        y = np.arange(len(table))[::-1]
-        step = 0.6 / max(len(self.runs) - 1, 1)
-        for number, label in enumerate(self.labels):
-            auc = table[(label, "AUC")].to_numpy(dtype=float)
-            low, high = table[(label, "low")].to_numpy(dtype=float), table[(label, "high")].to_numpy(dtype=float)
-            pos = y + 0.3 - step * number if len(self.runs) > 1 else y
-            err = np.vstack([auc - low, high - auc])
-            err = np.where(np.isfinite(err), err, 0.0)
-            shown = np.isfinite(auc)
-            ax.errorbar(auc[shown], pos[shown], xerr=err[:, shown], fmt="o", ms=3.5, color=f"C{number % 10}",
-                        elinewidth=1, capsize=1.5, label=label)
-        marks = table[("", "no overlap")].to_numpy()
-        ax.set_yticks(y, [f"{NO_OVERLAP_MARK if mark else ' '} {c}  {tree.ANSWER_LABELS[c]}"
-                          for c, mark in zip(table.index, marks, strict=True)], fontsize=7.5)
-        for tick, mark in zip(ax.get_yticklabels(), marks, strict=True):
-            if mark:
-                tick.set_fontweight("bold")
-        ax.axvline(0.5, color="#555555", lw=1, ls=":")
-        ax.set_ylim(-0.7, len(table) - 0.3)
-        ax.set_xlabel(f"ROC AUC with bootstrap 95% interval ({NO_OVERLAP_MARK}: intervals of two runs do not overlap;"
-                      " missing: not measurable)", fontsize=8)
-        ax.legend(fontsize=8, loc="lower left")
-        return fig
+        intervals marked (:func:`galaxy_lib.studies.figures.compare_auc` of :meth:`auc_table`)."""
+        return study_figures.compare_auc(self.auc_table(), self.labels, NO_OVERLAP_MARK)
 
     # training curves
 
     def history_figure(self) -> Figure:
-        """The runs' training curves overlaid, one colour per run: RMSE per epoch (training dashed, with
-        dropout on; validation solid), validation RMSE against training minutes (runs whose epochs cost
-        different times compare fairly there), and the paper's accuracy per epoch. An ensemble's members
-        share its colour."""
-        fig = figures.new_figure(13.0, 3.6)
-        axes = figures.subplots(fig, 1, 3).ravel()
-        for number, run in enumerate(self.runs):
-            colour = f"C{number % 10}"
-            history = run.history
-            groups = list(history.groupby("member", sort=False)) if "member" in history else [(None, history)]
-            for index, (member, part) in enumerate(groups):
-                part = part.sort_values("epoch")
-                label = run.label if index == 0 else None
-                width = 1.4 if member is None else 1.0
-                for ax, key in ((axes[0], "rmse"), (axes[2], "accuracy")):
-                    if part[key].notna().any():
-                        ax.plot(part["epoch"], part[key], ls="--", lw=width * 0.8, color=colour, alpha=0.7)
-                    if part[f"val_{key}"].notna().any():
-                        ax.plot(part["epoch"], part[f"val_{key}"], lw=width, color=colour, label=label)
-                seconds = pd.to_numeric(part["seconds"], errors="coerce")
-                if seconds.notna().all() and part["val_rmse"].notna().any():
-                    axes[1].plot(seconds.cumsum() / 60, part["val_rmse"], lw=width, color=colour, label=label)
-        titles = ("RMSE (dashed: training, dropout on)", "validation RMSE against training time",
-                  "accuracy, argmax of 37 (dashed: training)")
-        for ax, title, xlabel in zip(axes, titles, ("epoch", "training minutes", "epoch"), strict=True):
-            ax.set_title(title, fontsize=9)
-            ax.set_xlabel(xlabel)
-            if ax.get_legend_handles_labels()[0]:
-                ax.legend(fontsize=8)
-        return fig
+        """The runs' training curves overlaid, one colour per run
+        (:func:`galaxy_lib.studies.figures.compare_history`); an ensemble's members share its colour."""
+        return study_figures.compare_history({r.label: r.history for r in self.runs})
 
     # conclusion and record
 

@@ -1,5 +1,7 @@
 """Figures of studies: learning curves (:mod:`galaxy_lib.studies.curve`) and comparisons of runs
-(:mod:`galaxy_lib.studies.compare`).
+(:mod:`galaxy_lib.studies.compare`, whose :class:`~galaxy_lib.studies.compare.Comparison` methods
+compute the tables and call the ``compare_*`` functions here, so that the plotting sits with the
+other figures and uses only the public helpers of :mod:`galaxy_lib.evaluation.figures`).
 
 They share the style of one run's figures (:func:`galaxy_lib.evaluation.figures.new_figure`) but plot
 what only a study has (fits, extrapolations, several runs), so they live with the studies: evaluation
@@ -8,13 +10,15 @@ stays about one run and imports nothing of this stage.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import textwrap
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
+from galaxy_lib import tree
 from galaxy_lib.evaluation.baselines import KAGGLE_ANCHORS
 from galaxy_lib.evaluation.figures import SOURCE_COLOURS, new_figure, save_figure, subplots
 from galaxy_lib.kaggle import TRAINING_GALAXIES
@@ -165,5 +169,127 @@ def compute_curve(points: pd.DataFrame, curve: pd.DataFrame, note: str = "") -> 
     return fig
 
 
-__all__ = ["LEARNING_CURVE_REFERENCES", "compute_curve", "learning_curve", "learning_curve_extrapolation",
-           "save_figure"]
+# --- comparisons of runs -------------------------------------------------------------------------------
+
+
+def compare_heldout(table: pd.DataFrame) -> Figure:
+    """Held-out RMSE of each run next to its own training-mean and central-pixel baselines: one
+    group of bars per run. ``table``: :meth:`Comparison.heldout_table
+    <galaxy_lib.studies.compare.Comparison.heldout_table>` (one row per run, columns ``RMSE`` and
+    ``<baseline> RMSE``); baselines a table lacks are left out, not drawn as zero."""
+    series = {"model": table["RMSE"]}
+    series |= {name: table[f"{name} RMSE"] for name in ("training mean", "central pixel")
+               if f"{name} RMSE" in table}
+    fig = new_figure(7.5, 0.55 * len(table) * len(series) + 1.4)
+    (ax,) = subplots(fig, 1, 1).ravel()
+    height = 0.8 / len(series)
+    colours = {"model": SOURCE_COLOURS["model"], "training mean": SOURCE_COLOURS["baseline"],
+               "central pixel": "#b8c0c2"}
+    y = np.arange(len(table))[::-1]
+    for number, (what, values) in enumerate(series.items()):
+        pos = y + 0.4 - height * (number + 0.5)
+        vals = values.to_numpy(dtype=float)
+        ax.barh(pos, np.nan_to_num(vals), height=height * 0.92, color=colours[what],
+                label=what if what == "model" else f"{what} (baseline)")
+        for p, v in zip(pos, vals, strict=True):
+            if np.isfinite(v):
+                ax.text(v, p, f" {v:.4f}", va="center", fontsize=8)
+    ax.set_yticks(y, list(table.index), fontsize=9)
+    ax.grid(False, axis="y")  # bars, not points: horizontal grid lines cut through the groups
+    top = np.nanmax([np.nanmax(v.to_numpy(dtype=float)) for v in series.values()] + [0.01])
+    ax.set_xlim(0, top * 1.2)
+    ax.set_xlabel("held-out RMSE over 37 answers (lower is better); baselines on each run's own galaxies")
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=len(series), fontsize=8)
+    return fig
+
+
+def compare_questions(values: pd.DataFrame) -> Figure:
+    """Per-question held-out RMSE, one bar per run (a column of ``values``, in order) in each
+    question's group; ``values`` has one row per question of :data:`galaxy_lib.tree.QUESTIONS`, in
+    their order (:meth:`Comparison.rmse_per_question
+    <galaxy_lib.studies.compare.Comparison.rmse_per_question>`, its run columns)."""
+    labels = list(values.columns)
+    fig = new_figure(8.0, 0.32 * len(values) * len(labels) + 1.6)
+    (ax,) = subplots(fig, 1, 1).ravel()
+    height = 0.8 / len(labels)
+    y = np.arange(len(values))[::-1]
+    for number, label in enumerate(labels):
+        ax.barh(y + 0.4 - height * (number + 0.5), np.nan_to_num(values[label].to_numpy(dtype=float)),
+                height=height * 0.92, color=f"C{number % 10}", label=label)
+    ax.set_yticks(y, [f"{q}  {textwrap.shorten(t.text, 40, placeholder=' …')}"
+                      for q, t in zip(values.index, tree.QUESTIONS, strict=True)], fontsize=8)
+    ax.grid(False, axis="y")
+    ax.set_xlabel("held-out RMSE of the question's answers (lower is better)")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def compare_auc(table: pd.DataFrame, labels: Sequence[str], mark: str) -> Figure:
+    """Every measurable AUC with its interval, one colour per run, answers whose intervals do not
+    overlap marked with ``mark`` (and in bold); unmeasurable ones are left out (fewer positives
+    than ``auc_min_positives``). ``table``: :meth:`Comparison.auc_table
+    <galaxy_lib.studies.compare.Comparison.auc_table>`, columns ``(run, "AUC" | "low" | "high")``
+    for each of ``labels`` and ``("", "no overlap")``. ``mark`` is the comparison's, passed in so
+    that the table and the figure cannot disagree on it."""
+    fig = new_figure(8.5, 0.27 * len(table) + 1.6)
+    (ax,) = subplots(fig, 1, 1).ravel()
+    y = np.arange(len(table))[::-1]
+    step = 0.6 / max(len(labels) - 1, 1)
+    for number, label in enumerate(labels):
+        auc = table[(label, "AUC")].to_numpy(dtype=float)
+        low, high = table[(label, "low")].to_numpy(dtype=float), table[(label, "high")].to_numpy(dtype=float)
+        pos = y + 0.3 - step * number if len(labels) > 1 else y
+        err = np.vstack([auc - low, high - auc])
+        err = np.where(np.isfinite(err), err, 0.0)
+        shown = np.isfinite(auc)
+        ax.errorbar(auc[shown], pos[shown], xerr=err[:, shown], fmt="o", ms=3.5, color=f"C{number % 10}",
+                    elinewidth=1, capsize=1.5, label=label)
+    marks = table[("", "no overlap")].to_numpy()
+    ax.set_yticks(y, [f"{mark if marked else ' '} {c}  {tree.ANSWER_LABELS[c]}"
+                      for c, marked in zip(table.index, marks, strict=True)], fontsize=7.5)
+    for tick, marked in zip(ax.get_yticklabels(), marks, strict=True):
+        if marked:
+            tick.set_fontweight("bold")
+    ax.axvline(0.5, color="#555555", lw=1, ls=":")
+    ax.set_ylim(-0.7, len(table) - 0.3)
+    ax.set_xlabel(f"ROC AUC with bootstrap 95% interval ({mark}: intervals of two runs do not overlap;"
+                  " missing: not measurable)", fontsize=8)
+    ax.legend(fontsize=8, loc="lower left")
+    return fig
+
+
+def compare_history(histories: Mapping[str, pd.DataFrame]) -> Figure:
+    """The runs' training curves overlaid, one colour per run (``histories``: run label ->
+    ``history.csv`` frame; an ensemble's has a ``member`` column, and its members share its colour):
+    RMSE per epoch (training dashed, with dropout on; validation solid), validation RMSE against
+    training minutes (runs whose epochs cost different times compare fairly there), and the paper's
+    accuracy per epoch."""
+    fig = new_figure(13.0, 3.6)
+    axes = subplots(fig, 1, 3).ravel()
+    for number, (run_label, history) in enumerate(histories.items()):
+        colour = f"C{number % 10}"
+        groups = list(history.groupby("member", sort=False)) if "member" in history else [(None, history)]
+        for index, (member, part) in enumerate(groups):
+            part = part.sort_values("epoch")
+            label = run_label if index == 0 else None
+            width = 1.4 if member is None else 1.0
+            for ax, key in ((axes[0], "rmse"), (axes[2], "accuracy")):
+                if part[key].notna().any():
+                    ax.plot(part["epoch"], part[key], ls="--", lw=width * 0.8, color=colour, alpha=0.7)
+                if part[f"val_{key}"].notna().any():
+                    ax.plot(part["epoch"], part[f"val_{key}"], lw=width, color=colour, label=label)
+            seconds = pd.to_numeric(part["seconds"], errors="coerce")
+            if seconds.notna().all() and part["val_rmse"].notna().any():
+                axes[1].plot(seconds.cumsum() / 60, part["val_rmse"], lw=width, color=colour, label=label)
+    titles = ("RMSE (dashed: training, dropout on)", "validation RMSE against training time",
+              "accuracy, argmax of 37 (dashed: training)")
+    for ax, title, xlabel in zip(axes, titles, ("epoch", "training minutes", "epoch"), strict=True):
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel(xlabel)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    return fig
+
+
+__all__ = ["LEARNING_CURVE_REFERENCES", "compare_auc", "compare_heldout", "compare_history", "compare_questions",
+           "compute_curve", "learning_curve", "learning_curve_extrapolation", "save_figure"]
