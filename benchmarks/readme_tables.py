@@ -517,6 +517,54 @@ def screens(results: Results) -> str:
     return "\n".join(lines)
 
 
+PUSH_PREFIX = "quality-improved-epochs=200-schedule_clock=epochs"  # issue 20's levers at equal epochs
+PUSH_LEVERS = {  # override -> what it is, for the table
+    "mixup=0.2": "mixup: pairs of images and their vote fractions mixed by Beta(0.2, 0.2) weights",
+    "label_smoothing=0.1": "targets pulled 10% of the way to the training mean",
+    "precision=mixed_bfloat16": "bfloat16 compute (`precision: mixed_bfloat16`)",
+    "width=1.5": "a wider body (`width: 1.5`: 1.5x the filters, about 2.2x the multiply-adds)",
+}
+
+
+def push(results: Results) -> str:
+    """Issue 20's quality push: each lever on today's ``improved.yaml`` at the same 200 epochs (the
+    epochs, not the clock, end training and time the decay), against the same file without it, on
+    the quality table's split; every TTA of each row, shift TTA included. Every lever a row."""
+    records = sorted((r for name, r in results.items() if name.startswith(PUSH_PREFIX)),
+                     key=lambda r: (r["setup"]["overrides"][2:], r["setup"]["config"]["seed"]))
+    if not records:
+        raise ValueError(f"no {PUSH_PREFIX}*.json result: run the commands in docs/results.md")
+    base = {r["setup"]["config"]["seed"]: r for r in records if len(r["setup"]["overrides"]) == 2}
+    lines = [
+        _para(
+            "Every lever is one change to today's `improved.yaml`, trained for the same 200 epochs with the step "
+            "decay timed by the epochs (`--minutes 0 --set epochs=200 --set schedule_clock=epochs`), scored on the "
+            f"quality table's split ({_dates(records)}; {_cpus(records)}). Seeded CPU runs give the same figures on "
+            "a busy machine, so these rows compare quality at equal epochs; their minutes are not speed figures (the "
+            "machine was shared; the epoch-time tables in docs/training-and-speed.md are). Test RMSE with the "
+            "configuration's 8-view TTA, and with `tta: dihedral_shift` (the 8 views at 5 shifts of 2 pixels)."
+        ),
+        "",
+        "| lever | seed | best epoch | held-out test RMSE (8 views) | change against no lever, same seed "
+        "| with shift TTA (40 views) | minutes (load) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in records:
+        f, seed = r["figures"], r["setup"]["config"]["seed"]
+        levers = [o for o in r["setup"]["overrides"][2:] if not o.startswith("seed=")]
+        text = "; ".join(PUSH_LEVERS.get(o, f"`{o}`") for o in levers) or "none (today's `improved.yaml`)"
+        ref = base.get(seed)
+        change = ("-" if ref is None or ref is r else
+                  f"{f['test_rmse'] - ref['figures']['test_rmse']:+.4f}")
+        shifted = f["test"].get("dihedral_shift", {}).get("rmse")
+        lines.append(
+            f"| {text}{_mark(r)} | {seed} | {f['best_epoch']} of {f['epochs']} | {f['test_rmse']:.4f} | {change} "
+            f"| {_optional(shifted, 'not scored')} | {f['training_minutes']:.1f} ({_conditions(r)}) |"
+        )
+    lines += ["", "```bash", *(_command(r) for r in records), "```"]
+    return "\n".join(lines)
+
+
 def _optional(value: float | None, missing: str) -> str:
     """An RMSE to four places, or what stands in its place when the run has none."""
     return missing if value is None else f"{value:.4f}"
@@ -566,6 +614,8 @@ def lever_speed(results: Results) -> str:
 
 CURVE_FILE = "curve-learning_curve"  # bench_curve -f parameters/learning_curve.yaml
 CURVE_FIGURE = "learning_curve.png"  # beside the page that holds the region (docs/)
+CURVE_EPOCHS_FILE = "curve-learning_curve_epochs"  # bench_curve -f parameters/learning_curve_epochs.yaml
+CURVE_EPOCHS_FIGURE = "learning_curve_epochs.png"
 
 
 def _sd(value: float | None) -> str:
@@ -573,9 +623,37 @@ def _sd(value: float | None) -> str:
 
 
 def learning_curve(results: Results) -> str:
-    """The real-sample learning curve, its extrapolation to Kaggle's 61,578 galaxies, the synthetic
-    check of that extrapolation and the compute curve's verdict (bench_curve)."""
-    record = _get(results, CURVE_FILE)
+    """The budget curve (5 minutes a point): data and compute together."""
+    return _learning_curve(results, CURVE_FILE, CURVE_FIGURE)
+
+
+def learning_curve_epochs(results: Results) -> str:
+    """The fixed-epoch curve (every point the same epochs): the data-or-method answer first."""
+    return _learning_curve(results, CURVE_EPOCHS_FILE, CURVE_EPOCHS_FIGURE, answer=True)
+
+
+def data_or_method(results: Results) -> str:
+    """The front page's one sentence on data against method, from the fixed-epoch curve
+    (:func:`galaxy_lib.studies.curve_analysis.data_or_method`, the report conclusion's wording)."""
+    from galaxy_lib.studies.curve_analysis import data_or_method as sentence
+
+    record = _get(results, CURVE_EPOCHS_FILE)
+    f = record["figures"]
+    return _para(
+        f"**Data or method?** {sentence(f['extrapolation'], f['sizes'])} (The learning curve at a fixed number of "
+        f"epochs, 150 to {f['sizes'][-1]['training galaxies']:,} real galaxies, 2 seeds a size: "
+        f"[docs/evaluation-and-learning-curves.md](docs/evaluation-and-learning-curves.md#the-curve-at-a-fixed-"
+        f"number-of-epochs), `benchmarks/results/{record['name']}.json`, {_cpus([record])}.)"
+    )
+
+
+def _learning_curve(results: Results, name: str, figure: str, *, answer: bool = False) -> str:
+    """A real-sample learning curve, its extrapolation to Kaggle's 61,578 galaxies, the synthetic
+    check of that extrapolation and the compute curve's verdict (bench_curve); with ``answer``,
+    the data-or-method sentence first."""
+    from galaxy_lib.studies.curve_analysis import data_or_method as sentence
+
+    record = _get(results, name)
     f, setup = record["figures"], record["setup"]
     main = setup["curve"]
     lines = [
@@ -598,17 +676,20 @@ def learning_curve(results: Results) -> str:
             f"| {row['training-mean predictor']:.4f} | {row['test accuracy']:.3f} | {row['epochs']} "
             f"| {row['minutes']} |"
         )
+    if answer:
+        lines += ["", _para(f"**Data or method:** {sentence(f['extrapolation'], f['sizes'])}")]
     lines += ["", _extrapolation(results, record)]
     validation = f.get("validation")
     if validation:
-        check = validation["check"]
+        check, spec = validation["check"], setup["validation"]
+        budget = (f"{spec['minutes_per_point']:g} minutes each" if spec["minutes_per_point"]
+                  else f"{spec['changes'].get('epochs', '?')} epochs each")
         lines += ["", _para(
-            f"**The method checked on a synthetic sky** (`{setup['validation']['config_file']}` on "
-            f"`{setup['validation']['data']}`, sizes {setup['validation']['sizes']}, one point a size, "
-            f"{setup['validation']['minutes_per_point']:g} minutes each): {check['summary']}"
+            f"**The method checked on a synthetic sky** (`{spec['config_file']}` on "
+            f"`{spec['data']}`, sizes {spec['sizes']}, one point a size, {budget}): {check['summary']}"
         )]
     lines += ["", _para(f"**More time:** {f['compute']['summary']}")]
-    lines += ["", f"![learning curve and its extrapolation]({CURVE_FIGURE})"]
+    lines += ["", f"![learning curve and its extrapolation]({figure})"]
     return "\n".join(lines)
 
 
@@ -864,6 +945,9 @@ RENDERERS: dict[str, Callable[[Results], str]] = {
     "train": training_speed,
     "baselines": baselines,
     "learning-curve": learning_curve,
+    "learning-curve-epochs": learning_curve_epochs,
+    "push": push,
+    "data-or-method": data_or_method,
     "scale": scale,
     "epoch": epoch_times,
     "stall": iterator_stall,

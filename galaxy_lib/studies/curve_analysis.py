@@ -407,7 +407,8 @@ def data_or_method(extrapolation: dict[str, Any], sizes: Sequence[dict[str, Any]
     winner = KAGGLE_ANCHORS[WINNER]
     if budget_limited(sizes):
         return ("This curve cannot say how much of the gap to the Kaggle winners is data: its larger points trained "
-                "fewer epochs, so it measures data and compute together.")
+                "fewer epochs, so it measures data and compute together; a curve with the same epochs at every "
+                "size answers it (`parameters/learning_curve_epochs.yaml`).")
     epochs = _epoch_span(sizes[-1]["epochs"])
     reach = (f"With all {e['target']:,} Kaggle training galaxies this method ({epochs[1]} epochs) would reach "
              f"{e['prediction']:.4f} ({e['level']:.0%} bootstrap interval {e['low']:.4f}-{e['high']:.4f})")
