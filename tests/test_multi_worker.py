@@ -100,6 +100,25 @@ def smoke_sky(generated_smoke_sky, tmp_path) -> Path:
     return Path(shutil.copytree(folder, tmp_path / data))
 
 
+def test_free_ports_are_distinct_and_bindable():
+    ports = free_ports(3)
+    assert len(set(ports)) == 3
+    for port in ports:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", port))
+
+
+@pytest.mark.slow  # two Python processes and their deadline
+def test_a_failing_worker_stops_its_peer_and_fails_the_test(tmp_path):
+    """Worker 1 exits 3 at once; worker 0 would wait for ten minutes: the runner must kill it and fail fast."""
+    script = "import json, os, sys, time\nif json.loads(os.environ['TF_CONFIG'])['task']['index']: sys.exit(3)\n" \
+             "time.sleep(600)\n"
+    started = time.monotonic()
+    with pytest.raises(AssertionError, match="worker 1: exit 3"):
+        run_workers(tmp_path, ["-c", script], timeout=60)
+    assert time.monotonic() - started < 30
+
+
 SHARD_SCRIPT = textwrap.dedent("""
     # Which galaxies each worker reads, batch by batch, through the pipeline and train.for_strategy.
     import json, sys
