@@ -3,7 +3,9 @@ and skip cleanly when it is absent; the data is read in place, never copied into
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -109,3 +111,65 @@ def smoke_run_40_copy(smoke_run_40, tmp_path) -> tuple[Path, Path]:
 
     run, data = smoke_run_40
     return Path(shutil.copytree(run, tmp_path / "run")), data
+
+
+# --- the smoke reports, built once per session in one project folder ---------------------------------------
+
+
+@contextlib.contextmanager
+def in_project(root: Path) -> Iterator[Path]:
+    """``root`` as the project root (``GALAXY_LIB_ROOT``) for the block, with TensorFlow's start-up
+    chatter off, as on a CI runner; both are restored afterwards."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GALAXY_LIB_ROOT", str(root))
+        patch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
+        yield root
+
+
+@pytest.fixture(scope="session")
+def smoke_project(tmp_path_factory) -> Path:
+    """One project folder (the project root, as a checkout is on a CI runner) for the session's smoke
+    reports: ``parameters/`` and the smoke sky plus six unlabelled test galaxies in ``smoke/`` (so
+    that notebook 3 writes a Kaggle submission). The report fixtures below add ``runs/`` and
+    ``reports/``, each report once; tests read them and may only add folders of their own beside them."""
+    import shutil
+
+    from galaxy_lib.config import load_config
+    from galaxy_lib.synth import sky
+
+    root = tmp_path_factory.mktemp("project")
+    shutil.copytree(REPO / "parameters", root / "parameters")
+    (root / "pyproject.toml").write_text("")
+    smoke = load_config(root / "parameters" / "smoke.yaml")
+    sky.generate(root / "smoke", n=smoke.synthetic_n, seed=smoke.synthetic_seed, n_test=6, progress=False)
+    return root
+
+
+def _build_report(root: Path, parameters: str) -> Path:
+    """``python -m galaxy_lib report -f parameters/<parameters> --data smoke`` in the project ``root``."""
+    from galaxy_lib import cli
+
+    with in_project(root):
+        status = cli.main(["report", "-f", str(root / "parameters" / parameters), "--data", "smoke"])
+    assert status == 0, f"the {parameters} report failed (its error is in the captured stderr of the first test)"
+    return root
+
+
+@pytest.fixture(scope="session")
+def smoke_report(smoke_project) -> Path:
+    """The project with ``parameters/smoke.yaml``'s report built: ``runs/smoke``, ``reports/smoke``."""
+    return _build_report(smoke_project, "smoke.yaml")
+
+
+@pytest.fixture(scope="session")
+def smoke_ensemble_report(smoke_project) -> Path:
+    """The project with the smoke ensemble's report built (both members trained by notebook 2):
+    ``runs/smoke-ensemble``, ``reports/smoke-ensemble``."""
+    return _build_report(smoke_project, "smoke_ensemble.yaml")
+
+
+@pytest.fixture(scope="session")
+def smoke_curve_report(smoke_project) -> Path:
+    """The project with the smoke learning curve's report built (notebook 4 trains the 3 + 4 points):
+    ``runs/smoke-curve``, ``runs/smoke-curve-validation``, ``reports/smoke-curve``."""
+    return _build_report(smoke_project, "smoke_curve.yaml")

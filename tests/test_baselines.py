@@ -89,6 +89,7 @@ def test_constant_baselines_and_table():
     assert len(baselines.baseline_table(y, preds, anchors=False)) == 3
 
 
+@pytest.mark.slow  # decodes the real sample's 3,399 JPEGs: over 2 s
 def test_central_pixel_beats_all_zeros_on_the_real_sample(real_sample):
     """Trained on every galaxy outside the evaluation set, evaluated on 600 seeded galaxies of
     the unbiased ID block (the 399 hand-picked extras are kept out of the evaluation set)."""

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import in_project
 from matplotlib.figure import Figure
 
 from galaxy_lib import cli, tree
@@ -392,24 +393,23 @@ def test_only_the_comparison_runs_the_compare_notebook():
 
 
 @pytest.mark.slow
-def test_compare_renders_a_report_of_two_smoke_runs(tmp_path, monkeypatch, capsys):
-    """Two one-epoch smoke runs (seeds 0 and 1, so their splits differ), trained and evaluated, then
+def test_compare_renders_a_report_of_two_smoke_runs(smoke_report, capsys):
+    """Two smoke runs (seeds 0 and 1, so their splits differ), trained and evaluated, then
     ``compare`` through the real runner: both HTML pages, report.json with kind "compare", the split
-    warning in the page, the records of each run, and the index."""
+    warning in the page, the records of each run, and the index. Seed 0 is a copy of the session's
+    smoke report run (trained and evaluated by its notebooks, see conftest); seed 1 is trained and
+    evaluated here on the same data."""
     from galaxy_lib import report
 
-    root = tmp_path / "project"
-    shutil.copytree(REPO / "parameters", root / "parameters")
-    (root / "pyproject.toml").write_text("")
-    monkeypatch.setenv("GALAXY_LIB_ROOT", str(root))
-    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
+    root = smoke_report
+    shutil.copytree(root / "runs" / "smoke", root / "runs" / "smoke-seed0")
     smoke = str(root / "parameters" / "smoke.yaml")
-    for seed in (0, 1):
-        out = str(root / "runs" / f"smoke-seed{seed}")
-        assert cli.main(["train", "-f", smoke, "--set", "epochs=1", "--set", f"seed={seed}", "--out", out]) == 0
+    with in_project(root):
+        out = str(root / "runs" / "smoke-seed1")
+        assert cli.main(["train", "-f", smoke, "--data", "smoke", "--set", "seed=1", "--out", out]) == 0
         assert cli.main(["evaluate", out]) == 0
-    capsys.readouterr()
-    assert cli.main(["compare", "runs/smoke-seed0", "runs/smoke-seed1", "--name", "smoke"]) == 0
+        capsys.readouterr()
+        assert cli.main(["compare", "runs/smoke-seed0", "runs/smoke-seed1", "--name", "smoke"]) == 0
 
     folder = root / "reports" / "compare-smoke"
     summary = json.loads((folder / report.SUMMARY_FILE).read_text())

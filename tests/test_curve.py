@@ -3,6 +3,8 @@ extrapolation (fit, bootstrap, figures)."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import shutil
 
@@ -123,13 +125,41 @@ def snapshot(root):
 
 
 @pytest.fixture(scope="module")
-def made_curve(tiny_data, tmp_path_factory):
-    """`curve` over sizes 6 and all (24) with 2 seeds, 1 epoch each: 4 points."""
+def interrupted_then_made_curve(tiny_data, tmp_path_factory):
+    """`curve` over sizes 6 and all (24) with 2 seeds, 1 epoch each: 4 points, made as a user
+    interrupted once would: the first command gets Ctrl-C as its second point starts, and the same
+    command again finishes the curve. Returns ``(curve folder, argv, what the interruption left)``:
+    the exit status, curve.csv's sizes after it, what the second command printed and curve.csv's
+    sizes after that (the module's later tests change the folder)."""
+    from galaxy_lib.model import train
+
     root = tmp_path_factory.mktemp("curve-run")
     parameters = write_parameters(root / "tiny.yaml", tiny_data)
     out = root / "curve"
     argv = ["curve", "-f", str(parameters), "--sizes", "6,all", "--seeds", "2", "--minutes", "5", "--out", str(out)]
-    assert cli.main(argv) == 0
+    real_train, calls = train.train, []
+
+    def train_then_interrupt(*args, **kwargs):
+        calls.append(args[1])
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # Ctrl-C as the second point starts
+        return real_train(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(train, "train", train_then_interrupt)
+        status = cli.main(argv)
+    sizes = pd.read_csv(out / "curve.csv")["n_train"].tolist() if (out / "curve.csv").is_file() else None
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert cli.main(argv) == 0
+    finished = pd.read_csv(out / "curve.csv")["n_train"].tolist()
+    return out, argv, {"status": status, "sizes": sizes, "printed": printed.getvalue(), "finished": finished}
+
+
+@pytest.fixture(scope="module")
+def made_curve(interrupted_then_made_curve):
+    """The finished 4-point curve of ``interrupted_then_made_curve``: ``(curve folder, argv)``."""
+    out, argv, _ = interrupted_then_made_curve
     return out, argv
 
 
@@ -259,30 +289,15 @@ def test_a_new_size_extends_the_curve_and_three_sizes_are_extrapolated(made_curv
 
 
 @pytest.mark.slow
-def test_an_interrupted_curve_keeps_its_finished_points_and_resumes(tiny_data, tmp_path, monkeypatch, capsys):
-    from galaxy_lib.model import train
-
-    parameters = write_parameters(tmp_path / "tiny.yaml", tiny_data)
-    out = tmp_path / "curve"
-    argv = ["curve", "-f", str(parameters), "--sizes", "6,all", "--out", str(out)]
-    real_train, calls = train.train, []
-
-    def train_then_interrupt(*args, **kwargs):
-        calls.append(args[1])
-        if len(calls) == 2:
-            raise KeyboardInterrupt  # Ctrl-C as the second point starts
-        return real_train(*args, **kwargs)
-
-    monkeypatch.setattr(train, "train", train_then_interrupt)
-    assert cli.main(argv) == 130
-    assert pd.read_csv(out / "curve.csv")["n_train"].tolist() == [6]  # written after every point
-    monkeypatch.setattr(train, "train", real_train)
-    capsys.readouterr()
-    assert cli.main(argv) == 0
-    printed = capsys.readouterr().out
-    assert "point 1/2: 6 training galaxies, seed 5 (n00006-seed5): already complete" in printed
-    assert "point 2/2: 24 training galaxies, seed 5 (n00024-seed5): training" in printed
-    assert pd.read_csv(out / "curve.csv")["n_train"].tolist() == [6, 24]
+def test_an_interrupted_curve_keeps_its_finished_points_and_resumes(interrupted_then_made_curve):
+    _, _, interrupted = interrupted_then_made_curve  # the module's curve, interrupted once as it was made
+    assert interrupted["status"] == 130
+    assert interrupted["sizes"] == [6]  # written after every point
+    printed = interrupted["printed"]
+    assert "point 1/4: 6 training galaxies, seed 5 (n00006-seed5): already complete" in printed
+    assert "point 2/4: 24 training galaxies, seed 5 (n00024-seed5): training" in printed
+    assert printed.count("already complete") == 1 and printed.count(": training\n") == 3
+    assert interrupted["finished"] == [6, 6, 24, 24]
 
 
 # --- the power law --------------------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -407,18 +406,14 @@ def test_a_curve_folder_gives_the_report_its_headline_and_the_index_its_line(par
 
 
 @pytest.mark.slow
-def test_the_smoke_learning_curve_report_renders(tmp_path, monkeypatch):
+def test_the_smoke_learning_curve_report_renders(smoke_curve_report):
     """parameters/smoke_curve.yaml through the real runner: notebook 4 trains the 3 + 4 one-epoch points
     of the main and validation curves, fits, checks and concludes; report.json and the index carry
-    the curve."""
+    the curve. (The report is built once per session on the smoke sky of the other smoke reports,
+    see conftest.)"""
     from galaxy_lib import report
 
-    root = tmp_path / "project"
-    shutil.copytree(REPO / "parameters", root / "parameters")
-    (root / "pyproject.toml").write_text("")
-    monkeypatch.setenv("GALAXY_LIB_ROOT", str(root))
-    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
-    assert cli.main(["report", "-f", str(root / "parameters" / "smoke_curve.yaml")]) == 0
+    root = smoke_curve_report
     folder = root / "reports" / "smoke-curve"
     summary = json.loads((folder / report.SUMMARY_FILE).read_text())
     assert [t["notebook"] for t in summary["notebooks"]] == ["04_learning_curve.ipynb"]

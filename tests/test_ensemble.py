@@ -495,21 +495,13 @@ def test_evaluating_an_ensemble_writes_its_metrics_with_each_members(trained, tm
 
 
 @pytest.mark.slow
-def test_the_report_shows_an_ensemble_as_one_model_with_its_members(tmp_path, monkeypatch):
+def test_the_report_shows_an_ensemble_as_one_model_with_its_members(smoke_ensemble_report):
     """The real notebooks on the smoke ensemble: notebook 2 trains both members, notebook 3
-    evaluates their mean; report.json, the page and the index name the members."""
+    evaluates their mean; report.json, the page and the index name the members. (The report is
+    built once per session in the project of the other smoke reports, see conftest.)"""
     from galaxy_lib import report
-    from galaxy_lib.synth import sky
 
-    root = tmp_path / "project"
-    shutil.copytree(REPO / "parameters", root / "parameters")
-    (root / "pyproject.toml").write_text("")
-    monkeypatch.setenv("GALAXY_LIB_ROOT", str(root))
-    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
-    smoke = load_config(root / "parameters" / "smoke.yaml")
-    sky.generate(root / "smoke", n=smoke.synthetic_n, seed=smoke.synthetic_seed, n_test=4)
-    status = cli.main(["report", "-f", str(root / "parameters" / "smoke_ensemble.yaml"), "--data", "smoke"])
-    assert status == 0
+    root = smoke_ensemble_report
     folder = root / "reports" / "smoke-ensemble"
     summary = json.loads((folder / report.SUMMARY_FILE).read_text())
     assert summary["run_dir"] == "runs/smoke-ensemble" and summary["config_file"] == "parameters/smoke_ensemble.yaml"
@@ -517,7 +509,7 @@ def test_the_report_shows_an_ensemble_as_one_model_with_its_members(tmp_path, mo
     assert all(0 < m["test_rmse"] < 1 and m["epochs"] == 1 for m in summary["members"])
     assert summary["ensemble"]["members"] == ["seed0", "seed1"] and summary["environment"]["cpu_model"]
     assert (folder / "members.yaml").is_file() and (folder / "metrics.json").is_file()
-    assert len((folder / "submission.csv").read_text().splitlines()) == 1 + 4
+    assert len((folder / "submission.csv").read_text().splitlines()) == 1 + 6  # the sky's 6 unlabelled galaxies
     page = (folder / report.NO_CODE_HTML).read_text()
     assert "2 members, averaged" in page and "member seed1" in page
     index = (root / "reports" / "index.html").read_text()

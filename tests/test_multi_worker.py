@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -82,12 +83,21 @@ def run_workers(root: Path, args: list[str], n: int = 2, timeout: float = DEADLI
     return outputs
 
 
-def smoke_sky(root: Path, repo_root: Path) -> Path:
-    """The smoke configuration's synthetic sky at ``root/<its data>``, generated here, once:
-    two workers finding it missing would both generate it at the same time."""
+@pytest.fixture(scope="module")
+def generated_smoke_sky(tmp_path_factory, repo_root) -> tuple[Path, str]:
+    """The smoke configuration's synthetic sky, generated once for the module: ``(folder, its data path)``."""
     config = load_config(repo_root / "parameters" / "smoke.yaml")
-    return sky.generate(root / config.data, n=config.synthetic_n, seed=config.synthetic_seed, progress=False,
-                        workers=1)
+    folder = sky.generate(tmp_path_factory.mktemp("smoke-sky") / "sky", n=config.synthetic_n,
+                          seed=config.synthetic_seed, progress=False, workers=1)
+    return folder, config.data
+
+
+@pytest.fixture
+def smoke_sky(generated_smoke_sky, tmp_path) -> Path:
+    """A copy of the module's smoke sky at ``tmp_path/<its data>``, put there before the workers
+    start: two workers finding it missing would both generate it at the same time."""
+    folder, data = generated_smoke_sky
+    return Path(shutil.copytree(folder, tmp_path / data))
 
 
 def test_free_ports_are_distinct_and_bindable():
@@ -133,8 +143,7 @@ SHARD_SCRIPT = textwrap.dedent("""
 
 
 @pytest.mark.slow
-def test_each_worker_reads_its_own_part_of_every_batch(tmp_path, repo_root):
-    smoke_sky(tmp_path, repo_root)
+def test_each_worker_reads_its_own_part_of_every_batch(smoke_sky, tmp_path, repo_root):
     outputs = run_workers(tmp_path, ["-c", SHARD_SCRIPT, str(repo_root / "parameters" / "smoke.yaml")])
     seen = [json.loads(next(line for line in out.splitlines() if line.startswith("SEEN "))[5:]) for out in outputs]
     assert len(seen[0]) == len(seen[1]) == 3  # the same number of steps on both: no worker waits for the other
@@ -144,8 +153,7 @@ def test_each_worker_reads_its_own_part_of_every_batch(tmp_path, repo_root):
 
 
 @pytest.mark.slow
-def test_two_workers_train_the_smoke_configuration_together(tmp_path, repo_root):
-    smoke_sky(tmp_path, repo_root)
+def test_two_workers_train_the_smoke_configuration_together(smoke_sky, tmp_path, repo_root):
     outputs = run_workers(tmp_path, [
         "-m", "galaxy_lib", "train", "-f", str(repo_root / "parameters" / "smoke.yaml"), "--out", "runs/multi",
         "--set", "strategy=multi_worker", "--set", "epochs=2",

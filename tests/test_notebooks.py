@@ -11,16 +11,14 @@ from __future__ import annotations
 import ast
 import json
 import re
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import in_project
 
 from galaxy_lib import cli, report
 from galaxy_lib.config import load_config
-from galaxy_lib.synth import sky
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob(report.NOTEBOOK_PATTERN))
@@ -104,30 +102,9 @@ def _section(page: str, heading_id: str) -> str:
     return page[start : end if end > 0 else None]
 
 
-@pytest.fixture(scope="module")
-def smoke_project(tmp_path_factory) -> Iterator[Path]:
-    """The smoke report, built once for the tests below in a project folder of its own.
-
-    The folder is the project root (``GALAXY_LIB_ROOT``) and holds everything the report reads
-    and writes (``parameters/``, the data, ``runs/``, ``reports/``), as a checkout does on a CI
-    runner; the notebooks are the package's own. Data: the smoke sky plus six unlabelled test
-    galaxies, so that notebook 3 writes a Kaggle submission.
-    """
-    root = tmp_path_factory.mktemp("project")
-    shutil.copytree(REPO / "parameters", root / "parameters")
-    (root / "pyproject.toml").write_text("")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("GALAXY_LIB_ROOT", str(root))
-        patch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
-        smoke = load_config(root / "parameters" / "smoke.yaml")
-        sky.generate(root / "smoke", n=smoke.synthetic_n, seed=smoke.synthetic_seed, n_test=6)
-        status = cli.main(["report", "-f", str(root / "parameters" / "smoke.yaml"), "--data", "smoke"])
-        assert status == 0, "the smoke report failed (its error is in the captured stderr of the first test)"
-        yield root
-
-
 @pytest.mark.slow
-def test_smoke_report_chain(smoke_project):
+def test_smoke_report_chain(smoke_report):
+    smoke_project = smoke_report  # built once per session (conftest): parameters/smoke.yaml on the smoke sky
     folder = smoke_project / "reports" / "smoke"
     full = (folder / report.FULL_HTML).read_text()
     no_code = (folder / report.NO_CODE_HTML).read_text()
@@ -156,9 +133,10 @@ def test_smoke_report_chain(smoke_project):
 
 
 @pytest.mark.slow
-def test_smoke_report_carries_no_machine_paths(smoke_project):
+def test_smoke_report_carries_no_machine_paths(smoke_report):
     """A report rendered on a CI runner must not print the runner's folders: paths are relative
     to the project root, and TensorFlow's start-up chatter stays out of the page."""
+    smoke_project = smoke_report
     folder = smoke_project / "reports" / "smoke"
     summary = json.loads((folder / report.SUMMARY_FILE).read_text())
     assert (summary["config_file"], summary["data"], summary["run_dir"]) == ("parameters/smoke.yaml", "smoke",
@@ -176,14 +154,16 @@ def test_smoke_report_carries_no_machine_paths(smoke_project):
 
 
 @pytest.mark.slow
-def test_a_failing_rerun_keeps_the_report(smoke_project, capsys):
+def test_a_failing_rerun_keeps_the_report(smoke_report, capsys):
     """A data folder without labels: notebook 1 fails, the command says where, the report survives."""
+    smoke_project = smoke_report
     folder = smoke_project / "reports" / "smoke"
     (smoke_project / "empty").mkdir()
     before = (folder / report.FULL_HTML).read_bytes()
     capsys.readouterr()
     argv = ["report", "-f", str(smoke_project / "parameters" / "smoke.yaml")]
-    status = cli.main([*argv, "--data", str(smoke_project / "empty"), "--set", "synthetic=false"])
+    with in_project(smoke_project):
+        status = cli.main([*argv, "--data", str(smoke_project / "empty"), "--set", "synthetic=false"])
     message = capsys.readouterr().err
     assert status != 0
     assert "01_data.ipynb failed in cell In [" in message and "DataError" in message
