@@ -8,7 +8,8 @@ FILE`` this only reads), then stores in ``benchmarks/results/curve-<name>.json``
 * every point (size, seed, epochs, minutes, validation and test RMSE, test accuracy, the
   subset's training-mean predictor) and the per-size table;
 * the saturating power law fitted to all points, its bootstrap interval at 61,578 galaxies (the
-  Kaggle training set), and the compute curve's verdict on more training time;
+  Kaggle training set), and the compute curve's verdict on more training time (with the epoch at
+  which the largest size's best validation RMSE came within the seed-to-seed spread of its end);
 * the synthetic check: the law fitted to the validation curve's sizes up to ``fit_up_to``,
   compared with its measured larger sizes;
 * the report's generated conclusion.
@@ -101,7 +102,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "budget": note,
         "extrapolation": extrapolation.to_dict(),
         "compute": {"summary": compute.summary(), "more_time_helps": compute.more_time_helps(),
-                    "table": _records(compute.table)},
+                    "plateau": compute.plateau(), "table": _records(compute.table)},
         "validation": None if check is None else {"points": _points(validation), "check": check.to_dict()},
         "conclusion": curve_analysis.conclusion(frame, extrapolation, compute=compute, check=check, note=note),
     }

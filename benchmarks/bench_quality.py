@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> Path:
         predictions = predict.predict_galaxies(run_dir, data.images, test_ids, tta=tta, model=model)
         test[tta] = {"rmse": metrics.rmse(test_labels, predictions),
                      "accuracy": metrics.paper_accuracy(test_labels, predictions)}
-        print(f"test, TTA {tta:<9}RMSE {test[tta]['rmse']:.4f}   accuracy {test[tta]['accuracy']:.4f}")
+        print(f"test, TTA {tta:<15}RMSE {test[tta]['rmse']:.4f}   accuracy {test[tta]['accuracy']:.4f}")
     history = run.history
     best = int(history[monitor].idxmin())
     setup = {

@@ -528,40 +528,52 @@ PUSH_LEVERS = {  # override -> what it is, for the table
 
 def push(results: Results) -> str:
     """Issue 20's quality push: each lever on today's ``improved.yaml`` at the same 200 epochs (the
-    epochs, not the clock, end training and time the decay), against the same file without it, on
-    the quality table's split; every TTA of each row, shift TTA included. Every lever a row."""
+    epochs, not the clock, end training and time the decay), against the fixed-epoch curve's points
+    with all training galaxies (the same file, epochs and split, without the lever), on the quality
+    table's split; with the shift TTA of each lever row. Every lever a row, helped or not."""
     records = sorted((r for name, r in results.items() if name.startswith(PUSH_PREFIX)),
                      key=lambda r: (r["setup"]["overrides"][2:], r["setup"]["config"]["seed"]))
     if not records:
         raise ValueError(f"no {PUSH_PREFIX}*.json result: run the commands in docs/results.md")
-    base = {r["setup"]["config"]["seed"]: r for r in records if len(r["setup"]["overrides"]) == 2}
+    curve = _get(results, CURVE_EPOCHS_FILE)
+    points = curve["figures"]["points"]
+    largest = max(p["n_train"] for p in points)
+    base = {p["seed"]: p for p in points if p["n_train"] == largest}
+    splits = {r["setup"]["split"]["train"] for r in records} | {largest}
+    if len(splits) != 1:
+        raise ValueError(f"the push compares {largest:,} training galaxies with lever runs on {sorted(splits)}")
     lines = [
         _para(
             "Every lever is one change to today's `improved.yaml`, trained for the same 200 epochs with the step "
-            "decay timed by the epochs (`--minutes 0 --set epochs=200 --set schedule_clock=epochs`), scored on the "
-            f"quality table's split ({_dates(records)}; {_cpus(records)}). Seeded CPU runs give the same figures on "
-            "a busy machine, so these rows compare quality at equal epochs; their minutes are not speed figures (the "
-            "machine was shared; the epoch-time tables in docs/training-and-speed.md are). Test RMSE with the "
-            "configuration's 8-view TTA, and with `tta: dihedral_shift` (the 8 views at 5 shifts of 2 pixels)."
+            "decay timed by the epochs (`--minutes 0 --set epochs=200 --set schedule_clock=epochs`) and scored on the "
+            f"quality table's split ({_dates([curve, *records])}; {_cpus([curve, *records])}). The baseline rows are "
+            f"the fixed-epoch curve's points with all {largest:,} training galaxies (`{curve['name']}.json`): the same "
+            "file, epochs and split without a lever. Seeded CPU runs give the same figures on a busy machine, so these "
+            "rows compare quality at equal epochs; their minutes are not speed figures (the machine was shared; the "
+            "epoch-time tables in [training and speed](training-and-speed.md) are). Test RMSE with the "
+            "configuration's 8-view TTA and, for the lever runs, with `tta: dihedral_shift` (the 8 views at 5 shifts "
+            "of 2 pixels)."
         ),
         "",
-        "| lever | seed | best epoch | held-out test RMSE (8 views) | change against no lever, same seed "
-        "| with shift TTA (40 views) | minutes (load) |",
+        "| lever | seed | held-out test RMSE (8 views) | change against the baseline, same seed "
+        "| with shift TTA (40 views) | epochs | minutes |",
         "|---|---|---|---|---|---|---|",
     ]
+    for seed, p in sorted(base.items()):
+        lines.append(f"| none (the baseline) | {seed} | {p['test_rmse']:.4f} | - | not scored | {p['epochs']} "
+                     f"| {p['minutes']:.1f} |")
     for r in records:
         f, seed = r["figures"], r["setup"]["config"]["seed"]
         levers = [o for o in r["setup"]["overrides"][2:] if not o.startswith("seed=")]
         text = "; ".join(PUSH_LEVERS.get(o, f"`{o}`") for o in levers) or "none (today's `improved.yaml`)"
         ref = base.get(seed)
-        change = ("-" if ref is None or ref is r else
-                  f"{f['test_rmse'] - ref['figures']['test_rmse']:+.4f}")
+        change = "-" if ref is None else f"{f['test_rmse'] - ref['test_rmse']:+.4f}"
         shifted = f["test"].get("dihedral_shift", {}).get("rmse")
         lines.append(
-            f"| {text}{_mark(r)} | {seed} | {f['best_epoch']} of {f['epochs']} | {f['test_rmse']:.4f} | {change} "
-            f"| {_optional(shifted, 'not scored')} | {f['training_minutes']:.1f} ({_conditions(r)}) |"
+            f"| {text}{_mark(r)} | {seed} | {f['test_rmse']:.4f} | {change} "
+            f"| {_optional(shifted, 'not scored')} | {f['epochs']} | {f['training_minutes']:.1f} |"
         )
-    lines += ["", "```bash", *(_command(r) for r in records), "```"]
+    lines += ["", "```bash", _command(curve), *(_command(r) for r in records), "```"]
     return "\n".join(lines)
 
 

@@ -347,7 +347,8 @@ def test_data_or_method_answers_only_from_a_fixed_epoch_curve_that_pins_its_law(
     assert f"interval {winner + 0.01:.4f}-{winner + 0.02:.4f}" in below
     assert f"is {shifted.prediction - winner:.4f} below that" in below and "would not close" in below
     inside = curve_analysis.data_or_method(with_interval(e, winner - 0.01, winner + 0.01).to_dict(), sizes)
-    assert "lies inside that interval, so the data cannot tell" in inside
+    assert "lies inside that interval, so by this curve more galaxies alone could close the gap" in inside
+    assert "too wide to tell how much of it, if any, is the method" in inside
     pinned = with_interval(e, winner + 0.01, winner + 0.02)
     loose = dataclasses.replace(pinned, fit=dataclasses.replace(pinned.fit, at_bounds=("b",)))
     assert "puts b on a bound, so the data cannot tell" in curve_analysis.data_or_method(loose.to_dict(), sizes)

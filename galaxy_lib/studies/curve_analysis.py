@@ -416,8 +416,9 @@ def data_or_method(extrapolation: dict[str, Any], sizes: Sequence[dict[str, Any]
         return (f"{reach}, but the fit puts {', '.join(e['fit']['at_bounds'])} on a bound, so the data cannot tell how "
                 f"much of the gap to the winners' {winner:.4f} is data and how much method.")
     if e["low"] <= winner <= e["high"]:
-        return (f"{reach}: the winners' {winner:.4f} lies inside that interval, so the data cannot tell whether the "
-                "gap is data or method.")
+        return (f"{reach}: the winners' {winner:.4f} (on Kaggle's own test set) lies inside that interval, so by "
+                "this curve more galaxies alone could close the gap, and the interval is too wide to tell how much "
+                "of it, if any, is the method.")
     side = "below" if winner < e["low"] else "above"
     return (f"{reach}; the winners' {winner:.4f} (on Kaggle's own test set) is {abs(e['prediction'] - winner):.4f} "
             f"{side} that, a gap that more galaxies alone would not close with this method"
