@@ -15,6 +15,8 @@ from galaxy_lib.config import load_config
 from galaxy_lib.synth import sky
 
 MARGIN = 0.20  # held-out RMSE at least 20% under the training-mean predictor's
+# 18 epochs reached 30% under it (0.1086 against 0.1557, 2026-12-06) and 24 epochs 29%: the same
+# margin for three quarters of the training; 12 epochs missed the 20%.
 
 
 @pytest.mark.slow
@@ -25,7 +27,7 @@ def test_the_default_model_learns_far_better_than_the_training_mean(tmp_path, re
     data = sky.generate(tmp_path / "sky", n=700, seed=11, progress=False)
     config = load_config(
         repo_root / "parameters" / "default.yaml",
-        {"data": str(data), "synthetic": False, "synthetic_test_n": 0, "epochs": 24, "time_limit_minutes": 0,
+        {"data": str(data), "synthetic": False, "synthetic_test_n": 0, "epochs": 18, "time_limit_minutes": 0,
          "bootstrap": 0, "tta": "none"},
     )
     run = train.train(config, tmp_path / "run", verbose=False)
