@@ -518,6 +518,7 @@ def screens(results: Results) -> str:
 
 
 PUSH_PREFIX = "quality-improved-epochs=200-schedule_clock=epochs"  # issue 20's levers at equal epochs
+PUSH_COMMON = ("epochs=200", "schedule_clock=epochs")  # the overrides every push row shares (not levers)
 PUSH_LEVERS = {  # override -> what it is, for the table
     "mixup=0.2": "mixup: pairs of images and their vote fractions mixed by Beta(0.2, 0.2) weights",
     "label_smoothing=0.1": "targets pulled 10% of the way to the training mean",
@@ -526,13 +527,18 @@ PUSH_LEVERS = {  # override -> what it is, for the table
 }
 
 
+def _levers(record: dict[str, Any]) -> list[str]:
+    """A push row's levers: its overrides less the ones every row shares and the seed."""
+    return [o for o in record["setup"]["overrides"] if o not in PUSH_COMMON and not o.startswith("seed=")]
+
+
 def push(results: Results) -> str:
     """Issue 20's quality push: each lever on today's ``improved.yaml`` at the same 200 epochs (the
     epochs, not the clock, end training and time the decay), against the fixed-epoch curve's points
     with all training galaxies (the same file, epochs and split, without the lever), on the quality
     table's split; with the shift TTA of each lever row. Every lever a row, helped or not."""
     records = sorted((r for name, r in results.items() if name.startswith(PUSH_PREFIX)),
-                     key=lambda r: (r["setup"]["overrides"][2:], r["setup"]["config"]["seed"]))
+                     key=lambda r: (_levers(r), r["setup"]["config"]["seed"]))
     if not records:
         raise ValueError(f"no {PUSH_PREFIX}*.json result: run the commands in docs/results.md")
     curve = _get(results, CURVE_EPOCHS_FILE)
@@ -564,8 +570,7 @@ def push(results: Results) -> str:
                      f"| {p['minutes']:.1f} |")
     for r in records:
         f, seed = r["figures"], r["setup"]["config"]["seed"]
-        levers = [o for o in r["setup"]["overrides"][2:] if not o.startswith("seed=")]
-        text = "; ".join(PUSH_LEVERS.get(o, f"`{o}`") for o in levers) or "none (today's `improved.yaml`)"
+        text = "; ".join(PUSH_LEVERS.get(o, f"`{o}`") for o in _levers(r)) or "none (today's `improved.yaml`)"
         ref = base.get(seed)
         change = "-" if ref is None else f"{f['test_rmse'] - ref['test_rmse']:+.4f}"
         shifted = f["test"].get("dihedral_shift", {}).get("rmse")

@@ -349,6 +349,9 @@ def test_data_or_method_answers_only_from_a_fixed_epoch_curve_that_pins_its_law(
     inside = curve_analysis.data_or_method(with_interval(e, winner - 0.01, winner + 0.01).to_dict(), sizes)
     assert "lies inside that interval, so by this curve more galaxies alone could close the gap" in inside
     assert "too wide to tell how much of it, if any, is the method" in inside
+    above = curve_analysis.data_or_method(with_interval(e, winner - 0.02, winner - 0.01).to_dict(), sizes)
+    assert "above that: by this curve, this method with Kaggle's galaxies would beat it" in above
+    assert "would not close" not in above
     pinned = with_interval(e, winner + 0.01, winner + 0.02)
     loose = dataclasses.replace(pinned, fit=dataclasses.replace(pinned.fit, at_bounds=("b",)))
     assert "puts b on a bound, so the data cannot tell" in curve_analysis.data_or_method(loose.to_dict(), sizes)

@@ -69,17 +69,13 @@ def _predict_function(model: keras.Model, views: tuple[int, ...],
 
     @tf.function(input_signature=signature)
     def predict(images: tf.Tensor) -> tf.Tensor:
-        if shifts == ((0, 0),):  # the dihedral views alone: one call, as before shifts existed
-            stacked = tf.concat([augment.dihedral_view(images, v) for v in views], axis=0)
-            outputs = tf.cast(model(stacked, training=False), tf.float32)
-            return tf.reduce_mean(tf.reshape(outputs, [len(views), -1, tree.N_ANSWERS]), axis=0)
-        total = tf.zeros([tf.shape(images)[0], tree.N_ANSWERS], tf.float32)
+        means = []
         for dx, dy in shifts:  # one model call per shift: 40 views of a batch would not fit small memory
-            moved = augment.shift_view(images, dx, dy)
+            moved = augment.shift_view(images, dx, dy)  # the images themselves at (0, 0)
             stacked = tf.concat([augment.dihedral_view(moved, v) for v in views], axis=0)
             outputs = tf.cast(model(stacked, training=False), tf.float32)
-            total += tf.reduce_sum(tf.reshape(outputs, [len(views), -1, tree.N_ANSWERS]), axis=0)
-        return total / float(len(views) * len(shifts))
+            means.append(tf.reduce_mean(tf.reshape(outputs, [len(views), -1, tree.N_ANSWERS]), axis=0))
+        return means[0] if len(means) == 1 else tf.add_n(means) / float(len(means))
 
     return predict
 

@@ -419,10 +419,12 @@ def data_or_method(extrapolation: dict[str, Any], sizes: Sequence[dict[str, Any]
         return (f"{reach}: the winners' {winner:.4f} (on Kaggle's own test set) lies inside that interval, so by "
                 "this curve more galaxies alone could close the gap, and the interval is too wide to tell how much "
                 "of it, if any, is the method.")
-    side = "below" if winner < e["low"] else "above"
-    return (f"{reach}; the winners' {winner:.4f} (on Kaggle's own test set) is {abs(e['prediction'] - winner):.4f} "
-            f"{side} that, a gap that more galaxies alone would not close with this method"
-            + ("." if side == "below" else ": by this curve, the data alone would close it."))
+    gap = abs(e["prediction"] - winner)
+    if winner < e["low"]:
+        return (f"{reach}; the winners' {winner:.4f} (on Kaggle's own test set) is {gap:.4f} below that, a gap that "
+                "more galaxies alone would not close with this method.")
+    return (f"{reach}; the winners' {winner:.4f} (on Kaggle's own test set) is {gap:.4f} above that: by this curve, "
+            "this method with Kaggle's galaxies would beat it, so the gap is data.")
 
 
 def extrapolation_paragraph(extrapolation: dict[str, Any], sizes: Sequence[dict[str, Any]], measured: str = "") -> str:
