@@ -81,6 +81,7 @@ class Config:
     tree_normalisation: str = "relu"  # tree head per question: Dieleman's 'relu' (ReLU / sum) or 'softmax'
     second_pool: int = 4  # size of the second max-pool (paper: 4)
     width: float = 1.0  # multiplies every layer's filter/unit count (paper: 1.0)
+    conv_blocks: int = 2  # convolution blocks; each one past the paper's 2 adds Conv-Conv (2x filters)-BN-MaxPool2
 
     # --- training -------------------------------------------------------------------------
     seed: int = 0  # seeds the split, shuffling, weights and augmentation
@@ -137,6 +138,7 @@ class Config:
             "test_fraction": 0 <= self.test_fraction < 1 and self.val_fraction + self.test_fraction < 1,
             "second_pool": self.second_pool >= 1,
             "width": self.width > 0,
+            "conv_blocks": 2 <= self.conv_blocks <= 4,
             "synthetic_n": self.synthetic_n >= 1,
             "synthetic_test_n": self.synthetic_test_n >= 0,
             "synthetic_seed": self.synthetic_seed >= 0,

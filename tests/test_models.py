@@ -57,6 +57,22 @@ def test_options_change_only_what_they_name():
     assert tree_model.count_params() == 1_632_181
 
 
+def test_a_third_conv_block_deepens_the_body_and_shrinks_the_dense_layer():
+    """69 -> ... -> pool2 14 (as above) -> 12 -> 10 -> pool 5: 5x5x64 = 1,600 features into the dense layer.
+    Parameters by hand: convs 448 + 2,320 + 4,640 + 9,248 + 18,496 + 36,928, BatchNorms 128 + 256,
+    dense 1,600 x 256 + 256 = 409,856, answers 9,509: 491,829."""
+    deep = network.build_model(Config(crop=207, image_size=69, second_pool=2, conv_blocks=3))
+    assert deep.get_layer("conv5").filters == 64 and deep.get_layer("conv6").filters == 64
+    assert deep.get_layer("pool3").output.shape[1:] == (5, 5, 64)
+    assert deep.count_params() == 491_829
+    views = network.build_model(Config(crop=207, image_size=69, second_pool=2, conv_blocks=3, model="vgg6_views"))
+    assert views.count_params() == 491_829  # the shared body and mean merge: the same weights
+    with pytest.raises(ConfigError, match="conv_blocks"):
+        network.build_model(Config(crop=207, image_size=69, second_pool=2, conv_blocks=4))  # 5 -> 1 -> nothing
+    with pytest.raises(ConfigError, match="'conv_blocks'"):
+        Config(conv_blocks=1)
+
+
 def test_too_small_input_is_a_clear_error():
     with pytest.raises(ValueError, match="too small"):
         network.vgg6(16)
@@ -64,7 +80,7 @@ def test_too_small_input_is_a_clear_error():
 
 def test_a_configuration_too_small_for_vgg6_is_a_config_error():
     """Reachable from a parameters file, so it is the user's error naming the keys, not a bug."""
-    with pytest.raises(ConfigError, match=r"'crop'/'image_size' and 'second_pool': a 16-pixel input"):
+    with pytest.raises(ConfigError, match=r"'crop'/'image_size', 'second_pool' and 'conv_blocks': a 16-pixel input"):
         network.build_model(Config(crop=128, image_size=16))
     assert network.build_model(Config(crop=128, image_size=16, second_pool=1)).output.shape[-1] == tree.N_ANSWERS
 

@@ -89,9 +89,13 @@ def _scaled(units: int, width: float) -> int:
     return max(1, round(units * width))
 
 
-def _vgg6_final_side(input_size: int, second_pool: int) -> int:
-    """Side of VGG6's last feature map: four valid 3x3 convolutions and two pools shrink the input."""
-    return ((input_size - 4) // 2 - 4) // second_pool
+def _vgg6_final_side(input_size: int, second_pool: int, conv_blocks: int = 2) -> int:
+    """Side of VGG6's last feature map: four valid 3x3 convolutions and two pools shrink the input,
+    and each extra block two more valid convolutions and a pool of 2."""
+    side = ((input_size - 4) // 2 - 4) // second_pool
+    for _ in range(conv_blocks - 2):
+        side = (side - 4) // 2
+    return side
 
 
 def _check_head(head: str) -> None:
@@ -99,11 +103,15 @@ def _check_head(head: str) -> None:
         raise ValueError(f"head {head!r} is not one of sigmoid, tree")
 
 
-def _vgg6_body(x, *, second_pool: int, width: float):
+def _vgg6_body(x, *, second_pool: int, width: float, conv_blocks: int = 2):
     """VGG6 from its first convolution to ``Flatten``: the part that sees pixels.
 
     Shared by :func:`vgg6` (once per image) and :func:`vgg6_views` (once per view, the same
     weights for all views), so both models are the paper's layers, in the paper's order.
+    ``conv_blocks`` above 2 appends VGG-style blocks (two 3x3 convolutions with twice the
+    previous block's filters, BatchNorm, a pool of 2, dropout 0.25) before ``Flatten``: a deeper
+    body sees larger structures (spiral arms, bars) at the cost of a little compute on small maps,
+    and shrinks the dense layer's input.
     """
     x = layers.Conv2D(_scaled(16, width), 3, activation="relu", name="conv1")(x)
     x = layers.Conv2D(_scaled(16, width), 3, activation="relu", name="conv2")(x)
@@ -114,6 +122,15 @@ def _vgg6_body(x, *, second_pool: int, width: float):
     x = layers.BatchNormalization(name="batchnorm")(x)
     x = layers.MaxPooling2D(second_pool, name="pool2")(x)
     x = layers.Dropout(0.25, name="dropout2")(x)
+    filters = 32
+    for block in range(3, conv_blocks + 1):
+        filters *= 2
+        first = 2 * block - 1
+        x = layers.Conv2D(_scaled(filters, width), 3, activation="relu", name=f"conv{first}")(x)
+        x = layers.Conv2D(_scaled(filters, width), 3, activation="relu", name=f"conv{first + 1}")(x)
+        x = layers.BatchNormalization(name=f"batchnorm{block}")(x)
+        x = layers.MaxPooling2D(2, name=f"pool{block}")(x)
+        x = layers.Dropout(0.25, name=f"dropout_block{block}")(x)
     return layers.Flatten(name="flatten")(x)
 
 
@@ -134,6 +151,7 @@ def vgg6(
     head: str = "sigmoid",
     second_pool: int = 4,
     width: float = 1.0,
+    conv_blocks: int = 2,
     tree_normalisation: str = "relu",
     name: str = "vgg6",
 ) -> keras.Model:
@@ -141,13 +159,16 @@ def vgg6(
 
     Layer order: Conv16-Conv16-MaxPool2-Dropout0.25-Conv32-Conv32-BatchNorm-MaxPool(second_pool)-
     Dropout0.25-Flatten-Dense256-Dropout0.5-Dense37 + head. ``head='sigmoid'`` is the paper's;
-    ``head='tree'`` feeds the 37 linear outputs to :class:`TreeHead`.
+    ``head='tree'`` feeds the 37 linear outputs to :class:`TreeHead`. ``conv_blocks`` above 2
+    deepens the body (see :func:`_vgg6_body`); 2 is the paper's.
     """
     _check_head(head)
-    if _vgg6_final_side(input_size, second_pool) < 1:
-        raise ValueError(f"input side {input_size} is too small for VGG6 with second_pool={second_pool}")
+    if _vgg6_final_side(input_size, second_pool, conv_blocks) < 1:
+        raise ValueError(
+            f"input side {input_size} is too small for VGG6 with second_pool={second_pool} and conv_blocks={conv_blocks}"
+        )
     inputs = keras.Input(shape=(input_size, input_size, 3), name="image")
-    x = _vgg6_body(inputs, second_pool=second_pool, width=width)
+    x = _vgg6_body(inputs, second_pool=second_pool, width=width, conv_blocks=conv_blocks)
     outputs = _vgg6_top(x, head=head, width=width, tree_normalisation=tree_normalisation)
     return keras.Model(inputs, outputs, name=name)
 
@@ -301,6 +322,7 @@ def vgg6_views(
     head: str = "sigmoid",
     second_pool: int = 2,
     width: float = 1.0,
+    conv_blocks: int = 2,
     tree_normalisation: str = "relu",
     name: str = "vgg6_views",
 ) -> keras.Model:
@@ -316,13 +338,14 @@ def vgg6_views(
     _check_head(head)
     _check_views(views)
     side = view_side(input_size, views)
-    if _vgg6_final_side(side, second_pool) < 1:
+    if _vgg6_final_side(side, second_pool, conv_blocks) < 1:
         raise ValueError(
-            f"input side {input_size} (views of side {side}) is too small for VGG6 with second_pool={second_pool}"
+            f"input side {input_size} (views of side {side}) is too small for VGG6 with second_pool={second_pool} "
+            f"and conv_blocks={conv_blocks}"
         )
     inputs = keras.Input(shape=(input_size, input_size, 3), name="image")
     x = ViewStack(views, name="views")(inputs)
-    x = _vgg6_body(x, second_pool=second_pool, width=width)
+    x = _vgg6_body(x, second_pool=second_pool, width=width, conv_blocks=conv_blocks)
     x = ViewMerge(views, combine, name="merge_views")(x)
     outputs = _vgg6_top(x, head=head, width=width, tree_normalisation=tree_normalisation)
     return keras.Model(inputs, outputs, name=name)
@@ -342,17 +365,18 @@ def build_model(config: Config) -> keras.Model:
         side = view_side(config.input_size, config.views)
         if side != config.input_size:
             parts = f" (cut into {side}-pixel parts by views: {config.views})"
-    if _vgg6_final_side(side, config.second_pool) < 1:
+    if _vgg6_final_side(side, config.second_pool, config.conv_blocks) < 1:
         raise ConfigError(
-            f"config keys 'crop'/'image_size' and 'second_pool': a {config.input_size}-pixel input{parts} leaves "
-            f"nothing after VGG6's convolutions and a second pool of {config.second_pool}; use a larger image_size "
-            "or a smaller second_pool"
+            f"config keys 'crop'/'image_size', 'second_pool' and 'conv_blocks': a {config.input_size}-pixel input{parts} "
+            f"leaves nothing after VGG6's convolutions, a second pool of {config.second_pool} and "
+            f"{config.conv_blocks} blocks; use a larger image_size, a smaller second_pool or fewer conv_blocks"
         )
     return MODELS[config.model](
         config.input_size,
         head=config.head,
         second_pool=config.second_pool,
         width=config.width,
+        conv_blocks=config.conv_blocks,
         tree_normalisation=config.tree_normalisation,
         **extra,
     )
