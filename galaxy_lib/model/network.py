@@ -165,7 +165,8 @@ def vgg6(
     _check_head(head)
     if _vgg6_final_side(input_size, second_pool, conv_blocks) < 1:
         raise ValueError(
-            f"input side {input_size} is too small for VGG6 with second_pool={second_pool} and conv_blocks={conv_blocks}"
+            f"input side {input_size} is too small for VGG6 with second_pool={second_pool} "
+            f"and conv_blocks={conv_blocks}"
         )
     inputs = keras.Input(shape=(input_size, input_size, 3), name="image")
     x = _vgg6_body(inputs, second_pool=second_pool, width=width, conv_blocks=conv_blocks)
@@ -367,8 +368,8 @@ def build_model(config: Config) -> keras.Model:
             parts = f" (cut into {side}-pixel parts by views: {config.views})"
     if _vgg6_final_side(side, config.second_pool, config.conv_blocks) < 1:
         raise ConfigError(
-            f"config keys 'crop'/'image_size', 'second_pool' and 'conv_blocks': a {config.input_size}-pixel input{parts} "
-            f"leaves nothing after VGG6's convolutions, a second pool of {config.second_pool} and "
+            "config keys 'crop'/'image_size', 'second_pool' and 'conv_blocks': "
+            f"a {config.input_size}-pixel input{parts} leaves nothing after VGG6's convolutions, a second pool of {config.second_pool} and "
             f"{config.conv_blocks} blocks; use a larger image_size, a smaller second_pool or fewer conv_blocks"
         )
     return MODELS[config.model](
