@@ -369,8 +369,9 @@ def build_model(config: Config) -> keras.Model:
     if _vgg6_final_side(side, config.second_pool, config.conv_blocks) < 1:
         raise ConfigError(
             "config keys 'crop'/'image_size', 'second_pool' and 'conv_blocks': "
-            f"a {config.input_size}-pixel input{parts} leaves nothing after VGG6's convolutions, a second pool of {config.second_pool} and "
-            f"{config.conv_blocks} blocks; use a larger image_size, a smaller second_pool or fewer conv_blocks"
+            f"a {config.input_size}-pixel input{parts} leaves nothing after VGG6's convolutions, "
+            f"a second pool of {config.second_pool} and {config.conv_blocks} blocks; "
+            "use a larger image_size, a smaller second_pool or fewer conv_blocks"
         )
     return MODELS[config.model](
         config.input_size,
