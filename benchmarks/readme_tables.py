@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import re
+import statistics
 import sys
 import textwrap
 from collections.abc import Callable
@@ -40,7 +41,8 @@ QUALITY_BASELINES = (
 )
 QUALITY_BASELINES_FILE = "baselines-sample"
 QUALITY_ROWS = (
-    ("quality-paper", "the paper's code (`paper.yaml`: 128 crop, BCE, sigmoid, batch 256)"),
+    ("quality-paper", "the paper's code (`paper.yaml`: 128 crop, BCE, sigmoid, batch 256), its 50 epochs, seed 0"),
+    ("quality-paper-seed=1", "the same, seed 1"),
     ("quality-improved-epochs=240-lr_schedule=constant",
      "`improved.yaml` of issue 4 (207 crop to 69x69, tree head, MSE, flips/rotations and 4-pixel shifts, batch 64, "
      "constant rate, 240 epochs), 8-view TTA"),
@@ -57,8 +59,8 @@ QUALITY_ROWS = (
     ("quality-improved-epochs=440-lr_schedule=step-schedule_clock=budget-refit=true",
      "the same, refitted on training + validation galaxies (`refit: true`; machine busy: 309 epochs)"),
     ("quality-improved", "today's `improved.yaml` (issue 19: in-memory crops, no autotune stall, the decay timed "
-                         "by the budget), seed 0; machine busy with other work"),
-    ("quality-improved-seed=1", "today's `improved.yaml`, seed 1; machine busy with other work"),
+                         "by the budget), seed 0"),
+    ("quality-improved-seed=1", "today's `improved.yaml`, seed 1"),
 )
 QUALITY_ENSEMBLES = (  # (ensemble result file, row label): bench_ensemble
     ("ensemble-improved-const-step", "ensemble: the mean of the first two `epochs: 440` rows (40 minutes of "
@@ -166,6 +168,19 @@ def _cpus(records: list[dict[str, Any]]) -> str:
     return "CPUs: " + "; ".join(f"{model} ({', '.join(f'`{n}`' for n in names)})" for model, names in by_cpu.items())
 
 
+def _commits(records: list[dict[str, Any]]) -> str:
+    """``commit abc1234`` or ``commits abc1234 and def5678``: the code that measured ``records``."""
+    commits = sorted({str(r["machine"].get("git_commit"))[:7] for r in records})
+    return f"commit{'s' if len(commits) > 1 else ''} {' and '.join(commits)}"
+
+
+def _cpu_load(record: dict[str, Any]) -> str:
+    """The CPU and, where recorded, the load average when the result was stored: a wall-clock row
+    run at load 4 on 2 cores had about half the machine, which its epoch count shows."""
+    load = record["machine"].get("load_average")
+    return cpu(record) + (f" ({load:.1f})" if isinstance(load, int | float) else "")
+
+
 def same_cpu(*records: dict[str, Any]) -> bool:
     """Whether every record names the same, recorded CPU model (figures of two machines are never
     put into one ratio; an unrecorded CPU is another machine as far as a ratio is concerned)."""
@@ -202,7 +217,8 @@ def quality(results: Results) -> str:
         raise ValueError(f"the results table mixes splits: {sorted(splits)}")
     split = base["setup"]["split"]
     first = runs[0][0]
-    minutes = {r["setup"]["minutes"] for r, _ in runs}
+    minutes = {r["setup"]["minutes"] for r, _ in runs if r["setup"]["minutes"]}
+    unbudgeted = ", ".join(sorted({f"`{r['name']}`" for r, _ in runs if not r["setup"]["minutes"]}))
     cores = {r["machine"]["cores"] for r, _ in runs}
     measured = [r for r, _ in runs if not is_backfilled(r)]
     best = min(r["figures"]["test_rmse"] for r in measured or [r for r, _ in runs])
@@ -213,8 +229,11 @@ def quality(results: Results) -> str:
             f"{first['setup']['split_seed']}: {split['test']:,} test and {split['val']:,} validation galaxies drawn "
             f"only from the unbiased GalaxyID block (never trained on), {split['train']:,} training galaxies "
             f"(including the 399 hand-picked ones). {'/'.join(map(str, sorted(cores)))} CPU cores, "
-            f"{'/'.join(f'{m:g}' for m in sorted(minutes))}-minute training budget, "
-            f"`benchmarks/bench_quality.py` (setup and figures of each row: `benchmarks/results/quality-*.json`, "
+            f"{'/'.join(f'{m:g}' for m in sorted(minutes))}-minute training budget"
+            + (f" (rows run with `--minutes 0` train their configuration's epochs with no budget: "
+               f"{unbudgeted})" if unbudgeted else "")
+            + ", "
+            "`benchmarks/bench_quality.py` (setup and figures of each row: `benchmarks/results/quality-*.json`, "
             "the baselines: `benchmarks/results/baselines-sample.json`). "
             + (f"{len(measured)} rows were measured on {_dates(measured)}; " if measured else "")
             + (f"the {NUMBER_WORDS.get(backfilled, backfilled)} rows marked {BACKFILLED} were backfilled "
@@ -222,7 +241,7 @@ def quality(results: Results) -> str:
         ),
         "",
         "| configuration | epochs (time) | last training epoch, paper-style RMSE | held-out test RMSE "
-        "| held-out accuracy | CPU |",
+        "| held-out accuracy | CPU (load average at the end) |",
         "|---|---|---|---|---|---|",
     ]
     for key, text in QUALITY_BASELINES:
@@ -233,7 +252,7 @@ def quality(results: Results) -> str:
         if f["test_rmse"] == best and not is_backfilled(record):
             rmse = f"**{rmse}**"
         lines.append(f"| {text}{_mark(record)} | {f['epochs']} ({f['training_minutes']:.1f} min) "
-                     f"| {f['last_train_rmse']:.4f} | {rmse} | {f['test_accuracy']:.3f} | {cpu(record)} |")
+                     f"| {f['last_train_rmse']:.4f} | {rmse} | {f['test_accuracy']:.3f} | {_cpu_load(record)} |")
     ensembles = [(_get(results, name), text) for name, text in QUALITY_ENSEMBLES]
     for record, text in ensembles:
         f = record["figures"]
@@ -247,15 +266,29 @@ def quality(results: Results) -> str:
         lines += ["", note]
     paper = results.get("quality-paper")
     compare = results.get(COMPARE_FILE)
-    if paper and compare and is_backfilled(paper) and "paper-sample" in compare["figures"]["runs"]:
+    if paper and compare and "paper-sample" in compare["figures"]["runs"]:
         run = compare["figures"]["runs"]["paper-sample"]
-        lines += ["", _para(
-            f"The paper's configuration measured on this split with these seeds: `{run['parameters_file']}` in "
-            f"`benchmarks/results/{COMPARE_FILE}.json` ({compare['date']}, {cpu(compare)}), {run['epochs']} epochs: "
-            f"test RMSE {run['test_rmse']:.4f} against {run['training_mean_rmse']:.4f} for the training mean "
-            f"({run['gain_over_training_mean']:+.1%}). That is the paper's measured figure; the backfilled "
-            f"{paper['figures']['test_rmse']:.4f} above stays until its command re-measures it."
-        )]
+        if is_backfilled(paper):
+            lines += ["", _para(
+                f"The paper's configuration measured on this split with these seeds: `{run['parameters_file']}` in "
+                f"`benchmarks/results/{COMPARE_FILE}.json` ({compare['date']}, {cpu(compare)}), {run['epochs']} "
+                f"epochs: test RMSE {run['test_rmse']:.4f} against {run['training_mean_rmse']:.4f} for the training "
+                f"mean ({run['gain_over_training_mean']:+.1%}). That is the paper's measured figure; the backfilled "
+                f"{paper['figures']['test_rmse']:.4f} above stays until its command re-measures it."
+            )]
+        else:
+            seeds = sorted((r for r, _ in runs if r["name"].startswith("quality-paper")),
+                           key=lambda r: r["setup"]["config"]["seed"])
+            here = " and ".join(f"{r['figures']['test_rmse']:.4f} (seed {r['setup']['config']['seed']})"
+                                for r in seeds)
+            lines += ["", _para(
+                f"The paper's configuration also ran in the comparison, `{run['parameters_file']}` in "
+                f"`benchmarks/results/{COMPARE_FILE}.json` ({compare['date']}, commit "
+                f"{str(compare['machine'].get('git_commit'))[:7]}, {cpu(compare)}): the same split, seed 0 and "
+                f"{run['epochs']} epochs, test RMSE {run['test_rmse']:.4f}. The rows above, {here}, were measured at "
+                f"{_commits(seeds)}; the training mean scores "
+                f"{run['training_mean_rmse']:.4f} on these galaxies."
+            )]
     lines += ["", "```bash", _command(base), *(_command(r) for r, _ in runs), *(_command(r) for r, _ in ensembles),
               "```"]
     if ensembles:
@@ -579,6 +612,86 @@ def push(results: Results) -> str:
             f"| {_optional(shifted, 'not scored')} | {f['epochs']} | {f['training_minutes']:.1f} |"
         )
     lines += ["", "```bash", _command(curve), *(_command(r) for r in records), "```"]
+    return "\n".join(lines)
+
+
+FINALIST_ROWS = (  # issue 20: (result file, what it is, the float32 file of the same seed it is compared with)
+    ("quality-improved", "today's `improved.yaml` (float32, step decay timed by the budget)", None),
+    ("quality-improved-seed=1", "today's `improved.yaml`", None),
+    ("quality-improved-precision=mixed_bfloat16", "bfloat16 compute (`precision: mixed_bfloat16`)",
+     "quality-improved"),
+    ("quality-improved-precision=mixed_bfloat16-seed=1", "bfloat16 compute", "quality-improved-seed=1"),
+    ("quality-improved-width=1.5", "a wider body (`width: 1.5`)", "quality-improved"),
+    ("quality-improved-conv_blocks=3", "a deeper body (`conv_blocks: 3`: a third VGG block, 64 filters)",
+     "quality-improved"),
+)
+
+
+def _finalist_command(name: str) -> str:
+    """The command of a finalist row not yet measured, from its file name (bench_quality names a file
+    ``quality-<parameters file>-<override>-...``; a measured row's file holds its own command)."""
+    _, stem, *overrides = name.split("-")
+    sets = "".join(f" --set {o}" for o in overrides)
+    return f"python benchmarks/bench_quality.py -f parameters/{stem}.yaml --minutes 20{sets}"
+
+
+def finalists(results: Results) -> str:
+    """Issue 20's equal-compute rows: the finalists (float32 and bfloat16 step decay, 2 seeds each) and
+    the levers that cost time per epoch (a wider and a deeper body), each trained for 20 minutes of
+    wall time, with the machine's load and each configuration's median against the 0.095 target."""
+    rows = [(results.get(name), name, text, ref) for name, text, ref in FINALIST_ROWS]
+    measured = [r for r, *_ in rows if r]
+    if not measured:
+        raise ValueError("no finalist result: run the commands in docs/results.md")
+    lines = [
+        _para(
+            "Each row trains today's `improved.yaml` with one change for 20 minutes of wall time "
+            "(`--minutes 20`; the step decay follows the budget) and scores the best-validation epoch on the "
+            f"quality table's split ({_dates(measured)}; {_cpus(measured)}). A wall-clock row measures speed "
+            "and quality together, so the load average when it was stored is shown: 2 cores running one "
+            "training read about 2; above 3 the run shared the machine and fit fewer epochs. The change is "
+            "against the float32 row of the same seed, and a ratio of epochs is given only for rows on the same CPU."
+        ),
+        "",
+        "| configuration | seed | epochs in 20 min (s/epoch) | held-out test RMSE (8 views) | with shift TTA "
+        "| change against float32, same seed | epochs against float32 | load average |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    by_config: dict[str, list[float]] = {}
+    commands = []
+    for record, name, text, ref_name in rows:
+        if record is None:
+            lines.append(f"| {text} | {name.rsplit('seed=', 1)[-1] if 'seed=' in name else 0} | not run | - | - "
+                         "| - | - | - |")
+            commands.append(_finalist_command(name))
+            continue
+        f, seed = record["figures"], record["setup"]["config"]["seed"]
+        ref = results.get(ref_name) if ref_name else None
+        change = f"{f['test_rmse'] - ref['figures']['test_rmse']:+.4f}" if ref else "-"
+        ratio = (f"x{f['epochs'] / ref['figures']['epochs']:.2f}" if ref and same_cpu(record, ref) else "-")
+        shifted = f["test"].get("dihedral_shift", {}).get("rmse")
+        seconds = 60 * f["training_minutes"] / f["epochs"]
+        load = record["machine"].get("load_average")
+        load_text = f"{load:.1f}" if isinstance(load, int | float) else NOT_RECORDED
+        lines.append(
+            f"| {text}{_mark(record)} | {seed} | {f['epochs']} ({seconds:.1f} s) | {f['test_rmse']:.4f} "
+            f"| {_optional(shifted, 'not scored')} | {change} | {ratio} | {load_text} |"
+        )
+        by_config.setdefault(text.split(" (")[0], []).append(f["test_rmse"])
+        commands.append(_command(record))
+    medians = "; ".join(
+        f"{config}: {statistics.median(values):.4f} ({len(values)} seed{'s' if len(values) > 1 else ''})"
+        for config, values in by_config.items()
+    )
+    best = min(statistics.median(v) for v in by_config.values())
+    lines += [
+        "",
+        _para(
+            f"Median test RMSE per configuration: {medians}. Target for one model trained in 20 minutes: "
+            f"{TARGETS['single']:.3f} ({'met' if best <= TARGETS['single'] else 'not met'}; best median {best:.4f})."
+        ),
+        "", "```bash", *commands, "```",
+    ]
     return "\n".join(lines)
 
 
@@ -964,6 +1077,7 @@ RENDERERS: dict[str, Callable[[Results], str]] = {
     "learning-curve": learning_curve,
     "learning-curve-epochs": learning_curve_epochs,
     "push": push,
+    "finalists": finalists,
     "data-or-method": data_or_method,
     "scale": scale,
     "epoch": epoch_times,

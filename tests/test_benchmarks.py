@@ -192,17 +192,58 @@ def test_backfilled_rows_are_marked_from_their_own_data():
     shows them; the same file re-measured loses the mark with no list to edit."""
     results = results_store.load_results()
     backfilled = sorted(n for n, r in results.items() if readme_tables.is_backfilled(r))
-    assert "quality-paper" in backfilled and "input-sample-crop128" in backfilled
+    issue4 = "quality-improved-epochs=240-lr_schedule=constant"
+    assert issue4 in backfilled and "input-sample-crop128" in backfilled
+    label = dict(readme_tables.QUALITY_ROWS)[issue4]
     rendered = _render(results)
-    paper_row = next(line for line in rendered.splitlines() if line.startswith("| the paper's code"))
-    assert readme_tables.BACKFILLED in paper_row and "not recorded (backfilled)" in paper_row
-    assert "`quality-paper.json`" in rendered and "0.1562" in rendered  # the footnote and the measured figure
+    row = next(line for line in rendered.splitlines() if line.startswith(f"| {label}"))
+    assert readme_tables.BACKFILLED in row and "not recorded (backfilled)" in row
+    assert f"`{issue4}.json`" in rendered  # the footnote
     for name in backfilled:
         results[name] = _remeasured(results[name])
     rendered = _render(results)
     assert f" {readme_tables.BACKFILLED} |" not in rendered and "Backfilled, not measured" not in rendered
-    paper_row = next(line for line in rendered.splitlines() if line.startswith("| the paper's code"))
-    assert paper_row.endswith("| Test CPU, 2 cores |")
+    row = next(line for line in rendered.splitlines() if line.startswith(f"| {label}"))
+    assert row.endswith("| Test CPU, 2 cores (0.5) |")
+
+
+def test_the_papers_row_is_measured_and_set_beside_the_comparison():
+    """The paper's configuration has one measured figure per seed in the quality table; the comparison's
+    figure of the same file is named beside it with its commit, and a backfilled paper row would
+    instead be marked and point to the comparison's measured figure."""
+    results = results_store.load_results()
+    paper = results["quality-paper"]
+    assert not readme_tables.is_backfilled(paper) and paper["setup"]["minutes"] == 0
+    text = _flat(readme_tables.quality(results))
+    compare = results[readme_tables.COMPARE_FILE]["figures"]["runs"]["paper-sample"]
+    assert f"{paper['figures']['test_rmse']:.4f} (seed 0)" in text
+    assert f"test RMSE {compare['test_rmse']:.4f}" in text and "stays until" not in text
+    assert "no budget" in text and "`quality-paper`" in text  # the 50-epoch rows are not called 20-minute ones
+    results["quality-paper"] = {**paper, "provenance": "backfilled from README.md at commit x"}
+    text = _flat(readme_tables.quality(results))
+    assert "stays until its command re-measures it" in text
+
+
+def test_finalists_show_missing_rows_their_load_and_the_target():
+    """Issue 20's 20-minute table: a row not yet measured says so with its command, a measured row is
+    compared with the float32 run of its seed, and the target sentence follows the medians."""
+    results = results_store.load_results()
+    base = results["quality-improved"]
+    for name, *_ in readme_tables.FINALIST_ROWS:
+        results.pop(name, None)
+    results["quality-improved"] = base
+    bf16 = json.loads(json.dumps(base))
+    bf16["figures"]["test_rmse"] = base["figures"]["test_rmse"] - 0.0100
+    bf16["figures"]["epochs"] = base["figures"]["epochs"] * 2
+    results["quality-improved-precision=mixed_bfloat16"] = bf16
+    text = readme_tables.finalists(results)
+    assert "| a wider body (`width: 1.5`) | 0 | not run |" in text
+    assert "--minutes 20 --set width=1.5" in text and "--set precision=mixed_bfloat16 --set seed=1" in text
+    row = next(line for line in text.splitlines() if line.startswith("| bfloat16 compute (`precision"))
+    assert "| -0.0100 | x2.00 |" in row
+    assert f"bfloat16 compute: {bf16['figures']['test_rmse']:.4f} (1 seed)" in _flat(text)
+    bf16["figures"]["test_rmse"] = 0.0900
+    assert "(met; best median 0.0900)" in _flat(readme_tables.finalists(results))
 
 
 def test_every_table_names_its_cpu():
