@@ -624,6 +624,7 @@ FINALIST_ROWS = (  # issue 20: (result file, what it is, the float32 file of the
     ("quality-improved-width=1.5", "a wider body (`width: 1.5`)", "quality-improved"),
     ("quality-improved-conv_blocks=3", "a deeper body (`conv_blocks: 3`: a third VGG block, 64 filters)",
      "quality-improved"),
+    ("quality-improved-conv_blocks=3-seed=1", "a deeper body", "quality-improved-seed=1"),
 )
 
 
