@@ -651,7 +651,8 @@ def finalists(results: Results) -> str:
             f"quality table's split ({_dates(measured)}; {_cpus(measured)}). A wall-clock row measures speed "
             "and quality together, so the load average when it was stored is shown: 2 cores running one "
             "training read about 2; above 3 the run shared the machine and fit fewer epochs. The change is "
-            "against the float32 row of the same seed, and a ratio of epochs is given only for rows on the same CPU."
+            "against the float32 row of the same seed, and a ratio of epochs is given only for rows on the same CPU "
+            "with neither run on a shared machine."
         ),
         "",
         "| configuration | seed | epochs in 20 min (s/epoch) | held-out test RMSE (8 views) | with shift TTA "
@@ -669,7 +670,8 @@ def finalists(results: Results) -> str:
         f, seed = record["figures"], record["setup"]["config"]["seed"]
         ref = results.get(ref_name) if ref_name else None
         change = f"{f['test_rmse'] - ref['figures']['test_rmse']:+.4f}" if ref else "-"
-        ratio = (f"x{f['epochs'] / ref['figures']['epochs']:.2f}" if ref and same_cpu(record, ref) else "-")
+        ratio = (f"x{f['epochs'] / ref['figures']['epochs']:.2f}"
+                 if ref and same_cpu(record, ref) and not _busy([record, ref]) else "-")
         shifted = f["test"].get("dihedral_shift", {}).get("rmse")
         seconds = 60 * f["training_minutes"] / f["epochs"]
         load = record["machine"].get("load_average")
