@@ -66,6 +66,8 @@ QUALITY_ENSEMBLES = (  # (ensemble result file, row label): bench_ensemble
     ("ensemble-improved-const-step", "ensemble: the mean of the first two `epochs: 440` rows (40 minutes of "
                                      "training in all)"),
     ("ensemble-improved-x3-60min", "ensemble: the mean of all three `epochs: 440` rows (60 minutes in all)"),
+    ("ensemble-deep-x2-improved-60min", "ensemble: the two `conv_blocks: 3` seeds and today's `improved.yaml` seed 0 "
+                                        "(issue 20's finalists table; 60 minutes in all)"),
 )
 ENSEMBLE_NOW = "ensemble-improved-x3-60min"  # what parameters/ensemble.yaml holds (front page)
 TARGETS = {"single": 0.095, "ensemble": 0.090}  # issue 10's targets on this split: 20 and 60 training minutes
