@@ -177,11 +177,22 @@ def _commits(records: list[dict[str, Any]]) -> str:
     return f"commit{'s' if len(commits) > 1 else ''} {' and '.join(commits)}"
 
 
+def _load(record: dict[str, Any]) -> float | None:
+    """The load average recorded when the result was stored, or None (backfilled files state none)."""
+    load = record["machine"].get("load_average")
+    return float(load) if isinstance(load, int | float) else None
+
+
+def _by_seed(records: list[dict[str, Any]], joiner: str = " and ") -> str:
+    """``0.1612 (seed 0) and 0.1443 (seed 1)``: each record's test RMSE with its seed."""
+    return joiner.join(f"{r['figures']['test_rmse']:.4f} (seed {r['setup']['config']['seed']})" for r in records)
+
+
 def _cpu_load(record: dict[str, Any]) -> str:
     """The CPU and, where recorded, the load average when the result was stored: a wall-clock row
     run at load 4 on 2 cores had about half the machine, which its epoch count shows."""
-    load = record["machine"].get("load_average")
-    return cpu(record) + (f" ({load:.1f})" if isinstance(load, int | float) else "")
+    load = _load(record)
+    return cpu(record) + ("" if load is None else f" ({load:.1f})")
 
 
 def same_cpu(*records: dict[str, Any]) -> bool:
@@ -280,16 +291,12 @@ def quality(results: Results) -> str:
                 f"{paper['figures']['test_rmse']:.4f} above stays until its command re-measures it."
             )]
         else:
-            seeds = sorted((r for r, _ in runs if r["name"].startswith("quality-paper")),
-                           key=lambda r: r["setup"]["config"]["seed"])
-            here = " and ".join(f"{r['figures']['test_rmse']:.4f} (seed {r['setup']['config']['seed']})"
-                                for r in seeds)
+            seeds = [_get(results, name) for name in PAPER_NOW]
             lines += ["", _para(
                 f"The paper's configuration also ran in the comparison, `{run['parameters_file']}` in "
-                f"`benchmarks/results/{COMPARE_FILE}.json` ({compare['date']}, commit "
-                f"{str(compare['machine'].get('git_commit'))[:7]}, {cpu(compare)}): the same split, seed 0 and "
-                f"{run['epochs']} epochs, test RMSE {run['test_rmse']:.4f}. The rows above, {here}, were measured at "
-                f"{_commits(seeds)}; the training mean scores "
+                f"`benchmarks/results/{COMPARE_FILE}.json` ({compare['date']}, {_commits([compare])}, {cpu(compare)}): "
+                f"the same split, seed 0 and {run['epochs']} epochs, test RMSE {run['test_rmse']:.4f}. The rows above, "
+                f"{_by_seed(seeds)}, were measured at {_commits(seeds)}; the training mean scores "
                 f"{run['training_mean_rmse']:.4f} on these galaxies."
             )]
     lines += ["", "```bash", _command(base), *(_command(r) for r, _ in runs), *(_command(r) for r, _ in ensembles),
@@ -662,7 +669,7 @@ def finalists(results: Results) -> str:
         "| change against float32, same seed | epochs against float32 | load average |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    by_config: dict[str, list[float]] = {}
+    by_config: dict[str, tuple[str, list[float]]] = {}  # file name less its seed -> (label, test RMSEs)
     commands = []
     for record, name, text, ref_name in rows:
         if record is None:
@@ -677,19 +684,19 @@ def finalists(results: Results) -> str:
                  if ref and same_cpu(record, ref) and not _busy([record, ref]) else "-")
         shifted = f["test"].get("dihedral_shift", {}).get("rmse")
         seconds = 60 * f["training_minutes"] / f["epochs"]
-        load = record["machine"].get("load_average")
-        load_text = f"{load:.1f}" if isinstance(load, int | float) else NOT_RECORDED
+        load = _load(record)
+        load_text = NOT_RECORDED if load is None else f"{load:.1f}"
         lines.append(
             f"| {text}{_mark(record)} | {seed} | {f['epochs']} ({seconds:.1f} s) | {f['test_rmse']:.4f} "
             f"| {_optional(shifted, 'not scored')} | {change} | {ratio} | {load_text} |"
         )
-        by_config.setdefault(text.split(" (")[0], []).append(f["test_rmse"])
+        by_config.setdefault(re.sub(r"-seed=\d+$", "", name), (text.split(" (")[0], []))[1].append(f["test_rmse"])
         commands.append(_command(record))
     medians = "; ".join(
-        f"{config}: {statistics.median(values):.4f} ({len(values)} seed{'s' if len(values) > 1 else ''})"
-        for config, values in by_config.items()
+        f"{label}: {statistics.median(values):.4f} ({len(values)} seed{'s' if len(values) > 1 else ''})"
+        for label, values in by_config.values()
     )
-    best = min(statistics.median(v) for v in by_config.values())
+    best = min(statistics.median(values) for _, values in by_config.values())
     lines += [
         "",
         _para(
@@ -966,9 +973,9 @@ def _paper_note(results: Results, record: dict[str, Any]) -> str:
     papers = [results[n] for n in PAPER_NOW if n in results and not is_backfilled(results[n])]
     if not run or not papers:
         return ""
-    seeds = ", ".join(f"{r['figures']['test_rmse']:.4f} (seed {r['setup']['config']['seed']})" for r in papers)
     return (f"The paper's run here is one draw of an unstable configuration: `paper.yaml`'s own 50 epochs on the same "
-            f"split scored {seeds} in the [quality table](results.md) ({_commits(papers)}, {cpu(papers[0])}), against "
+            f"split scored {_by_seed(papers, ', ')} in the "
+            f"[quality table](results.md) ({_commits(papers)}, {cpu(papers[0])}), against "
             f"{run['test_rmse']:.4f} here ({_commits([record])}).")
 
 
@@ -1003,8 +1010,7 @@ BUSY_LOAD = 3.0  # a load average above this on 2 cores: the run shared the mach
 
 def _busy(records: list[dict[str, Any]]) -> bool:
     """Whether any of ``records`` was stored at a load that says the machine was shared."""
-    return any(isinstance(r["machine"].get("load_average"), int | float)
-               and r["machine"]["load_average"] > BUSY_LOAD for r in records)
+    return any((_load(r) or 0.0) > BUSY_LOAD for r in records)
 
 
 def _span(records: list[dict[str, Any]]) -> str:

@@ -75,7 +75,7 @@ def _predict_function(model: keras.Model, views: tuple[int, ...],
             stacked = tf.concat([augment.dihedral_view(moved, v) for v in views], axis=0)
             outputs = tf.cast(model(stacked, training=False), tf.float32)
             means.append(tf.reduce_mean(tf.reshape(outputs, [len(views), -1, tree.N_ANSWERS]), axis=0))
-        return means[0] if len(means) == 1 else tf.add_n(means) / float(len(means))
+        return tf.add_n(means) / float(len(means))  # one shift: the dihedral mean itself, bit for bit
 
     return predict
 
