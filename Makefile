@@ -24,13 +24,19 @@ venv: $(STAMP) ## create .venv (or reuse it) with the package and dev tools
 report: $(STAMP) ## the default HTML report (synthetic sky, CPU) into reports/default/
 	$(BIN)/python -m galaxy_lib report -f parameters/default.yaml
 
-test: $(STAMP) ## ruff, then the full test suite (pytest 8 min 58 s from a clean clone on an idle 2-core Intel Xeon, 10 min 25 s on a 2-core AMD EPYC; real-sample tests skip when ../shared is absent)
-	$(BIN)/ruff check .
-	@$(BIN)/python -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 1; fi; exit $$rc
+# The tests run in TEST_WORKERS processes (pytest-xdist; two for two cores, `--dist loadgroup` keeps the smoke
+# project's reports on one worker) and keep Python's bytecode caches (`__pycache__/`, git-ignored) even
+# when PYTHONDONTWRITEBYTECODE is set: the suite starts Python hundreds of times (kernels, CLI processes).
+TEST_WORKERS ?= 2
+PYTEST := PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
-test-fast: $(STAMP) ## ruff, then the tests not marked slow (no training, notebooks or reports; minutes, not yet the 45 s target)
+test: $(STAMP) ## ruff, then the full test suite on TEST_WORKERS=2 processes (real-data tests skip when ../shared is absent)
 	$(BIN)/ruff check .
-	@$(BIN)/python -m pytest -m "not slow"; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 1; fi; exit $$rc
+	@$(PYTEST); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 1; fi; exit $$rc
+
+test-fast: $(STAMP) ## ruff, then the tests not marked slow (no training, notebooks or reports)
+	$(BIN)/ruff check .
+	@$(PYTEST) -m "not slow"; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 1; fi; exit $$rc
 
 lint: $(STAMP) ## ruff only
 	$(BIN)/ruff check .

@@ -13,7 +13,8 @@ the zips in place (never unpacked):
 3. ``evaluate RUN``: held-out metrics, baselines, AUCs and figures;
 4. ``predict RUN DATA/images_test_rev1.zip``: a Kaggle submission of every test galaxy;
 5. ``report`` with the same configuration: the three notebooks on that run (it is complete, so
-   notebook 2 does not train again; notebook 3 evaluates and predicts again) and the HTML pages.
+   notebook 2 does not train again; notebook 3 evaluates and predicts again) and the HTML pages
+   (``--no-report`` leaves this stage out; the test suite does, having its own report test).
 
 Per stage it records the wall time and the peak RSS of the whole process tree: the stage's
 process and all its descendants (the sky's worker processes, the report's Jupyter kernel),
@@ -250,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rss-limit-mb", type=float, default=3000.0, help="peak RSS target per stage (default 3000)")
     parser.add_argument("--ratio-limit", type=float, default=1.2, help="allowed peak-RSS ratio to --compare (1.2)")
     parser.add_argument("--interval", type=float, default=0.2, help="seconds between memory samples (default 0.2)")
+    parser.add_argument("--no-report", action="store_true",
+                        help="leave out the last stage, the report (its notebooks evaluate and predict again)")
     results_store.add_result_arguments(parser)
     args = parser.parse_args(argv)
     if args.n < 1 or args.epochs < 1:
@@ -293,7 +296,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"reusing the zipped set at {results_store.display_path(data)}")
         stages["generate"] = {"reused": True}
     for name in STAGES:
-        if (name == "generate" and not generated) or (name == "predict" and not test_n):
+        if ((name == "generate" and not generated) or (name == "predict" and not test_n)
+                or (name == "report" and args.no_report)):
             continue
         stages[name] = run_stage(name, commands[name], logs / f"{name}.log", args.interval)
         if stages[name]["exit_status"] != 0:
@@ -312,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
             "submission_mb": round(disk_mb(submission), 1), "free_before_mb": round(free_before, 1),
             "free_after_mb": round(shutil.disk_usage(data.parent).free / MB, 1)}
     name = "scale-" + (args.label or results_store.label(f"n{args.n}", args.epochs != 1 and f"epochs={args.epochs}",
-                                                         *args.set))
+                                                         args.no_report and "no-report", *args.set))
     other_name = args.compare if args.compare and args.compare != name else ""
     other_file = Path(args.results_dir) / f"{other_name}.json"
     other = json.loads(other_file.read_text()) if other_name and other_file.is_file() else None
@@ -344,6 +348,7 @@ def main(argv: list[str] | None = None) -> int:
         "seed": args.seed,
         "data": results_store.display_path(data),
         "data_generated": generated,
+        "report_stage": not args.no_report,
         "split": {k: metrics.get(f"n_{k}") for k in ("train", "val", "test")},
         "memory_sampling_seconds": args.interval,
         "cpu_count": os.cpu_count(),

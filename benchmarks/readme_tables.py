@@ -1106,6 +1106,44 @@ def iterator_stall(results: Results) -> str:
     return "\n".join(lines)
 
 
+TESTS_FILES = ("tests-cold", "tests-warm")  # bench_tests: a fresh clone's first run, then a second run
+
+
+TESTS_COMMANDS = {"tests-cold": "python benchmarks/bench_tests.py --cold",
+                  "tests-warm": "python benchmarks/bench_tests.py"}
+
+
+def test_suite(results: Results) -> str:
+    """Wall time of ``make test-fast`` and ``make test`` (bench_tests), cold and warm bytecode, against
+    issue 21's targets; a file not stored yet is a row saying how to measure it."""
+    lines = [
+        "| run | command | wall time | tests | pytest's own | target | CPU (load average) | date |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    records = [results[name] for name in TESTS_FILES if name in results]
+    for name in TESTS_FILES:
+        if name not in results:
+            lines.append(f"| {name.removeprefix('tests-')} | not measured yet: `{TESTS_COMMANDS[name]}` "
+                         f"| | | | | {NOT_RECORDED} | |")
+            continue
+        record = results[name]
+        setup = record["setup"]
+        for target, f in record["figures"].items():
+            counts = ", ".join(f"{n} {word}" for word, n in f["counts"].items())
+            limit = setup["target_seconds"][target]
+            lines.append(
+                f"| {name.removeprefix('tests-')} (`{_command(record)}`) | `make {target}` "
+                f"| {_minutes_seconds(f['seconds'])} | {counts} | {_minutes_seconds(f['pytest_seconds'])} "
+                f"| {_minutes_seconds(limit)}: {'met' if f['seconds'] <= limit else 'missed'} "
+                f"| {_cpu_load(record)} | {record['date']} |")
+    without = [r["name"] for r in records if not r["setup"]["sample_present"]]
+    note = (f" `{'`, `'.join(without)}` ran without the shared real sample (its tests skipped)." if without
+            else " The real-sample tests ran (the shared sample was there); without it they skip.")
+    return "\n".join(lines) + "\n\n" + _para(
+        "Workers: 2 (the Makefile's default). Cold: the project's `__pycache__` folders deleted first, as on a "
+        "fresh clone; warm: a second run." + (note if records else ""))
+
+
 RENDERERS: dict[str, Callable[[Results], str]] = {
     "summary": summary,
     "compare": comparison,
@@ -1125,6 +1163,7 @@ RENDERERS: dict[str, Callable[[Results], str]] = {
     "scale": scale,
     "epoch": epoch_times,
     "stall": iterator_stall,
+    "tests": test_suite,
 }
 
 

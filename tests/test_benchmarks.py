@@ -33,7 +33,7 @@ from galaxy_lib.synth import sky  # noqa: E402
 
 IMAGES = "images_training_rev1"
 SCRIPTS = ("bench_input", "bench_train", "bench_synth", "bench_quality", "bench_baselines", "bench_report",
-           "bench_ensemble", "bench_curve", "bench_scale")
+           "bench_ensemble", "bench_curve", "bench_scale", "bench_tests")
 
 
 @pytest.fixture(scope="module")
@@ -246,6 +246,28 @@ def test_finalists_show_missing_rows_their_load_and_the_target():
     assert "(met; best median 0.0900)" in _flat(readme_tables.finalists(results))
 
 
+def test_the_test_suite_table_shows_each_target_against_its_limit():
+    """bench_tests' rows: a file not stored yet names its command; a stored one shows each target's
+    wall time against issue 21's limit, its tests and its CPU."""
+    results = {name: r for name, r in results_store.load_results().items() if not name.startswith("tests-")}
+    text = readme_tables.test_suite(results)
+    assert "| cold | not measured yet: `python benchmarks/bench_tests.py --cold` |" in text
+    assert text.count("not measured yet") == 2 and readme_tables.NOT_RECORDED in text
+    machine = {"cpu_model": "AMD EPYC", "cores": 2, "load_average": 0.4}
+    setup = {"bytecode": "warm (an earlier run's)", "workers": "2", "sample_present": True,
+             "target_seconds": {"test-fast": 45, "test": 360}}
+    results["tests-warm"] = {
+        "name": "tests-warm", "command": "python benchmarks/bench_tests.py", "date": "2026-12-07",
+        "machine": machine, "setup": setup, "figures": {
+            "test-fast": {"seconds": 44.6, "pytest_seconds": 40.1, "counts": {"passed": 570, "skipped": 1}},
+            "test": {"seconds": 361.0, "pytest_seconds": 350.0, "counts": {"passed": 664}}}}
+    text = readme_tables.test_suite(results)
+    assert ("| warm (`python benchmarks/bench_tests.py`) | `make test-fast` | 45 s | 570 passed, 1 skipped | 40 s "
+            "| 45 s: met | AMD EPYC, 2 cores (0.4) | 2026-12-07 |") in text
+    assert "| `make test` | 6 min 1 s | 664 passed | 5 min 50 s | 6 min 0 s: missed |" in text
+    assert text.count("not measured yet") == 1 and "the shared sample was there" in _flat(text)
+
+
 def test_every_table_names_its_cpu():
     """Each region says which CPU its figures came from."""
     results = results_store.load_results()
@@ -353,6 +375,32 @@ def test_every_benchmark_can_store_its_result_elsewhere(script):
     assert "--results-dir" in done.stdout and "--label" in done.stdout
 
 
+def test_bench_tests_reads_pytests_summary_and_times_a_command(tmp_path, capsys):
+    """bench_tests (the test suite's own timing): pytest's last summary line, with or without the
+    minutes pytest adds past a minute, and the timing of a command with its output shown."""
+    import bench_tests
+
+    assert bench_tests.pytest_summary("...\n=== 663 passed, 1 skipped in 316.95s (0:05:16) ===\n") == {
+        "counts": {"passed": 663, "skipped": 1}, "pytest_seconds": 316.95}
+    assert bench_tests.pytest_summary("= 2 failed, 566 passed, 94 deselected in 31.77s =") == {
+        "counts": {"failed": 2, "passed": 566, "deselected": 94}, "pytest_seconds": 31.77}
+    assert bench_tests.pytest_summary("make: *** [Makefile:35: test] Error 1\n") == {}
+    figures = bench_tests.time_target("test-fast", False,
+                                      [sys.executable, "-c", "print('==== 3 passed in 0.25s ====')"])
+    assert figures["counts"] == {"passed": 3} and figures["exit_status"] == 0 and figures["seconds"] > 0
+    assert "3 passed" in capsys.readouterr().out
+
+
+def test_bench_tests_clears_the_projects_bytecode_but_not_the_environments(tmp_path):
+    import bench_tests
+
+    for folder in ("galaxy_lib/__pycache__", "tests/__pycache__", ".venv/lib/x/__pycache__"):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / "m.cpython-311.pyc").write_bytes(b"")
+    assert bench_tests.clear_bytecode(tmp_path) == 2
+    assert [p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("__pycache__")] == [".venv/lib/x/__pycache__"]
+
+
 def test_bench_baselines_writes_its_result(kaggle_folder, tmp_path):
     """A real benchmark run end to end on 12 galaxies: figures, setup and command in the JSON."""
     import bench_baselines
@@ -383,22 +431,27 @@ def test_bench_synth_writes_its_result(tmp_path):
 
 
 @pytest.mark.slow
-def test_bench_curve_stores_the_curve_its_fit_and_its_check(tmp_path, monkeypatch):
+def test_bench_curve_stores_the_curve_its_fit_and_its_check(smoke_curve_report, tmp_path, monkeypatch):
     """bench_curve on the smoke learning-curve file: every point, the extrapolation to 61,578, the
-    synthetic check and the conclusion land in one JSON; a second run reuses the points."""
+    synthetic check and the conclusion land in one JSON. The points are those the session's smoke
+    curve report trained (conftest) with the same ``run_curves``, copied into a project of this test's
+    own: bench_curve reads the finished points rather than training them again."""
     import shutil
 
     import bench_curve
 
     root = tmp_path / "project"
-    shutil.copytree(REPO / "parameters", root / "parameters")
+    # the main curve's data (the report ran with --data smoke) and its validation curve's (smoke.yaml's own)
+    for name in ("parameters", "smoke", "data/smoke", "runs/smoke-curve", "runs/smoke-curve-validation"):
+        shutil.copytree(smoke_curve_report / name, root / name)
     (root / "pyproject.toml").write_text("")
     monkeypatch.setenv("GALAXY_LIB_ROOT", str(root))
     monkeypatch.chdir(root)
-    argv = ["-f", "parameters/smoke_curve.yaml", "--results-dir", str(tmp_path / "results"),
+    argv = ["-f", "parameters/smoke_curve.yaml", "--set", "data=smoke", "--results-dir", str(tmp_path / "results"),
             "--figure", str(tmp_path / "fig.png")]
+    trained = (root / "runs" / "smoke-curve" / "n00020-seed0" / "history.csv").stat().st_mtime_ns
     bench_curve.main(argv)
-    record = results_store.load_results(tmp_path / "results")["curve-smoke-curve"]
+    record = results_store.load_results(tmp_path / "results")["curve-smoke-curve-data=smoke"]
     f = record["figures"]
     assert [p["n_train"] for p in f["points"]] == [20, 40, 84] and f["headline"]["n_train"] == 84
     assert f["extrapolation"]["target"] == 61_578 and f["extrapolation"]["low"] <= f["extrapolation"]["high"]
@@ -406,6 +459,5 @@ def test_bench_curve_stores_the_curve_its_fit_and_its_check(tmp_path, monkeypatc
     assert "**Extrapolated:**" in f["conclusion"] and (tmp_path / "fig.png").stat().st_size > 1000
     assert record["setup"]["curve"]["sizes"] == "20,40,all" and record["setup"]["validation"]["fit_up_to"] == 30
     assert record["command"] == "python benchmarks/bench_curve.py " + shlex.join(argv)
-    trained = (root / "runs" / "smoke-curve" / "n00020-seed0" / "history.csv").stat().st_mtime_ns
-    bench_curve.main(argv)  # resumable: finished points are read, not trained again
+    # finished points are read, not trained again
     assert (root / "runs" / "smoke-curve" / "n00020-seed0" / "history.csv").stat().st_mtime_ns == trained

@@ -121,3 +121,22 @@ def test_actionlint_finds_nothing(repo_root):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
 
+
+
+@pytest.mark.slow  # two worker processes, each importing TensorFlow
+def test_tests_sharing_a_trained_fixture_stay_on_one_worker(repo_root):
+    """`make test` relies on pytest-xdist's `--dist loadgroup` and on the conftest's groups: tests that
+    share a module- or session-scoped fixture run on one worker, which builds it once. pytest 9.2
+    silently broke that grouping (pytest-xdist#1386, hence `pytest<9.2` in the dev extra); this run of
+    test_curve's quick tests fails when the grouping is lost again."""
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-n", "2", "--dist", "loadgroup", "-v", "-p", "no:cacheprovider",
+         "-m", "not slow", "tests/test_curve.py"],
+        cwd=repo_root, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:]
+    ran = re.findall(r"^\[(gw\d)\] \[ *\d+%\] PASSED (.+?) *$", done.stdout, flags=re.MULTILINE)
+    grouped = {worker for worker, nodeid in ran if nodeid.endswith("@module-test_curve")}
+    assert len(ran) > 10 and len(grouped) == 1, done.stdout[-3000:]  # tiny_data's tests share one worker
+    assert sum(nodeid.endswith("@module-test_curve") for _, nodeid in ran) >= 4
