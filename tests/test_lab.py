@@ -93,10 +93,22 @@ class _FakeLab:
         return 0
 
 
+def fake_lab_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``lab``'s ``subprocess`` becomes a copy whose ``Popen`` is :class:`_FakeLab`. The real module is
+    left alone: a library imported meanwhile (``from subprocess import Popen``) would otherwise keep
+    the fake for the rest of the process, and a later test in it would start its kernels with it."""
+    import types
+
+    fake = types.ModuleType("subprocess")
+    fake.__dict__.update(vars(subprocess))
+    fake.Popen = _FakeLab
+    monkeypatch.setattr(lab, "subprocess", fake)
+
+
 @pytest.mark.parametrize("euid", [0, 1000])
 def test_run_lab_registers_notes_root_and_starts_lab(jupyter_dirs, monkeypatch, capsys, euid):
     monkeypatch.setattr(os, "geteuid", lambda: euid, raising=False)
-    monkeypatch.setattr(lab.subprocess, "Popen", _FakeLab)
+    fake_lab_process(monkeypatch)
     _FakeLab.started.clear()
     assert lab.run_lab(port=0, open_browser=False, notebooks=REPO / "notebooks") == 0
     out = capsys.readouterr().out.splitlines()
@@ -104,6 +116,7 @@ def test_run_lab_registers_notes_root_and_starts_lab(jupyter_dirs, monkeypatch, 
     assert ("note: running as root, so JupyterLab is started with --allow-root" in out) == (euid == 0)
     assert len(out) == (2 if euid == 0 else 1)
     (command, env), = _FakeLab.started
+    assert subprocess.Popen is not _FakeLab  # nothing else in this process starts a fake
     assert ("--allow-root" in command) == (euid == 0)
     assert env["GALAXY_LIB_ROOT"]  # the notebooks' kernels find the project's parameters/ and data/
     assert (jupyter_dirs / "data" / "kernels" / lab.KERNEL_NAME / "kernel.json").is_file()
@@ -184,7 +197,7 @@ def test_both_folders_unwritable_is_one_line_naming_both(jupyter_dirs, monkeypat
     message = str(caught.value)
     assert "\n" not in message and "data" in message and "env" in message and "read-only" in message
     monkeypatch.setattr(lab, "project_root", lambda: REPO)
-    monkeypatch.setattr(lab.subprocess, "Popen", _FakeLab)  # a bug here must not start a real server
+    fake_lab_process(monkeypatch)  # a bug here must not start a real server
     assert cli.main(["lab", "--no-browser"]) == 2  # the CLI's one `error:` line, status 2
     assert capsys.readouterr().err.startswith("error: cannot register the Jupyter kernel")
 
