@@ -127,8 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     command = [a for i, a in enumerate(argv) if a != "--note" and (i == 0 or argv[i - 1] != "--note")]
     command = [a for a in command if not a.startswith("--note=")]  # the note is a record, not a setting
     results_store.write_result("compare-" + (args.label or name), results_store.command_line(__file__, command),
-                               setup, figures, results_dir=args.results_dir,
-                               machine=results_store.machine_record(load_average=round(load_before, 2)))
+                               setup, figures, results_dir=args.results_dir, load_before=load_before)
     return 0
 
 

@@ -231,9 +231,8 @@ def main(argv: list[str] | None = None) -> int:
         "sample" if real else "synthetic", f"crop{args.crop}", args.image_size and f"to{args.image_size}",
         args.batch_size != 256 and f"batch{args.batch_size}",
     ))
-    machine = results_store.machine_record(load_average=round(load_before, 2))
     results_store.write_result(name, results_store.command_line(__file__, argv), setup, figures,
-                               results_dir=args.results_dir, machine=machine)
+                               results_dir=args.results_dir, load_before=load_before)
     return 0
 
 

@@ -133,8 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     name = "synth-" + (args.label or results_store.label(f"n{args.n}", f"seed{args.seed}"))
     results_store.write_result(name, results_store.command_line(__file__, argv), setup, figures,
-                               results_dir=args.results_dir,
-                               machine=results_store.machine_record(load_average=round(load_before, 2)))
+                               results_dir=args.results_dir, load_before=load_before)
     return 0 if ok else 1
 
 

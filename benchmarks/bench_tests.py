@@ -107,8 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     name = "tests-" + (args.label or ("cold" if args.cold else "warm"))
     results_store.write_result(name, results_store.command_line(__file__, argv), setup, figures,
-                               results_dir=args.results_dir,
-                               machine=results_store.machine_record(load_average=round(load_before, 2)))
+                               results_dir=args.results_dir, load_before=load_before)
     return 0
 
 

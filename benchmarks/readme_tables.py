@@ -1106,11 +1106,10 @@ def iterator_stall(results: Results) -> str:
     return "\n".join(lines)
 
 
-TESTS_FILES = ("tests-cold", "tests-warm")  # bench_tests: a fresh clone's first run, then a second run
-
-
-TESTS_COMMANDS = {"tests-cold": "python benchmarks/bench_tests.py --cold",
-                  "tests-warm": "python benchmarks/bench_tests.py"}
+TESTS_FILES = {  # bench_tests: a fresh clone's first run, then a second run, with the command of each
+    "tests-cold": "python benchmarks/bench_tests.py --cold",
+    "tests-warm": "python benchmarks/bench_tests.py",
+}
 
 
 def test_suite(results: Results) -> str:
@@ -1121,9 +1120,9 @@ def test_suite(results: Results) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     records = [results[name] for name in TESTS_FILES if name in results]
-    for name in TESTS_FILES:
+    for name, command in TESTS_FILES.items():
         if name not in results:
-            lines.append(f"| {name.removeprefix('tests-')} | not measured yet: `{TESTS_COMMANDS[name]}` "
+            lines.append(f"| {name.removeprefix('tests-')} | not measured yet: `{command}` "
                          f"| | | | | {NOT_RECORDED} | |")
             continue
         record = results[name]
@@ -1139,8 +1138,9 @@ def test_suite(results: Results) -> str:
     without = [r["name"] for r in records if not r["setup"]["sample_present"]]
     note = (f" `{'`, `'.join(without)}` ran without the shared real sample (its tests skipped)." if without
             else " The real-sample tests ran (the shared sample was there); without it they skip.")
+    workers = sorted({str(r["setup"]["workers"]) for r in records}) or ["2 (the Makefile's default)"]
     return "\n".join(lines) + "\n\n" + _para(
-        "Workers: 2 (the Makefile's default). Cold: the project's `__pycache__` folders deleted first, as on a "
+        f"Workers: {' and '.join(workers)}. Cold: the project's `__pycache__` folders deleted first, as on a "
         "fresh clone; warm: a second run." + (note if records else ""))
 
 

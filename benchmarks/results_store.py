@@ -105,13 +105,15 @@ def write_result(
     *,
     results_dir: str | os.PathLike[str] = RESULTS_DIR,
     machine: dict[str, Any] | None = None,
+    load_before: float | None = None,
     date: str | None = None,
     provenance: str = MEASURED,
 ) -> Path:
     """Write ``<results_dir>/<name>.json`` atomically and return its path.
 
     ``name`` is ``<benchmark>-<label>`` (letters, digits and ``._=+-``); ``machine`` defaults to
-    :func:`machine_record` now, ``date`` to today (UTC).
+    :func:`machine_record` now, with ``load_before`` (the load average taken before measuring, which
+    the measurement itself would raise) as its ``load_average``; ``date`` defaults to today (UTC).
     """
     from galaxy_lib.config import atomic_write_text
 
@@ -123,7 +125,8 @@ def write_result(
         "benchmark": "bench_" + name.split("-", 1)[0],
         "command": command,
         "date": date or datetime.now(UTC).date().isoformat(),
-        "machine": machine if machine is not None else machine_record(),
+        "machine": machine if machine is not None else machine_record(
+            **({} if load_before is None else {"load_average": round(load_before, 2)})),
         "setup": setup,
         "figures": figures,
         "provenance": provenance,

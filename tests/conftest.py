@@ -162,11 +162,12 @@ def xdist_group_of(item: pytest.Item) -> str | None:
     for fixture, group in SHARED_SESSION_FIXTURES.items():
         if fixture in names:
             return group
-    definitions = getattr(item, "_fixtureinfo", None)
-    definitions = definitions.name2fixturedefs if definitions is not None else {}
-    if any(defs and defs[-1].scope == "module" for defs in definitions.values()):
-        return f"module-{item.module.__name__}" if getattr(item, "module", None) else None
-    return None
+    info = getattr(item, "_fixtureinfo", None)
+    module = getattr(item, "module", None)
+    if info is None or module is None:
+        return None
+    shares = any(defs and defs[-1].scope == "module" for defs in info.name2fixturedefs.values())
+    return f"module-{module.__name__}" if shares else None
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the groups
