@@ -14,6 +14,8 @@ string literals in each of them; :class:`RunFolder` names them once:
 ``ema.keras``              the weight average after the last finished epoch (``weight_averaging: ema``)
 ``resume/``                the last epoch's model with its optimizer state, and ``state.json``
 ``environment.json``       packages, devices and machine that trained it
+``architecture.json``      where the model's code came from (the configuration's VGG6 or a function
+                           defined in a notebook), its layer summary and parameter count
 ``cache/``                 decoded crops (``cache_crops``)
 ``workers/``               non-chief workers' private folders (multi-worker training)
 ``metrics.json`` ...       evaluation: ``auc.csv``, ``baselines.csv``, ``paper_vs_honest.csv``,
@@ -60,6 +62,10 @@ HISTORY_COLUMNS = [
 is empty without ``weight_averaging: ema``."""
 ADDED_HISTORY_COLUMNS = ("val_rmse_ema",)
 """Columns that runs trained before they existed lack: read as empty (NaN), not as damage."""
+
+ARCHITECTURE_SOURCES = ("configuration", "notebook")
+"""Where a run's model came from: the configuration's builder (:func:`galaxy_lib.model.network.build_model`)
+or a function the student defined (in a notebook, or any code passing ``build_model=`` to training)."""
 
 MODELS = ("best", "last", "ema")
 """The checkpoints a run keeps: ``best`` (lowest validation RMSE), ``last`` and, with
@@ -117,6 +123,7 @@ class RunFolder:
     SPLIT: ClassVar[str] = "split.csv"
     HISTORY: ClassVar[str] = "history.csv"
     ENVIRONMENT: ClassVar[str] = "environment.json"
+    ARCHITECTURE: ClassVar[str] = "architecture.json"
     RESUME: ClassVar[str] = "resume"
     STATE: ClassVar[str] = "state.json"  # inside resume/: written last, the commit point of an epoch
     CACHE: ClassVar[str] = "cache"
@@ -183,6 +190,10 @@ class RunFolder:
     @property
     def environment_file(self) -> Path:
         return self.path / self.ENVIRONMENT
+
+    @property
+    def architecture_file(self) -> Path:
+        return self.path / self.ARCHITECTURE
 
     @property
     def resume_dir(self) -> Path:
@@ -314,6 +325,23 @@ class RunFolder:
         """``resume/state.json`` (the last checkpointed epoch, best score, stop reason), validated,
         or None before the first checkpoint (see :meth:`ResumeState.read`)."""
         return ResumeState.read(self.state_file)
+
+    def read_architecture(self) -> dict[str, Any] | None:
+        """``architecture.json``: where the model came from (``source``: ``configuration`` or
+        ``notebook``), the building function, its layers and parameter count; None for a run
+        trained before the file existed (its model is the configuration's). A damaged file is a
+        :class:`RunError` saying what to do."""
+        path = self.architecture_file
+        if not path.is_file():
+            return None
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise RunError(f"{path}: not readable JSON ({type(exc).__name__}); the run folder is damaged; "
+                           "training writes it again when the run is trained into a new folder") from None
+        if not isinstance(record, dict) or record.get("source") not in ARCHITECTURE_SOURCES:
+            raise RunError(f"{path}: has no 'source' of {', '.join(ARCHITECTURE_SOURCES)}; the run folder is damaged")
+        return record
 
     def load(self) -> Run:
         """Configuration, split and history together."""
