@@ -96,7 +96,7 @@ steps = int(sys.argv[2])
 with train.precision_policy(config.precision):
     tf.keras.utils.set_random_seed(config.seed)
     model = network.build_model(config)
-    train._compile(model, config)
+    train.compile_model(model, config)
 side = config.input_size
 x = tf.random.stateless_uniform([config.batch_size, side, side, 3], seed=[1, 2])
 y = tf.random.stateless_uniform([config.batch_size, 37], seed=[3, 4])

@@ -97,7 +97,7 @@ def child(args: argparse.Namespace) -> None:
     from galaxy_lib.config import Config
     from galaxy_lib.data import augment, dataset, pipeline
     from galaxy_lib.model import network
-    from galaxy_lib.model.train import _compile, precision_policy
+    from galaxy_lib.model.train import compile_model, precision_policy
 
     if args.deterministic:
         tf.config.experimental.enable_op_determinism()
@@ -118,7 +118,7 @@ def child(args: argparse.Namespace) -> None:
             keras.utils.set_random_seed(0)
             with precision_policy(config.precision):  # as training builds it: outputs, tree head and loss float32
                 model = network.build_model(config)
-                _compile(model, config)
+                compile_model(model, config)
             x = tf.random.uniform([batch_size, side, side, 3])
             y = tf.constant(labels[:batch_size] if batch_size <= len(ids) else np.resize(labels, (batch_size, 37)))
             cached = tf.data.Dataset.from_tensors((x, y)).repeat()

@@ -37,6 +37,11 @@ class RunError(GalaxyLibError, ValueError):
     """A run folder is missing, unfinished, corrupt or made with another configuration."""
 
 
+class ModelError(GalaxyLibError, ValueError):
+    """A model defined in code (a notebook's ``build_model`` or ``compile_model``) cannot train here:
+    wrong input or output shape, no trainable weights, not savable; the message names the problem."""
+
+
 class ReportError(GalaxyLibError):
     """A notebook failed or the report could not be built; the message names notebook and cell."""
 

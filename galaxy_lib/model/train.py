@@ -31,6 +31,7 @@ trained by the optimizer and are the raw model's (already running averages of th
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import sys
@@ -49,7 +50,7 @@ from galaxy_lib.data import split as split_module
 from galaxy_lib.environment import write_environment
 from galaxy_lib.errors import DataError, RunError, writing
 from galaxy_lib.locks import run_lock
-from galaxy_lib.model import network
+from galaxy_lib.model import architecture, network
 from galaxy_lib.model.keras_patch import fit_across_workers
 from galaxy_lib.model.runs import (
     HISTORY_COLUMNS,
@@ -335,18 +336,20 @@ class AveragingAdam(keras.optimizers.Adam):
         super().finalize_variable_values(var_list)
 
 
-def _make_optimizer(config: Config) -> keras.optimizers.Optimizer:
+def compile_model(model: keras.Model, config: Config) -> None:
+    """The compile step every run uses unless a notebook passes its own: loss, optimiser, metrics.
+
+    Adam at ``config.learning_rate`` (training sets the rate each epoch from ``lr_schedule``, so it
+    must be a number, not a schedule object); with ``weight_averaging: ema`` Adam also keeps a moving
+    average of the weights (:class:`AveragingAdam`). The loss is the paper's binary cross-entropy on
+    the soft vote fractions or the mean squared error, the square of the Kaggle metric. The metrics
+    are what ``history.csv`` records: RMSE over the 37 answers and the paper's accuracy.
+    """
     if config.weight_averaging == "ema":
-        return AveragingAdam(learning_rate=config.learning_rate, use_ema=True, ema_momentum=config.ema_momentum)
-    return keras.optimizers.Adam(learning_rate=config.learning_rate)
-
-
-def _compile(model: keras.Model, config: Config) -> None:
-    model.compile(
-        optimizer=_make_optimizer(config),
-        loss=network.make_loss(config),
-        metrics=network.make_metrics(),
-    )
+        optimizer = AveragingAdam(learning_rate=config.learning_rate, use_ema=True, ema_momentum=config.ema_momentum)
+    else:
+        optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
+    model.compile(optimizer=optimizer, loss=network.make_loss(config), metrics=network.make_metrics())
 
 
 @contextlib.contextmanager
@@ -404,6 +407,8 @@ def train(
     config: Config,
     out_dir: str | os.PathLike[str] | None = None,
     *,
+    build_model: architecture.Builder | None = None,
+    compile_model: architecture.Compiler | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: bool | None = None,
 ) -> Path:
@@ -414,6 +419,13 @@ def train(
     once (raise ``epochs`` to train further). ``callbacks`` are extra Keras callbacks (they
     see the real 0-based epoch number). ``verbose``: True prints a progress bar per epoch,
     False only the per-epoch summary lines; None chooses the bar on a terminal.
+
+    ``build_model(config)`` and ``compile_model(model, config)`` replace the configuration's model
+    (:func:`galaxy_lib.model.network.build_model`) and compile step (:func:`compile_model`): a
+    notebook's own architecture, loss or optimiser. Such a model is checked before anything is
+    written (:func:`galaxy_lib.model.architecture.check_model`); the run folder's
+    ``architecture.json`` records where the model came from, and resuming with another
+    architecture is refused (:func:`~galaxy_lib.model.architecture.check_same_architecture`).
 
     Another process training in the same folder is a :class:`~galaxy_lib.errors.BusyError` naming
     it (:mod:`galaxy_lib.locks`); a full or read-only disk a :class:`~galaxy_lib.errors.DiskError`
@@ -428,14 +440,31 @@ def train(
     strategy = make_strategy(config.strategy)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
+    source = architecture.ModelSource.of(build_model, compile_model)
+    candidate = _checked_candidate(config, source)  # a student's model that cannot train stops here, nothing written
     folder = _worker_folder(strategy, out).create()
     # One process per run folder: a second `train` (or report) on it stops at once naming this one,
     # instead of interleaving its epochs with ours. Each worker of a multi-worker run locks its own.
     with run_lock(folder.path, "training"):
-        return _train_in(folder, config, strategy, started=started, interactive=interactive, callbacks=callbacks)
+        return _train_in(folder, config, strategy, source, candidate, started=started, interactive=interactive,
+                         callbacks=callbacks)
 
 
-def _train_in(folder: RunFolder, config: Config, strategy: tf.distribute.Strategy, *, started: float,
+def _checked_candidate(config: Config, source: architecture.ModelSource) -> dict | None:
+    """For a model defined outside the configuration: build and compile it once, check it
+    (:func:`~galaxy_lib.model.architecture.check_model`) and return its ``architecture.json`` record;
+    None for the configuration's model, whose keys the configuration itself checks."""
+    if source.source == architecture.CONFIGURATION:
+        return None
+    with precision_policy(config.precision):
+        model = source.build_model(config)
+        source.compile_model(model, config)
+    architecture.check_model(model, config, source)
+    return source.record(model)
+
+
+def _train_in(folder: RunFolder, config: Config, strategy: tf.distribute.Strategy,
+              source: architecture.ModelSource, candidate: dict | None, *, started: float,
               interactive: bool, callbacks: Sequence[keras.callbacks.Callback]) -> Path:
     """:func:`train` in its (locked) run folder ``folder``; ``started`` is its ``time.monotonic()`` start.
 
@@ -445,6 +474,7 @@ def _train_in(folder: RunFolder, config: Config, strategy: tf.distribute.Strateg
     (:class:`_Batches`) and the epoch loop (:func:`_epoch_loop`), which checkpoints.
     """
     run_dir = folder.path
+    _check_architecture(folder, config, source, candidate)
     saved = _resume_point(folder, config)
     data = _training_data(folder, config)
     state = saved or ResumeState(monitor=data.monitor)
@@ -454,7 +484,8 @@ def _train_in(folder: RunFolder, config: Config, strategy: tf.distribute.Strateg
         print(f"{display_path(run_dir)}: already complete ({reason}); raise `epochs` to train further", flush=True)
         return run_dir
 
-    model = _build_model(folder, config, strategy, state)
+    model = _build_model(folder, config, strategy, state, source)
+    atomic_write_text(folder.architecture_file, json.dumps(candidate or source.record(model), indent=2) + "\n")
     write_environment(
         folder.environment_file,
         extra={
@@ -469,7 +500,8 @@ def _train_in(folder: RunFolder, config: Config, strategy: tf.distribute.Strateg
     print(
         f"training {display_path(run_dir)}: {len(data.train_ids):,} train / {len(data.val_ids):,} val galaxies, "
         f"{config.input_size}x{config.input_size} input{'' if batches.train_crops is not None else ' (streamed)'}, "
-        f"{model.count_params():,} parameters, {type(strategy).__name__} x{strategy.num_replicas_in_sync}"
+        f"{model.count_params():,} parameters ({source.source}'s model), "
+        f"{type(strategy).__name__} x{strategy.num_replicas_in_sync}"
         + (f"; resuming after epoch {first}" if first else ""),
         flush=True,
     )
@@ -557,15 +589,27 @@ def _history_until(folder: RunFolder, state: ResumeState, resuming: bool) -> pd.
     return history
 
 
-def _build_model(folder: RunFolder, config: Config, strategy: tf.distribute.Strategy, state: ResumeState
-                 ) -> keras.Model:
-    """The compiled model, seeded by the run's seed, with the resume checkpoint's weights,
-    optimizer state and dropout generators when the state names one."""
+def _check_architecture(folder: RunFolder, config: Config, source: architecture.ModelSource,
+                        candidate: dict | None) -> None:
+    """Refuse, before anything in the folder changes, a model other than the one the run was trained
+    with (:func:`~galaxy_lib.model.architecture.check_same_architecture`). A run trained before
+    ``architecture.json`` existed used the configuration's model, which a notebook's model is compared with."""
+    saved = folder.read_architecture()
+    if saved is None and candidate is not None and folder.read_state() is not None and folder.config_file.is_file():
+        older = network.build_model(folder.load_config())
+        saved = {"source": architecture.CONFIGURATION, **architecture.describe(older)}
+    architecture.check_same_architecture(saved, candidate or {"source": source.source}, folder.path)
+
+
+def _build_model(folder: RunFolder, config: Config, strategy: tf.distribute.Strategy, state: ResumeState,
+                 source: architecture.ModelSource) -> keras.Model:
+    """The compiled model (the configuration's or ``source``'s), seeded by the run's seed, with the
+    resume checkpoint's weights, optimizer state and dropout generators when the state names one."""
     with precision_policy(config.precision):
         keras.utils.set_random_seed(config.seed)
         with strategy.scope():
-            model = network.build_model(config)
-            _compile(model, config)
+            model = source.build_model(config)
+            source.compile_model(model, config)
             fit_across_workers(model, strategy)
             if state.checkpoint:
                 _load_checkpoint(model, folder, state)

@@ -22,7 +22,7 @@ not TensorFlow either (:func:`train_run` imports training when it is called).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -66,10 +66,20 @@ def setup(
     return loaded, run
 
 
-def train_run(config: Config, run: RunFolder) -> RunFolder:
+def train_run(config: Config, run: RunFolder, build_model: Callable[[Config], Any] | None = None,
+              compile_model: Callable[[Any, Config], None] | None = None) -> RunFolder:
     """Train (or resume) what the notebook holds: the run ``config`` describes in ``run``, or,
-    for an ensemble folder, every member one after the other. Returns ``run``."""
+    for an ensemble folder, every member one after the other. Returns ``run``.
+
+    ``build_model`` and ``compile_model`` are the notebook's own model and compile step (02_train's
+    cells tagged ``model`` and ``compile``); left at the library's functions they train exactly
+    what ``python -m galaxy_lib train`` trains (see :func:`galaxy_lib.model.train.train`)."""
     if isinstance(run, EnsembleFolder):
+        from galaxy_lib.model import architecture
+
+        if architecture.ModelSource.of(build_model, compile_model).source != architecture.CONFIGURATION:
+            raise ConfigError(f"{display_path(run.path)}: an ensemble trains its members' configured models; "
+                              "a notebook's build_model or compile_model trains one run: use a run's parameters file")
         if run.ensemble is None:
             raise RunError(f"{run.path}: an ensemble folder opened without its parameters file cannot be trained")
         from galaxy_lib.model.ensemble import train_ensemble
@@ -78,7 +88,7 @@ def train_run(config: Config, run: RunFolder) -> RunFolder:
         return run
     from galaxy_lib.model import train
 
-    train.train(config, run.path)
+    train.train(config, run.path, build_model=build_model, compile_model=compile_model)
     return run
 
 

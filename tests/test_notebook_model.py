@@ -1,0 +1,183 @@
+"""A model the student writes (02_train's `model` cell): trained, recorded, resumed, refused and evaluated."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import write_kaggle_folder
+from test_train import COMPARED, Interrupt, InterruptAt, tiny_config
+
+from galaxy_lib.errors import ModelError, RunError
+from galaxy_lib.model import architecture, network, runs, train
+
+keras = train.keras
+layers = keras.layers
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    return write_kaggle_folder(tmp_path_factory.mktemp("tiny-notebook") / "kaggle", n=24, seed=4)
+
+
+def extra_block(config):
+    """VGG6's two blocks for 32-pixel inputs, then a third block of two convolutions: what a student
+    writes in 02_train's `model` cell (plain Keras, unnamed layers)."""
+    inputs = keras.Input(shape=(config.input_size, config.input_size, 3))
+    x = inputs
+    for filters in (8, 16, 32):
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
+        x = layers.MaxPooling2D(2)(x)
+    x = layers.Flatten()(x)
+    x = layers.Dropout(0.5)(x)
+    outputs = layers.Dense(37, activation="sigmoid")(x)
+    return keras.Model(inputs, outputs, name="extra_block")
+
+
+def two_blocks(config):
+    """The same without the third block: another architecture."""
+    inputs = keras.Input(shape=(config.input_size, config.input_size, 3))
+    x = inputs
+    for filters in (8, 16):
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
+        x = layers.MaxPooling2D(2)(x)
+    outputs = layers.Dense(37, activation="sigmoid")(layers.Flatten()(x))
+    return keras.Model(inputs, outputs)
+
+
+@pytest.mark.slow
+def test_a_notebook_model_with_an_extra_block_trains_resumes_and_evaluates(tiny_data, tmp_path):
+    from galaxy_lib.evaluation import evaluate
+
+    config = tiny_config(tiny_data, epochs=2)
+    reference = train.train(config, tmp_path / "reference", build_model=extra_block, verbose=False)
+    record = json.loads((reference / "architecture.json").read_text())
+    assert record["source"] == "notebook"
+    assert record["build_model"]["function"] == "extra_block"
+    assert "for filters in (8, 16, 32)" in record["build_model"]["code"]
+    assert record["compile_model"] is None  # the library's compile step
+    assert [kind for kind, *_ in record["layers"]].count("Conv2D") == 6
+    assert record["parameters"] == runs.load_model(reference).count_params()
+
+    out = tmp_path / "killed"
+    with pytest.raises(Interrupt):
+        train.train(config, out, build_model=extra_block, callbacks=[InterruptAt(epoch=1, batch=0)], verbose=False)
+    train.train(config, out, build_model=extra_block, verbose=False)  # resumes after epoch 1
+    pd.testing.assert_frame_equal(runs.load_run(out).history[COMPARED], runs.load_run(reference).history[COMPARED])
+
+    evaluation = evaluate.evaluate_run(out, return_evaluation=True)
+    assert np.isfinite(evaluation.result.rmse) and evaluation.y_pred.shape[1] == 37
+    assert runs.RunFolder(out).read_architecture()["source"] == "notebook"
+
+
+@pytest.mark.slow
+def test_resuming_with_another_architecture_or_from_the_command_line_is_refused(tiny_data, tmp_path):
+    out = tmp_path / "run"
+    train.train(tiny_config(tiny_data, epochs=1), out, build_model=extra_block, verbose=False)
+    before = {name: (out / name).read_text() for name in ("config.yaml", "history.csv", "architecture.json")}
+    with pytest.raises(RunError, match=r"another architecture \(the saved model has 13 layers .* first difference "
+                                       r"at layer 3: saved Conv2D .*, now MaxPooling2D"):
+        train.train(tiny_config(tiny_data, epochs=2), out, build_model=two_blocks, verbose=False)
+    with pytest.raises(RunError, match=r"model was defined in a notebook \(function extra_block\).* run that "
+                                       r"notebook \(02_train\) again"):
+        train.train(tiny_config(tiny_data, epochs=2), out, verbose=False)  # what `python -m galaxy_lib train` does
+    assert {name: (out / name).read_text() for name in before} == before  # nothing half-written
+    train.train(tiny_config(tiny_data, epochs=2), out, build_model=extra_block, verbose=False)
+    assert runs.load_run(out).history["epoch"].tolist() == [1, 2]
+
+
+@pytest.mark.slow
+def test_a_notebook_model_on_a_run_of_the_configuration_model_is_refused(tiny_data, tmp_path):
+    out = tmp_path / "run"
+    train.train(tiny_config(tiny_data, epochs=1), out, verbose=False)
+    assert runs.RunFolder(out).read_architecture()["source"] == "configuration"
+    (out / "architecture.json").unlink()  # as a run trained before the file existed
+    with pytest.raises(RunError, match="was trained with another architecture"):
+        train.train(tiny_config(tiny_data, epochs=2), out, build_model=extra_block, verbose=False)
+
+
+def _wrong_output(config):
+    inputs = keras.Input(shape=(config.input_size, config.input_size, 3))
+    return keras.Model(inputs, layers.Dense(10, activation="sigmoid")(layers.Flatten()(inputs)))
+
+
+def _linear_output(config):
+    inputs = keras.Input(shape=(config.input_size, config.input_size, 3))
+    dense = layers.Dense(37, kernel_initializer=keras.initializers.RandomNormal(stddev=5.0, seed=1))
+    return keras.Model(inputs, dense(layers.Flatten()(inputs)))
+
+
+def _frozen(config):
+    model = extra_block(config)
+    model.trainable = False
+    return model
+
+
+def _lambda(config):
+    inputs = keras.Input(shape=(config.input_size, config.input_size, 3))
+    x = layers.Lambda(lambda t: t * 2.0)(inputs)
+    return keras.Model(inputs, layers.Dense(37, activation="sigmoid")(layers.Flatten()(x)))
+
+
+def _wrong_input(config):
+    inputs = keras.Input(shape=(64, 64, 3))
+    return keras.Model(inputs, layers.Dense(37, activation="sigmoid")(layers.Flatten()(inputs)))
+
+
+def _not_a_model(config):
+    return layers.Dense(37)
+
+
+def _no_compile(model, config):
+    pass
+
+
+def _no_rmse(model, config):
+    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss="mse", metrics=["mae"])
+
+
+def _schedule(model, config):
+    rate = keras.optimizers.schedules.ExponentialDecay(config.learning_rate, 10, 0.9)
+    model.compile(optimizer=keras.optimizers.Adam(rate), loss="mse",
+                  metrics=[keras.metrics.RootMeanSquaredError(name="rmse")])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("build", "compile_", "message"), [
+    (_wrong_output, None, r"gives \(10,\) per image, not the 37 answers"),
+    (_linear_output, None, r"outputs range from .* but vote fractions lie in \[0, 1\]"),
+    (_frozen, None, "no trainable weights"),
+    (_lambda, None, "cannot be saved and loaded back as a .keras file"),
+    (_wrong_input, None, r"input is \(None, 64, 64, 3\), the data gives images of shape \(None, 32, 32, 3\)"),
+    (_not_a_model, None, "returned Dense, not a keras.Model"),
+    (extra_block, _no_compile, "did not compile the model"),
+    (extra_block, _no_rmse, "training records rmse"),
+    (extra_block, _schedule, "learning rate is not a number training can set"),
+])
+def test_a_model_that_cannot_train_stops_before_anything_is_written(tiny_data, tmp_path, build, compile_, message):
+    out = tmp_path / "run"
+    with pytest.raises(ModelError, match=message) as error:
+        train.train(tiny_config(tiny_data, epochs=1), out, build_model=build, compile_model=compile_, verbose=False)
+    assert "\n" not in str(error.value)
+    assert not out.exists()
+
+
+def test_the_library_functions_count_as_the_configuration_model():
+    assert architecture.ModelSource.of(network.build_model, train.compile_model).source == "configuration"
+    assert architecture.ModelSource.of().source == "configuration"
+    source = architecture.ModelSource.of(extra_block)
+    assert source.source == "notebook" and source.compile is None
+
+
+def test_a_difference_in_layer_names_alone_is_the_same_architecture():
+    from galaxy_lib.config import Config
+
+    config = Config(crop=128, image_size=32, second_pool=2)
+    first, second = architecture.describe(extra_block(config)), architecture.describe(extra_block(config))
+    assert [name for _, name, *_ in first["layers"]] != [name for _, name, *_ in second["layers"]]
+    assert architecture.architecture_difference(first, second) is None
+    assert "first difference at layer" in architecture.architecture_difference(
+        first, architecture.describe(two_blocks(config)))
