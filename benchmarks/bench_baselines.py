@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         "data": results_store.display_path(resolve_path(config.data)),
         "split": sizes,
         "seed": config.seed,
+        "split_seed": config.split_seed,
         "test_pool": f"{config.test_pool_file}:{config.test_pool_subset}" if config.test_pool_file else None,
         "clusters": args.clusters,
     }

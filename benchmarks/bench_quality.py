@@ -2,9 +2,11 @@
 sample and score it on galaxies it never saw.
 
 Every configuration is scored on the *same* test set: the split is made once here (seed
-``--split-seed``) with the test galaxies drawn only from the sample's unbiased GalaxyID block
-(``complete_id_block_945990_999967`` in ``manifest.csv``; 612 galaxies, about 20% of the block)
-and written into the run folder before training, so ``train`` reuses it. The 399 hand-picked
+``--split-seed``, which also becomes the configuration's ``split_seed`` so that the run's
+``config.yaml`` names it; ``--set seed=K`` changes the model only) with the test galaxies drawn
+only from the sample's unbiased GalaxyID block (``complete_id_block_945990_999967`` in
+``manifest.csv``; 612 galaxies, about 20% of the block) and written into the run folder before
+training, so ``train`` reuses it. The 399 hand-picked
 ``extra_selected`` galaxies stay in training. The configuration's own data, split and
 time-limit keys are overridden; everything else (model, loss, augmentation, batch size ...)
 is what the parameters file says.
@@ -68,6 +70,7 @@ def main(argv: list[str] | None = None) -> Path:
     overrides.update(
         data=str(args.data.resolve()), max_images=0, test_pool_file=POOL_FILE, test_pool_subset=POOL_SUBSET,
         test_fraction=TEST_FRACTION, val_fraction=VAL_FRACTION, time_limit_minutes=args.minutes,
+        split_seed=args.split_seed,
     )
     config = load_config(args.file, overrides)
     run_label = args.label or results_store.label(Path(args.file).stem, *args.set)

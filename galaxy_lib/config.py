@@ -55,7 +55,7 @@ class Config:
     synthetic_n: int = 2000  # galaxies in that synthetic sky
     synthetic_seed: int = 0  # its seed (independent of the training seed)
     synthetic_test_n: int = 0  # unlabelled galaxies in images_test_rev1/, for a Kaggle submission (needs synthetic)
-    max_images: int = 0  # use at most this many labelled galaxies (0 = all); seeded choice
+    max_images: int = 0  # use at most this many labelled galaxies (0 = all); a choice seeded by split_seed
     skip_bad_images: bool = False  # skip unreadable JPEGs (listed) instead of failing
     resize_bad_size: bool = False  # resize images that are not 424x424 instead of failing
     tree_tolerance: float = 0.01  # how far a row's answers may stray from its tree sums
@@ -63,6 +63,9 @@ class Config:
     # --- split ------------------------------------------------------------------------
     val_fraction: float = 0.1  # share of galaxies for validation (model selection)
     test_fraction: float = 0.2  # share held out for the final test, never trained on
+    # draws the validation and test galaxies (and the max_images subset); `seed` does not, so
+    # runs that differ only in their seed are tested on the same galaxies
+    split_seed: int = 0
     test_pool_file: str = ""  # CSV (GalaxyID[, subset]) of galaxies allowed in the test set
     test_pool_subset: str = ""  # keep only rows of test_pool_file whose `subset` equals this (needs test_pool_file)
     refit: bool = False  # also train on the validation galaxies (split unchanged, test untouched; no model selection)
@@ -84,7 +87,7 @@ class Config:
     conv_blocks: int = 2  # convolution blocks; each one past the paper's 2 adds Conv-Conv (2x filters)-BN-MaxPool2
 
     # --- training -------------------------------------------------------------------------
-    seed: int = 0  # seeds the split, shuffling, weights and augmentation
+    seed: int = 0  # seeds the model: initial weights, shuffling, augmentation, dropout (not the split: split_seed)
     epochs: int = 50  # training epochs (paper: 50)
     batch_size: int = 256  # images per step (paper: 256)
     learning_rate: float = 1e-3  # Adam learning rate (paper: 1e-3)
@@ -143,6 +146,7 @@ class Config:
             "synthetic_test_n": self.synthetic_test_n >= 0,
             "synthetic_seed": self.synthetic_seed >= 0,
             "seed": self.seed >= 0,
+            "split_seed": self.split_seed >= 0,
             "max_images": self.max_images >= 0,
             "augment_shift": self.augment_shift >= 0,
             "mixup": self.mixup >= 0,

@@ -69,6 +69,7 @@ def test_every_user_error_is_a_galaxy_lib_error_and_still_a_value_error():
     [
         ({"seed": -1}, "'seed'.*out of range"),
         ({"synthetic_seed": -1}, "'synthetic_seed'.*out of range"),
+        ({"split_seed": -1}, "'split_seed'.*out of range"),
         ({"early_stopping_patience": -2}, "'early_stopping_patience'.*out of range"),
         ({"time_limit_minutes": -1}, "'time_limit_minutes'.*out of range"),
         ({"central_pixel_clusters": -3}, "'central_pixel_clusters'.*out of range"),
@@ -204,3 +205,40 @@ def test_changes_from_lists_differing_keys_as_old_then_new():
     assert list(run.changes_from(paper)) == ["crop", "head", "tta"]  # field order, as config.yaml lists them
     assert paper.changes_from(run)["crop"] == (207, 128)
     assert run.changes_from(run) == {}
+
+
+def test_split_seed_is_a_key_of_its_own_and_documented(repo_root):
+    c = Config()
+    assert (c.seed, c.split_seed) == (0, 0)
+    assert load_config(None, ["split_seed=4"]).split_seed == 4 and load_config(None, ["split_seed=4"]).seed == 0
+    with pytest.raises(ConfigError, match="'split_seed'.*expected an integer"):
+        load_config(None, ["split_seed=two"])
+    assert Config(seed=1, split_seed=2).changes_from(Config()) == {"split_seed": (0, 2), "seed": (0, 1)}
+    page = (repo_root / "docs" / "command-line-and-configuration.md").read_text()
+    assert "| `split_seed` | the galaxies: which are validation and test" in page
+    assert "| `seed` | the model: initial weights" in page
+    source = (repo_root / "galaxy_lib" / "config.py").read_text()
+    assert "split_seed: int = 0" in source and "(not the split: split_seed)" in source
+
+
+def test_an_old_config_yaml_without_split_seed_loads_resumes_and_evaluates(tmp_path):
+    """Run folders trained before ``split_seed`` existed have a ``config.yaml`` without it (``seed``
+    drew their split): it loads with the default 0, and a configuration that now names the seed
+    that drew their split is not refused when resuming or evaluating them (their ``split.csv``
+    decides their galaxies); any other difference still is."""
+    import yaml
+
+    from galaxy_lib.errors import RunError
+    from galaxy_lib.model.runs import EVALUATION_CHANGES, RESUMABLE_CHANGES, check_same_run
+
+    values = Config(seed=3, epochs=4).to_dict()
+    del values["split_seed"]
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(values, sort_keys=False))
+    saved = load_config(path)
+    assert (saved.seed, saved.split_seed, saved.epochs) == (3, 0, 4)
+    now = saved.replace(split_seed=3)
+    for allowed in (RESUMABLE_CHANGES, EVALUATION_CHANGES):
+        check_same_run(saved, now, allowed=allowed, where=tmp_path, advice="x")
+        with pytest.raises(RunError, match=r"\(seed: 3 -> 4\)"):
+            check_same_run(saved, now.replace(seed=4), allowed=allowed, where=tmp_path, advice="x")

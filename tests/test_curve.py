@@ -56,7 +56,7 @@ def tiny_data(tmp_path_factory):
 
 def tiny_config(data, **changes) -> Config:
     base = dict(data=str(data), crop=128, image_size=32, second_pool=2, epochs=1, batch_size=8,
-                val_fraction=0.2, test_fraction=0.2, seed=5)
+                val_fraction=0.2, test_fraction=0.2, seed=5, split_seed=5)
     return Config(**{**base, **changes})
 
 
@@ -82,8 +82,21 @@ def test_plan_lays_out_nested_subsets_of_one_split_and_writes_nothing(tiny_data,
         split.check_disjoint(s)
         for name in ("val", "test"):
             assert np.array_equal(split.ids_of(s, name), split.ids_of(plan.shared, name))
-    # the split is the one `train` would draw for the configuration
+    # the split is the one `train` would draw for the configuration (its split_seed), and so is the order
     assert plan.shared.equals(split.make_split(plan.data.ids, seed=5, val_fraction=0.2, test_fraction=0.2))
+    assert np.array_equal(plan.order, curve.nested_order(split.ids_of(plan.shared, "train"), 5))
+
+
+def test_the_split_and_the_subsets_come_from_split_seed_not_seed(tiny_data, tmp_path):
+    """The model seeds of a curve (``seed`` and the ones ``--seeds`` adds) never move its galaxies:
+    another ``seed`` gives the same split and subsets, another ``split_seed`` other ones."""
+    plan = curve.plan_curve(tiny_config(tiny_data, seed=5, split_seed=2), tmp_path / "a", "6,all", seeds=2)
+    again = curve.plan_curve(tiny_config(tiny_data, seed=9, split_seed=2), tmp_path / "b", "6,all")
+    assert plan.shared.equals(again.shared) and np.array_equal(plan.order, again.order)
+    assert [p.config.split_seed for p in plan.points] == [2] * 4 and plan.seeds == (5, 6)
+    moved = curve.plan_curve(tiny_config(tiny_data, seed=5, split_seed=3), tmp_path / "c", "6,all")
+    assert split.ids_of(moved.shared, "test").tolist() != split.ids_of(plan.shared, "test").tolist()
+    assert not np.array_equal(moved.order[:6], plan.order[:6])
 
 
 def test_the_order_depends_on_the_seed_only():

@@ -103,6 +103,9 @@ def test_the_budget_counts_every_member(params):
     ("name: x\nmembers:\n  - {name: a, config: small.yaml}\n"
      "  - {name: b, config: small.yaml, set: {test_fraction: 0.3}}\n",
      r"ens.yaml: members a and b differ in test_fraction: 0.2 vs 0.3; an ensemble's members must share the data"),
+    ("name: x\nmembers:\n  - {name: a, config: small.yaml}\n"
+     "  - {name: b, config: small.yaml, set: {seed: 4, split_seed: 1}}\n",  # seeds may differ, split seeds not
+     r"ens.yaml: members a and b differ in split_seed: 0 vs 1; an ensemble's members must share the data"),
     ("name: x\nmembers:\n  - {config: small.yaml}\n  - {config: ens.yaml}\n",
      r"ens.yaml member 2: .*an ensemble itself"),
     ("name: x\nmembers: [\n", r"ens.yaml: not valid YAML"),

@@ -88,13 +88,13 @@ def test_load_split_missing_file(tmp_path):
 
 def test_split_for_config_saves_then_reuses(kaggle_folder, tmp_path):
     data = dataset.load_dataset(kaggle_folder)
-    config = load_config(None, {"val_fraction": 0.25, "test_fraction": 0.25, "seed": 3})
+    config = load_config(None, {"val_fraction": 0.25, "test_fraction": 0.25, "split_seed": 3})
     path = tmp_path / "run" / "split.csv"
     first = split.split_for_config(data, config, path)
     assert path.is_file() and split.describe_split(first) == "train 6 / val 3 / test 3"
-    reused = split.split_for_config(data, config.replace(seed=99, test_fraction=0.5), path)
+    reused = split.split_for_config(data, config.replace(split_seed=99, test_fraction=0.5), path)
     assert reused.equals(first)  # the saved split wins over a changed configuration
-    fresh = split.split_for_config(data, config.replace(seed=99))
+    fresh = split.split_for_config(data, config.replace(split_seed=99))
     assert not fresh.equals(first)
 
 
@@ -147,3 +147,88 @@ def test_as_trained_counts_validation_galaxies_as_training_only_with_refit():
         split.ids_of(table, "train").tolist() + split.ids_of(table, "val").tolist())
     assert split.ids_of(refit, "test").tolist() == split.ids_of(table, "test").tolist()
     assert len(split.ids_of(table, "val")) == 20  # the original is left alone
+
+
+# --- split_seed: the split has a seed of its own --------------------------------------------------------
+
+
+def _draw_before_split_seed(ids, config, root):
+    """How ``split_for_config`` drew a new split before ``split_seed`` existed: ``seed`` chose the
+    ``max_images`` subset and the validation and test galaxies."""
+    pool = None
+    if config.test_pool_file:
+        pool = split.read_test_pool(root / config.test_pool_file, config.test_pool_subset)
+    chosen = split.subsample_ids(ids, config.max_images, config.seed)
+    return split.make_split(chosen, seed=config.seed, val_fraction=config.val_fraction,
+                            test_fraction=config.test_fraction, test_pool=pool)
+
+
+def _tiny_data(root, pool_subset=""):
+    """A stand-in for a data set (``split_for_config`` reads only its ids and root), with a test pool
+    file in which three in four galaxies carry ``pool_subset``."""
+    from types import SimpleNamespace
+
+    ids = np.arange(5000, 5200)
+    if pool_subset:
+        subsets = [pool_subset if i % 4 else "extra_selected" for i in range(len(ids))]
+        pd.DataFrame({"GalaxyID": ids, "subset": subsets}).to_csv(root / "manifest.csv", index=False)
+    return SimpleNamespace(ids=ids, root=root)
+
+
+def test_runs_that_differ_only_in_seed_share_the_split(tmp_path):
+    data = _tiny_data(tmp_path)
+    base = load_config(None, {"val_fraction": 0.1, "test_fraction": 0.2, "max_images": 150, "split_seed": 4})
+    first = split.split_for_config(data, base.replace(seed=0))
+    for seed in (1, 7):
+        other = split.split_for_config(data, base.replace(seed=seed))
+        assert other.equals(first)  # the same galaxies in the subset, in validation and in test
+    assert len(first) == 150 and split.describe_split(first) == "train 105 / val 15 / test 30"
+    moved = split.split_for_config(data, base.replace(split_seed=5))
+    for name in ("val", "test"):
+        assert not np.array_equal(split.ids_of(moved, name), split.ids_of(first, name))
+    assert not np.array_equal(np.sort(moved["GalaxyID"]), np.sort(first["GalaxyID"]))  # another subset too
+
+
+def test_a_file_that_pinned_its_split_with_seed_gets_it_with_split_seed(tmp_path):
+    """A parameters file written before ``split_seed`` (``seed: 3``, relying on it for the split, with
+    a test pool and ``max_images``) draws exactly its old galaxies once it says ``split_seed: 3``;
+    without it, the same seed now trains on the default split (``split_seed`` 0)."""
+    data = _tiny_data(tmp_path, pool_subset="block")
+    old_text = ("seed: 3\nmax_images: 160\nval_fraction: 0.1\ntest_fraction: 0.2\n"
+                "test_pool_file: manifest.csv\ntest_pool_subset: block\n")
+    (tmp_path / "old.yaml").write_text(old_text)
+    (tmp_path / "pinned.yaml").write_text(old_text + "split_seed: 3\n")
+    old = load_config(tmp_path / "old.yaml")
+    before = _draw_before_split_seed(data.ids, old, tmp_path)
+    pinned = load_config(tmp_path / "pinned.yaml")
+    assert (pinned.seed, pinned.split_seed) == (3, 3)
+    assert split.split_for_config(data, pinned).equals(before)
+    assert not split.split_for_config(data, old).equals(before)
+    assert split.split_for_config(data, old).equals(_draw_before_split_seed(data.ids, old.replace(seed=0), tmp_path))
+
+
+def test_the_repository_parameters_files_split_as_before(repo_root, tmp_path):
+    """Every parameters file draws the galaxies it drew when ``seed`` made the split: an ordinary
+    file and a learning curve by their configuration, an ensemble by its first member's (which made
+    the shared split), all on a stand-in data set with the file's fractions, pool and ``max_images``."""
+    from galaxy_lib.model.ensemble import EnsembleConfig, load_parameters
+    from galaxy_lib.studies.curve_file import is_curve_file, load_curve_file
+
+    checked = 0
+    for path in sorted((repo_root / "parameters").glob("*.yaml")):
+        if path.name.startswith("compare"):
+            continue  # names finished runs: no split of its own
+        if is_curve_file(path):
+            loaded = load_curve_file(path)
+            configs = [loaded.curve.config] + ([loaded.validation.config] if loaded.validation else [])
+        else:
+            loaded = load_parameters(path)
+            configs = [loaded.first] if isinstance(loaded, EnsembleConfig) else [loaded]
+        for config in configs:
+            root = tmp_path / f"{path.stem}-{checked}"
+            root.mkdir()
+            data = _tiny_data(root, pool_subset=config.test_pool_subset)
+            before = _draw_before_split_seed(data.ids, config, root)
+            assert split.split_for_config(data, config).equals(before), path.name
+            checked += 1
+    assert checked >= 10

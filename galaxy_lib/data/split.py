@@ -8,6 +8,12 @@ resumed training and reports read that file instead of re-drawing.
 A *test pool* restricts the held-out galaxies to a list, e.g. the shared sample's unbiased
 ``complete_id_block_945990_999967``: validation and test are then drawn from the pool only and
 every galaxy outside it (the 399 hand-picked ``extra_selected`` ones) is used for training.
+
+A configuration's split is drawn by its ``split_seed``, never by its ``seed`` (which seeds the
+model: initial weights, shuffling, augmentation, dropout). So two runs that differ only in their
+``seed`` hold out the same galaxies, and the seed-to-seed spread of their test figures is the
+model's, not the test set's. (Before ``split_seed`` existed, ``seed`` drew the split: a
+parameters file that set ``seed: K`` for its split says ``split_seed: K`` now.)
 """
 
 from __future__ import annotations
@@ -193,10 +199,12 @@ def subsample_ids(ids: Any, max_images: int, seed: int) -> np.ndarray:
 def split_for_config(data: Any, config: Any, path: str | os.PathLike[str] | None = None) -> pd.DataFrame:
     """The run's split: ``path`` (a ``split.csv``) when it exists, else a new one saved there.
 
-    A new split honours ``max_images`` (a seeded subset) and ``test_pool_file`` /
-    ``test_pool_subset`` (relative to the data root). A reused split must only name galaxies
-    that are in ``data``; it is reused even when the configuration changed, so that a
-    resumed or re-evaluated run sees exactly the galaxies it was made with.
+    A new split is drawn by ``split_seed`` (not ``seed``: runs that differ only in their model's
+    seed share it) and honours ``max_images`` (a subset, seeded by ``split_seed`` too) and
+    ``test_pool_file`` / ``test_pool_subset`` (relative to the data root). A reused split must
+    only name galaxies that are in ``data``; it is reused even when the configuration changed
+    (``split_seed`` included), so that a resumed or re-evaluated run sees exactly the galaxies it
+    was made with.
     """
     if path is not None and Path(path).is_file():
         df = load_split(path)
@@ -206,14 +214,15 @@ def split_for_config(data: Any, config: Any, path: str | os.PathLike[str] | None
                 f"{path}: GalaxyID {unknown[0]} is not in the data set {data.root} ({len(unknown)} unknown ids)"
             )
         return df
-    ids = subsample_ids(data.ids, config.max_images, config.seed)
+    ids = subsample_ids(data.ids, config.max_images, config.split_seed)
     pool = None
     if config.test_pool_file:
         pool = read_test_pool(_pool_path(config.test_pool_file, Path(data.root)), config.test_pool_subset)
     elif config.test_pool_subset:
         raise DataError("config key 'test_pool_subset' needs 'test_pool_file' as well")
     df = make_split(
-        ids, seed=config.seed, val_fraction=config.val_fraction, test_fraction=config.test_fraction, test_pool=pool
+        ids, seed=config.split_seed, val_fraction=config.val_fraction, test_fraction=config.test_fraction,
+        test_pool=pool,
     )
     if path is not None:
         save_split(df, path)

@@ -211,7 +211,7 @@ def baselines_for_config(config, data=None, *, progress: bool = True) -> pd.Data
     """The baseline table for a configuration's own split, without any model: fitted on its
     training galaxies, scored on its test galaxies (validation when it has no test set).
 
-    The split is drawn exactly as ``train`` draws it (same seed, fractions and test pool), so
+    The split is drawn exactly as ``train`` draws it (same split_seed, fractions and test pool), so
     the numbers are the ones an evaluation of that configuration's run will show beside the
     model. ``data`` is a loaded :class:`~galaxy_lib.data.dataset.GalaxyData` (default: the
     configuration's ``data``).

@@ -28,9 +28,10 @@ and the notebooks tell the two kinds of file apart by the ``members`` key
 figure, so every member must share the data and split keys (:data:`SHARED_KEYS`, checked when
 the file is loaded), and training makes the split once, with the first member's configuration,
 saves it as the ensemble folder's ``split.csv`` and copies it into each member's folder before
-that member trains (training reuses a ``split.csv`` it finds, whatever the member's seed).
-Evaluating checks it again: members whose ``split.csv`` files disagree on the test galaxies are
-refused with a :class:`~galaxy_lib.errors.RunError`.
+that member trains (training reuses a ``split.csv`` it finds; a member's ``seed`` never draws
+galaxies anyway, the shared ``split_seed`` does). Evaluating checks it again: members whose
+``split.csv`` files disagree on the test galaxies are refused with a
+:class:`~galaxy_lib.errors.RunError`.
 
 **The folder.** ``runs/<name>/`` (an :class:`EnsembleFolder`) holds ``members.yaml`` (the
 member names and their run folders, relative to it), ``split.csv`` and, once evaluated, the
@@ -79,11 +80,12 @@ MEMBER_KEYS = ("name", "config", "set")
 """Keys of one member in it."""
 SHARED_KEYS = (
     "data", "synthetic", "synthetic_n", "synthetic_seed", "synthetic_test_n", "max_images", "skip_bad_images",
-    "resize_bad_size", "val_fraction", "test_fraction", "test_pool_file", "test_pool_subset", "runs_dir",
-    "reports_dir",
+    "resize_bad_size", "val_fraction", "test_fraction", "split_seed", "test_pool_file", "test_pool_subset",
+    "runs_dir", "reports_dir",
 )
-"""Keys every member must agree on: the data and its split (the same test galaxies), and where the
-ensemble's folder and report go."""
+"""Keys every member must agree on: the data and its split (the same test galaxies; ``split_seed``
+too, so that each member's ``config.yaml`` names the seed that drew the split it trained on, while
+its ``seed`` may differ), and where the ensemble's folder and report go."""
 MIN_MEMBERS = 2
 
 _CONFIG_KEYS = frozenset(f.name for f in dataclasses.fields(Config))

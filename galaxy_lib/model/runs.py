@@ -80,8 +80,12 @@ RUNTIME_KEYS = frozenset({"threads", "strategy", "cache_crops", "crop_memory_mb"
 STOPPING_KEYS = frozenset({"epochs", "time_limit_minutes", "early_stopping_patience"})
 """When training ends: they only move the end, never what the finished epochs computed."""
 
-EVALUATION_CHANGES = EVALUATION_KEYS | PLACE_KEYS | RUNTIME_KEYS
-"""Keys that may differ from the run's saved configuration when evaluating it."""
+EVALUATION_CHANGES = EVALUATION_KEYS | PLACE_KEYS | RUNTIME_KEYS | {"split_seed"}
+"""Keys that may differ from the run's saved configuration when evaluating it. ``split_seed`` among
+them: it only draws a *new* split, and a run's galaxies are fixed by its ``split.csv`` (reused
+whatever the configuration says), so it cannot change what a run computed; and run folders made
+before the key existed read 0 although ``seed`` drew their split (a file that now says
+``split_seed: K`` for them must still resume and evaluate them)."""
 RESUMABLE_CHANGES = EVALUATION_CHANGES | STOPPING_KEYS
 """Keys that may differ between the first start of a run and its resumption."""
 

@@ -17,10 +17,12 @@ is refused with one :class:`~galaxy_lib.errors.RunError` line naming the folder 
 a comparison of half-made numbers would look as final as any other.
 
 **The same galaxies?** Held-out figures measured on different galaxies are not directly comparable
-(a split drawn with another ``seed`` holds other, easier or harder, galaxies out). :func:`split_check`
+(a split drawn with another ``split_seed`` holds other, easier or harder, galaxies out; the model's
+``seed`` does not move them, so two seeds of one configuration share them). :func:`split_check`
 compares the runs' test and validation galaxies and their data keys and says so prominently; runs
-of one exercise are comparable when they share ``split.csv`` (training reuses a ``split.csv`` it
-finds in the run folder, as an ensemble's members do).
+of one exercise are comparable when they share ``split.csv``: they were made with the same data,
+fractions and ``split_seed``, or training found the same ``split.csv`` in their run folders (as an
+ensemble's members do).
 
 **Intervals.** Each AUC comes with the bootstrap 95% interval evaluation computed on that run's test
 galaxies; :func:`non_overlapping` marks the answers where two runs' intervals do not overlap. That is
@@ -305,7 +307,8 @@ class SplitCheck:
             return ("**⚠ Not directly comparable:** " + "; ".join(problems) + ". Each run's figures, baselines "
                     "included, are measured on its own held-out galaxies, so a difference between runs mixes the "
                     "models with the galaxies they met; compare each run's gain over its own baselines, or train "
-                    "them on one split (training reuses a `split.csv` it finds in the run folder).")
+                    "them on one split (the same data, fractions and `split_seed`, whatever their `seed`; or copy "
+                    "one `split.csv` into each run folder before training, which reuses it).")
         if not self.same_val:
             val = ", ".join(f"`{label}` {int(n):,}" for label, n in self.table["val"].items())
             return (f"**⚠ Validation galaxies differ** (validation galaxies {val}; {self.shared_val:,} shared): the "

@@ -8,13 +8,15 @@ sizes it ends with the power-law extrapolation (:mod:`galaxy_lib.studies.power_l
 ``fit.json`` and ``extrapolation.png``.
 
 **One split, nested subsets.** The split is made once, from the configuration exactly as ``train``
-makes a run's (its ``seed``, fractions, test pool, ``max_images``), and kept as the curve folder's
-``split.csv``; an existing one is reused. Its training galaxies are put in a seeded random order
-once (``train_order.csv``, seeded by the configuration's seed on a stream of its own) and the point
-of size ``n`` trains on the first ``n`` of them, so a larger subset contains every smaller one and
-the curve measures more data, not other data. Every point has the same validation and test
-galaxies. ``--seeds k`` trains each size with training seeds ``seed, seed + 1, ... seed + k - 1``
-(initial weights, shuffling, augmentation, dropout), never another split or subset.
+makes a run's (its ``split_seed``, fractions, test pool, ``max_images``), and kept as the curve
+folder's ``split.csv``; an existing one is reused. Its training galaxies are put in a seeded random
+order once (``train_order.csv``, seeded by the configuration's ``split_seed`` on a stream of its own:
+which galaxies a subset holds is part of the split, not of the model) and the point of size ``n``
+trains on the first ``n`` of them, so a larger subset contains every smaller one and the curve
+measures more data, not other data. Every point has the same validation and test galaxies.
+``--seeds k`` trains each size with training seeds ``seed, seed + 1, ... seed + k - 1`` (initial
+weights, shuffling, augmentation, dropout), never another split or subset: the points' ``seed``
+differs, their ``split_seed`` does not.
 
 **How a point is told to train on n galaxies: its own** ``split.csv``. Each point is an ordinary run
 folder (``n00150-seed0/``) whose ``split.csv`` lists the shared validation and test galaxies and
@@ -92,8 +94,9 @@ FIGURE_FILE = "learning_curve.png"
 FIT_FILE = "fit.json"
 FIT_FIGURE_FILE = "extrapolation.png"
 ORDER_STREAM = 3
-"""The order's seed is ``[seed, ORDER_STREAM]``: a stream of its own, independent of the split's
-draw (``seed``) and of ``max_images``' (``[seed, 1]``)."""
+"""The order's seed is ``[split_seed, ORDER_STREAM]``: a stream of its own, independent of the
+split's draw (``split_seed``) and of ``max_images``' (``[split_seed, 1]``). (Curves made before
+``split_seed`` existed used ``seed`` here; their ``train_order.csv`` is reused as it is.)"""
 
 
 # --- sizes ---------------------------------------------------------------------------------------------
@@ -147,7 +150,8 @@ def point_name(n_train: int, seed: int) -> str:
 
 def nested_order(train_ids: Any, seed: int) -> np.ndarray:
     """The training galaxies in a seeded random order: the subset of size ``n`` is the first ``n``,
-    so every subset contains the smaller ones. Depends only on ``seed`` and the set of ids."""
+    so every subset contains the smaller ones. Depends only on ``seed`` (the configuration's
+    ``split_seed``) and the set of ids."""
     ids = np.sort(np.asarray(train_ids, dtype=np.int64))
     return np.random.default_rng([seed, ORDER_STREAM]).permutation(ids)
 
@@ -252,10 +256,11 @@ def plan_curve(
         raise ConfigError("the split has no test galaxies: a learning curve scores every point on the same test "
                           "galaxies; set test_fraction above 0")
     order_file = path / ORDER_FILE
-    order = _read_order(order_file, train_ids) if order_file.is_file() else nested_order(train_ids, config.seed)
+    order = (_read_order(order_file, train_ids) if order_file.is_file()
+             else nested_order(train_ids, config.split_seed))
     resolved = resolve_sizes(tokens, len(order))
 
-    seed_list = tuple(config.seed + k for k in range(seeds))
+    seed_list = tuple(config.seed + k for k in range(seeds))  # model seeds; every point keeps split_seed
     changes: dict[str, Any] = {} if minutes is None else {"time_limit_minutes": float(minutes)}
     points = []
     for seed in seed_list:  # seed by seed: an interrupted curve is a whole curve early
@@ -481,7 +486,7 @@ def _run_curve(config: Config, out_dir: str | os.PathLike[str], sizes: str | Seq
         **dict(record or {}),
         "sizes": list(plan.sizes), "seeds": list(plan.seeds),
         "time_limit_minutes": plan.points[0].config.time_limit_minutes, "epochs": config.epochs, "tta": config.tta,
-        "split_seed": config.seed, "order_seed": [config.seed, ORDER_STREAM],
+        "split_seed": config.split_seed, "order_seed": [config.split_seed, ORDER_STREAM],
         "galaxies": {"train": counts["train"], "val": counts["val"], "test": counts["test"]},
         "data": display_path(config.data),
     }
