@@ -85,9 +85,47 @@ def test_headers_sort_and_numeric_cells_carry_their_number():
     assert 'data-sort="60">60 s</td>' in row and 'data-sort="2026-01-01T00:00:00"' in row
 
 
+def test_the_instructor_sees_how_many_exercises_were_answered_and_which_model_trained():
+    """``report.json``'s ``answers`` (galaxy_lib.report.exercises.answers_record) and ``model``
+    (galaxy_lib.report.summary.model_record, from the run's architecture.json)."""
+    notebook_model = {"source": "notebook", "function": "build_model", "parameters": 1700000,
+                      "trainable_parameters": 1699000}
+    entries = [
+        _run("student", 0.12, 0.16) | {"answers": {"exercises": 9, "answered": 2, "predicted": 3},
+                                       "model": notebook_model},
+        _run("defaults", 0.12, 0.16) | {"answers": {"exercises": 9, "answered": 0, "predicted": 0},
+                                        "model": {"source": "configuration"}},
+        _run("old", 0.12, 0.16),  # rendered before either was recorded
+        _run("none", 0.12, 0.16) | {"answers": {"exercises": 0, "answered": 0, "predicted": 0}},
+    ]
+    compare = {"kind": "compare", "name": "cmp", "runs": [], "answers": {"exercises": 3, "answered": 3, "predicted": 1}}
+    page = render_index([*entries, compare], [])
+    assert "<th data-type=\"number\">Answers</th>" in page and "<th>Model</th>" in page
+    student, defaults = _row(page, "student"), _row(page, "defaults")
+    assert '<td class="num" data-sort="0.222222" title="3 with a prediction">2 / 9</td>' in student
+    assert ('<td><a href="student/architecture.json">notebook: build_model, 1,700,000 parameters</a></td>'
+            in student)
+    assert '<td class="num" data-sort="0" title="0 with a prediction">0 / 9</td>' in defaults
+    assert "<td>configuration</td>" in defaults and "architecture.json" not in defaults
+    assert '<td class="num" data-sort="1" title="1 with a prediction">3 / 3</td>' in page[page.index("Comparisons"):]
+
+    table = _Table()
+    table.feed(page)
+    assert all(len(row) == len(table.headers) for row in table.rows)  # one cell per column in every row
+    answers, model = table.labels.index("Answers"), table.labels.index("Model")
+    assert [(row[answers]["text"], row[model]["text"]) for row in table.rows] == [
+        ("2 / 9", "notebook: build_model, 1,700,000 parameters"), ("0 / 9", "configuration"),
+        ("–", "–"),  # rendered before either was recorded
+        ("–", "–"),  # no exercises in its notebooks: nothing to count
+    ]
+    assert table.rows[-1][answers]["sort"] == ""  # sorted last, as a missing figure
+
+
 def test_everything_from_a_summary_is_escaped():
     evil = '<img src=x onerror="alert(1)">'
-    entry = _run(evil, 0.12, 0.16) | {"data": evil, "kernel": evil, "baselines": {evil: 0.2, "training mean": 0.16}}
+    entry = _run(evil, 0.12, 0.16) | {"data": evil, "kernel": evil, "baselines": {evil: 0.2, "training mean": 0.16},
+                                      "model": {"source": evil, "function": evil, "parameters": 3},
+                                      "answers": {"exercises": evil, "answered": evil}}
     compare = {"kind": "compare", "name": evil, "html": evil, "runs": [{"name": evil, "test_rmse": 0.1}]}
     page = render_index([entry, compare], [{"folder": evil, "error": evil, "notebook": evil}])
     assert "<img" not in page and 'onerror="' not in page
@@ -109,6 +147,7 @@ class _Table(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
         self.headers: list[str | None] = []
+        self.labels: list[str] = []
         self.rows: list[list[dict]] = []
         self._cell: dict | None = None
         self._tables = 0
@@ -121,6 +160,7 @@ class _Table(HTMLParser):
             return
         elif tag == "th":
             self.headers.append(attrs.get("data-type"))
+            self.labels.append("")
         elif tag == "tr" and self.headers and self._cell is None:
             self.rows.append([])
         elif tag == "td":
@@ -129,6 +169,8 @@ class _Table(HTMLParser):
     def handle_data(self, data):
         if self._cell is not None:
             self._cell["text"] += data
+        elif self._tables == 1 and self.labels and not self.rows:
+            self.labels[-1] += data
 
     def handle_endtag(self, tag):
         if tag == "td" and self._cell is not None:
@@ -166,7 +208,8 @@ def test_the_sort_script_orders_rows_by_number_and_keeps_missing_figures_last():
     table = _Table()
     table.feed(render_index(entries, []))
     assert len(table.rows) == 5 and all(len(row) == len(table.headers) for row in table.rows)
-    vs, date = 6, 1  # "vs training mean" (none, +25%, -0.2%, +5%, +43.8%), "Date (UTC)"
+    # "vs training mean" (none, +25%, -0.2%, +5%, +43.8%), "Date (UTC)"
+    vs, date = table.labels.index("vs training mean"), table.labels.index("Date (UTC)")
     spec = {"headers": table.headers, "rows": table.rows, "script": SORT_SCRIPT, "clicks": [vs, vs, date]}
     done = subprocess.run(["node", "-e", _DOM, json.dumps(spec)], capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr

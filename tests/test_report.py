@@ -7,8 +7,12 @@ choice) is tested in seconds and without the rest of the library.
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 import sys
+from collections.abc import Sequence
+from html.parser import HTMLParser
 from pathlib import Path
 
 import nbformat
@@ -17,6 +21,14 @@ import pytest
 from galaxy_lib import cli, report
 from galaxy_lib.config import Config, load_config, resolve_path
 from galaxy_lib.errors import DataError
+from galaxy_lib.report.exercises import (
+    ANSWER_PLACEHOLDER,
+    ANSWER_TAG,
+    EXERCISE_TAG,
+    NOT_ANSWERED,
+    PREDICTION_PLACEHOLDER,
+    PREDICTION_TAG,
+)
 
 PARAMETERS = (
     'config_file: str = ""  # parameters file\noverrides: dict = {}  # changed keys\nrun_dir: str = ""  # run folder'
@@ -44,7 +56,7 @@ FAIL = (
 )
 
 
-def _notebook(path: Path, *cells: str) -> None:
+def _notebook(path: Path, *cells: str, exercises: Sequence[nbformat.NotebookNode] = ()) -> None:
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.cells.append(nbformat.v4.new_markdown_cell("# Throwaway notebook"))
@@ -53,7 +65,18 @@ def _notebook(path: Path, *cells: str) -> None:
     parameters.metadata["tags"] = ["parameters"]
     nb.cells.append(parameters)
     nb.cells.extend(nbformat.v4.new_code_cell(source) for source in (SETUP, *cells))
+    nb.cells.extend(exercises)
     nbformat.write(nb, path)
+
+
+def _exercise_cells(number: str, answer: str | None) -> list[nbformat.NotebookNode]:
+    """An exercise as the notebooks hold it: the question, an unanswered prediction and ``answer``
+    (None: the placeholder)."""
+    md = nbformat.v4.new_markdown_cell
+    return [md(f"### Exercise {number}: Marker title {number}\n\nWhat does marker-question-{number} change?",
+               metadata={"tags": [EXERCISE_TAG]}),
+            md(PREDICTION_PLACEHOLDER, metadata={"tags": [PREDICTION_TAG]}),
+            md(answer or ANSWER_PLACEHOLDER, metadata={"tags": [ANSWER_TAG]})]
 
 
 @pytest.fixture
@@ -64,7 +87,7 @@ def project(tmp_path, monkeypatch) -> Path:
     (tmp_path / "data").mkdir()
     notebooks = tmp_path / "notebooks"
     notebooks.mkdir()
-    _notebook(notebooks / "01_first.ipynb", FIGURE)
+    _notebook(notebooks / "01_first.ipynb", FIGURE, exercises=_exercise_cells("1.1", "**Your answer:** marker-answer"))
     _notebook(notebooks / "02_second.ipynb", FAIL, METRICS)
     (tmp_path / "parameters" / "tiny.yaml").write_text("data: data\nrun_name: tiny\nlearning_rate: 0.0123\n")
     monkeypatch.setenv("GALAXY_LIB_ROOT", str(tmp_path))
@@ -96,6 +119,10 @@ def test_report_renders_both_html_files_and_index(project):
         assert "data:image/png;base64," in page  # the figure is embedded, not linked
         assert "marker-output tiny" in page  # outputs of the second notebook are there
         assert "Where this report ran" in page and "02_second.ipynb" in page
+    for page in (full, no_code):  # the student's answer reaches both pages, and the instructor's first
+        assert 'id="Your-answers"' in page and "marker-answer" in page
+        assert '<a href="#Your-answers">1 of 1 exercise answered</a>' in page
+        assert not network_loads(page)
     assert "set_title" in full and "set_title" not in no_code  # code shown / hidden
     assert "about-code-marker" in full and "about-code-marker" not in no_code  # so is prose about the code
 
@@ -106,6 +133,8 @@ def test_report_renders_both_html_files_and_index(project):
     assert [t["notebook"] for t in summary["notebooks"]] == ["01_first.ipynb", "02_second.ipynb"]
     assert all(t["seconds"] > 0 for t in summary["notebooks"])
     assert summary["metrics"]["test_rmse"] == pytest.approx(0.0123)
+    assert summary["answers"] == {"exercises": 1, "answered": 1, "predicted": 0}
+    assert summary["model"] == {"source": "configuration"}  # no architecture.json: the configuration's model
     assert summary["environment"]["packages"]["nbconvert"] and summary["environment"]["cpu_model"]
 
     for text in (full, no_code, (folder / report.SUMMARY_FILE).read_text()):
@@ -116,6 +145,7 @@ def test_report_renders_both_html_files_and_index(project):
     index = (project / "reports" / "index.html").read_text()
     assert 'href="tiny/report.html"' in index and 'href="tiny/report_no_code.html"' in index
     assert "0.0123" in index and "training mean: 0.1660" in index
+    assert '<td class="num" data-sort="1" title="0 with a prediction">1 / 1</td>' in index
     assert not list((project / "reports").glob(".tiny.*"))  # no staging folder left behind
 
 
@@ -279,3 +309,111 @@ def test_one_json_reader_tolerates_missing_and_malformed_records(tmp_path):
     assert summary.read_json_object(tmp_path / "list.json") == {}
     assert summary.read_json_object(tmp_path / "bad.json") == {}
     assert summary.read_json_object(tmp_path / "good.json") == {"a": 1}
+
+
+class _Loads(HTMLParser):
+    """What a page makes the browser fetch by itself: scripts, stylesheets, images, frames, media."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "link" and attrs.get("href"):  # stylesheets, icons, preloads
+            self.found.append(f"link {attrs['href']}")
+        elif tag in {"script", "img", "iframe", "source", "audio", "video", "embed"} and attrs.get("src"):
+            self.found.append(f"{tag} {attrs['src']}")
+
+
+def network_loads(page: str) -> list[str]:
+    """The page's resource loads that are not embedded (``data:``), plus CSS ``url()`` and ``@import``
+    of anything but ``data:``; links in prose (``<a href>``) are fine: they load only when followed."""
+    parser = _Loads()
+    parser.feed(page)
+    loads = [load for load in parser.found if not load.split(" ", 1)[1].startswith("data:")]
+    loads += re.findall(r"@import[^;]*|url\((?!\s*['\"]?data:)[^)]*\)", page)
+    return loads
+
+
+def _summary(name: str = "x", **extra) -> dict:
+    return {"name": name, "date": "2026-01-01T00:00:00", "config_file": "", "data": "data", "kernel": "python3",
+            "total_seconds": 1.0, "notebooks": [{"notebook": "01_x.ipynb", "seconds": 1.0}], "environment": {}} | extra
+
+
+def test_pages_are_self_contained_and_end_with_the_students_answers(tmp_path, monkeypatch):
+    """Rendering alone (no kernel): no script, style or image from the network, formulas as MathML,
+    figures and markdown images embedded, and "Your answers" before the environment section."""
+    from galaxy_lib.report.html import render_html
+
+    monkeypatch.setenv("GALAXY_LIB_ROOT", str(tmp_path))
+    nb = nbformat.v4.new_notebook()
+    md = nbformat.v4.new_markdown_cell
+    figure = nbformat.v4.new_code_cell("plt.show()", execution_count=1)
+    figure.outputs = [nbformat.v4.new_output("display_data", data={"image/png": _PNG, "text/plain": "<Figure>"})]
+    (tmp_path / "local.png").write_bytes(base64.b64decode(_PNG))
+    nb.cells = [md("# Notebook\n\nThe error is $\\sqrt{\\frac{1}{N}\\sum_i (p_i - a_i)^2}$, see [Kaggle]"
+                   "(https://www.kaggle.com/c/galaxy-zoo-the-galaxy-challenge).\n\n![a local figure](local.png)"),
+                figure,
+                *_exercise_cells("1.1", "**Your answer:** marker-answer, with $\\alpha < 1$ and $$x^2$$"),
+                *_exercise_cells("1.2", None)]
+    nbformat.write(nb, tmp_path / "01_x.ipynb")
+    summary = _summary(model={"source": "notebook", "function": "build_model", "parameters": 1632181})
+    pages = [path.read_text() for path in render_html([tmp_path / "01_x.ipynb"], tmp_path, summary)]
+    for page in pages:
+        assert not network_loads(page), network_loads(page)
+        assert "mathjax" not in page.lower() and "require.min.js" not in page and "cdnjs" not in page
+        assert page.count("<math ") == 5 and "$" not in page.split("<body", 1)[1].split("Where this report ran")[0]
+        assert 'href="https://www.kaggle.com/c/galaxy-zoo-the-galaxy-challenge"' in page  # a link in prose stays
+        assert page.count('src="data:image/png;base64,') == 2  # the output and the markdown image, both embedded
+        assert '<img alt="a local figure" src="data:image/png;base64,' in page
+        answers = page[page.index('id="Your-answers"'):page.index('id="Where-this-report-ran"')]
+        assert "1 of 2 exercises answered" in answers and "marker-answer" in answers
+        assert "Question: What does marker-question-1.2 change?" in answers
+        assert answers.count(f"<strong>{NOT_ANSWERED.strip('*')}</strong>") == 3  # two predictions, one answer
+        assert "double-click" not in answers
+        assert '<a href="#Your-answers">1 of 2 exercises answered</a>, 0 with a prediction' in page
+        assert "notebook: build_model, 1,632,181 parameters" in page  # the header's Model row
+
+    plain = [path.read_text() for path in render_html([tmp_path / "01_x.ipynb"], tmp_path, _summary())]
+    nb.cells = nb.cells[:2]  # no exercises: no section, no header line
+    nbformat.write(nb, tmp_path / "01_x.ipynb")
+    for page in (path.read_text() for path in render_html([tmp_path / "01_x.ipynb"], tmp_path, _summary())):
+        assert "Your-answers" not in page and "<td>Model</td>" not in page
+    assert all("Your-answers" in page for page in plain)
+
+
+def test_a_formula_that_cannot_be_converted_stays_as_text(tmp_path, monkeypatch):
+    from galaxy_lib.report import html
+
+    assert html._mathml("x^2", "inline").startswith("<math")
+    monkeypatch.setattr("latex2mathml.converter.convert", lambda *a, **k: (_ for _ in ()).throw(ValueError("bad")))
+    assert html._mathml("\\frac{", "inline") is None
+    exporter = html.offline_exporter()
+    body, _ = exporter.from_notebook_node(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("$x^2$")]))
+    assert "$x^2$" in body and "<math" not in body
+
+
+def test_the_run_records_its_model_for_the_report(tmp_path):
+    """report.json's ``model``: architecture.json's source, function and parameter counts; a run without
+    it is the configuration's model; a damaged one does not stop the report."""
+    from galaxy_lib.report.summary import RUN_RECORDS, model_record, model_text
+
+    assert model_record(tmp_path) == {"source": "configuration"}
+    assert model_record(None) is None
+    (tmp_path / "architecture.json").write_text(json.dumps({
+        "source": "notebook", "function": "build_model", "code": "def build_model(config): ...",
+        "parameters": 1700000, "trainable_parameters": 1699000, "layers": [["Conv2D", "conv", [None, 8], 10]]}))
+    record = model_record(tmp_path)
+    assert record == {"source": "notebook", "function": "build_model", "parameters": 1700000,
+                      "trainable_parameters": 1699000}
+    assert model_text(record) == "notebook: build_model, 1,700,000 parameters"
+    assert model_text({"source": "configuration", "parameters": 1632181}) == "configuration, 1,632,181 parameters"
+    assert "architecture.json" in RUN_RECORDS  # copied beside the report
+    (tmp_path / "architecture.json").write_text("{broken")
+    assert model_record(tmp_path) is None
+
+
+_PNG = (  # a 1x1 PNG
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+)

@@ -38,9 +38,14 @@ An ensemble parameters file (:mod:`galaxy_lib.model.ensemble`) goes through the 
 ``run_dir`` the ensemble folder; :func:`galaxy_lib.report.notebook.setup` recognises it, notebook 2
 trains the members one after the other and notebook 3 evaluates their mean as one model.
 
+Every ``report.json`` carries ``answers``: how many of the executed notebooks' exercises the
+student answered (:func:`galaxy_lib.report.exercises.answers_record`), read from the notebooks as
+they were run, which is what the index shows beside each report.
+
 The other modules of this package each do one of those jobs: :mod:`.kernels` (which kernel),
 :mod:`.execute` (papermill), :mod:`.summary` (``report.json`` and the run's records),
-:mod:`.html` (the two pages) and :mod:`.index` (``reports/index.html``).
+:mod:`.html` (the two pages), :mod:`.exercises` (the student's answers) and :mod:`.index`
+(``reports/index.html``).
 """
 
 from __future__ import annotations
@@ -64,6 +69,7 @@ from galaxy_lib.model.ensemble import EnsembleConfig, EnsembleFolder, load_ensem
 from galaxy_lib.model.runs import RunFolder
 from galaxy_lib.paths import replace_folder
 from galaxy_lib.report.execute import KERNEL_LOG, NotebookFailed, execute_notebook, kernel_stderr_to
+from galaxy_lib.report.exercises import answers_record, collect
 from galaxy_lib.report.html import FULL_HTML, NO_CODE_HTML, render_html
 from galaxy_lib.report.index import INDEX_FILE, write_index
 from galaxy_lib.report.kernels import kernel_environment, kernel_spec
@@ -179,8 +185,10 @@ def render_report(name: str, notebooks: list[Path], parameters: dict[str, Any], 
                 seconds = execute_notebook(notebook, staging / notebook.name, parameters, kernel_name, progress)
                 timings.append({"notebook": notebook.name, "seconds": round(seconds, 1)})
         summary = records(staging, timings, started)
+        executed = [staging / n.name for n in notebooks]
+        summary["answers"] = answers_record(collect(executed))  # the instructor's count (index, report.json)
         atomic_write_text(staging / SUMMARY_FILE, json.dumps(summary, indent=2, default=str) + "\n")
-        render_html([staging / n.name for n in notebooks], staging, summary)
+        render_html(executed, staging, summary)
     except BaseException as exc:
         failed = _keep_failed(staging, reports / f"{name}.failed", exc, timings)
         with contextlib.suppress(OSError):

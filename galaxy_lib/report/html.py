@@ -4,6 +4,18 @@ The page opens with a header (run, date, inputs, the held-out headline) and clos
 ran (timings, packages, machine). Kernels' stderr streams keep warnings a student should see but
 lose TensorFlow's start-up chatter (absl / cuInit / oneDNN lines), which says nothing about the
 run; the code-hidden page drops stderr altogether.
+
+Both pages end, before that environment section, with "Your answers" (:mod:`.exercises`): each
+exercise's question with the student's prediction and answer, the empty ones marked; the header
+says how many were answered and links to it.
+
+Both pages are self-contained, so that an instructor can read an archived report offline: they
+are rendered with :data:`TEMPLATE`, nbconvert's ``lab`` template without the scripts it loads from
+a CDN (require.js, MathJax, mermaid.js, the widgets manager); figures are embedded as ``data:``
+URIs (outputs always, markdown images with ``embed_images``) and the styles are inlined. Formulas
+in markdown (``$...$``, ``$$...$$``, ``\\begin{...}``, for instance in a student's answer) become
+MathML with ``latex2mathml``, which browsers render natively; LaTeX it cannot convert stays as
+text. A ``text/latex`` output of a code cell (none of the notebooks has one) would show as text.
 """
 
 from __future__ import annotations
@@ -17,11 +29,25 @@ from pathlib import Path
 from typing import Any
 
 from galaxy_lib.config import atomic_write_text, project_root
-from galaxy_lib.report.summary import curve_headline
+from galaxy_lib.report.exercises import (
+    SECTION_TITLE,
+    Exercise,
+    answered_count,
+    answers_markdown,
+    answers_record,
+    collect,
+)
+from galaxy_lib.report.summary import curve_headline, model_text
 
 FULL_HTML = "report.html"  # with code, for students
 NO_CODE_HTML = "report_no_code.html"  # code hidden, for instructors
 ABOUT_CODE_TAG = "about-code"  # markdown cells about the code itself, left out of the code-hidden report
+TEMPLATE = "galaxy_offline"
+"""The pages' nbconvert template (``templates/galaxy_offline/`` beside this module): ``lab`` without
+the scripts it would load from the network."""
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+ANSWERS_ANCHOR = "#" + SECTION_TITLE.replace(" ", "-")
+"""The link to the "Your answers" heading (nbconvert's anchors are the heading text with ``-`` for spaces)."""
 
 _TENSORFLOW_NOISE = re.compile(
     r"^(?:"
@@ -57,15 +83,69 @@ def _clean_outputs(cell: Any, root: str) -> None:
     cell.outputs = outputs
 
 
-def render_html(executed: Sequence[Path], out_dir: Path, summary: Mapping[str, Any]) -> tuple[Path, Path]:
-    """Join the executed notebooks under a header and an environment section, and render it twice
-    with nbconvert: with code (students) and code-hidden (instructors)."""
-    import nbformat
+def offline_exporter(**traits: Any) -> Any:
+    """An nbconvert ``HTMLExporter`` whose pages load nothing from the network (module docstring):
+    the :data:`TEMPLATE`, markdown images embedded and formulas as MathML. ``traits`` are passed on
+    (``exclude_input=True`` ...)."""
+    from jinja2 import pass_context
     from nbconvert import HTMLExporter
+    from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
 
+    class MathMLRenderer(IPythonRenderer):
+        """nbconvert's markdown renderer with formulas as MathML instead of text left for MathJax."""
+
+        def block_math(self, body: str) -> str:
+            return _mathml(body, display="block") or super().block_math(body)
+
+        def inline_math(self, body: str) -> str:
+            return _mathml(body, display="inline") or super().inline_math(body)
+
+        def latex_environment(self, name: str, body: str) -> str:
+            latex = f"\\begin{{{name}}}{body}\\end{{{name}}}"
+            return _mathml(latex, display="block") or super().latex_environment(name, body)
+
+    class OfflineHTMLExporter(HTMLExporter):
+        @pass_context
+        def markdown2html(self, context: Any, source: str) -> str:
+            """nbconvert's own filter (``HTMLExporter.markdown2html``) with :class:`MathMLRenderer`."""
+            cell = context.get("cell", {})
+            renderer = MathMLRenderer(
+                escape=False, attachments=cell.get("attachments", {}), embed_images=self.embed_images,
+                path=context.get("resources", {}).get("metadata", {}).get("path", ""),
+                anchor_link_text=self.anchor_link_text, exclude_anchor_links=self.exclude_anchor_links,
+                **self.lexer_options,
+            )
+            return MarkdownWithMath(renderer=renderer).render(source)
+
+    return OfflineHTMLExporter(template_name=TEMPLATE, extra_template_basedirs=[str(TEMPLATES_DIR)],
+                               embed_images=True, **traits)
+
+
+def _mathml(latex: str, display: str) -> str | None:
+    """``latex`` as a MathML element, or None when latex2mathml cannot convert it (the caller then
+    keeps the text as nbconvert would have left it for MathJax)."""
+    from latex2mathml.converter import convert
+
+    try:
+        return convert(latex.strip(), display=display)
+    except Exception:  # a student's malformed formula must not stop the report; it shows as written
+        return None
+
+
+def render_html(executed: Sequence[Path], out_dir: Path, summary: Mapping[str, Any],
+                exercises: Sequence[Exercise] | None = None) -> tuple[Path, Path]:
+    """Join the executed notebooks under a header, the "Your answers" section and an environment
+    section, and render it twice with nbconvert: with code (students) and code-hidden (instructors).
+
+    ``exercises`` are those of ``executed`` (:func:`galaxy_lib.report.exercises.collect`, read here
+    when not given); without any, the answers section and its header line are left out."""
+    import nbformat
+
+    if exercises is None:
+        exercises = collect(executed)
     notebooks = [nbformat.read(path, as_version=4) for path in executed]
     combined = nbformat.v4.new_notebook(metadata=copy.deepcopy(notebooks[0].metadata))
-    combined.cells.append(nbformat.v4.new_markdown_cell(_header_markdown(summary)))
+    combined.cells.append(nbformat.v4.new_markdown_cell(_header_markdown(summary, exercises)))
     root = str(project_root())
     for path, notebook in zip(executed, notebooks, strict=True):
         for number, cell in enumerate(notebook.cells):
@@ -73,13 +153,16 @@ def render_html(executed: Sequence[Path], out_dir: Path, summary: Mapping[str, A
             if cell.cell_type == "code":
                 _clean_outputs(cell, root)
             combined.cells.append(cell)
+    if exercises:
+        combined.cells.append(nbformat.v4.new_markdown_cell(answers_markdown(exercises)))
     combined.cells.append(nbformat.v4.new_markdown_cell(_environment_markdown(summary)))
-    resources = {"metadata": {"name": f"Galaxy Zoo report: {summary['name']}"}}
+    # path: where markdown images are read from to embed them (the executed notebooks' folder)
+    resources = {"metadata": {"name": f"Galaxy Zoo report: {summary['name']}", "path": str(Path(executed[0]).parent)}}
     quiet_log = logging.getLogger("galaxy_lib.report.html.nbconvert")  # not "alternative text is missing" per figure
     quiet_log.setLevel(logging.ERROR)
 
     full = out_dir / FULL_HTML
-    exporter = HTMLExporter(template_name="lab", log=quiet_log)
+    exporter = offline_exporter(log=quiet_log)
     body, _ = exporter.from_notebook_node(combined, resources=copy.deepcopy(resources))
     atomic_write_text(full, body)
 
@@ -88,18 +171,23 @@ def render_html(executed: Sequence[Path], out_dir: Path, summary: Mapping[str, A
     for cell in quiet.cells:
         if cell.cell_type == "code":  # instructors need results, not warnings or progress bars
             cell.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and o.name == "stderr")]
-    exporter = HTMLExporter(
-        template_name="lab", exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True, log=quiet_log
-    )
+    exporter = offline_exporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
+                                log=quiet_log)
     body, _ = exporter.from_notebook_node(quiet, resources=copy.deepcopy(resources))
     no_code = out_dir / NO_CODE_HTML
     atomic_write_text(no_code, body)
     return full, no_code
 
 
-def _header_markdown(summary: Mapping[str, Any]) -> str:
+def _answers_row(exercises: Sequence[Exercise]) -> tuple[str, str]:
+    """The header's line for the student's answers: how many, with a link to the section."""
+    record = answers_record(exercises)
+    return (SECTION_TITLE, f"[{answered_count(record)}]({ANSWERS_ANCHOR}), {record['predicted']} with a prediction")
+
+
+def _header_markdown(summary: Mapping[str, Any], exercises: Sequence[Exercise] = ()) -> str:
     if summary.get("kind") == "compare":
-        return _compare_header(summary)
+        return _compare_header(summary, exercises)
     rows = [
         ("Run", f"`{summary['name']}`"),
         ("Date (UTC)", summary["date"].replace("T", " ")),
@@ -124,6 +212,11 @@ def _header_markdown(summary: Mapping[str, Any]) -> str:
     curve = summary.get("curve")
     if isinstance(curve, dict) and curve:
         rows.insert(1, ("Learning curve", _curve_row(curve)))
+    model = summary.get("model")
+    if isinstance(model, Mapping):
+        rows.insert(rows.index(next(r for r in rows if r[0] == "Run")) + 1, ("Model", model_text(model)))
+    if exercises:
+        rows.append(_answers_row(exercises))
     lines = [f"# Galaxy Zoo report: {summary['name']}", "", "| | |", "|---|---|"]
     lines += [f"| {key} | {value} |" for key, value in rows]
     lines += ["", "Notebooks in this report, executed in order with papermill:", ""]
@@ -131,7 +224,7 @@ def _header_markdown(summary: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _compare_header(summary: Mapping[str, Any]) -> str:
+def _compare_header(summary: Mapping[str, Any], exercises: Sequence[Exercise] = ()) -> str:
     """The header of a comparison of runs (:mod:`galaxy_lib.report.compare`): each run with its held-out
     figure, the inputs, and the split warning where the runs were not tested on the same galaxies."""
     runs = [r for r in summary.get("runs") or [] if isinstance(r, dict)]
@@ -146,6 +239,8 @@ def _compare_header(summary: Mapping[str, Any]) -> str:
     if summary.get("config_file"):
         rows.append(("Comparison file", f"`{summary['config_file']}`"))
     rows += [("Kernel", summary["kernel"]), ("Wall time", f"{summary['total_seconds']:.0f} s")]
+    if exercises:
+        rows.append(_answers_row(exercises))
     lines += [f"| {key} | {value} |" for key, value in rows]
     if summary.get("split_warning"):  # plain text: its head, up to the first colon, in bold
         head, _, rest = str(summary["split_warning"]).partition(": ")

@@ -9,6 +9,11 @@ An ensemble is one row, like a run: its figures are the ensemble's, and the Run 
 members with each one's own test RMSE and the training minutes of all of them. A learning curve
 is one row too: its figures are those of its largest training-set size (means over seeds), and the
 Run cell adds its sizes and seeds and the extrapolation to Kaggle's training set with its interval.
+
+Two columns are for the instructor: **Model** (the configuration's architecture, or the function a
+student defined in notebook 2, with its parameter count: ``report.json``'s ``model``) and
+**Answers** (how many of the notebooks' exercises the student answered: its ``answers``). A report
+rendered before either existed shows a dash.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from galaxy_lib.config import atomic_write_text
 from galaxy_lib.model.ensemble import EnsembleFolder
 from galaxy_lib.model.runs import RunFolder
 from galaxy_lib.report.html import FULL_HTML, NO_CODE_HTML
-from galaxy_lib.report.summary import FAILURE_FILE, SUMMARY_FILE, curve_headline, read_json_object
+from galaxy_lib.report.summary import FAILURE_FILE, SUMMARY_FILE, curve_headline, model_text, read_json_object
 
 INDEX_FILE = "index.html"
 
@@ -147,11 +152,12 @@ def _thead(columns: tuple[tuple[str, bool], ...]) -> str:
 
 
 _RUN_COLUMNS = (
-    ("Run", False), ("Date (UTC)", False), ("Data", False), ("Parameters", False), ("Device", False),
-    ("Test RMSE", True), ("vs training mean", True), ("Test accuracy", True), ("Val RMSE", True),
-    ("Baselines (test RMSE)", False), ("Wall time", True),
+    ("Run", False), ("Date (UTC)", False), ("Answers", True), ("Data", False), ("Parameters", False),
+    ("Model", False), ("Device", False), ("Test RMSE", True), ("vs training mean", True), ("Test accuracy", True),
+    ("Val RMSE", True), ("Baselines (test RMSE)", False), ("Wall time", True),
 )
-_COMPARE_COLUMNS = (("Comparison", False), ("Date (UTC)", False), ("Runs compared (test RMSE)", False))
+_COMPARE_COLUMNS = (("Comparison", False), ("Date (UTC)", False), ("Answers", True),
+                    ("Runs compared (test RMSE)", False))
 
 
 def render_index(entries: list[dict[str, Any]], failures: list[dict[str, Any]]) -> str:
@@ -171,7 +177,10 @@ def render_index(entries: list[dict[str, Any]], failures: list[dict[str, Any]]) 
         "RMSE is than that of predicting the training galaxies' mean answers for the same test galaxies "
         f"((mean &minus; run) / mean): the bar any model must clear; a red <span class=\"flag\">{FLAG_TEXT}"
         "</span> marks a run that does not. Kaggle anchors (test RMSE): winner 0.07492, central-pixel "
-        "benchmark 0.16194, all-zeros 0.27160. Click a column header to sort.</p>",
+        "benchmark 0.16194, all-zeros 0.27160. <strong>Answers</strong>: the notebooks' exercises the student "
+        "answered, of all of them (the answers are in each report's \u201cYour answers\u201d section); "
+        "<strong>Model</strong>: the configuration's architecture or the function the student defined in "
+        "the notebook. Click a column header to sort.</p>",
     ]
     if comparisons:
         parts.append(f'<p><a href="#comparisons">{len(comparisons)} comparison'
@@ -203,6 +212,30 @@ def _linked(entry: dict[str, Any], compared_in: dict[str, list[str]]) -> list[st
     """The comparisons that name this run (by its name or its run folder), each once."""
     found = compared_in.get(f"name:{entry.get('name')}", []) + compared_in.get(f"dir:{entry.get('run_dir')}", [])
     return list(dict.fromkeys(found))
+
+
+def answers_td(entry: dict[str, Any]) -> str:
+    """The Answers cell: ``answered / exercises`` from ``report.json``'s ``answers`` (sorted by the share
+    answered), a dash for a report without exercises or rendered before they were counted."""
+    record = entry.get("answers") if isinstance(entry.get("answers"), dict) else {}
+    answered, total = record.get("answered"), record.get("exercises")
+    if not (_is_number(answered) and _is_number(total) and total > 0):
+        return _td("–", "", num=True)
+    predicted = record.get("predicted")
+    title = f' title="{int(predicted)} with a prediction"' if _is_number(predicted) else ""
+    return f'<td class="num" data-sort="{answered / total:.6g}"{title}>{int(answered)} / {int(total)}</td>'
+
+
+def model_td(entry: dict[str, Any], name: str) -> str:
+    """The Model cell: where the architecture came from and its parameter count (``report.json``'s
+    ``model``), linked to the ``architecture.json`` copied beside the report when it has one."""
+    model = entry.get("model")
+    if not isinstance(model, dict):
+        return _td("–", "")
+    text = html.escape(model_text(model))
+    if model.get("parameters") is not None:  # written from architecture.json, whose copy lies beside the report
+        text = f'<a href="{name}/{RunFolder.ARCHITECTURE}">{text}</a>'
+    return _td(text)
 
 
 def _run_row(entry: dict[str, Any], comparisons: list[str]) -> str:
@@ -239,8 +272,10 @@ def _run_row(entry: dict[str, Any], comparisons: list[str]) -> str:
             + _members_html(members, entry.get("ensemble")) + _curve_html(curve) + compared,
             str(entry.get("name", "?"))),
         _td(e(str(entry.get("date", "")).replace("T", " ")), str(entry.get("date", ""))),
+        answers_td(entry),
         _td(data),
         _td(f'{e(Path(config_file).name)} (<a href="{name}/{resolved}">{what}</a>)'),
+        model_td(entry, name),
         _td(e(_device(entry))),
         _numeric_td(metrics.get("test_rmse")),
         versus,
@@ -300,7 +335,7 @@ def _compare_row(entry: dict[str, Any]) -> str:
                    + (f' <span class="members">{e(str(why))}</span>' if why else ""))
     return ("<tr>" + _td(f'<a href="{name}/{page}">{name}</a>', str(entry.get("name", "?")))
             + _td(e(str(entry.get("date", "")).replace("T", " ")), str(entry.get("date", "")))
-            + _td(("<br>".join(listed) or "–") + warning) + "</tr>")
+            + answers_td(entry) + _td(("<br>".join(listed) or "–") + warning) + "</tr>")
 
 
 def _members_html(members: list[Any], ensemble: Any) -> str:

@@ -9,6 +9,11 @@ An ensemble's record is the same, for the ensemble as one model, plus ``members`
 member's own held-out figures, epochs and training minutes, from the ensemble's
 ``metrics.json``) and ``ensemble`` (its training minutes in all and its budget).
 
+A run's record (and an ensemble's, from its first member) adds ``model``: where the trained
+architecture came from, ``configuration`` or ``notebook`` (a ``build_model`` the student defined),
+the function's name and the parameter counts, from the run's ``architecture.json``
+(:func:`model_record`); a run trained before that file existed is the configuration's model.
+
 A learning curve's record takes its headline figures from the largest size of ``curve.csv``
 (means over its seeds) and adds ``curve``: the sizes and seeds, the extrapolation of ``fit.json``
 and the synthetic check of the validation curve's ``check.json`` (files the notebook wrote).
@@ -35,8 +40,11 @@ FAILURE_FILE = "failure.json"  # left in NAME.failed/ by a failed build
 HEADLINE_KEYS = ("test_rmse", "test_accuracy", "val_rmse", "train_rmse_last_epoch", "train_accuracy_last_epoch")
 RUN_RECORDS = (  # the run folder's small files, copied beside the report
     RunFolder.METRICS, RunFolder.AUC, RunFolder.CONFIG, RunFolder.ENVIRONMENT, RunFolder.HISTORY, RunFolder.SUBMISSION,
-    EnsembleFolder.MEMBERS,
+    RunFolder.ARCHITECTURE, EnsembleFolder.MEMBERS,
 )
+MODEL_KEYS = ("source", "function", "parameters", "trainable_parameters")
+"""What ``report.json``'s ``model`` keeps of the run's ``architecture.json`` (not its code or layers:
+those stay in the copy beside the report)."""
 MEMBER_KEYS = ("name", "test_rmse", "test_accuracy", "val_rmse", "epochs", "training_minutes")
 """What ``report.json`` keeps of each ensemble member."""
 
@@ -96,6 +104,9 @@ def summary_record(
         "environment": environment,
         "config": config.to_dict(),
     }
+    model = None if curve else model_record(_first_member(run) if ensemble else run_dir)
+    if model is not None:
+        record["model"] = model
     if ensemble:
         measured = {m.get("name"): m for m in metrics.get("members", []) if isinstance(m, dict)}
         record["members"] = [
@@ -106,6 +117,40 @@ def summary_record(
     if curve:
         record["curve"] = metrics.get("curve", {})
     return record
+
+
+def model_record(run_dir: Path | None) -> dict[str, Any] | None:
+    """``report.json``'s ``model`` for the run in ``run_dir``: :data:`MODEL_KEYS` of its
+    ``architecture.json``, ``{"source": "configuration"}`` for a run trained before that file existed,
+    None when there is no run folder or the file is damaged (the report still renders; training or
+    evaluation names the damage)."""
+    if run_dir is None:
+        return None
+    try:
+        architecture = RunFolder(run_dir).read_architecture()
+    except GalaxyLibError:
+        return None
+    if architecture is None:
+        return {"source": "configuration"}
+    return {key: architecture.get(key) for key in MODEL_KEYS}
+
+
+def model_text(model: dict[str, Any]) -> str:
+    """``report.json``'s ``model`` in a few words: ``configuration`` or ``notebook: build_model``, with
+    the parameter count where known (the header and the index)."""
+    source = str(model.get("source") or "configuration")
+    text = f"{source}: {model['function']}" if source != "configuration" and model.get("function") else source
+    parameters = model.get("parameters")
+    if isinstance(parameters, int) and not isinstance(parameters, bool):
+        text += f", {parameters:,} parameters"
+    return text
+
+
+def _first_member(run: Any) -> Path | None:
+    """An ensemble's first member's run folder (its members share the model's code), or None."""
+    with contextlib.suppress(GalaxyLibError, IndexError):
+        return run.member_folders()[0].path
+    return None
 
 
 def _curve_metrics(config: CurveConfig, run_dir: Path) -> dict[str, Any]:
