@@ -99,6 +99,9 @@ def test_collect_reads_each_exercise_with_its_prediction_and_answer(tmp_path):
     assert (deeper.prediction, deeper.answer, deeper.cell, deeper.problem) == (None, None, 2, None)
     assert lower.prediction == "slower but better" and lower.answer == "It was 0.003 lower, inside the seed spread."
     assert (alone.prediction, alone.answer) == (None, None)
+    assert alone.question.startswith("What happens?")
+    labelled = _write(tmp_path / "01_data.ipynb", _exercise("1.1", "t", "**Question.** Is the crop too tight?"))
+    assert collect([labelled])[0].short_question == "Is the crop too tight?"  # the section labels it already
     assert answers_record(exercises) == {"exercises": 3, "answered": 1, "predicted": 1}
     assert answers_record([]) == {"exercises": 0, "answered": 0, "predicted": 0}
 

@@ -68,6 +68,7 @@ _LABELS = {  # the bold label each placeholder starts with, however much of it i
     ANSWER_TAG: re.compile(r"^\*\*Your answer:?\*\*:?"),
 }
 _PLACEHOLDERS = {PREDICTION_TAG: PREDICTION_PLACEHOLDER, ANSWER_TAG: ANSWER_PLACEHOLDER}
+_QUESTION_LABEL = re.compile(r"^\*\*Question[.:]?\*\*[.:]?\s*", re.IGNORECASE)
 SHORT_QUESTION = 300
 """At most this many characters of a question in the "Your answers" section (its first paragraph)."""
 
@@ -104,8 +105,9 @@ class Exercise:
 
     @property
     def short_question(self) -> str:
-        """The question's first paragraph on one line, cut at a word near :data:`SHORT_QUESTION` characters."""
-        return short_text(self.question)
+        """The question's first paragraph on one line, cut at a word near :data:`SHORT_QUESTION` characters,
+        without a leading bold ``**Question.**`` (the section labels it already)."""
+        return short_text(_QUESTION_LABEL.sub("", self.question.strip(), count=1))
 
 
 def answered_text(source: str, tag: str) -> str | None:
