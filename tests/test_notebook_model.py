@@ -166,9 +166,9 @@ def test_a_model_that_cannot_train_stops_before_anything_is_written(tiny_data, t
 
 
 def test_the_library_functions_count_as_the_configuration_model():
-    assert architecture.ModelSource.of(network.build_model, train.compile_model).source == "configuration"
-    assert architecture.ModelSource.of().source == "configuration"
-    source = architecture.ModelSource.of(extra_block)
+    assert train.model_source(network.build_model, train.compile_model).source == "configuration"
+    assert train.model_source().source == "configuration"
+    source = train.model_source(extra_block)
     assert source.source == "notebook" and source.compile is None
 
 
@@ -181,3 +181,76 @@ def test_a_difference_in_layer_names_alone_is_the_same_architecture():
     assert architecture.architecture_difference(first, second) is None
     assert "first difference at layer" in architecture.architecture_difference(
         first, architecture.describe(two_blocks(config)))
+
+
+def test_the_notebook_shows_the_code_that_builds_the_configured_model():
+    from galaxy_lib.config import Config
+    from galaxy_lib.report.notebook import show_code
+
+    paper, views = Config(), Config(model="vgg6_views", crop=207, image_size=69, second_pool=2)
+    assert network.builder_source(paper).startswith("def vgg6(")
+    assert network.builder_source(views).startswith("def vgg6_views(")
+    for source in (network.builder_source(paper), network.builder_source(views)):
+        assert "layers.Conv2D(" in source and "def _vgg6_top(" in source
+        compile(source, "<builder>", "exec")  # whole functions, as the notebook shows them
+    shown = show_code(train.compile_model, "x = 1")
+    assert "model.compile(" in shown.data and shown.data.rstrip().endswith("x = 1")
+
+
+def test_the_model_note_explains_the_parameter_count_from_the_model():
+    from galaxy_lib.config import Config
+    from galaxy_lib.report.notebook import model_note
+
+    improved = Config(model="vgg6_views", crop=207, image_size=69, second_pool=2, head="tree")
+    note = model_note(network.build_model(improved), improved)
+    assert note.startswith("This model has 1,632,181 parameters; 1,605,888 of them (98%) are in one layer, `dense`")
+    assert "the 6,272 numbers that `flatten` passes on" in note
+    assert "leaves a 14 x 14 map" in note and "leaves 14 x 14: the same size, hence the same parameter count" in note
+    small = Config(crop=128, image_size=32, second_pool=2)
+    assert "leaves 5 x 5: a different size" in model_note(network.build_model(small), small)
+    assert "The paper's" not in model_note(network.build_model(Config()), Config())  # the paper's own input
+
+
+def test_the_training_note_counts_this_runs_steps(tmp_path):
+    from galaxy_lib.config import Config
+    from galaxy_lib.data import split
+    from galaxy_lib.report.notebook import training_note
+
+    folder = runs.RunFolder(tmp_path / "run").create()
+    table = split.make_split(np.arange(1, 101), seed=0, val_fraction=0.1, test_fraction=0.2)
+    split.save_split(table, folder.split_file)
+    Config().save(folder.config_file)
+    n_train = int((table["split"] == "train").sum())
+    note = training_note(Config(batch_size=64, epochs=30, time_limit_minutes=7), folder)
+    assert f"the {n_train:,} training galaxies, in batches of 64: {-(-n_train // 64)} steps" in note
+    assert "Training stops after 30 epochs or 7 minutes, whichever comes first." in note
+    assert "256" not in note
+
+
+def _cell(notebook, tag: str) -> str:
+    tagged = [c.source for c in notebook.cells if tag in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, f"expected one cell tagged {tag!r}"
+    return tagged[0]
+
+
+def test_02_trains_the_function_its_model_cell_defines_and_the_extra_block_is_conv_blocks_3(repo_root):
+    """The committed 02_train: its `model` cell trains the configuration's VGG6 by default (the stored
+    figures were measured with it), its `vgg6_extra_block` is exactly what `conv_blocks: 3` builds
+    (exercise 2.1 compares with the stored conv_blocks=3 runs), and training passes both cells' functions."""
+    import nbformat
+
+    from galaxy_lib.config import load_config
+
+    notebook = nbformat.read(repo_root / "notebooks" / "02_train.ipynb", as_version=4)
+    code = [c.source for c in notebook.cells if c.cell_type == "code"]
+    assert any("train_run(config, run, build_model=build_model, compile_model=compile_model)" in c for c in code)
+    config = load_config(repo_root / "parameters" / "default.yaml")
+    namespace = {"config": config, "network": network, "train": train}
+    exec(_cell(notebook, "model").replace("model.summary()", ""), namespace)
+    assert namespace["build_model"] is network.build_model
+    exec(_cell(notebook, "compile"), namespace)
+    assert namespace["compile_model"] is train.compile_model
+    mine = architecture.describe(namespace["vgg6_extra_block"](config))
+    library = architecture.describe(network.build_model(config.replace(conv_blocks=3)))
+    assert architecture.architecture_difference(library, mine) is None
+    assert mine["parameters"] == library["parameters"]

@@ -65,20 +65,23 @@ class ModelSource:
     """How a run builds and compiles its model.
 
     ``build`` is None for the configuration's model (:func:`galaxy_lib.model.network.build_model`),
-    ``compile`` None for :func:`galaxy_lib.model.train.compile_model`; passing those functions
-    themselves counts as the configuration's too, so a notebook that leaves its default cell alone
-    trains exactly what the command line trains.
+    ``compile`` None for the library's compile step (``default_compile``,
+    :func:`galaxy_lib.model.train.compile_model`, which :func:`galaxy_lib.model.train.model_source`
+    passes in); passing those functions themselves counts as the configuration's too, so a notebook
+    that leaves its default cells alone trains exactly what the command line trains.
     """
 
+    default_compile: Compiler
     build: Builder | None = None
     compile: Compiler | None = None
 
     @classmethod
-    def of(cls, build: Builder | None = None, compile: Compiler | None = None) -> ModelSource:
-        from galaxy_lib.model import network, train
+    def of(cls, default_compile: Compiler, build: Builder | None = None,
+           compile: Compiler | None = None) -> ModelSource:
+        from galaxy_lib.model import network
 
-        return cls(None if build in (None, network.build_model) else build,
-                   None if compile in (None, train.compile_model) else compile)
+        return cls(default_compile, None if build in (None, network.build_model) else build,
+                   None if compile in (None, default_compile) else compile)
 
     @property
     def source(self) -> str:
@@ -95,9 +98,7 @@ class ModelSource:
         return model
 
     def compile_model(self, model: keras.Model, config: Config) -> None:
-        from galaxy_lib.model import train
-
-        (self.compile or train.compile_model)(model, config)
+        (self.compile or self.default_compile)(model, config)
 
     def record(self, model: keras.Model) -> dict[str, Any]:
         """``architecture.json``'s content for ``model`` built by this source (:func:`describe`)."""

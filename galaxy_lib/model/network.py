@@ -89,13 +89,23 @@ def _scaled(units: int, width: float) -> int:
     return max(1, round(units * width))
 
 
-def _vgg6_final_side(input_size: int, second_pool: int, conv_blocks: int = 2) -> int:
+def final_side(input_size: int, second_pool: int, conv_blocks: int = 2) -> int:
     """Side of VGG6's last feature map: four valid 3x3 convolutions and two pools shrink the input,
     and each extra block two more valid convolutions and a pool of 2."""
     side = ((input_size - 4) // 2 - 4) // second_pool
     for _ in range(conv_blocks - 2):
         side = (side - 4) // 2
     return side
+
+
+def builder_source(config: Config) -> str:
+    """The Keras code that builds ``config``'s model, as the notebook shows it to students: the
+    model function (:func:`vgg6` or :func:`vgg6_views`) and VGG6's body and top, in reading order.
+    Shown from this module's own source, so what a student reads is what trains."""
+    import inspect
+
+    model = MODELS.get(config.model, vgg6)
+    return "\n\n".join(inspect.getsource(f) for f in (model, _vgg6_body, _vgg6_top))
 
 
 def _check_head(head: str) -> None:
@@ -163,7 +173,7 @@ def vgg6(
     deepens the body (see :func:`_vgg6_body`); 2 is the paper's.
     """
     _check_head(head)
-    if _vgg6_final_side(input_size, second_pool, conv_blocks) < 1:
+    if final_side(input_size, second_pool, conv_blocks) < 1:
         raise ValueError(
             f"input side {input_size} is too small for VGG6 with second_pool={second_pool} "
             f"and conv_blocks={conv_blocks}"
@@ -339,7 +349,7 @@ def vgg6_views(
     _check_head(head)
     _check_views(views)
     side = view_side(input_size, views)
-    if _vgg6_final_side(side, second_pool, conv_blocks) < 1:
+    if final_side(side, second_pool, conv_blocks) < 1:
         raise ValueError(
             f"input side {input_size} (views of side {side}) is too small for VGG6 with second_pool={second_pool} "
             f"and conv_blocks={conv_blocks}"
@@ -366,7 +376,7 @@ def build_model(config: Config) -> keras.Model:
         side = view_side(config.input_size, config.views)
         if side != config.input_size:
             parts = f" (cut into {side}-pixel parts by views: {config.views})"
-    if _vgg6_final_side(side, config.second_pool, config.conv_blocks) < 1:
+    if final_side(side, config.second_pool, config.conv_blocks) < 1:
         raise ConfigError(
             "config keys 'crop'/'image_size', 'second_pool' and 'conv_blocks': "
             f"a {config.input_size}-pixel input{parts} leaves nothing after VGG6's convolutions, "

@@ -352,6 +352,13 @@ def compile_model(model: keras.Model, config: Config) -> None:
     model.compile(optimizer=optimizer, loss=network.make_loss(config), metrics=network.make_metrics())
 
 
+def model_source(build: architecture.Builder | None = None,
+                 compile_step: architecture.Compiler | None = None) -> architecture.ModelSource:
+    """Where a run's model comes from: ``build``/``compile_step`` (a notebook's own functions), or the
+    configuration's model and :func:`compile_model` when they are None or those very functions."""
+    return architecture.ModelSource.of(compile_model, build, compile_step)
+
+
 @contextlib.contextmanager
 def _ema_weights(model: keras.Model) -> Iterator[None]:
     """The optimizer's weight average in ``model`` inside the block, the raw weights restored
@@ -440,7 +447,7 @@ def train(
     strategy = make_strategy(config.strategy)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
-    source = architecture.ModelSource.of(build_model, compile_model)
+    source = model_source(build_model, compile_model)
     candidate = _checked_candidate(config, source)  # a student's model that cannot train stops here, nothing written
     folder = _worker_folder(strategy, out).create()
     # One process per run folder: a second `train` (or report) on it stops at once naming this one,

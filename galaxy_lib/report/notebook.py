@@ -75,9 +75,9 @@ def train_run(config: Config, run: RunFolder, build_model: Callable[[Config], An
     cells tagged ``model`` and ``compile``); left at the library's functions they train exactly
     what ``python -m galaxy_lib train`` trains (see :func:`galaxy_lib.model.train.train`)."""
     if isinstance(run, EnsembleFolder):
-        from galaxy_lib.model import architecture
+        from galaxy_lib.model.train import model_source
 
-        if architecture.ModelSource.of(build_model, compile_model).source != architecture.CONFIGURATION:
+        if model_source(build_model, compile_model).source != "configuration":
             raise ConfigError(f"{display_path(run.path)}: an ensemble trains its members' configured models; "
                               "a notebook's build_model or compile_model trains one run: use a run's parameters file")
         if run.ensemble is None:
@@ -90,6 +90,68 @@ def train_run(config: Config, run: RunFolder, build_model: Callable[[Config], An
 
     train.train(config, run.path, build_model=build_model, compile_model=compile_model)
     return run
+
+
+def show_code(*code: str | Callable[..., Any]) -> Any:
+    """Source code to read in the notebook, syntax-highlighted: strings as they are, functions by
+    their source (e.g. ``show_code(train.compile_model)``). What a student reads is what runs."""
+    import inspect
+
+    from IPython.display import Code
+
+    return Code("\n\n".join(c if isinstance(c, str) else inspect.getsource(c) for c in code), language="python")
+
+
+def model_note(model: Any, config: Config) -> str:
+    """Where the model's parameters sit, in one or two sentences generated from ``model``.
+
+    Most of a VGG's weights are in the first dense layer, whose size is set by the feature map that
+    ``Flatten`` hands on, not by the input: that is why the paper's 128-pixel input with a second
+    pool of 4 and ``improved.yaml``'s 69-pixel input with a pool of 2 have the same 1,632,181
+    parameters (both leave a 14 x 14 map). The second sentence says so only when it is true.
+    """
+    from galaxy_lib.model import network
+
+    total = model.count_params()
+    largest = max(model.layers, key=lambda layer: layer.count_params())
+    share = largest.count_params() / total if total else 0.0
+    text = (f"This model has {total:,} parameters; {largest.count_params():,} of them ({share:.0%}) are in one "
+            f"layer, `{largest.name}` ({type(largest).__name__}).")
+    flatten = next((layer for layer in model.layers if type(layer).__name__ == "Flatten"), None)
+    if flatten is not None and type(largest).__name__ == "Dense":
+        feeds = int(flatten.output.shape[-1])
+        text += (f" It connects the {feeds:,} numbers that `{flatten.name}` passes on (the last feature map, "
+                 "flattened) to its units, so the input size matters through the size of that map.")
+    paper = Config()
+    if config.model in network.MODELS and config.input_size != paper.input_size:
+        ours = network.final_side(config.input_size, config.second_pool, config.conv_blocks)
+        theirs = network.final_side(paper.input_size, paper.second_pool, paper.conv_blocks)
+        same = "the same" if ours == theirs else "a different"
+        text += (f" The paper's {paper.input_size}-pixel input with a second pool of {paper.second_pool} leaves a "
+                 f"{theirs} x {theirs} map; this run's {config.input_size}-pixel input with a second pool of "
+                 f"{config.second_pool} and {config.conv_blocks} blocks leaves {ours} x {ours}: {same} size, "
+                 f"hence {same} parameter count for the same widths.")
+    return text
+
+
+def training_note(config: Config, run: RunFolder) -> str:
+    """Epochs, batches and steps of this run, in numbers: what one line of the training log is.
+
+    Generated from the run's ``split.csv`` and configuration, so it says 64 where the batch is 64
+    (the notebook's prose once blamed "the paper's batch of 256" in runs with another batch)."""
+    import math
+
+    split = run.load_split()
+    counts = split["split"].value_counts()
+    n_train, n_val = int(counts.get("train", 0)), int(counts.get("val", 0))
+    steps = math.ceil(n_train / config.batch_size) if config.batch_size else 0
+    limit = f" or {config.time_limit_minutes:g} minutes, whichever comes first" if config.time_limit_minutes else ""
+    refit = " (refit: the validation galaxies train too)" if config.refit else ""
+    return (f"One epoch is one pass over the {n_train:,} training galaxies{refit}, in batches of "
+            f"{config.batch_size}: {steps:,} steps, each one update of the weights from one batch's gradient. "
+            f"After every epoch the model scores the {n_val:,} validation galaxies without updating; the "
+            f"lowest validation RMSE so far marks the epoch whose weights are kept as `best.keras`. "
+            f"Training stops after {config.epochs} epochs{limit}.")
 
 
 def paper_comparison(config: Config, run: RunFolder | None = None) -> pd.DataFrame:
