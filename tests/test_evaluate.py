@@ -200,3 +200,21 @@ def test_evaluation_uses_the_configuration_it_is_given(smoke_run_40_copy, repo_r
     assert cli.main(["evaluate", str(run_dir)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "best.keras: predicts NaN or infinite values for val galaxies" in err
+
+
+def test_the_baseline_table_says_which_galaxies_each_row_was_measured_on(small_run):
+    """A synthetic figure must never be ranked beside Kaggle's real-galaxy figures unlabelled (issue 28)."""
+    config, split, data = small_run
+    test_ids = split.loc[split["split"] == "test", tree.ID_COLUMN].to_numpy()
+    _, y_test = data.subset(test_ids)
+    for synthetic, kind in ((True, "synthetic sky"), (False, "real galaxies")):
+        ev = evaluate.assess(config.replace(synthetic=synthetic), split, history_frame(), data, {"test": y_test},
+                             progress=False, make_figures=False)
+        rows = ev.baselines.set_index("name")["measured on"]
+        assert rows["this model (test)"] == rows["training mean"] == f"{kind}: these 12 test galaxies"
+        assert rows["Kaggle winner (private LB)"] == evaluate.KAGGLE_DATA
+    # the training mean it recorded is the one the baseline row scored, and its gain is the table's difference
+    gain = ev.gain_over_training_mean()
+    table = ev.baselines.set_index("name")["rmse"]
+    assert gain.reference_rmse == pytest.approx(table["training mean"]) and gain.rmse == pytest.approx(0.0)
+    assert gain.gain == pytest.approx(table["training mean"]) and gain.low > 0

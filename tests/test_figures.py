@@ -122,3 +122,15 @@ def test_describe_galaxy_follows_the_main_path_of_the_tree():
     star = np.zeros(37)
     star[tree.column_index("Class1.3")] = 0.7
     assert figures.describe_galaxy(star) == "star or artifact 0.70"
+
+
+def test_rmse_comparison_names_the_galaxies_of_each_kind_of_row(arrays):
+    from galaxy_lib.evaluation import evaluate
+
+    y, p = arrays
+    table = baselines.baseline_table(y, baselines.constant_predictions(y[:60], len(y)), models={"model": p})
+    table = evaluate.with_data_column(table, synthetic=True, n=len(y))
+    title = figures.rmse_comparison(table).axes[0].get_title()
+    assert f"model and baselines: synthetic sky: these {len(y):,} test galaxies" in title
+    assert f"Kaggle rows: {evaluate.KAGGLE_DATA}" in title
+    assert figures.rmse_comparison(table.drop(columns="measured on")).axes[0].get_title() == ""

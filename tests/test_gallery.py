@@ -52,3 +52,26 @@ def test_as_jpeg_embeds_a_jpeg(kaggle_folder):
     data = dataset.load_dataset(kaggle_folder)
     image = gallery.as_jpeg(gallery.question_gallery(data.images, data.ids, data.labels, question=2, per_answer=1))
     assert image.data[:3] == b"\xff\xd8\xff" and image.format == "jpeg"
+
+
+def test_question_gallery_draws_the_crops_it_names(kaggle_folder):
+    """The first notebook says what a crop keeps and loses: the squares are drawn, centred, at their sizes."""
+    from matplotlib.patches import Rectangle
+
+    data = dataset.load_dataset(kaggle_folder)
+    outlines = gallery.crop_outlines(207)
+    assert outlines == {"this run's crop, 207 px": 207, f"the paper's crop, {gallery.PAPER_CROP} px": 128}
+    assert gallery.crop_outlines(gallery.PAPER_CROP) == {"this run's crop, 128 px": 128}  # one square when equal
+    fig = gallery.question_gallery(data.images, data.ids, data.labels, question=1, per_answer=1, outlines=outlines)
+    image_axes = [ax for ax in fig.axes if ax.images]
+    for ax in image_axes:
+        assert ax.images[0].get_array().shape[:2] == (212, 212)  # the default view holds both squares
+        squares = [p for p in ax.patches if isinstance(p, Rectangle)]
+        assert [(p.get_width(), p.get_xy()) for p in squares] == [(207, (2.0, 2.0)), (128, (41.5, 41.5))]
+    assert "this run's crop, 207 px (solid); the paper's crop, 128 px (dashed)" in fig.texts[0].get_text()
+    # a crop larger than the default view widens the view to show it whole
+    wide = gallery.question_gallery(data.images, data.ids, data.labels, question=1, per_answer=1,
+                                    outlines=gallery.crop_outlines(300))
+    assert next(ax for ax in wide.axes if ax.images).images[0].get_array().shape[:2] == (300, 300)
+    with pytest.raises(ValueError, match="side must be 1..424"):
+        gallery.question_gallery(data.images, data.ids, data.labels, question=1, outlines={"huge": 500})

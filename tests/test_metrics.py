@@ -191,3 +191,30 @@ def test_evaluate_predictions_bundles_everything():
     summary = result.summary()
     assert summary["auc_measurable"] == int(result.auc["auc"].notna().sum())
     assert 0.5 < summary["auc_mean"] <= 1.0
+
+
+def test_rmse_gain_is_paired_and_says_whether_it_is_more_than_chance():
+    rng = np.random.default_rng(3)
+    y = rng.random((300, 37))
+    mean = y[:150].mean(axis=0)
+    good = np.clip(y + rng.normal(0, 0.05, y.shape), 0, 1)
+    gain = metrics.rmse_gain(y, good, mean, n_bootstrap=200, seed=0)
+    assert gain.gain == pytest.approx(metrics.rmse(y, np.tile(mean, (300, 1))) - metrics.rmse(y, good))
+    assert 0 < gain.low < gain.gain < gain.high
+    assert "more than chance" in gain.summary() and gain.summary().startswith("The model ")
+    assert gain == metrics.rmse_gain(y, good, mean, n_bootstrap=200, seed=0)  # seeded
+    # a model as good as the mean on average: a third more squared error on half the galaxies, a third
+    # less on the other half; the interval straddles zero
+    factor = np.sqrt(1 + 0.3 * np.repeat([1.0, -1.0], 150))[rng.permutation(300)]
+    same = metrics.rmse_gain(y, y + factor[:, None] * (mean - y), mean, n_bootstrap=200)
+    assert same.low < 0 < same.high and "not more than chance" in same.summary()
+    # pairing: a model whose error is half the mean's on every galaxy gains half the mean's RMSE on every
+    # resample, so its interval is half as wide as the mean's own RMSE interval (unpaired: wider than it)
+    halfway = metrics.rmse_gain(y, y + 0.5 * (mean - y), mean, n_bootstrap=400, seed=1)
+    squared = ((y - mean) ** 2).mean(axis=1)
+    draws = np.sqrt(squared[np.random.default_rng(2).integers(0, 300, (400, 300))].mean(axis=1))
+    low, high = np.percentile(draws, [2.5, 97.5])
+    assert halfway.high - halfway.low < 0.7 * (high - low)
+    assert np.isnan(metrics.rmse_gain(y, good, mean, n_bootstrap=0).low)
+    with pytest.raises(ValueError, match="confidence"):
+        metrics.rmse_gain(y, good, mean, confidence=1.5)

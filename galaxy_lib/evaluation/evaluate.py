@@ -56,6 +56,7 @@ __all__ = [
     "evaluate_predictions",
     "evaluate_run",
     "paper_vs_honest_table",
+    "with_data_column",
     "write_evaluation",
 ]
 
@@ -99,6 +100,16 @@ class RunEvaluation:
     history: pd.DataFrame
     metrics: dict[str, Any]
     figures: dict[str, Any] = field(default_factory=dict, repr=False)
+    training_mean: np.ndarray | None = field(default=None, repr=False)  # the training galaxies' 37 mean answers
+
+    def gain_over_training_mean(self) -> metrics.RmseGain:
+        """How much lower the model's RMSE is than the training-mean predictor's on the same held-out
+        galaxies, with a paired bootstrap interval (:func:`~galaxy_lib.evaluation.metrics.rmse_gain`,
+        the configuration's ``bootstrap`` resamples and ``seed``)."""
+        if self.training_mean is None:
+            raise ValueError("this evaluation holds no training mean (made before it was recorded)")
+        return metrics.rmse_gain(self.y_true, self.y_pred, self.training_mean, n_bootstrap=self.config.bootstrap,
+                                 seed=self.config.seed)
 
     @property
     def auc(self) -> pd.DataFrame:
@@ -200,6 +211,22 @@ def paper_vs_honest_table(
     frame = pd.DataFrame(rows, columns=["figure", "rmse", "accuracy", "galaxies", "seen in training"])
     frame["galaxies"] = frame["galaxies"].astype("Int64")
     return frame
+
+
+KAGGLE_DATA = "real galaxies: Kaggle's own test set"
+"""What the Kaggle leaderboard rows of the baseline table were measured on."""
+
+
+def with_data_column(table: pd.DataFrame, *, synthetic: bool, n: int, split: str = "test") -> pd.DataFrame:
+    """``table`` (:func:`baseline_table`'s) with a ``measured on`` column: the run's own rows say which
+    galaxies they were scored on (``synthetic sky: these 400 test galaxies``), the Kaggle leaderboard
+    rows :data:`KAGGLE_DATA`. A synthetic figure is easier than a real one, so a table that sorts them
+    together must say which is which on every row."""
+    kind = "synthetic sky" if synthetic else "real galaxies"
+    table = table.copy()
+    table["measured on"] = np.where(table["source"] == "Kaggle leaderboard", KAGGLE_DATA,
+                                    f"{kind}: these {n:,} {split} galaxies")
+    return table
 
 
 # --- the evaluation itself --------------------------------------------------------------------------
@@ -311,6 +338,7 @@ def assess(
                                            include_paper=False, subject="the ensemble"))
         paper = pd.concat(parts, ignore_index=True)
         log = pd.DataFrame()  # no single training log: each member's is in metrics["members"]
+    table = with_data_column(table, synthetic=config.synthetic, n=len(y_eval), split=evaluated)
     m: dict[str, Any] = {
         "evaluated_split": evaluated,
         "model": model,
@@ -359,6 +387,7 @@ def assess(
     evaluation = RunEvaluation(
         config=config, evaluated_split=evaluated, ids=ids[evaluated], y_true=y_eval, y_pred=y_pred, result=result,
         val=val, baselines=table, paper_vs_honest=paper, history=history, metrics=_clean(m),
+        training_mean=np.asarray(y_train, dtype=np.float64).mean(axis=0),
     )
     if make_figures:
         evaluation.figures = make_evaluation_figures(evaluation, data.images)

@@ -159,7 +159,9 @@ def auc_bars(auc: pd.DataFrame) -> Figure:
 def rmse_comparison(table: pd.DataFrame) -> Figure:
     """Horizontal bars of RMSE for the model(s), the baselines (measured on the same test
     galaxies) and the Kaggle leaderboard anchors (measured on Kaggle's test set).
-    ``table`` is :func:`galaxy_lib.evaluation.baselines.baseline_table`'s output."""
+    ``table`` is :func:`galaxy_lib.evaluation.baselines.baseline_table`'s output; with a ``measured on``
+    column (:func:`galaxy_lib.evaluation.evaluate.with_data_column`) the title says which rows were
+    measured on which galaxies (a synthetic sky beside Kaggle's real test set)."""
     table = table.sort_values("rmse", kind="stable").reset_index(drop=True)
     fig = new_figure(8.0, 0.38 * len(table) + 1.4)
     (ax,) = subplots(fig, 1, 1).ravel()
@@ -178,6 +180,11 @@ def rmse_comparison(table: pd.DataFrame) -> Figure:
     ax.set_xlabel("RMSE over 37 answers (lower is better)")
     handles = [Patch(color=c, label=s) for s, c in SOURCE_COLOURS.items() if s in set(table["source"])]
     ax.legend(handles=handles, fontsize=8, loc="upper right")
+    if "measured on" in table:  # say on every figure which rows were scored on which galaxies
+        groups = {}
+        for source, data in zip(table["source"], table["measured on"], strict=True):
+            groups.setdefault(data, "Kaggle rows" if source == "Kaggle leaderboard" else "model and baselines")
+        ax.set_title("; ".join(f"{who}: {data}" for data, who in groups.items()), fontsize=8.5)
     return fig
 
 

@@ -9,16 +9,35 @@ Jupyter displays a returned figure inline.
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from typing import Protocol
 
 import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
 from galaxy_lib import tree
+from galaxy_lib.config import Config
 from galaxy_lib.data.images import read_centre
 from galaxy_lib.errors import DataError
+
+PAPER_CROP = Config().crop
+"""The paper's central crop in pixels (the configuration's default: the paper's code)."""
+IMAGE_SIDE = 424
+"""Side of a Kaggle image in pixels."""
+_OUTLINE_STYLES = (("#ffd400", "-"), ("#00e5ff", "--"), ("#ff5c5c", ":"))
+"""Colour and line style of the first, second and third square drawn on a gallery."""
+
+
+def crop_outlines(crop: int) -> dict[str, int]:
+    """The squares the first notebook draws on its galleries, by label: the run's crop and, when it
+    differs, the paper's, so a student sees what each keeps of a galaxy and what it cuts off."""
+    outlines = {f"this run's crop, {crop} px": crop}
+    if crop != PAPER_CROP:
+        outlines[f"the paper's crop, {PAPER_CROP} px"] = PAPER_CROP
+    return outlines
 
 
 class _ReadsBytes(Protocol):
@@ -66,15 +85,27 @@ def question_gallery(
     question: int,
     per_answer: int = 3,
     crop: int = 212,
+    outlines: Mapping[str, int] | None = None,
 ) -> Figure:
     """For one question, the galaxies that received the highest vote fraction for each answer.
 
     Columns are the question's answers, rows the top ``per_answer`` galaxies, each titled with
     its GalaxyID and vote fraction. A rare answer's best example may still have a small fraction:
     the title shows it, which is itself a lesson about how little some answers are used.
+
+    Each panel shows the central ``crop`` pixels (more where an outline is larger); ``outlines``
+    (label -> side in pixels, e.g. :func:`crop_outlines`) are drawn as centred squares on every
+    panel and named under the figure's title, so what a crop keeps and loses is seen, not described.
     """
     if not 1 <= question <= len(tree.QUESTIONS):
         raise ValueError(f"question must be 1..{len(tree.QUESTIONS)}, got {question}")
+    outlines = dict(outlines or {})
+    if len(outlines) > len(_OUTLINE_STYLES):
+        raise ValueError(f"at most {len(_OUTLINE_STYLES)} outlines, got {len(outlines)}")
+    for label, side in outlines.items():
+        if not 1 <= side <= IMAGE_SIDE:
+            raise ValueError(f"outline {label!r}: side must be 1..{IMAGE_SIDE} pixels, got {side}")
+    crop = max(crop, *outlines.values()) if outlines else crop
     q = tree.QUESTIONS[question - 1]
     ids = np.asarray(ids)
     labels = np.asarray(labels)
@@ -92,9 +123,18 @@ def question_gallery(
             picture = centre_or_none(images, int(ids[i]), crop)
             if picture is not None:
                 ax.imshow(picture)
+                for (_, side), (colour, style) in zip(outlines.items(), _OUTLINE_STYLES, strict=False):
+                    corner = (crop - side) / 2 - 0.5  # pixel centres sit on integers: edges at -0.5
+                    ax.add_patch(Rectangle((corner, corner), side, side, fill=False, edgecolor=colour,
+                                           linestyle=style, linewidth=1.0))
             ax.set_title(f"{ids[i]}: {labels[i, j]:.2f}", fontsize=7.5)
         axes[0, c].set_title(f"{column} {answer}\n{axes[0, c].get_title()}", fontsize=8)
-    fig.suptitle(f"Q{q.number}. {q.text}", fontsize=10)
+    title = f"Q{q.number}. {q.text}"
+    if outlines:
+        names = {"-": "solid", "--": "dashed", ":": "dotted"}
+        title += "\nsquares: " + "; ".join(f"{label} ({names[style]})" for label, (_, style)
+                                           in zip(outlines, _OUTLINE_STYLES, strict=False))
+    fig.suptitle(title, fontsize=10 if not outlines else 9)
     return fig
 
 
