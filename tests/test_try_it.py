@@ -1,5 +1,5 @@
-"""The notebooks' "Try it" sections: every figure comes from a stored result file, a missing file
-is said in so many words, and every notebook ends with the section."""
+"""The exercises' "compare with ours" cells: every figure comes from a stored result file, a missing
+file is said in so many words, and every key a notebook names exists."""
 
 from __future__ import annotations
 
@@ -17,25 +17,25 @@ import yaml
 
 from galaxy_lib.errors import ConfigError
 from galaxy_lib.report import try_it as try_it_module
-from galaxy_lib.report.try_it import DATA_FILE, SECTIONS, TryIt, TryItError, try_it
+from galaxy_lib.report.try_it import DATA_FILE, EXERCISES, TryIt, TryItError, compare_with_ours, try_it
 
 REPO = Path(__file__).resolve().parents[1]
 STORED = REPO / "benchmarks" / "results"
 
 
 def _figures():
-    for key, section in SECTIONS.items():
-        for suggestion in section.suggestions:
+    for key, section in EXERCISES.items():
+        for suggestion in section.values():
             for figure in suggestion.figures:
                 yield key, suggestion, figure
 
 
 def _put(record: dict, path: tuple, value) -> None:
-    """Set ``value`` at ``path`` in ``record``, making dicts (and two-row lists for int keys) on the way."""
+    """Set ``value`` at ``path`` in ``record``, making dicts (and lists of five rows for int keys) on the way."""
     node = record
     for key, following in itertools.pairwise(path):
         if isinstance(key, int):
-            while len(node) < 2:
+            while len(node) < 5:
                 node.append({})
             node = node[key]
         else:
@@ -48,16 +48,19 @@ def _fake_results(folder: Path) -> dict[tuple[str, tuple], float]:
     returns {(file, path): value}."""
     records: dict[str, dict] = {}
     values = {}
+    records[try_it_module.BASELINES_FILE] = {  # the bar (an exercise's row may cite it too)
+        "command": f"python benchmarks/fake.py --{try_it_module.BASELINES_FILE}",
+        "setup": {"split": {"train": 1234, "test": 321}},
+        "figures": {"test": {"training mean": {"rmse": 0.1777}, "central pixel, colour bins": {"rmse": 0.1666}}}}
     for number, (_, _, figure) in enumerate(_figures()):
         record = records.setdefault(figure.file, {"command": f"python benchmarks/fake.py --{figure.file}",
                                                   "setup": {"split": {"train": 1234, "test": 321},
                                                             "parameters_file": "parameters/improved.yaml",
                                                             "overrides": ["epochs=60"]}})
         if (figure.file, figure.rmse) not in values:
-            values[figure.file, figure.rmse] = round(0.2001 + number / 1000, 4)
+            values[figure.file, figure.rmse] = try_it_module._lookup(record, figure.rmse) or round(
+                0.2001 + number / 1000, 4)
             _put(record, figure.rmse, values[figure.file, figure.rmse])
-    records[try_it_module.BASELINES_FILE] = {"setup": {"split": {"test": 321}}, "figures": {"test": {
-        "training mean": {"rmse": 0.1777}, "central pixel, colour bins": {"rmse": 0.1666}}}}
     content = try_it_module.load_content()
     for _, template in try_it_module._templates(content):  # the prose's placeholders: a number each (a list for
         for body in try_it_module._PLACEHOLDER.findall(template):  # |length), unless a row already set it
@@ -74,7 +77,7 @@ def _fake_results(folder: Path) -> dict[tuple[str, tuple], float]:
 
 def test_every_cited_figure_is_read_from_its_file(tmp_path):
     values = _fake_results(tmp_path)
-    pages = {key: try_it(key, tmp_path) for key in SECTIONS}
+    pages = {key: try_it(key, tmp_path) for key in EXERCISES}
     for key, _, figure in _figures():
         value = values[figure.file, figure.rmse]
         label = try_it_module._PLACEHOLDER.sub("7", figure.label)  # every cited setting is 7 in the fake files
@@ -93,27 +96,30 @@ def test_every_cited_figure_is_read_from_its_file(tmp_path):
     assert "| crop 180 | 0.3456 | 1,234 |" in page and f"| crop 180 | {old:.4f}" not in page
 
 
-def test_the_curve_rows_show_its_sizes_and_its_interval(tmp_path):
-    sizes = [{"training galaxies": 150, "test RMSE": 0.1402, "epochs": "300-310", "minutes": "5.0"},
-             {"training galaxies": 2447, "test RMSE": 0.1061, "epochs": "101-107", "minutes": "5.0"}]
-    record = {"command": "python benchmarks/bench_curve.py -f parameters/learning_curve.yaml",
-              "setup": {"curve": {"minutes_per_point": 5.0}},
+def test_the_curve_rows_show_its_sizes_its_seed_spread_and_its_interval(tmp_path):
+    sizes = [{"training galaxies": n, "test RMSE": 0.15, "test RMSE sd": 0.001, "epochs": "200", "minutes": "3.0"}
+             for n in (150, 300, 600)]
+    sizes += [{"training galaxies": 1200, "test RMSE": 0.1115, "test RMSE sd": 0.0021, "epochs": "200",
+               "minutes": "7.6-11.3"},
+              {"training galaxies": 2447, "test RMSE": 0.1037, "test RMSE sd": 0.0002, "epochs": "200",
+               "minutes": "12.1-15.4"}]
+    record = {"command": "python benchmarks/bench_curve.py -f parameters/learning_curve_epochs.yaml",
+              "setup": {"curve": {"minutes_per_point": 0.0, "changes": {"epochs": 200}}},
               "figures": {"sizes": sizes, "headline": {"mean_rmse": 0.1609, "n_train": 2447},
-                          "extrapolation": {"prediction": 0.0911, "low": 0.0852, "high": 0.0977, "target": 61578,
-                                            "fit": {"points": 10}},
-                          "compute": {"summary": "More time would still help: a made-up verdict."}}}
-    (tmp_path / "curve-learning_curve.json").write_text(json.dumps(record))
-    page = try_it("04_learning_curve", tmp_path)
-    assert "| the smallest training set | 0.1402 | 150 | 300-310 | 5.0 |" in page
-    assert "| the largest (mean over seeds) | 0.1061 | 2,447 | 101-107 | 5.0 |" in page
+                          "extrapolation": {"prediction": 0.0758, "low": 0.0663, "high": 0.0927, "target": 61578,
+                                            "fit": {"points": 10}}}}
+    (tmp_path / "curve-learning_curve_epochs.json").write_text(json.dumps(record))
+    page = compare_with_ours("04_learning_curve", "doubling", tmp_path)
+    assert "| 1,200 galaxies (mean of two seeds) | 0.1115 ± 0.0021 (sd) | 1,200 | 200 | 7.6-11.3 |" in page
+    assert "| 2,447 galaxies (mean of two seeds) | 0.1037 ± 0.0002 (sd) | 2,447 | 200 | 12.1-15.4 |" in page
     assert "| its training-mean predictor | 0.1609 | 2,447 | – | – |" in page
-    assert "| extrapolated (95% interval) | 0.0911 (0.0852-0.0977) | 61,578 |" in page
-    assert "More time would still help: a made-up verdict. (`curve-learning_curve.json`)" in page
-    # the prose's figures are the file's too, not typed
-    assert ("falls from 150 to all 2,447 training galaxies (5 minutes per point), and what the fitted power law "
-            "predicts for Kaggle's 61,578.") in page
-    # a file the prose cites that is not there is said where its figure would be
-    assert "Measured on all [not measured yet: `quality-screen5-improved.json` is not in" in page
+    assert "| extrapolated (95% interval) | 0.0758 (0.0663-0.0927) | 61,578 |" in page
+    # the prose's figures are the file's too, not typed: the sizes, and their ratio
+    assert "from 1,200 to 2,447 real galaxies (about 2.0 times as many)" in page
+    assert "predicts for Kaggle's 61,578." in page
+    # a file the other exercise cites that is not there is said where its figure would be
+    assert "more galaxies alone" in (other := compare_with_ours("04_learning_curve", "more-minutes", tmp_path))
+    assert "all [not measured yet: `quality-screen5-improved.json` is not in" in other
 
 
 def test_a_missing_or_broken_file_is_said_and_nothing_is_made_up(tmp_path):
@@ -139,6 +145,8 @@ def test_without_a_results_folder_the_section_says_so_in_one_line(tmp_path):
     notes = [line for line in page.splitlines() if "No stored results" in line]
     assert len(notes) == 1 and "nowhere" in notes[0]
     assert "### 2. No random shifts" in page and "**What it tests:**" in page and "| " not in page
+    one = compare_with_ours("02_train", "no-shifts", tmp_path / "nowhere")  # one exercise: said once too
+    assert sum("No stored results" in line for line in one.splitlines()) == 1 and "| " not in one
 
 
 def test_the_derived_change_is_the_measured_one_and_valid_python(tmp_path, monkeypatch):
@@ -165,9 +173,9 @@ def test_the_derived_change_is_the_measured_one_and_valid_python(tmp_path, monke
         assert set(values) == {"config_file", "overrides"}
         return values
 
-    values = cell(try_it("01_data", tmp_path), "A tighter crop")
+    values = cell(compare_with_ours("01_data", "crop180", tmp_path), "A tighter crop")
     assert values == {"config_file": "parameters/improved.yaml",
-                      "overrides": {"epochs": 60, "crop": 172, "time_limit_minutes": 0, "run_name": "try-crop180"}}
+                      "overrides": {"epochs": 60, "crop": 172, "time_limit_minutes": 0}}
     overrides = cell(try_it("02_train", tmp_path), "The paper's configuration")["overrides"]
     assert overrides["data"] == "../shared/data/galaxy-zoo-sample" and overrides["test_fraction"] == 0.18
     assert "val_fraction" not in overrides and "max_images" not in overrides  # paper.yaml has those already
@@ -181,10 +189,11 @@ def test_the_sections_cite_only_stored_results():
         record = json.loads((STORED / f"{figure.file}.json").read_text())
         value = try_it_module._lookup(record, figure.rmse)
         assert isinstance(value, float), (key, suggestion.title, figure.label)
-    for key in SECTIONS:
-        page = try_it(key, STORED)
-        missing = set(re.findall(r"`([^`]+)\.json` is not in", page))
-        assert missing == set(), (key, missing)
+    for key, section in EXERCISES.items():
+        for exercise in section:
+            page = compare_with_ours(key, exercise, STORED)
+            missing = set(re.findall(r"`([^`]+)\.json` is not in", page))
+            assert missing == set(), (key, exercise, missing)
 
 
 def test_unknown_notebook_is_named_with_the_known_ones():
@@ -195,35 +204,83 @@ def test_unknown_notebook_is_named_with_the_known_ones():
 def test_the_section_displays_as_markdown(tmp_path):
     page = try_it("03_evaluate", tmp_path)
     assert isinstance(page, TryIt) and page._repr_markdown_() == str(page)
+    one = compare_with_ours("03_evaluate", "tta", tmp_path)
+    assert isinstance(one, TryIt) and one._repr_markdown_() == str(one)
 
 
-@pytest.mark.parametrize("key", list(SECTIONS))
-def test_each_notebook_ends_with_its_try_it_section(key):
-    nb = nbformat.read(REPO / "notebooks" / f"{key}.ipynb", as_version=4)
-    heading, code = nb.cells[-2:]
-    assert heading.cell_type == "markdown" and heading.source.startswith("## Try it\n")
-    assert code.cell_type == "code" and code.outputs == []
-    tree = ast.parse(code.source)
-    calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "try_it"]
-    assert len(calls) == 1 and [ast.literal_eval(a) for a in calls[0].args] == [key]
-    assert tree.body[-1].value is calls[0]  # the last expression: it is displayed
+def test_compare_with_ours_shows_one_exercise_with_its_seed_rows_and_the_bar(tmp_path):
+    _fake_results(tmp_path)
+    page = compare_with_ours("01_data", "crop180", tmp_path)
+    assert page.startswith("**Ours, on the real sample: A tighter crop: 180 pixels instead of 207**")
+    rows = [line for line in page.splitlines() if line.startswith("| ") and "RMSE" not in line]
+    assert [row.split(" | ")[0] for row in rows] == ["| crop 180", "| unchanged (7 epochs, seed 0)",
+                                                     "| unchanged, seed 1: seed-to-seed noise"]
+    assert "**0.1777** on the same 321 test galaxies" in page  # the training-mean bar
+    assert "image size 80" not in page and "### " not in page  # the other exercise stays out of it
+    assert "**Measured with, in the parameters cell:**" in page and "Re-measured by" in page
 
 
-@pytest.mark.parametrize("notebook", [path.stem for path in sorted((REPO / "notebooks").glob("*.ipynb"))])
+def test_an_unknown_exercise_is_one_line_naming_the_known_ones():
+    with pytest.raises(ConfigError, match=r"no exercise 'crop-180' for notebook '01_data'.*known: crop180, size80"):
+        compare_with_ours("01_data", "crop-180")
+    with pytest.raises(ConfigError, match=r"'05_nope'.*01_data, 02_train"):
+        compare_with_ours("05_nope", "two-seeds")
+
+
+def _calls(notebook: Path, name: str) -> list[list]:
+    """The literal arguments of every call of ``name`` in the notebook's code cells."""
+    found = []
+    for cell in nbformat.read(notebook, as_version=4).cells:
+        if cell.cell_type != "code":
+            continue
+        code = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
+        for node in ast.walk(ast.parse(code)):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) == name:
+                found.append([ast.literal_eval(arg) for arg in node.args])
+    return found
+
+
+NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_compare_with_ours_call_names_an_existing_exercise(notebook):
+    """A renamed key or a typo fails here, not when a student runs the cell."""
+    for call in _calls(notebook, "compare_with_ours"):
+        assert len(call) == 2, (notebook.name, call)
+        section, key = call
+        assert section in EXERCISES and key in EXERCISES[section], (notebook.name, call)
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
+def test_a_notebook_with_exercises_prints_no_stored_figure_up_front(notebook):
+    """The real-sample figures come after the student's own run: a notebook with an Exercises section has
+    no Try it section and no try_it call, and every compare_with_ours cell comes after an exercise cell."""
+    cells = nbformat.read(notebook, as_version=4).cells
+    if not any(c.cell_type == "markdown" and c.source.startswith("## Exercises") for c in cells):
+        pytest.skip(f"{notebook.name} has no Exercises section yet")
+    assert not any(c.source.startswith("## Try it") for c in cells) and _calls(notebook, "try_it") == []
+    first_exercise = next(i for i, c in enumerate(cells) if "exercise" in c.metadata.get("tags", []))
+    for index, cell in enumerate(cells):
+        if cell.cell_type == "code" and "compare_with_ours(" in cell.source:
+            assert index > first_exercise, (notebook.name, index)
+            assert "after your own run" in cells[index - 1].source.lower(), (notebook.name, index)
+
+
+@pytest.mark.parametrize("notebook", [path.stem for path in NOTEBOOKS])
 def test_every_notebook_has_a_section(notebook):
-    """Each committed notebook has its Try it section (a new notebook without one fails here)."""
-    assert notebook in SECTIONS
+    """Each committed notebook has stored comparisons for its exercises (a new notebook without any fails here)."""
+    assert notebook in EXERCISES
 
 
 # --- the prose is data: the data file, its placeholders and its errors ---------------------------------------
 
 ALLOWED_TYPED = (
-    # settings a suggestion changes (what the student types into the parameters cell) ...
+    # settings a change makes (what the student types into the parameters cell) ...
     "180 pixels instead of 207", "207-pixel crop", "crop 180", "80 x 80 instead of 69 x 69", "image size 80",
     "1.5 times the filters", "width 1.5", "seed 0", "seed 1",
     # ... and definitions of the task or of the project, which no measurement changes
-    "424-pixel image", "8 rotations and flips", "its 4 flips", "37 answers", "95% interval", "issue 4",
-    "notebooks 1, 2 and 3", "notebook 3", "Notebook 2", "VGG6",
+    "8 rotations and flips", "its 4 flips", "37 answers", "95% interval", "issue 4", "VGG6",
 )
 
 
@@ -256,16 +313,15 @@ def test_the_prose_figures_follow_the_stored_files(tmp_path):
     seed0.write_text(json.dumps(record))
     page = try_it("02_train", tmp_path)
     assert "more capacity at about 2.0 times the training time" in page
-    assert "| without it (61 epochs, seed 0) |" in page  # a row label's figure, too
+    assert "| unchanged (61 epochs, seed 0) |" in page  # a row label's figure, too
 
 
 def test_the_stored_figures_fill_todays_text():
     """Against the repository's results: the figures that were typed before are the stored ones."""
     assert "batch 64 instead of 256" in try_it("02_train", STORED)
     assert "at about 1.6 times the training time" in try_it("02_train", STORED)
-    assert "(5 minutes per point), and what the fitted power law predicts for Kaggle's 61,578" in try_it(
-        "04_learning_curve", STORED)
-    for key in SECTIONS:
+    assert "from 1,200 to 2,447 real galaxies (about 2.0 times as many)" in try_it("04_learning_curve", STORED)
+    for key in EXERCISES:
         page = try_it(key, STORED)
         assert "[see `" not in page and "[not measured" not in page, key
 
@@ -292,23 +348,26 @@ def _data_file(tmp_path: Path, edit) -> Path:
     return path
 
 
-def _suggestion(data: dict, notebook: str = "02_train", number: int = 0) -> dict:
-    return data["sections"][notebook]["suggestions"][number]
+def _suggestion(data: dict, notebook: str = "02_train", key: str = "paper-config") -> dict:
+    return data["exercises"][notebook][key]
 
 
 @pytest.mark.parametrize(("edit", "expected"), [
     (lambda d: _suggestion(d).update(tests="with {{nothing_like_it}}"),
-     r"sections\.02_train\.suggestions\[0\]\.tests: placeholder \{\{nothing_like_it\}\}: no text named"),
+     r"exercises\.02_train\.paper-config\.tests: placeholder \{\{nothing_like_it\}\}: no text named"),
     (lambda d: _suggestion(d).update(tests="{{quality-paper:figures.test_rmse|furlongs}}"),
-     r"sections\.02_train\.suggestions\[0\]\.tests: placeholder .*needs a \|KIND"),
+     r"exercises\.02_train\.paper-config\.tests: placeholder .*needs a \|KIND"),
     (lambda d: _suggestion(d).update(tests="{{quality-paper|rmse}}"), r"is not FILE:KEY\.PATH"),
     (lambda d: _suggestion(d)["rows"].append("no_such_row"),
-     r"sections\.02_train\.suggestions\[0\]\.rows\[2\]: no row named 'no_such_row'"),
-    (lambda d: _suggestion(d).update(colour="red"), r"sections\.02_train\.suggestions\[0\]: unknown key\(s\) colour"),
+     r"exercises\.02_train\.paper-config\.rows\[3\]: no row named 'no_such_row'"),
+    (lambda d: _suggestion(d).update(colour="red"), r"exercises\.02_train\.paper-config: unknown key\(s\) colour"),
     (lambda d: _suggestion(d)["rows"][0].pop("file"),
-     r"sections\.02_train\.suggestions\[0\]\.rows\[0\]\.file: must be"),
+     r"exercises\.02_train\.paper-config\.rows\[0\]\.file: must be"),
+    (lambda d: _suggestion(d)["rows"].clear(), r"exercises\.02_train\.paper-config\.rows: must be a non-empty list"),
     (lambda d: d["messages"].pop("bar"), r"messages: lacks bar"),
-    (lambda d: d["sections"]["01_data"].update(suggestions=[]), r"sections\.01_data\.suggestions: must be a non-empty"),
+    (lambda d: d["exercises"].update({"01_data": {}}), r"exercises\.01_data: must name at least one exercise"),
+    (lambda d: d["exercises"]["01_data"].update({"Crop 180": d["exercises"]["01_data"]["crop180"]}),
+     r"exercises\.01_data\.Crop 180: an exercise key is lower-case words joined by hyphens"),
 ])
 def test_a_malformed_data_file_is_one_line_naming_file_and_key(tmp_path, edit, expected):
     path = _data_file(tmp_path, edit)
@@ -326,9 +385,11 @@ def test_data_that_is_not_yaml_is_one_line_with_its_line(tmp_path):
 
 
 def test_the_prose_is_read_from_the_data_file(tmp_path):
-    path = _data_file(tmp_path, lambda d: d["sections"]["01_data"].update(intro="Edited: {{report}}"))
-    page = try_it("01_data", tmp_path, data_file=path)
-    assert page.startswith("Edited: Make a change in the parameters cells")
+    path = _data_file(tmp_path, lambda d: _suggestion(d, "01_data", "crop180").update(
+        title="Edited: {{baselines-sample:setup.split.test|count}} galaxies"))
+    _fake_results(tmp_path)
+    page = compare_with_ours("01_data", "crop180", tmp_path, data_file=path)
+    assert page.startswith("**Ours, on the real sample: Edited: 321 galaxies**")
 
 
 def test_the_data_file_ships_with_the_package():

@@ -1,32 +1,40 @@
-"""The notebooks' "Try it" sections: changes a student can make, with the effect measured on real galaxies.
+"""The exercises' "compare with ours" cells: what a change did on real galaxies, shown after the student's run.
 
-Each notebook ends with ``try_it("<notebook stem>")``: two or three changes to its parameters
-cell, what each one tests, and what it did on the shared real sample, read from the stored
-benchmark results in ``<project root>/benchmarks/results/`` (:mod:`benchmarks.results_store`
-writes them; the README's tables come from the same files).
+Each notebook ends with ``## Exercises``: a question, a prediction the student writes before running
+anything, the change to make, then, only after the student's own run, a cell
+``compare_with_ours("<notebook stem>", "<exercise key>")`` that shows what the same change did on
+the shared real sample: the rows of that exercise (the change, and the seed-to-seed rows that say
+how far two runs differ by chance on the same test galaxies) and the bar every model must clear
+(the training-mean predictor), read from the stored benchmark results in
+``<project root>/benchmarks/results/`` (:mod:`benchmarks.results_store` writes them; the README's
+tables come from the same files). The figures are never the first thing a student reads: the
+exercise's text asks, the student predicts and runs, and only then looks.
 
 **Content is data.** The prose lives in ``try_it.yaml`` beside this module (shipped as package
-data); this module loads it, checks it, fills its placeholders from the stored results and builds
-the tables. Every measured figure the text shows (an RMSE, an interval, a number of galaxies,
-epochs or minutes, the ratio or product of two of them) comes from a result file through a
-placeholder ``{{FILE:KEY.PATH|KIND}}`` or a table row's key path, with the file's name and the
-command that re-measures it, so a student can check their own run against it. What the data file
-types itself is only the settings a suggestion changes (``crop 180``, ``width 1.5``: what the
-student types into the parameters cell) and definitions of the task (424-pixel images, 37
-answers, the 8 rotations and flips); ``tests/test_try_it.py`` checks that no other number is typed.
+data), keyed by notebook and exercise key (``exercises.01_data.crop180``); this module loads it,
+checks it, fills its placeholders from the stored results and builds the tables. Every measured
+figure the text shows (an RMSE, an interval, a number of galaxies, epochs or minutes, the ratio or
+product of two of them) comes from a result file through a placeholder ``{{FILE:KEY.PATH|KIND}}``
+or a table row's key path, with the file's name and the command that re-measures it. What the data
+file types itself is only the settings a change makes (``crop 180``, ``width 1.5``) and definitions
+of the task (424-pixel images, 37 answers, the 8 rotations and flips); ``tests/test_try_it.py``
+checks that no other number is typed.
 
 **Missing and wrong are told apart.** A result file that is missing or unreadable (a copy of the
 package without the repository, or a result not measured yet) is said in so many words where its
-figures would be, instead of failing the report: that is a normal state of a checkout. A data
+figures would be, instead of failing the notebook: that is a normal state of a checkout. A data
 file that is malformed, a placeholder that names an unknown text or kind, a stored result that
 lacks a key the text cites, or a stored change whose overrides cannot be read is a mistake in the
 project itself, so it is a one-line :class:`TryItError` naming the file and the key, never a
 silently emptied sentence or change.
 
-The parameters-cell change of a ``bench_quality`` result is derived from the file too: its
+The "measured with" parameters cell of a ``bench_quality`` result is derived from the file too: its
 parameters file, its ``--set`` overrides, its time budget and, where the benchmark replaced the
 parameters file's data or split keys (it always scores on the shared sample's unbiased test
 galaxies), those values; so the change shown is the one that was measured.
+
+:func:`try_it` renders every exercise of a notebook at once (for an instructor, or a notebook not yet
+turned into exercises); the notebooks call :func:`compare_with_ours`.
 """
 
 from __future__ import annotations
@@ -45,8 +53,11 @@ from galaxy_lib.config import display_path, parse_overrides, project_root
 from galaxy_lib.data.sample import BUILD_HINT
 from galaxy_lib.errors import ConfigError, GalaxyLibError
 
+__all__ = ["DATA_FILE", "EXERCISES", "TryIt", "TryItError", "compare_with_ours", "load_content", "results_dir",
+           "try_it"]
+
 DATA_FILE = Path(__file__).with_name("try_it.yaml")
-"""The sections' prose, shipped inside the package (``[tool.setuptools.package-data]``)."""
+"""The exercises' stored comparisons, shipped inside the package (``[tool.setuptools.package-data]``)."""
 RESULTS_FOLDER = Path("benchmarks") / "results"
 """Where the stored results are, relative to the project root."""
 BASELINES_FILE = "baselines-sample"
@@ -56,6 +67,9 @@ SAMPLE_KEYS = ("data", "max_images", "test_pool_file", "test_pool_subset", "test
 CODE_VALUES = ("build_hint", "results_folder", "folder", "reason")
 """Placeholder names the code fills (not texts of the data file): the sample's build command, the
 results folder, and in ``messages`` the absent folder and a missing file's reason."""
+KEY_PATTERN = re.compile(r"[a-z0-9]+(?:-[a-z0-9.]+)*")
+"""An exercise key: lower-case words joined by hyphens (``crop180``, ``extra-block``), as typed in a
+notebook's ``compare_with_ours`` call."""
 
 Path_ = tuple[str | int, ...]
 """Keys into a result file's JSON, from its top (``("figures", "test_rmse")``); ints index lists."""
@@ -71,25 +85,26 @@ _FORMATS: dict[str, Callable[[float], str]] = {
 }
 """How a placeholder's ``|KIND`` shows its value."""
 _PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.S)
-_ROW_KEYS = {"label", "file", "rmse", "low", "high", "train", "epochs", "minutes"}
-_SUGGESTION_KEYS = {"title", "tests", "rows", "change", "run_name", "note", "notes_from"}
+_ROW_KEYS = {"label", "file", "rmse", "low", "high", "sd", "train", "epochs", "minutes"}
+_EXERCISE_KEYS = {"title", "tests", "rows", "change", "note", "notes_from"}
 _MESSAGES = ("bar", "bar_missing", "no_results")
 
 
 class TryItError(ConfigError):
-    """The Try it data file, a placeholder or a stored result it cites is wrong: one line naming
+    """The exercises' data file, a placeholder or a stored result it cites is wrong: one line naming
     the file and the key."""
 
 
 @dataclass(frozen=True)
 class Figure:
-    """One row of a suggestion's table: a measured test RMSE and what it was measured with."""
+    """One row of an exercise's table: a measured RMSE and what it was measured with."""
 
     label: str  # may hold placeholders
     file: str  # result name, without .json
     rmse: Path_ = ("figures", "test_rmse")
     low: Path_ | None = None  # an interval around the RMSE, where the file has one
     high: Path_ | None = None
+    sd: Path_ | None = None  # a seed-to-seed standard deviation of the RMSE, where the file has one
     train: Path_ | None = ("setup", "split", "train")  # None: not applicable (a dash)
     epochs: Path_ | None = ("figures", "epochs")
     minutes: Path_ | None = ("figures", "training_minutes")
@@ -97,28 +112,23 @@ class Figure:
 
 @dataclass(frozen=True)
 class Suggestion:
-    """One change for the parameters cell, what it tests, and the rows that measured it."""
+    """One exercise's stored comparison: the change, what it tests, and the rows that measured it."""
 
     title: str
     tests: str
     figures: tuple[Figure, ...]
     change: str = ""  # the parameters-cell lines; "" = derived from the first figure's bench_quality file
-    run_name: str = ""  # with a derived change: the run's own name, so it does not resume another run
     note: str = ""  # a caveat shown under the table
     notes_from: tuple[tuple[str, Path_], ...] = field(default_factory=tuple)  # (file, key) of a stored sentence
 
 
-@dataclass(frozen=True)
-class Section:
-    """One notebook's section: a short introduction and its suggestions."""
-
-    intro: str
-    suggestions: tuple[Suggestion, ...]
+Section = dict[str, Suggestion]
+"""One notebook's exercises with stored comparisons, by exercise key, in the data file's order."""
 
 
 @dataclass(frozen=True)
 class Content:
-    """The data file, checked: every notebook's section, the shared texts and the fixed messages."""
+    """The data file, checked: every notebook's exercises, the shared texts and the fixed messages."""
 
     path: Path
     sections: dict[str, Section]
@@ -137,8 +147,8 @@ def key_path(text: str) -> Path_:
 
 def load_content(path: str | Path = DATA_FILE) -> Content:
     """Read and check the data file; anything malformed is a :class:`TryItError` naming the file and
-    the key (``sections.02_train.suggestions[2].rows[0].file``), so a typo fails here, in one line,
-    rather than as a half-rendered section in a report."""
+    the key (``exercises.02_train.paper-config.rows[0].file``), so a typo fails here, in one line,
+    rather than as a half-rendered table in a notebook."""
     path = Path(path)
     shown = display_path(path)
     try:
@@ -172,7 +182,7 @@ def load_content(path: str | Path = DATA_FILE) -> Content:
             raise fail(key, f"unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(allowed))})")
 
     top = mapping(raw, "the top level")
-    known_keys(top, {"texts", "messages", "rows", "sections"}, "the top level")
+    known_keys(top, {"texts", "messages", "rows", "exercises"}, "the top level")
     texts = {name: text(value, f"texts.{name}") for name, value in mapping(top.get("texts") or {}, "texts").items()}
     messages = {name: text(value, f"messages.{name}")
                 for name, value in mapping(top.get("messages"), "messages").items()}
@@ -195,7 +205,7 @@ def load_content(path: str | Path = DATA_FILE) -> Content:
         options = {name: path_of(value[name], f"{key}.{name}") for name in _ROW_KEYS - {"label", "file"}
                    if name in value}
         if "rmse" in options and options["rmse"] is None:
-            raise fail(f"{key}.rmse", "must be a key path (every row shows a test RMSE)")
+            raise fail(f"{key}.rmse", "must be a key path (every row shows an RMSE)")
         return Figure(text(value.get("label"), f"{key}.label"), text(value.get("file"), f"{key}.file"), **options)
 
     named: dict[str, Figure] = {}
@@ -203,18 +213,18 @@ def load_content(path: str | Path = DATA_FILE) -> Content:
         named[name] = row(value, f"rows.{name}")
 
     sections: dict[str, Section] = {}
-    for notebook, value in mapping(top.get("sections"), "sections").items():
-        where = f"sections.{notebook}"
+    for notebook, value in mapping(top.get("exercises"), "exercises").items():
+        where = f"exercises.{notebook}"
         value = mapping(value, where)
-        known_keys(value, {"intro", "suggestions"}, where)
-        suggestions = value.get("suggestions")
-        if not isinstance(suggestions, list) or not suggestions:
-            raise fail(f"{where}.suggestions", "must be a non-empty list")
-        made = []
-        for number, item in enumerate(suggestions):
-            key = f"{where}.suggestions[{number}]"
+        if not value:
+            raise fail(where, "must name at least one exercise")
+        section: Section = {}
+        for exercise, item in value.items():
+            key = f"{where}.{exercise}"
+            if not isinstance(exercise, str) or not KEY_PATTERN.fullmatch(exercise):
+                raise fail(key, "an exercise key is lower-case words joined by hyphens (e.g. extra-block)")
             item = mapping(item, key)
-            known_keys(item, _SUGGESTION_KEYS, key)
+            known_keys(item, _EXERCISE_KEYS, key)
             rows = item.get("rows")
             if not isinstance(rows, list) or not rows:
                 raise fail(f"{key}.rows", "must be a non-empty list")
@@ -223,13 +233,12 @@ def load_content(path: str | Path = DATA_FILE) -> Content:
                 note = mapping(note, f"{key}.notes_from[{index}]")
                 notes.append((text(note.get("file"), f"{key}.notes_from[{index}].file"),
                               key_path(text(note.get("key"), f"{key}.notes_from[{index}].key"))))
-            made.append(Suggestion(
+            section[exercise] = Suggestion(
                 title=text(item.get("title"), f"{key}.title"), tests=text(item.get("tests"), f"{key}.tests"),
                 figures=tuple(row(r, f"{key}.rows[{index}]") for index, r in enumerate(rows)),
                 change=text(item.get("change"), f"{key}.change", required=False),
-                run_name=text(item.get("run_name"), f"{key}.run_name", required=False),
-                note=text(item.get("note"), f"{key}.note", required=False), notes_from=tuple(notes)))
-        sections[str(notebook)] = Section(text(value.get("intro"), f"{where}.intro"), tuple(made))
+                note=text(item.get("note"), f"{key}.note", required=False), notes_from=tuple(notes))
+        sections[str(notebook)] = section
 
     content = Content(path, sections, texts, messages)
     for key, template in _templates(content):
@@ -246,10 +255,8 @@ def _templates(content: Content) -> list[tuple[str, str]]:
     found = [(f"texts.{name}", value) for name, value in content.texts.items()]
     found += [(f"messages.{name}", value) for name, value in content.messages.items()]
     for notebook, section in content.sections.items():
-        where = f"sections.{notebook}"
-        found.append((f"{where}.intro", section.intro))
-        for number, suggestion in enumerate(section.suggestions):
-            key = f"{where}.suggestions[{number}]"
+        for exercise, suggestion in section.items():
+            key = f"exercises.{notebook}.{exercise}"
             found += [(f"{key}.{name}", getattr(suggestion, name)) for name in ("title", "tests", "note")]
             found += [(f"{key}.rows[{index}].label", figure.label) for index, figure in enumerate(suggestion.figures)]
     return found
@@ -299,15 +306,16 @@ def _parse(body: str, texts: Mapping[str, str]) -> _Placeholder:
 
 
 _CONTENT = load_content()
-SECTIONS: dict[str, Section] = _CONTENT.sections
-"""Each notebook's section, by the notebook's file name without ``.ipynb`` (from :data:`DATA_FILE`)."""
+EXERCISES: dict[str, Section] = _CONTENT.sections
+"""Each notebook's exercises with stored comparisons, by the notebook's file name without ``.ipynb``
+and the exercise key (from :data:`DATA_FILE`)."""
 
 
 # --- rendering ----------------------------------------------------------------------------------------------
 
 
 class TryIt(str):
-    """The section's Markdown: a string that a notebook displays as Markdown (``_repr_markdown_``)."""
+    """Rendered Markdown: a string that a notebook displays as Markdown (``_repr_markdown_``)."""
 
     __slots__ = ()
 
@@ -320,25 +328,43 @@ def results_dir() -> Path:
     return project_root() / RESULTS_FOLDER
 
 
-def try_it(notebook: str, folder: str | Path | None = None, data_file: str | Path | None = None) -> TryIt:
-    """The "Try it" section of ``notebook`` (e.g. ``"02_train"``) as Markdown, its figures read
-    from ``folder`` (default :func:`results_dir`), its prose from ``data_file`` (default
-    :data:`DATA_FILE`)."""
-    content = load_content(data_file) if data_file is not None else _CONTENT
+def _section(content: Content, notebook: str) -> Section:
     if notebook not in content.sections:
-        raise ConfigError(f"no 'Try it' section for notebook {notebook!r}; known: {', '.join(content.sections)}")
+        raise ConfigError(f"no stored comparisons for notebook {notebook!r} in {display_path(content.path)}; "
+                          f"known: {', '.join(content.sections)}")
+    return content.sections[notebook]
+
+
+def compare_with_ours(notebook: str, key: str, folder: str | Path | None = None,
+                      data_file: str | Path | None = None) -> TryIt:
+    """What exercise ``key`` of ``notebook`` (``"01_data"``, ``"crop180"``) did on the shared real
+    sample, as Markdown: its table (the change and the seed-to-seed rows, each with its result file),
+    the stored notes, the bar every model must clear (the training-mean predictor on the same test
+    galaxies), the parameters cell it was measured with and the commands that re-measure it. Figures
+    are read from ``folder`` (default :func:`results_dir`), the prose from ``data_file`` (default
+    :data:`DATA_FILE`). A notebook or key that is not in the data file is a one-line
+    :class:`~galaxy_lib.errors.ConfigError` naming the known ones."""
+    content = load_content(data_file) if data_file is not None else _CONTENT
+    section = _section(content, notebook)
+    if key not in section:
+        raise ConfigError(f"no exercise {key!r} for notebook {notebook!r} in {display_path(content.path)}; "
+                          f"known: {', '.join(section)}")
     folder = Path(folder) if folder is not None else results_dir()
-    section = content.sections[notebook]
-    render = _Renderer(content, _Store(folder), f"sections.{notebook}")
-    if not folder.is_dir():  # an installed package without the repository: the changes, without figures
-        lines = [render.fill(section.intro), "", render.fill(content.messages["no_results"], folder=_shown(folder)), ""]
-        for number, suggestion in enumerate(section.suggestions, 1):
-            lines += [f"### {number}. {render.fill(suggestion.title)}", "", *render.change(suggestion), "",
-                      f"**What it tests:** {render.fill(suggestion.tests)}", ""]
-    else:
-        lines = [render.fill(section.intro), "", render.bar(), ""]
-        for number, suggestion in enumerate(section.suggestions, 1):
-            lines += render.suggestion(number, suggestion)
+    render = _Renderer(content, _Store(folder), f"exercises.{notebook}.{key}")
+    return TryIt("\n".join(render.exercise(section[key])).rstrip() + "\n")
+
+
+def try_it(notebook: str, folder: str | Path | None = None, data_file: str | Path | None = None) -> TryIt:
+    """Every stored comparison of ``notebook`` at once, as Markdown (for an instructor's overview):
+    the bar once, then each exercise as :func:`compare_with_ours` shows it. The notebooks do not
+    call it: they show one exercise's figures after the student's own run."""
+    content = load_content(data_file) if data_file is not None else _CONTENT
+    section = _section(content, notebook)
+    folder = Path(folder) if folder is not None else results_dir()
+    render = _Renderer(content, _Store(folder), f"exercises.{notebook}")
+    lines = [render.bar() if folder.is_dir() else render.no_results(), ""]
+    for number, suggestion in enumerate(section.values(), 1):
+        lines += render.exercise(suggestion, number=number, bar=False)
     return TryIt("\n".join(lines).rstrip() + "\n")
 
 
@@ -466,17 +492,28 @@ class _Renderer:
 
     # the section's parts
 
+    def no_results(self) -> str:
+        return self.fill(self.content.messages["no_results"], folder=_shown(self.store.folder))
+
     def bar(self) -> str:
         try:
             return self.fill(self.content.messages["bar"], strict=True)
         except _MissingResult as missing:
             return self.fill(self.content.messages["bar_missing"], reason=missing.reason)
 
-    def suggestion(self, number: int, suggestion: Suggestion) -> list[str]:
-        lines = [f"### {number}. {self.fill(suggestion.title)}", "", *self.change(suggestion), "",
-                 f"**What it tests:** {self.fill(suggestion.tests)}", "", "**Measured on the real sample:**", "",
-                 "| | test RMSE | training galaxies | epochs | training minutes | result file |",
-                 "|---|---|---|---|---|---|"]
+    def exercise(self, suggestion: Suggestion, number: int | None = None, bar: bool = True) -> list[str]:
+        """One exercise's stored comparison: its title (``### N.`` with a ``number``), what it tests,
+        its table, notes, the bar (with ``bar``), the parameters cell it was measured with and the
+        commands that re-measure it. Without a results folder: one line saying so instead of the
+        table and the bar."""
+        title = self.fill(suggestion.title)
+        lines = [f"### {number}. {title}" if number is not None else f"**Ours, on the real sample: {title}**", "",
+                 f"**What it tests:** {self.fill(suggestion.tests)}", ""]
+        if not self.store.folder.is_dir():  # an installed package without the repository: no figures
+            said = [self.no_results(), ""] if bar else []  # without the bar, the caller said it once
+            return [*lines, *said, *self.change(suggestion), ""]
+        lines += ["| | RMSE | training galaxies | epochs | training minutes | result file |",
+                  "|---|---|---|---|---|---|"]
         commands: dict[str, str] = {}
         missing: set[str] = set()
         for figure in suggestion.figures:
@@ -489,6 +526,8 @@ class _Renderer:
             rmse = _fmt(_lookup(record, figure.rmse), "rmse")
             if figure.low and figure.high and rmse != "–":
                 rmse += f" ({_fmt(_lookup(record, figure.low), 'rmse')}-{_fmt(_lookup(record, figure.high), 'rmse')})"
+            if figure.sd and rmse != "–" and _lookup(record, figure.sd) is not None:
+                rmse += f" ± {_fmt(_lookup(record, figure.sd), 'rmse')} (sd)"
             lines.append(f"| {self.fill(figure.label)} | {rmse} | {_fmt(_lookup(record, figure.train), 'count')} | "
                          f"{_fmt(_lookup(record, figure.epochs), 'epochs')} | "
                          f"{_fmt(_lookup(record, figure.minutes), 'minutes')} | `{figure.file}.json` |")
@@ -502,6 +541,9 @@ class _Renderer:
                 lines += [f"{sentence} (`{file}.json`)", ""]
         if suggestion.note:
             lines += [self.fill(suggestion.note), ""]
+        if bar:
+            lines += [self.bar(), ""]
+        lines += [*self.change(suggestion), ""]
         if commands:
             lines += ["Re-measured by (from the project root):", ""]
             lines += [f"- `{command}`" for command in commands.values()]
@@ -509,9 +551,10 @@ class _Renderer:
         return lines
 
     def change(self, suggestion: Suggestion) -> list[str]:
-        """The parameters-cell lines: the suggestion's own, or derived from its first result file."""
+        """The parameters-cell lines it was measured with: the exercise's own, or derived from its
+        first result file."""
         code = suggestion.change or _derived_change(suggestion, self.store)
-        return ["**In the parameters cell:**", "", "```python", code, "```"]
+        return ["**Measured with, in the parameters cell:**", "", "```python", code, "```"]
 
 
 def _derived_change(suggestion: Suggestion, store: _Store) -> str:
@@ -547,8 +590,6 @@ def _derived_change(suggestion: Suggestion, store: _Store) -> str:
     minutes = setup.get("minutes")
     if isinstance(minutes, int | float) and not isinstance(minutes, bool):
         overrides["time_limit_minutes"] = int(minutes) if float(minutes).is_integer() else minutes
-    if suggestion.run_name:
-        overrides["run_name"] = suggestion.run_name
     return f"config_file = {json.dumps(parameters_file)}\noverrides = {_dict_literal(overrides)}"
 
 
