@@ -55,7 +55,7 @@ def test_a_notebook_model_with_an_extra_block_trains_resumes_and_evaluates(tiny_
     config = tiny_config(tiny_data, epochs=2)
     reference = train.train(config, tmp_path / "reference", build_model=extra_block, verbose=False)
     record = json.loads((reference / "architecture.json").read_text())
-    assert record["source"] == "notebook"
+    assert record["source"] == "notebook" and record["function"] == "extra_block"
     assert record["build_model"]["function"] == "extra_block"
     assert "for filters in (8, 16, 32)" in record["build_model"]["code"]
     assert record["compile_model"] is None  # the library's compile step
@@ -71,6 +71,20 @@ def test_a_notebook_model_with_an_extra_block_trains_resumes_and_evaluates(tiny_
     evaluation = evaluate.evaluate_run(out, return_evaluation=True)
     assert np.isfinite(evaluation.result.rmse) and evaluation.y_pred.shape[1] == 37
     assert runs.RunFolder(out).read_architecture()["source"] == "notebook"
+
+    # The index lists it, with where its model came from (report.json as the report writes it).
+    import datetime as dt
+
+    from galaxy_lib.report.index import write_index
+    from galaxy_lib.report.summary import summary_record
+
+    record = summary_record(config, "extra", "", "python3", dt.datetime(2026, 12, 7), [], out)
+    assert record["model"]["source"] == "notebook" and record["model"]["function"] == "extra_block"
+    (tmp_path / "reports" / "extra").mkdir(parents=True)
+    (tmp_path / "reports" / "extra" / "report.json").write_text(json.dumps(record))
+    page = write_index(tmp_path / "reports").read_text()
+    row = next(line for line in page.split("<tr") if "extra_block" in line)
+    assert "notebook" in row and f"{record['model']['parameters']:,}" in row
 
 
 @pytest.mark.slow

@@ -105,6 +105,7 @@ class ModelSource:
         functions = {"build_model": self.build, "compile_model": self.compile}
         return {
             "source": self.source,
+            "function": _name(self.build) if self.build is not None else "galaxy_lib.model.network.build_model",
             **{name: (None if f is None else {"function": _name(f), "module": getattr(f, "__module__", None),
                                               "code": _source_code(f)})
                for name, f in functions.items()},
