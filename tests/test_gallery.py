@@ -65,13 +65,15 @@ def test_question_gallery_draws_the_crops_it_names(kaggle_folder):
     fig = gallery.question_gallery(data.images, data.ids, data.labels, question=1, per_answer=1, outlines=outlines)
     image_axes = [ax for ax in fig.axes if ax.images]
     for ax in image_axes:
-        assert ax.images[0].get_array().shape[:2] == (212, 212)  # the default view holds both squares
+        assert ax.images[0].get_array().shape[:2] == (259, 259)  # the larger square with a margin around it
         squares = [p for p in ax.patches if isinstance(p, Rectangle)]
-        assert [(p.get_width(), p.get_xy()) for p in squares] == [(207, (2.0, 2.0)), (128, (41.5, 41.5))]
+        assert [(p.get_width(), p.get_xy()) for p in squares] == [(207, (25.5, 25.5)), (128, (65.0, 65.0))]
     assert "this run's crop, 207 px (solid); the paper's crop, 128 px (dashed)" in fig.texts[0].get_text()
-    # a crop larger than the default view widens the view to show it whole
+    # the view never exceeds the image, and without outlines it is the default
     wide = gallery.question_gallery(data.images, data.ids, data.labels, question=1, per_answer=1,
-                                    outlines=gallery.crop_outlines(300))
-    assert next(ax for ax in wide.axes if ax.images).images[0].get_array().shape[:2] == (300, 300)
+                                    outlines=gallery.crop_outlines(400))
+    assert next(ax for ax in wide.axes if ax.images).images[0].get_array().shape[:2] == (424, 424)
+    plain = gallery.question_gallery(data.images, data.ids, data.labels, question=1, per_answer=1)
+    assert next(ax for ax in plain.axes if ax.images).images[0].get_array().shape[:2] == (212, 212)
     with pytest.raises(ValueError, match="side must be 1..424"):
         gallery.question_gallery(data.images, data.ids, data.labels, question=1, outlines={"huge": 500})

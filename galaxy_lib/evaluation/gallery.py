@@ -27,6 +27,8 @@ PAPER_CROP = Config().crop
 """The paper's central crop in pixels (the configuration's default: the paper's code)."""
 IMAGE_SIDE = 424
 """Side of a Kaggle image in pixels."""
+OUTLINE_MARGIN = 1.25
+"""A gallery with outlines shows at least this many times the largest square's side."""
 _OUTLINE_STYLES = (("#ffd400", "-"), ("#00e5ff", "--"), ("#ff5c5c", ":"))
 """Colour and line style of the first, second and third square drawn on a gallery."""
 
@@ -93,7 +95,7 @@ def question_gallery(
     its GalaxyID and vote fraction. A rare answer's best example may still have a small fraction:
     the title shows it, which is itself a lesson about how little some answers are used.
 
-    Each panel shows the central ``crop`` pixels (more where an outline is larger); ``outlines``
+    Each panel shows the central ``crop`` pixels (more where an outline needs its margin); ``outlines``
     (label -> side in pixels, e.g. :func:`crop_outlines`) are drawn as centred squares on every
     panel and named under the figure's title, so what a crop keeps and loses is seen, not described.
     """
@@ -105,7 +107,8 @@ def question_gallery(
     for label, side in outlines.items():
         if not 1 <= side <= IMAGE_SIDE:
             raise ValueError(f"outline {label!r}: side must be 1..{IMAGE_SIDE} pixels, got {side}")
-    crop = max(crop, *outlines.values()) if outlines else crop
+    if outlines:  # a margin of sky around the largest square, so that its edge is seen inside the panel
+        crop = min(IMAGE_SIDE, max(crop, round(OUTLINE_MARGIN * max(outlines.values()))))
     q = tree.QUESTIONS[question - 1]
     ids = np.asarray(ids)
     labels = np.asarray(labels)
