@@ -17,6 +17,26 @@ REPO = Path(__file__).resolve().parents[1]
 # threshold took `make test-fast` from 35.2 s to 30.7 s on a 2-core AMD EPYC (CPU 66 s -> 58 s).
 gc.set_threshold(50_000, 20, 100)
 
+
+def worker_cpus(worker: str | None, workers: int, cpus: list[int]) -> list[int] | None:
+    """The CPUs pytest-xdist worker ``worker`` (``gw0``, ``gw1``...) is pinned to: every ``workers``-th
+    one of ``cpus``, or None (not pinned) outside xdist or with more workers than CPUs.
+
+    Each test process sizes TensorFlow's and tf.data's threads to the cores it may use
+    (``galaxy_lib.tf_setup.usable_cores`` reads the affinity), and the kernels and command-line
+    processes a test starts inherit it. Unpinned, two workers on two cores each ran two intra-op
+    threads, four threads fighting for two cores through every training test.
+    """
+    if not worker or not worker.startswith("gw") or workers < 2 or len(cpus) < workers:
+        return None
+    return cpus[int(worker[2:]) :: workers]
+
+
+_PINNED = worker_cpus(os.environ.get("PYTEST_XDIST_WORKER"), int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")),
+                      sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [])
+if _PINNED and not os.environ.get("GALAXY_LIB_TEST_NO_PINNING"):
+    os.sched_setaffinity(0, _PINNED)
+
 SAMPLE = Path(os.environ.get("GALAXY_SAMPLE", REPO.parent / "shared" / "data" / "galaxy-zoo-sample"))
 
 

@@ -140,3 +140,13 @@ def test_tests_sharing_a_trained_fixture_stay_on_one_worker(repo_root):
     grouped = {worker for worker, nodeid in ran if nodeid.endswith("@module-test_curve")}
     assert len(ran) > 10 and len(grouped) == 1, done.stdout[-3000:]  # tiny_data's tests share one worker
     assert sum(nodeid.endswith("@module-test_curve") for _, nodeid in ran) >= 4
+
+
+def test_each_xdist_worker_is_pinned_to_its_own_cores():
+    from conftest import worker_cpus
+
+    assert worker_cpus("gw0", 2, [0, 1]) == [0] and worker_cpus("gw1", 2, [0, 1]) == [1]
+    assert worker_cpus("gw1", 2, [0, 1, 2, 3]) == [1, 3]
+    assert worker_cpus(None, 2, [0, 1]) is None  # not under xdist
+    assert worker_cpus("gw0", 1, [0, 1]) is None  # one worker keeps every core
+    assert worker_cpus("gw2", 3, [0, 1]) is None  # more workers than cores: not pinned
