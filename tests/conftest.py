@@ -32,8 +32,25 @@ def worker_cpus(worker: str | None, workers: int, cpus: list[int]) -> list[int] 
     return cpus[int(worker[2:]) :: workers]
 
 
+@contextlib.contextmanager
+def all_cores() -> Iterator[None]:
+    """This process (and what it starts inside the block) unpinned from its worker's cores, then pinned
+    again: for a test whose processes mostly wait on each other (JupyterLab, Chromium and a kernel),
+    which one core would serialise."""
+    if not hasattr(os, "sched_getaffinity"):
+        yield
+        return
+    pinned = os.sched_getaffinity(0)
+    try:
+        os.sched_setaffinity(0, _ALL_CPUS)
+        yield
+    finally:
+        os.sched_setaffinity(0, pinned)
+
+
+_ALL_CPUS = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
 _PINNED = worker_cpus(os.environ.get("PYTEST_XDIST_WORKER"), int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")),
-                      sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [])
+                      _ALL_CPUS)
 if _PINNED and not os.environ.get("GALAXY_LIB_TEST_NO_PINNING"):
     os.sched_setaffinity(0, _PINNED)
 
