@@ -459,5 +459,5 @@ def test_compare_renders_fake_runs_without_training(root, capsys):
     page = (folder / report.FULL_HTML).read_text()
     assert "Not directly comparable" not in page and "directly comparable" in page
     assert "✱ a &gt; b" in page and "1 of 37 answers (Class1.1)" in page
-    assert "Two seeds of one configuration" in page and "No stored results to compare with" in page  # Try it
+    assert "Two seeds of one configuration" in page and "No stored results to compare with" in page  # compare_with_ours
     assert (folder / "runs" / "b" / "config.yaml").is_file() and not (root / "reports" / "compare-ab.failed").exists()
