@@ -35,7 +35,7 @@ from galaxy_lib.report.exercises import (
     answered_count,
     answers_markdown,
     answers_record,
-    collect,
+    parse_notebook,
 )
 from galaxy_lib.report.summary import curve_headline, model_text
 
@@ -137,13 +137,14 @@ def render_html(executed: Sequence[Path], out_dir: Path, summary: Mapping[str, A
     """Join the executed notebooks under a header, the "Your answers" section and an environment
     section, and render it twice with nbconvert: with code (students) and code-hidden (instructors).
 
-    ``exercises`` are those of ``executed`` (:func:`galaxy_lib.report.exercises.collect`, read here
-    when not given); without any, the answers section and its header line are left out."""
+    ``exercises`` are those of ``executed`` (:func:`galaxy_lib.report.exercises.collect`; parsed here
+    from the notebooks when not given); without any, the answers section and its header line are left out."""
     import nbformat
 
-    if exercises is None:
-        exercises = collect(executed)
     notebooks = [nbformat.read(path, as_version=4) for path in executed]
+    if exercises is None:  # from the notebooks just read, not by reading each file again
+        exercises = [e for path, nb in zip(executed, notebooks, strict=True)
+                     for e in parse_notebook(nb, Path(path).name, strict=False)]
     combined = nbformat.v4.new_notebook(metadata=copy.deepcopy(notebooks[0].metadata))
     combined.cells.append(nbformat.v4.new_markdown_cell(_header_markdown(summary, exercises)))
     root = str(project_root())
