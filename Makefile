@@ -21,7 +21,14 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP) ## create .venv (or reuse it) with the package and dev tools
 
-report: $(STAMP) ## the default HTML report (synthetic sky, CPU) into reports/default/
+# STUDENT="Ada Lovelace": who runs the notebooks (config key `student`, in the report and the index; the model's
+# seed is drawn from the name). Exported as GALAXY_LIB_STUDENT, which the notebooks' kernels inherit.
+STUDENT ?=
+ifneq ($(strip $(STUDENT)),)
+export GALAXY_LIB_STUDENT := $(STUDENT)
+endif
+
+report: $(STAMP) ## the default HTML report (synthetic sky, CPU) into reports/default/; STUDENT="name" for a class
 	$(BIN)/python -m galaxy_lib report -f parameters/default.yaml
 
 # The tests run in TEST_WORKERS processes (pytest-xdist; two for two cores, `--dist loadgroup` keeps the smoke
@@ -46,7 +53,7 @@ PORT ?=
 IP ?= 127.0.0.1
 NO_BROWSER ?=
 LAB_ARGS ?=
-lab: $(STAMP) ## register the galaxy-lib kernel (once) and start JupyterLab on notebooks/, also as root; PORT= IP= NO_BROWSER=1 LAB_ARGS=
+lab: $(STAMP) ## register the galaxy-lib kernel (once) and start JupyterLab on notebooks/, also as root; STUDENT= PORT= IP= NO_BROWSER=1 LAB_ARGS=
 	$(BIN)/python -m galaxy_lib lab --ip $(IP) $(if $(PORT),--port $(PORT)) $(if $(NO_BROWSER),--no-browser) -- $(LAB_ARGS)
 
 bench: $(STAMP) ## input-pipeline and training-speed benchmarks (minutes): results to benchmarks/results/, README tables rewritten

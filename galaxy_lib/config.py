@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import os
 import tempfile
 import types
@@ -121,6 +122,11 @@ class Config:
 
     # --- report -----------------------------------------------------------------------------
     run_name: str = "default"  # names runs/<run_name> and reports/<run_name>
+    # who ran it, for a class (shown in report.json, the report's header and the index); with a
+    # student the model's seed is drawn from the name and `seed` (see Config.model_seed), so two
+    # students' honest runs differ; the split (split_seed) stays the course's. Also set by the
+    # environment variable GALAXY_LIB_STUDENT (`make lab STUDENT="Ada Lovelace"`)
+    student: str = ""
     runs_dir: str = "runs"  # where run folders go
     reports_dir: str = "reports"  # where rendered reports go
 
@@ -166,6 +172,9 @@ class Config:
         for key, ok in checks.items():
             if not ok:
                 raise ConfigError(f"config key {key!r}: value {getattr(self, key)!r} is out of range")
+        if self.student != self.student.strip() or len(self.student) > 100 or not self.student.isprintable():
+            raise ConfigError(f"config key 'student': {self.student!r} must be a name on one line, at most 100 "
+                              "characters, without leading or trailing spaces")
         self._check_combinations()
 
     def _check_combinations(self) -> None:
@@ -210,6 +219,15 @@ class Config:
         return self.schedule_clock
 
     @property
+    def model_seed(self) -> int:
+        """The seed that trains the model (initial weights, shuffling, augmentation, dropout):
+        ``seed`` itself without a ``student``, else one drawn from the student's name and ``seed``
+        (:func:`student_seed`). Drawn from both, so each student's seed-to-seed comparison (``seed: 0``
+        against ``seed: 1``) is their own, and two students' runs of the same file never coincide:
+        identical predictions on the instructor's galaxies then mean a copied run."""
+        return student_seed(self.student, self.seed) if self.student else self.seed
+
+    @property
     def input_size(self) -> int:
         """Side of the square the model sees: the resize target, else the crop."""
         return self.image_size or self.crop
@@ -230,6 +248,18 @@ class Config:
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the resolved configuration as YAML (atomically)."""
         atomic_write_text(Path(path), yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+
+STUDENT_ENV = "GALAXY_LIB_STUDENT"
+"""Environment variable naming the student when no parameters file or override does: ``make lab
+STUDENT=...`` and ``make report STUDENT=...`` set it for the notebooks and the command line."""
+
+
+def student_seed(student: str, seed: int = 0) -> int:
+    """A model seed drawn from a student's name (case and surrounding spaces ignored) and ``seed``:
+    the same on every machine and Python (SHA-256, not ``hash()``), below 2**31 as Keras wants."""
+    digest = hashlib.sha256(f"{student.strip().casefold()}\n{seed}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % 2**31
 
 
 def _show(value: Any) -> str:
@@ -345,10 +375,15 @@ def parse_overrides(pairs: Iterable[str]) -> dict[str, Any]:
 def load_config(
     path: str | os.PathLike[str] | None = None,
     overrides: Mapping[str, Any] | Iterable[str] | None = None,
+    *,
+    environment: bool = True,
 ) -> Config:
     """Defaults, then the YAML file at ``path``, then ``overrides`` (dict or ``key=value`` list).
 
     A YAML file may name another with ``base: other.yaml`` (relative to itself) to inherit it.
+    With ``environment`` (the default: a parameters file), a ``student`` that neither the file nor
+    the overrides set comes from :data:`STUDENT_ENV` when that is set. A run's saved ``config.yaml``
+    is loaded without it (:meth:`galaxy_lib.model.runs.RunFolder.load_config`): it records who ran it.
     """
     values: dict[str, Any] = {}
     if path:
@@ -356,6 +391,8 @@ def load_config(
     if overrides:
         extra = dict(overrides) if isinstance(overrides, Mapping) else parse_overrides(overrides)
         values.update(extra)
+    if environment and "student" not in values and os.environ.get(STUDENT_ENV, "").strip():
+        values["student"] = os.environ[STUDENT_ENV]
     return from_dict(values, source=str(path) if path else "overrides")
 
 

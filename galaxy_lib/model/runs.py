@@ -289,12 +289,12 @@ class RunFolder:
         """
         path = self.require().config_file
         try:
-            saved = load_config(path)
+            saved = load_config(path, environment=False)  # the record of who ran it, not today's student
         except ConfigError as exc:
             raise RunError(f"{' '.join(str(exc).split())}; the run folder is damaged; restore its {self.CONFIG} "
                            "(training writes it), "
                            "or train into a new folder") from None
-        return load_config(path, overrides) if overrides else saved
+        return load_config(path, overrides, environment=False) if overrides else saved
 
     def config_for_evaluation(self, config: Config | None = None) -> Config:
         """The configuration to evaluate this run with: its own when ``config`` is None, else

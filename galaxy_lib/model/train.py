@@ -613,7 +613,7 @@ def _build_model(folder: RunFolder, config: Config, strategy: tf.distribute.Stra
     """The compiled model (the configuration's or ``source``'s), seeded by the run's seed, with the
     resume checkpoint's weights, optimizer state and dropout generators when the state names one."""
     with precision_policy(config.precision):
-        keras.utils.set_random_seed(config.seed)
+        keras.utils.set_random_seed(config.model_seed)
         with strategy.scope():
             model = source.build_model(config)
             source.compile_model(model, config)
@@ -687,7 +687,7 @@ class _Batches:
         data = self.data
         return self.shard(pipeline.make_dataset(
             data.data.images, data.train_ids, self.train_labels, batch_size=self.config.batch_size, shuffle=True,
-            seed=epoch_seed(self.config.seed, epoch), augment=self.augmenter, cache_dir=self.cache_dir,
+            seed=epoch_seed(self.config.model_seed, epoch), augment=self.augmenter, cache_dir=self.cache_dir,
             crops=self.train_crops, mixup=self.config.mixup, **self.geometry,
         ), len(data.train_ids))
 

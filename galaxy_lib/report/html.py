@@ -21,6 +21,7 @@ text. A ``text/latex`` output of a code cell (none of the notebooks has one) wou
 from __future__ import annotations
 
 import copy
+import html
 import logging
 import os
 import re
@@ -216,6 +217,10 @@ def _header_markdown(summary: Mapping[str, Any], exercises: Sequence[Exercise] =
     model = summary.get("model")
     if isinstance(model, Mapping):
         rows.insert(rows.index(next(r for r in rows if r[0] == "Run")) + 1, ("Model", model_text(model)))
+    if summary.get("student"):  # a name the student typed: escaped, and no table cell may be ended by it
+        drawn = summary.get("model_seed")
+        seed = f" (model seed {drawn}, drawn from the name)" if drawn is not None else ""
+        rows.insert(0, ("Student", html.escape(str(summary["student"])).replace("|", "&#124;") + seed))
     if exercises:
         rows.append(_answers_row(exercises))
     lines = [f"# Galaxy Zoo report: {summary['name']}", "", "| | |", "|---|---|"]

@@ -267,8 +267,9 @@ def _run_row(entry: dict[str, Any], comparisons: list[str]) -> str:
         flag = f'<br><span class="flag">{FLAG_TEXT}</span>' if behind else ""
         versus = (f'<td class="num" data-sort="{100 * gain:.6g}" title="training mean {_number(mean)}">'
                   f"{100 * gain:+.1f}%{flag}</td>")
+    student = f'<br><span class="members">student: {e(str(entry["student"]))}</span>' if entry.get("student") else ""
     cells = [
-        _td(f'<a href="{name}/{FULL_HTML}">{name}</a> (<a href="{name}/{NO_CODE_HTML}">no code</a>)'
+        _td(f'<a href="{name}/{FULL_HTML}">{name}</a> (<a href="{name}/{NO_CODE_HTML}">no code</a>)' + student
             + _members_html(members, entry.get("ensemble")) + _curve_html(curve) + compared,
             str(entry.get("name", "?"))),
         _td(e(str(entry.get("date", "")).replace("T", " ")), str(entry.get("date", ""))),

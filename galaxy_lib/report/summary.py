@@ -104,6 +104,9 @@ def summary_record(
         "environment": environment,
         "config": config.to_dict(),
     }
+    if base.student:  # who ran it (a class's reports are told apart by it), and the seed that trained
+        record["student"] = base.student
+        record["model_seed"] = base.model_seed
     model = None if curve else model_record(_first_member(run) if ensemble else run_dir)
     if model is not None:
         record["model"] = model
