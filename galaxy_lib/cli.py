@@ -175,6 +175,34 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _class(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from galaxy_lib.config import display_path, resolve_path
+    from galaxy_lib.errors import ConfigError
+
+    references = []
+    for text in args.reference or []:
+        name, sep, folder = text.partition("=")
+        if not sep or not name.strip() or not folder.strip():
+            raise ConfigError(f"--reference {text!r} is not NAME=RUN_FOLDER, e.g. paper=runs/paper")
+        references.append((name.strip(), resolve_path(folder.strip())))
+    assignment = args.assignment
+    if assignment is None and resolve_path("parameters/default.yaml").is_file():
+        assignment = "parameters/default.yaml"  # the course's default assignment
+    from galaxy_lib.classroom.score import score_class
+
+    result = score_class(resolve_path(args.submissions), resolve_path(args.key), resolve_path(args.out),
+                         assignment=resolve_path(assignment) if assignment else None, references=references)
+    scored = sum(row.scored for row in result.rows)
+    flagged = sum(bool([f for f in row.flags if f.kind != "damaged"]) for row in result.rows)
+    students = len({row.student for row in result.rows})
+    print(f"{students} students, {len(result.rows)} rows: {scored} runs scored on the key "
+          f"({result.scored_now} now, {result.from_cache} unchanged since the last scoring), {flagged} flagged; "
+          f"{display_path(Path(result.out) / 'index.html')}")
+    return 0
+
+
 def _lab(args: argparse.Namespace) -> int:
     from galaxy_lib.report import lab
 
@@ -274,6 +302,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-f", "--file", help="a comparison file naming the runs (`runs:` list, optional `name:`)")
     p.add_argument("--kernel", default=None, help="Jupyter kernel name (default: the current Python)")
     p.set_defaults(func=_compare)
+
+    p = sub.add_parser("class", help="score every student's run on the instructor's held-back galaxies: a "
+                                     "sortable class index with flags, class.csv and a figure in --out")
+    p.add_argument("submissions", help="folder with one sub-folder (or zip) per student holding their runs/ and "
+                                       "reports/ (or a whole checkout), or nbgrader's submitted/STUDENT/ASSIGNMENT/")
+    p.add_argument("--key", required=True, help="the instructor's key folder, written by `sample --key`")
+    p.add_argument("--out", default="reports/class", help="output folder (default reports/class); nothing is "
+                                                          "written elsewhere")
+    p.add_argument("--assignment", default=None, help="the parameters file the class was given; each row lists "
+                                                      "its changes against it (default parameters/default.yaml)")
+    p.add_argument("--reference", action="append", metavar="NAME=RUN_FOLDER",
+                   help="a run the instructor trained (e.g. paper=runs/paper), scored the same way and drawn as "
+                        "a reference line (repeatable)")
+    p.set_defaults(func=_class)
 
     p = sub.add_parser("lab", help="register the project's Jupyter kernel (once) and start JupyterLab on the "
                                    "notebooks; as root too (--allow-root is added)")

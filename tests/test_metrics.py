@@ -218,3 +218,15 @@ def test_rmse_gain_is_paired_and_says_whether_it_is_more_than_chance():
     assert np.isnan(metrics.rmse_gain(y, good, mean, n_bootstrap=0).low)
     with pytest.raises(ValueError, match="confidence"):
         metrics.rmse_gain(y, good, mean, confidence=1.5)
+
+
+def test_rmse_interval_brackets_the_rmse_and_is_the_same_for_the_same_seed():
+    from galaxy_lib.evaluation.metrics import rmse, rmse_interval
+
+    rng = np.random.default_rng(0)
+    y_true = rng.random((300, 37))
+    y_pred = np.clip(y_true + rng.normal(0, 0.1, y_true.shape), 0, 1)
+    low, high = rmse_interval(y_true, y_pred, n_bootstrap=200, seed=3)
+    assert low < rmse(y_true, y_pred) < high and high - low < 0.01
+    assert (low, high) == rmse_interval(y_true, y_pred, n_bootstrap=200, seed=3)
+    assert all(np.isnan(v) for v in rmse_interval(y_true[:1], y_pred[:1]))

@@ -19,6 +19,7 @@ FLAG_KINDS: dict[str, str] = {
     "split-overlap": "split overlaps its own training and test galaxies",
     "key-leak": "trained on the instructor's galaxies",
     "gap": "own test RMSE far from the key's",
+    "damaged": "a damaged record in the hand-in",
 }
 """Every flag's kind and its short label (the page's legend; the reason says the particulars)."""
 

@@ -159,6 +159,26 @@ def rmse_gain(
                     low=low, high=high, n=len(own), confidence=confidence)
 
 
+def rmse_interval(
+    y_true: np.ndarray, y_pred: np.ndarray, *, n_bootstrap: int = 1000, seed: int = 0, confidence: float = 0.95
+) -> tuple[float, float]:
+    """A percentile bootstrap interval of the RMSE, resampling galaxies (NaNs without resamples or with
+    fewer than two galaxies). The same ``seed`` draws the same resamples for every predictor of the same
+    galaxies, so the intervals of a class's runs are comparable."""
+    y_true, y_pred = _check_pair(y_true, y_pred)
+    own = ((y_true - y_pred) ** 2).mean(axis=1)
+    if n_bootstrap <= 0 or len(own) < 2:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    draws = []
+    for start in range(0, n_bootstrap, 100):  # chunks keep memory flat for large sets
+        index = rng.integers(0, len(own), size=(min(100, n_bootstrap - start), len(own)))
+        draws.append(np.sqrt(own[index].mean(axis=1)))
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(np.concatenate(draws), [tail, 100 - tail])
+    return float(low), float(high)
+
+
 def paper_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """The paper's accuracy (Keras categorical accuracy on 37 outputs): the share of
     galaxies whose largest predicted answer is their largest true answer, over all 37

@@ -89,8 +89,13 @@ def iter_predictions(
     batch_size: int = 64,
     model: keras.Model | None = None,
     progress: bool | None = None,
+    crops: np.ndarray | None = None,
 ):
-    """Yield ``(ids, predictions)`` one batch at a time, in the order of ``ids``."""
+    """Yield ``(ids, predictions)`` one batch at a time, in the order of ``ids``.
+
+    ``crops``: every galaxy's uint8 crop in the run's preprocessing, already decoded
+    (:func:`galaxy_lib.data.pipeline.load_crops`), for callers that predict the same galaxies
+    with many runs (a class scored on the instructor's galaxies decodes them once)."""
     run = RunFolder(Path(run_dir))
     config = run.load_config()
     model = model if model is not None else run.load_model("best")
@@ -99,7 +104,7 @@ def iter_predictions(
     ids = np.asarray(ids, dtype=np.int64)
     batches = pipeline.make_dataset(
         images, ids, None, crop=config.crop, image_size=config.image_size, batch_size=batch_size,
-        resize_bad_size=config.resize_bad_size,
+        resize_bad_size=config.resize_bad_size, crops=crops,
     )
     predict = _predict_function(model, views, shifts)
     start = 0

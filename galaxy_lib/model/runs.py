@@ -369,7 +369,7 @@ class RunFolder:
             from galaxy_lib.model import network
 
             try:
-                return network.keras.models.load_model(path, compile=False)
+                return network.keras.models.load_model(path, compile=False, safe_mode=True)  # no code from the file
             except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile) as exc:
                 reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise RunError(f"{path}: cannot be loaded as a Keras model (corrupt or partial file?): {reason}")

@@ -377,7 +377,12 @@ def _curve_html(curve: dict[str, Any] | None) -> str:
 
 def _device(entry: dict[str, Any]) -> str:
     """A short device description from the run's environment record (GPU names, else the CPU)."""
-    env = entry.get("environment")
+    return f"{device_text(entry.get('environment'))}; kernel {entry.get('kernel', '?')}"
+
+
+def device_text(env: Any) -> str:
+    """A run's device in a few words from its ``environment.json`` record: GPU names, else the CPU
+    and its cores (the class index shows it per student run)."""
     env = env if isinstance(env, dict) else {}
     tf_view = env.get("tensorflow") if isinstance(env.get("tensorflow"), dict) else {}
     gpus = tf_view.get("gpus") or env.get("gpus")
@@ -387,4 +392,4 @@ def _device(entry: dict[str, Any]) -> str:
         cpu = env.get("cpu_model") or env.get("processor") or env.get("machine") or "CPU"
         cores = env.get("usable_cpus") or env.get("cpu_count")
         text = f"{cpu}, {cores} cores" if cores else str(cpu)
-    return f"{text}; kernel {entry.get('kernel', '?')}"
+    return text
