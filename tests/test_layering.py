@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "galaxy_lib"
-STAGES = ("core", "synth", "data", "model", "evaluation", "studies", "report", "entry")
+STAGES = ("core", "synth", "data", "model", "evaluation", "studies", "report", "classroom", "entry")
 ENTRY = {"galaxy_lib.cli", "galaxy_lib.__main__"}
 DEPENDENCY_FREE = {"galaxy_lib.paths", "galaxy_lib.kaggle"}
 
