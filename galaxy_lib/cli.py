@@ -48,12 +48,59 @@ def _synth(args: argparse.Namespace) -> int:
 
 
 def _sample(args: argparse.Namespace) -> int:
+    """The students' sample from Kaggle's zips; with ``--key`` also the instructor's key
+    (:mod:`galaxy_lib.classroom.key`), or with ``--synthetic`` only a key of the synthetic sky."""
     from galaxy_lib.config import display_path, resolve_path
     from galaxy_lib.data import sample
+    from galaxy_lib.errors import ConfigError
 
-    out = sample.build(resolve_path(args.kaggle), resolve_path(args.out), args.manifest or sample.MANIFEST)
-    print(f"built {display_path(out)}: {len(sample.read_manifest(out / 'manifest.csv')):,} galaxies, "
-          "checked against the manifest")
+    keyed = [flag for flag, value in (("--key-n", args.key_n), ("--key-seed", args.key_seed)) if value is not None]
+    if keyed and not args.key:
+        raise ConfigError(f"{' and '.join(keyed)} set aside the instructor's key: name its folder with --key FOLDER")
+    if args.synthetic:
+        given = [flag for flag, value in (("--kaggle", args.kaggle), ("--out", args.out),
+                                          ("--manifest", args.manifest)) if value is not None]
+        if given:
+            raise ConfigError(f"--synthetic sets a key aside from the synthetic sky the students generate (-f); "
+                              f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for Kaggle's download")
+        if not args.key:
+            raise ConfigError("--synthetic writes only the instructor's key (the students generate their sky "
+                              "themselves): name its folder with --key FOLDER")
+    elif args.file:
+        raise ConfigError("-f names the students' synthetic configuration: it goes with --synthetic --key FOLDER")
+    elif not args.kaggle:
+        raise ConfigError("--kaggle FOLDER is required (the folder holding Kaggle's zips), or --synthetic --key "
+                          "FOLDER for a key of the synthetic sky")
+    key_options = {"n": args.key_n, "seed": args.key_seed}
+    key_options = {name: value for name, value in key_options.items() if value is not None}
+    if args.synthetic:
+        from galaxy_lib.classroom import key
+        from galaxy_lib.config import load_config
+
+        students_file = args.file or str(key.DEFAULT_STUDENTS)
+        students = load_config(resolve_path(students_file))
+        folder = key.hold_out_synthetic(resolve_path(args.key), students=students, progress=True, **key_options)
+        print(f"built {display_path(folder)}: {key.read_key(folder).info['galaxies']:,} held-back synthetic galaxies "
+              f"(the instructor's key), none of them in the students' sky ({students_file}: seed "
+              f"{students.synthetic_seed}, {students.synthetic_n:,} galaxies)")
+        return 0
+    out_arg = resolve_path(args.out or sample.LOCAL)
+    manifest = args.manifest or sample.MANIFEST
+    if not args.key:
+        out = sample.build(resolve_path(args.kaggle), out_arg, manifest)
+        print(f"built {display_path(out)}: {len(sample.read_manifest(out / 'manifest.csv')):,} galaxies, "
+              "checked against the manifest")
+        return 0
+    from galaxy_lib.classroom import key
+
+    kept = out_arg.exists()
+    out, folder = key.hold_out_kaggle(resolve_path(args.kaggle), out_arg, resolve_path(args.key),
+                                      manifest=manifest, **key_options)
+    count = len(sample.read_manifest(manifest))
+    print(f"{'kept' if kept else 'built'} {display_path(out)}: {count:,} galaxies (the students' sample"
+          f"{', built before' if kept else ''}), checked against the manifest and the key")
+    print(f"built {display_path(folder)}: {key.read_key(folder).info['galaxies']:,} held-back galaxies (the "
+          f"instructor's key), none of them in {display_path(out)}")
     return 0
 
 
@@ -236,11 +283,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sample", help="build the real 3,399-galaxy sample (sample.yaml, improved.yaml) from "
                                       "Kaggle's zips, checked against the shipped list of its GalaxyIDs")
-    p.add_argument("--kaggle", required=True, help="folder with images_training_rev1.zip (or the folder) and "
-                                                   "training_solutions_rev1.csv (or .csv.zip)")
-    p.add_argument("--out", default="data/galaxy-zoo-sample", help="output folder (default data/galaxy-zoo-sample, "
-                                                                   "where the configurations look for it)")
+    p.add_argument("--kaggle", default=None, help="folder with images_training_rev1.zip (or the folder) and "
+                                                  "training_solutions_rev1.csv (or .csv.zip); required unless "
+                                                  "--synthetic")
+    p.add_argument("--out", default=None, help="output folder (default data/galaxy-zoo-sample, "
+                                               "where the configurations look for it)")
     p.add_argument("--manifest", default=None, help="GalaxyID,subset CSV to build (default: the shipped sample's)")
+    p.add_argument("--key", metavar="FOLDER", default=None,
+                   help="also set aside the instructor's key: held-back galaxies of the sample's unbiased GalaxyID "
+                        "block that the sample does not hold (an --out built earlier is kept and checked against it)")
+    p.add_argument("--key-n", type=int, default=None, help="galaxies in the key (default 665)")
+    p.add_argument("--key-seed", type=int, default=None, help="seed that draws the key's galaxies (default 0; "
+                                                              "keep yours private for a synthetic key)")
+    p.add_argument("--synthetic", action="store_true",
+                   help="write only a key of the synthetic sky (no download): galaxies the students' sky never "
+                        "holds; needs --key")
+    p.add_argument("-f", "--file", default=None, help="with --synthetic: the students' parameters file "
+                                                      "(default parameters/default.yaml)")
     p.set_defaults(func=_sample)
 
     def config_args(p: argparse.ArgumentParser) -> None:

@@ -17,7 +17,7 @@ import io
 import os
 import shutil
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from galaxy_lib.errors import DataError
@@ -116,9 +116,64 @@ def _copy_images(kaggle: Path, ids: set[int], out: Path) -> set[int]:
     return found
 
 
-def _missing(what: str, ids: set[int]) -> str:
+def _missing(what: str, ids: set[int], whose: str = "the sample's") -> str:
     first = ", ".join(map(str, sorted(ids)[:5]))
-    return f"{len(ids):,} of the sample's galaxies have no {what} (first: {first})"
+    return f"{len(ids):,} of {whose} galaxies have no {what} (first: {first})"
+
+
+def read_label_rows(kaggle: Path, keep: Callable[[int], bool]) -> tuple[str, dict[int, str]]:
+    """``(header, {GalaxyID: row})`` of the rows of Kaggle's label file whose GalaxyID ``keep`` accepts,
+    each row exactly as Kaggle wrote it (ending in a newline). One pass over the file: the sample and
+    the instructor's key (:mod:`galaxy_lib.classroom.key`) are cut from the same read."""
+    lines = _label_lines(kaggle)
+    header = next(lines, "")
+    if not header.startswith("GalaxyID,"):
+        raise DataError(f"{kaggle}: {LABELS} does not start with a GalaxyID header")
+    rows: dict[int, str] = {}
+    for line in lines:
+        head = line.split(",", 1)[0]
+        if head.isdigit() and keep(int(head)):
+            rows[int(head)] = line if line.endswith("\n") else line + "\n"
+    return header, rows
+
+
+def write_galaxies(kaggle: Path, folder: Path, header: str, rows: dict[int, str], ids: set[int],
+                   whose: str = "the sample's") -> None:
+    """Write the galaxies ``ids`` into ``folder`` in Kaggle's layout: their images byte for byte from
+    the download and their label rows (from :func:`read_label_rows`) sorted by GalaxyID. Raises
+    :class:`DataError` naming the galaxies (of ``whose``) that have no label row or no image."""
+    if missing := ids - set(rows):
+        raise DataError(f"{kaggle}: {_missing('label row in ' + LABELS, missing, whose)}")
+    (folder / IMAGES).mkdir(parents=True, exist_ok=True)
+    images = _copy_images(kaggle, ids, folder / IMAGES)
+    if missing := ids - images:
+        raise DataError(f"{kaggle}: {_missing('image in ' + IMAGES, missing, whose)}")
+    (folder / LABELS).write_text(header + "".join(rows[i] for i in sorted(ids)), encoding="utf-8")
+
+
+def check_input(kaggle: Path, out: Path) -> None:
+    """Refuse an ``out`` that exists and a ``kaggle`` that is not a folder, before anything is read."""
+    if out.exists():
+        raise DataError(f"{out} already exists; delete it first or choose another --out")
+    if not kaggle.is_dir():
+        raise DataError(f"{kaggle}: not a folder (give the folder holding Kaggle's zips)")
+
+
+def stage(kaggle: Path, staging: Path, wanted: dict[int, str], header: str, rows: dict[int, str]) -> None:
+    """Write the sample ``wanted`` (GalaxyID -> subset) into the hidden folder ``staging``: the
+    galaxies (:func:`write_galaxies`), ``manifest.csv``, and the check that the images written are
+    exactly the listed ones."""
+    write_galaxies(kaggle, staging, header, rows, set(wanted))
+    (staging / "manifest.csv").write_text(
+        "GalaxyID,subset\n" + "".join(f"{i},{wanted[i]}\n" for i in sorted(wanted)), encoding="utf-8")
+    built = {int(p.stem) for p in (staging / IMAGES).glob("*.jpg")}
+    if built != set(wanted):  # the check the manifest promises, on what was actually written
+        raise DataError(f"{staging}: the built sample holds {len(built):,} images, the manifest {len(wanted):,}")
+
+
+def staging_folder(out: Path) -> Path:
+    """The hidden folder beside ``out`` that a sample is built in before it is renamed into place."""
+    return out.parent / f".{out.name}.partial"
 
 
 def build(kaggle: str | os.PathLike[str], out: str | os.PathLike[str] = LOCAL,
@@ -135,34 +190,13 @@ def build(kaggle: str | os.PathLike[str], out: str | os.PathLike[str] = LOCAL,
     Kaggle file is missing, or naming the galaxies the download lacks."""
     kaggle, out = Path(kaggle), Path(out)
     wanted = read_manifest(manifest)
-    if out.exists():
-        raise DataError(f"{out} already exists; delete it first or choose another --out")
-    if not kaggle.is_dir():
-        raise DataError(f"{kaggle}: not a folder (give the folder holding Kaggle's zips)")
-    staging = out.parent / f".{out.name}.partial"
+    check_input(kaggle, out)
+    staging = staging_folder(out)
     shutil.rmtree(staging, ignore_errors=True)
-    (staging / IMAGES).mkdir(parents=True)
+    staging.mkdir(parents=True)
     try:
-        lines = _label_lines(kaggle)
-        header = next(lines, "")
-        if not header.startswith("GalaxyID,"):
-            raise DataError(f"{kaggle}: {LABELS} does not start with a GalaxyID header")
-        rows: dict[int, str] = {}
-        for line in lines:
-            head = line.split(",", 1)[0]
-            if head.isdigit() and int(head) in wanted:
-                rows[int(head)] = line if line.endswith("\n") else line + "\n"
-        if missing := set(wanted) - set(rows):
-            raise DataError(f"{kaggle}: {_missing('label row in ' + LABELS, missing)}")
-        images = _copy_images(kaggle, set(wanted), staging / IMAGES)
-        if missing := set(wanted) - images:
-            raise DataError(f"{kaggle}: {_missing('image in ' + IMAGES, missing)}")
-        (staging / LABELS).write_text(header + "".join(rows[i] for i in sorted(rows)), encoding="utf-8")
-        (staging / "manifest.csv").write_text(
-            "GalaxyID,subset\n" + "".join(f"{i},{wanted[i]}\n" for i in sorted(wanted)), encoding="utf-8")
-        built = {int(p.stem) for p in (staging / IMAGES).glob("*.jpg")}
-        if built != set(wanted):  # the check the manifest promises, on what was actually written
-            raise DataError(f"{staging}: the built sample holds {len(built):,} images, the manifest {len(wanted):,}")
+        header, rows = read_label_rows(kaggle, wanted.__contains__)
+        stage(kaggle, staging, wanted, header, rows)
         staging.rename(out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -170,4 +204,5 @@ def build(kaggle: str | os.PathLike[str], out: str | os.PathLike[str] = LOCAL,
     return out
 
 
-__all__ = ["BUILD_HINT", "LOCAL", "MANIFEST", "SHARED", "build", "locate", "read_manifest"]
+__all__ = ["BUILD_HINT", "LOCAL", "MANIFEST", "SHARED", "build", "check_input", "locate", "read_label_rows",
+           "read_manifest", "stage", "staging_folder", "write_galaxies"]

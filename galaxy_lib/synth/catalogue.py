@@ -40,15 +40,41 @@ def galaxy_ids(seed: int, n: int, n_test: int) -> tuple[np.ndarray, np.ndarray]:
     return np.sort(ids[:n]), np.sort(ids[n:])
 
 
+def held_back_ids(seed: int, n: int, taken: np.ndarray) -> np.ndarray:
+    """``n`` distinct six-digit GalaxyIDs, sorted, none of them in ``taken`` (another sky's ids).
+
+    Drawn from ``SeedSequence(seed, spawn_key=(3,))``: a stream no sky draws from (its ids come from
+    spawn key ``(2,)``, its galaxies from ``(split, index)``), so a held-back set of any seed leaves
+    every sky as it is. Raises :class:`DataError` when fewer than ``n`` ids are free."""
+    free = np.setdiff1d(np.arange(_ID_LOW, _ID_HIGH, dtype=np.int64), np.asarray(taken, dtype=np.int64))
+    if n > len(free):
+        raise DataError(f"only {len(free):,} six-digit GalaxyIDs are free beside the other sky's, {n:,} asked for")
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(len(SPLITS) + 1,)))
+    return np.sort(rng.choice(free, size=n, replace=False))
+
+
+def _streams(seed: int, split: int, index: int) -> list[np.random.SeedSequence]:
+    """The galaxy's three child streams: morphology, votes, pixels."""
+    return np.random.SeedSequence(seed, spawn_key=(split, index)).spawn(3)
+
+
+def galaxy_labels(seed: int, split: int, index: int) -> tuple[morphology.Morphology, np.ndarray, np.ndarray]:
+    """The galaxy :func:`make_galaxy` makes, without its image: (morphology, per-question
+    probabilities, vote fractions). About 50x cheaper than rendering, so a sky's labels (its
+    training mean, for the instructor's key) can be known without writing the sky."""
+    morph_ss, vote_ss, _ = _streams(seed, split, index)
+    morph = morphology.sample_morphology(np.random.default_rng(morph_ss))
+    probabilities = morphology.question_probabilities(morph)
+    votes = morphology.simulate_votes(probabilities, morph.n_volunteers, np.random.default_rng(vote_ss))
+    return morph, probabilities, votes
+
+
 def make_galaxy(seed: int, split: int, index: int) -> tuple[morphology.Morphology, np.ndarray, np.ndarray, bytes]:
     """One galaxy from its own seed: (morphology, per-question probabilities, vote
     fractions, JPEG bytes). Morphology, votes and pixels use separate child streams, so a
     change to the renderer does not change the labels of a seed."""
-    morph_ss, vote_ss, image_ss = np.random.SeedSequence(seed, spawn_key=(split, index)).spawn(3)
-    morph = morphology.sample_morphology(np.random.default_rng(morph_ss))
-    probabilities = morphology.question_probabilities(morph)
-    votes = morphology.simulate_votes(probabilities, morph.n_volunteers, np.random.default_rng(vote_ss))
-    image = render.render(morph, np.random.default_rng(image_ss))
+    morph, probabilities, votes = galaxy_labels(seed, split, index)
+    image = render.render(morph, np.random.default_rng(_streams(seed, split, index)[2]))
     return morph, probabilities, votes, render.encode_jpeg(image, JPEG_QUALITY)
 
 

@@ -24,11 +24,12 @@ an interrupted run resumes where it stopped: :mod:`galaxy_lib.synth.zipped`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,7 @@ from galaxy_lib.synth.catalogue import METADATA_FILE, TRUTH_FILE, VERSION, make_
 TRAIN_FOLDER = TRAINING_IMAGES
 TEST_FOLDER = TEST_IMAGES
 __all__ = ["LABELS_FILE", "METADATA_FILE", "TEST_FOLDER", "TRAIN_FOLDER", "TRUTH_FILE", "VERSION", "generate",
-           "make_galaxy", "read_truth"]
+           "make_galaxy", "read_truth", "write_held_back"]
 
 
 def _work(task: tuple[int, int, int, int, str]) -> tuple[int, int, dict[str, Any], np.ndarray, np.ndarray]:
@@ -131,29 +132,68 @@ def _write_all(staging: Path, n: int, seed: int, n_test: int, workers: int | Non
     if n_test:
         folders[1].mkdir()
     ids = catalogue.galaxy_ids(seed, n, n_test)
-    total = n + n_test
-    if workers is None:
-        workers = catalogue.default_workers(total)
     with (
         catalogue.SkyTables(staging) as tables,
-        tqdm(total=total, desc="synthetic galaxies", unit="gal", disable=not progress) as bar,
+        _rendered(_tasks(seed, ids, folders), n + n_test, workers, progress, "synthetic galaxies") as results,
     ):
-        tasks = _tasks(seed, ids, folders)
+        for split, galaxy_id, row, probabilities, votes in results:
+            tables.add(split, galaxy_id, row, probabilities, votes)
+    (staging / METADATA_FILE).write_text(json.dumps(tables.metadata(seed, n, n_test), indent=2) + "\n")
+
+
+@contextlib.contextmanager
+def _rendered(tasks: Iterator[tuple], total: int, workers: int | None, progress: bool,
+              desc: str) -> Iterator[Iterator[tuple[int, int, dict[str, Any], np.ndarray, np.ndarray]]]:
+    """:func:`_work` over ``tasks`` in order, in a pool of ``workers`` processes (default
+    :func:`catalogue.default_workers`; one: in this process), with a progress bar; the pool is
+    stopped when the block ends, also on an error or Ctrl-C."""
+    if workers is None:
+        workers = catalogue.default_workers(total)
+    with tqdm(total=total, desc=desc, unit="gal", disable=not progress) as bar:
+        pool = None
         if workers == 1:
             results = map(_work, tasks)
-            pool = None
         else:
             pool = multiprocessing.get_context("spawn").Pool(workers, initializer=catalogue.init_worker)
             results = pool.imap(_work, tasks, chunksize=16)
         try:
-            for split, galaxy_id, row, probabilities, votes in results:
-                tables.add(split, galaxy_id, row, probabilities, votes)
-                bar.update()
+            yield _counting(results, bar)
         finally:
             if pool is not None:
                 pool.terminate()
                 pool.join()
-    (staging / METADATA_FILE).write_text(json.dumps(tables.metadata(seed, n, n_test), indent=2) + "\n")
+
+
+def _counting(results: Iterable[tuple], bar: tqdm) -> Iterator[tuple]:
+    for result in results:
+        bar.update()
+        yield result
+
+
+def write_held_back(folder: str | os.PathLike[str], seed: int, split: int, ids: np.ndarray, *,
+                    workers: int | None = None, progress: bool = True) -> catalogue.SkyTables:
+    """Write galaxy ``i`` of ``make_galaxy(seed, split, i)`` under GalaxyID ``ids[i]`` into ``folder``
+    as one labelled set in Kaggle's layout (``images_training_rev1/``, ``training_solutions_rev1.csv``
+    and ``truth.csv``, whose split column says ``train``) and return its closed tables (their sums).
+
+    For a set drawn from a ``split`` that :func:`generate` never uses (it draws 0 and 1), so that no
+    sky of any seed holds these galaxies: the instructor's key (:mod:`galaxy_lib.classroom.key`).
+    ``folder`` is the caller's staging folder: nothing here is atomic. ``ids`` should be sorted, as
+    Kaggle's files are."""
+    if split < len(catalogue.SPLITS):
+        raise ValueError(f"split {split} is one every sky draws from; a held-back set needs {len(catalogue.SPLITS)} "
+                         "or more")
+    folder = Path(folder)
+    images = folder / TRAIN_FOLDER
+    images.mkdir(parents=True)
+    tasks = ((seed, split, index, int(galaxy_id), str(images)) for index, galaxy_id in enumerate(ids))
+    with (
+        catalogue.SkyTables(folder) as tables,
+        _rendered(tasks, len(ids), workers, progress, "held-back galaxies") as results,
+    ):
+        for _, galaxy_id, row, probabilities, votes in results:
+            tables.add(0, galaxy_id, row, probabilities, votes)  # written as training rows: a labelled set
+    return tables
 
 
 def read_truth(root: str | os.PathLike[str]) -> pd.DataFrame:
