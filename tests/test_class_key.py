@@ -2,7 +2,8 @@
 
 A tiny Kaggle-layout download straddles the start of the unbiased GalaxyID block (945990): ten
 galaxies below it, ten inside; the manifest lists a few of each, as the shipped one lists the block's
-3,000 and 399 hand-picked galaxies below it. The synthetic key is set aside against a 30-galaxy sky.
+3,000 and 399 hand-picked galaxies below it. A key may take any galaxy the manifest does not list.
+The synthetic key is set aside against a 30-galaxy sky.
 """
 
 from __future__ import annotations
@@ -23,13 +24,13 @@ from galaxy_lib.data import dataset, sample
 from galaxy_lib.errors import ConfigError, DataError
 from galaxy_lib.synth import catalogue, sky
 
-LOW = key.UNBIASED_BLOCK[0]
-BELOW = list(range(LOW - 10, LOW))  # outside the block: never in a key
+LOW = 945990  # the sample's unbiased block starts here; the hand-picked galaxies lie below it
+BELOW = list(range(LOW - 10, LOW))
 BLOCK = list(range(LOW, LOW + 10))
 LISTED = {BELOW[1]: "extra_selected", BELOW[5]: "extra_selected",
           BLOCK[0]: key.UNBIASED_SUBSET, BLOCK[3]: key.UNBIASED_SUBSET, BLOCK[4]: key.UNBIASED_SUBSET,
           BLOCK[8]: key.UNBIASED_SUBSET}
-POOL = sorted(set(BLOCK) - set(LISTED))  # the 6 galaxies a key may take
+POOL = sorted(set(BELOW + BLOCK) - set(LISTED))  # the 14 galaxies a key may take: any not in the manifest
 
 
 @pytest.fixture(scope="module")
@@ -57,14 +58,14 @@ def _rows(path: Path) -> dict[int, str]:
     return {int(line.split(",", 1)[0]): line for line in path.read_text().splitlines(keepends=True)[1:]}
 
 
-def test_the_key_is_drawn_from_the_block_outside_the_sample_and_checked_against_it(kaggle, manifest, tmp_path):
+def test_the_key_is_drawn_outside_the_sample_and_checked_against_it(kaggle, manifest, tmp_path):
     out, key_out = key.hold_out_kaggle(kaggle, tmp_path / "sample", tmp_path / "key", n=4, seed=0, manifest=manifest)
     # the students' sample is exactly the manifest's, as `sample` alone builds it
     assert _image_ids(out) == set(LISTED)
     assert sample.read_manifest(out / "manifest.csv") == sample.read_manifest(manifest)
     got = key.read_key(key_out)
     assert got.kind == "kaggle" and len(got) == 4 and list(got.ids) == sorted(got.ids)
-    assert set(got.ids) <= set(POOL)  # inside the block, not in the manifest
+    assert set(got.ids) <= set(POOL)  # not in the manifest
     assert not set(got.ids) & _image_ids(out) and not set(got.ids) & set(_rows(out / "training_solutions_rev1.csv"))
     assert _image_ids(key_out) == set(got.ids)
     # Kaggle's bytes: label rows and images
@@ -89,7 +90,7 @@ def test_the_key_is_drawn_from_the_block_outside_the_sample_and_checked_against_
 def test_a_sample_built_earlier_is_kept_and_only_the_key_is_written(kaggle, manifest, tmp_path):
     out = sample.build(kaggle, tmp_path / "sample", manifest)
     before = {p.name: p.stat().st_mtime_ns for p in out.rglob("*")}
-    _, key_out = key.hold_out_kaggle(kaggle, out, tmp_path / "key", n=6, manifest=manifest)
+    _, key_out = key.hold_out_kaggle(kaggle, out, tmp_path / "key", n=len(POOL), manifest=manifest)
     assert {p.name: p.stat().st_mtime_ns for p in out.rglob("*")} == before
     assert set(key.read_key(key_out).ids) == set(POOL)
     with pytest.raises(DataError, match="already exists; delete it first or choose another --key"):
@@ -106,9 +107,9 @@ def test_a_sample_built_earlier_is_kept_and_only_the_key_is_written(kaggle, mani
     assert not (tmp_path / "key3").exists() and _hidden(tmp_path) == []
 
 
-def test_too_few_galaxies_in_the_block_is_one_line_and_leaves_nothing(kaggle, manifest, tmp_path):
-    with pytest.raises(DataError, match=r"needs 7 of Kaggle's .* has 6; ask for fewer \(--key-n 6\)"):
-        key.hold_out_kaggle(kaggle, tmp_path / "sample", tmp_path / "key", n=7, manifest=manifest)
+def test_too_few_galaxies_outside_the_sample_is_one_line_and_leaves_nothing(kaggle, manifest, tmp_path):
+    with pytest.raises(DataError, match=r"needs 15 of Kaggle's .* has 14; ask for fewer \(--key-n 14\)"):
+        key.hold_out_kaggle(kaggle, tmp_path / "sample", tmp_path / "key", n=15, manifest=manifest)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -116,7 +117,7 @@ def test_a_failed_or_interrupted_build_leaves_neither_folder(kaggle, manifest, t
     broken = shutil.copytree(kaggle, tmp_path / "broken")
     (broken / "images_training_rev1" / f"{POOL[2]}.jpg").unlink()
     with pytest.raises(DataError, match=rf"1 of the key's galaxies have no image .*{POOL[2]}"):
-        key.hold_out_kaggle(broken, tmp_path / "sample", tmp_path / "key", n=6, manifest=manifest)
+        key.hold_out_kaggle(broken, tmp_path / "sample", tmp_path / "key", n=len(POOL), manifest=manifest)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken"]
 
     rename = Path.rename

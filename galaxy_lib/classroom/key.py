@@ -17,8 +17,9 @@ students get; an interrupted or failed build leaves neither):
 
 - :func:`hold_out_kaggle`: from Kaggle's download, the students' sample (the shipped 3,399 galaxies,
   :mod:`galaxy_lib.data.sample`, unchanged so that the course's stored results stay comparable) and
-  the key: galaxies drawn from the same unbiased GalaxyID block as the sample's test pool but not in
-  the sample. A sample built earlier (and already handed out) is kept and checked against the key.
+  the key: Kaggle training galaxies the sample does not hold (GalaxyIDs are random, so they are an
+  unbiased draw, like the sample's test pool). A sample built earlier (and already handed out) is
+  kept and checked against the key.
 - :func:`hold_out_synthetic`: galaxies of the synthetic sky's generator drawn from a split the
   students' ``synth`` never uses, with GalaxyIDs outside the students' sky, so the whole flow runs
   without a download.
@@ -56,16 +57,13 @@ KINDS = ("kaggle", "synthetic")
 DEFAULT_N = 665
 """Galaxies in a key by default: enough for an RMSE interval a few thousandths wide."""
 UNBIASED_SUBSET = "complete_id_block_945990_999967"
-UNBIASED_BLOCK = (945990, 999967)
-"""The GalaxyID block of the sample's unbiased test pool (Kaggle's ids are random, so any galaxy of it
-is an unbiased draw); a Kaggle key is drawn from its galaxies that the sample does not hold."""
 KEY_SPLIT = 2
 """The synthetic generator's split a key is drawn from: a sky draws its training galaxies from split
 0 and its test galaxies from split 1, so no student's sky of any seed holds a key's galaxy."""
 DEFAULT_STUDENTS = Path("parameters/default.yaml")
 """The students' configuration a synthetic key is set aside against, unless another is named."""
 
-__all__ = ["DEFAULT_N", "KEY_FILE", "KEY_SPLIT", "UNBIASED_BLOCK", "ClassKey", "hold_out_kaggle",
+__all__ = ["DEFAULT_N", "KEY_FILE", "KEY_SPLIT", "ClassKey", "hold_out_kaggle",
            "hold_out_synthetic", "read_key"]
 
 
@@ -213,9 +211,11 @@ def hold_out_kaggle(kaggle: str | os.PathLike[str], out: str | os.PathLike[str],
 
     The sample is the one ``manifest`` lists, built as :func:`galaxy_lib.data.sample.build` builds it
     (so the course's stored results stay comparable). The key is ``n`` galaxies drawn with ``seed``
-    from Kaggle's training galaxies of the sample's unbiased GalaxyID block (:data:`UNBIASED_BLOCK`,
-    945990-999967) that the manifest does not list: an unbiased draw, like the students' test pool,
-    and none of the students' galaxies. Its images are Kaggle's bytes, its label rows Kaggle's rows,
+    from Kaggle's training galaxies that the manifest does not list. The sample's unbiased block
+    (GalaxyIDs 945990-999967) holds *every* training galaxy of its GalaxyID range, so none is left there;
+    but Kaggle assigned GalaxyIDs at random, and the only hand-picked galaxies are the manifest's own,
+    so any other training galaxy is an unbiased draw, like the students' test pool, and none of them
+    is the students'. Its images are Kaggle's bytes, its label rows Kaggle's rows,
     and ``key.json`` holds the mean answers of the students' sample (the training-mean baseline).
 
     Both are staged in hidden folders, checked against each other (no GalaxyID in both, the key read
@@ -226,8 +226,8 @@ def hold_out_kaggle(kaggle: str | os.PathLike[str], out: str | os.PathLike[str],
     class that already has its sample (or finish a build stopped between the two renames).
 
     Raises :class:`DataError` when ``key_out`` exists or lies inside ``out`` (or around it), when
-    the download lacks a file or a listed galaxy, when it holds fewer than ``n`` galaxies of the
-    block outside the sample (saying how many it holds), or when an existing ``out`` is not the
+    the download lacks a file or a listed galaxy, when it holds fewer than ``n`` galaxies
+    outside the sample (saying how many it holds), or when an existing ``out`` is not the
     manifest's sample; :class:`ConfigError` for a bad ``n`` or ``seed``."""
     kaggle, out, key_out = Path(kaggle), Path(out), Path(key_out)
     _check_size(n, seed)
@@ -238,12 +238,11 @@ def hold_out_kaggle(kaggle: str | os.PathLike[str], out: str | os.PathLike[str],
     kept = out.exists()
     if kept:
         _check_existing_sample(out, wanted, Path(manifest))
-    low, high = UNBIASED_BLOCK
-    header, rows = sample.read_label_rows(kaggle, lambda i: i in wanted or low <= i <= high)
-    pool = np.array(sorted(i for i in rows if low <= i <= high and i not in wanted), dtype=np.int64)
+    header, rows = sample.read_label_rows(kaggle, lambda i: True)  # 61,578 short rows: a few MB
+    pool = np.array(sorted(i for i in rows if i not in wanted), dtype=np.int64)
     if len(pool) < n:
-        raise DataError(f"{kaggle}: the key needs {n:,} of Kaggle's training galaxies in the GalaxyID block "
-                        f"{low}-{high} that the students' sample does not hold, and the download has {len(pool):,}"
+        raise DataError(f"{kaggle}: the key needs {n:,} of Kaggle's training galaxies that the students' sample "
+                        f"does not hold, and the download has {len(pool):,}"
                         + (f"; ask for fewer (--key-n {len(pool)})" if len(pool) else ""))
     ids = np.sort(np.random.default_rng(seed).choice(pool, size=n, replace=False))
     students_data = f"{display_path(out)} ({len(wanted):,} galaxies)"
@@ -262,8 +261,8 @@ def hold_out_kaggle(kaggle: str | os.PathLike[str], out: str | os.PathLike[str],
             _, student_ids, student_labels = dataset.read_labels(students)
             info = _info("kaggle", n, seed, students_data, len(student_ids),
                          student_labels.mean(axis=0, dtype=np.float64),
-                         source=f"Kaggle's training galaxies of GalaxyID block {low}-{high} not in the students' "
-                                "sample", block=[low, high], block_galaxies=len(pool),
+                         source="Kaggle's training galaxies not in the students' sample (GalaxyIDs are random: "
+                                "an unbiased draw)", pool_galaxies=len(pool),
                          manifest=display_path(manifest))
             _finish_key(key_staging, info, student_ids, students_data)
             if sample_staging is not None:
