@@ -43,7 +43,7 @@ from galaxy_lib.config import Config, atomic_path, atomic_write_text, display_pa
 from galaxy_lib.errors import ConfigError, GalaxyLibError
 from galaxy_lib.evaluation import metrics
 from galaxy_lib.kaggle import TRAINING_IMAGES
-from galaxy_lib.model.runs import RUNTIME_KEYS, RunFolder
+from galaxy_lib.model.runs import EVALUATION_KEYS, PLACE_KEYS, RUNTIME_KEYS, RunFolder
 from galaxy_lib.report.index import device_text
 from galaxy_lib.report.summary import FAILURE_FILE, SUMMARY_FILE, read_json_object
 
@@ -65,9 +65,10 @@ BOOTSTRAP = 1000
 COURSE_NOTEBOOKS = ("01_data.ipynb", "02_train.ipynb", "03_evaluate.ipynb")
 """The notebooks a run's report must have executed (``report.json``'s ``notebooks``)."""
 
-IGNORED_CHANGES = frozenset({"run_name", "runs_dir", "reports_dir", "student"}) | RUNTIME_KEYS
-"""Keys whose difference from the assignment says nothing about the model: where things are, who
-ran it (the row says so) and how the same computation was run."""
+IGNORED_CHANGES = PLACE_KEYS | RUNTIME_KEYS | (EVALUATION_KEYS - {"tta"}) | {"student"}
+"""Keys whose difference from the assignment says nothing about the model scored here: where things
+are (a student's data folder is their own), who ran it (the row says so), how the same computation
+was run, and how the student's own figures were computed (``tta`` stays: it is how the key is scored)."""
 
 SMALL_FILE_BYTES = 64 * 2**20
 """Records (JSON, CSV) larger than this are not parsed: no honest one comes near it."""
@@ -434,8 +435,9 @@ def score_class(
         raise ConfigError(f"--out {out} contains the submissions folder; choose a folder of its own")
     class_key = read_key(key)
     assignment_config = load_config(assignment, environment=False) if assignment else None
-    found = find_submissions(submissions, out / WORK)
-    entries = [entry for submission in found for entry in submission.runs]
+    found = find_submissions(submissions, out / WORK, out=out)
+    # A learning curve's points are many small runs of one study, not runs handed in to be graded.
+    entries = [entry for submission in found for entry in submission.runs if not entry.part_of.startswith("learning")]
     cache = _Cache(out)
     crops = KeyCrops(class_key)
 
