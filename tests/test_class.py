@@ -173,3 +173,31 @@ def test_the_held_back_galaxies_are_never_in_the_students_sky(classroom):
     students = {int(p.stem) for p in (classroom["root"] / "sky" / "images_training_rev1").glob("*.jpg")}
     assert len(students) == 60 and not students & set(key.ids.tolist())
     assert np.isfinite(key.training_mean).all()
+
+
+def test_untrusted_models_and_damaged_records_give_that_row_its_reason(classroom, tmp_path):
+    from galaxy_lib.model import network
+
+    keras = network.keras
+    submissions = tmp_path / "submissions"
+    for name in ("lambda", "shape", "history", "huge"):
+        shutil.copytree(classroom["submissions"] / "ada", submissions / name)
+    run = "runs/default"
+    inputs = keras.Input((32, 32, 3))
+    hidden = keras.layers.GlobalAveragePooling2D()(inputs)
+    custom = keras.Model(inputs, keras.layers.Lambda(lambda x: x[:, :1] * 0 + 0.5)(keras.layers.Dense(37)(hidden)))
+    custom.save(submissions / "lambda" / run / "best.keras")  # needs code to load: refused in safe mode
+    keras.Model(inputs, keras.layers.Dense(10, activation="sigmoid")(hidden)).save(
+        submissions / "shape" / run / "best.keras")
+    (submissions / "history" / run / "history.csv").write_text("epoch,loss\n1,not a number,3\n")
+    with open(submissions / "huge" / run / "split.csv", "r+b") as handle:
+        handle.truncate(10 * 2**30)  # a sparse 10 GB file: no disk used, never read
+    result = score_class(submissions, classroom["key"], tmp_path / "out", progress=False)
+    rows = {row.student: row for row in result.rows}
+    assert "needs custom code" in rows["lambda"].problem and not rows["lambda"].scored
+    assert "outputs of shape (10,)" in rows["shape"].problem
+    history = rows["history"]
+    assert history.scored and history.epochs is None
+    assert any(f.kind == "damaged" and "history.csv" in f.reason for f in history.flags)
+    assert "10.0 GB" in rows["huge"].problem and not rows["huge"].scored
+    assert all("\n" not in row.problem for row in rows.values())
