@@ -1144,6 +1144,30 @@ def test_suite(results: Results) -> str:
         "fresh clone; warm: a second run." + (note if records else ""))
 
 
+def class_scoring(results: Results) -> str:
+    """Scoring a class of 30 ``default.yaml`` runs on the instructor's 665 galaxies (``bench_class``)."""
+    record = _get(results, "class-30x665")
+    f, setup = record["figures"], record["setup"]
+    lines = [
+        "| what | wall time | peak memory | target |",
+        "|---|---|---|---|",
+        f"| {f['runs']} runs x {setup['galaxies']} galaxies x 8 views ({setup['input']}, `tta: {setup['tta']}`), "
+        f"empty cache | {_minutes_seconds(f['seconds'])} ({f['seconds_per_run']:.1f} s a run) "
+        f"| {f['peak_rss_mb']:,} MB | 3 min: {'met' if f['meets_target'] else 'missed'} |",
+        f"| the same class again after one more student handed in | {_minutes_seconds(f['rescore_one_more_seconds'])} "
+        "| | |",
+    ]
+    pair = ""
+    if "honest_pair_rms_difference" in f:
+        pair = (f"Two honest `default.yaml` runs by two students (seeds drawn from their names, 30 epochs each) "
+                f"scored {' and '.join(f'{v:.4f}' for v in f['honest_pair_key_rmse'])} on the key, and their "
+                f"predictions differ by {f['honest_pair_rms_difference']:.4f} (root mean square): "
+                f"{f['honest_pair_rms_difference'] / 0.001:.0f} times the copy threshold of 0.001.")
+    return "\n".join(lines) + "\n\n" + _para(
+        f"`{_command(record)}` (CPU: {_cpu_load(record)}, {record['date']}); each run is the command in a fresh "
+        "process, timed from outside, with the peak resident memory it reports.", pair)
+
+
 RENDERERS: dict[str, Callable[[Results], str]] = {
     "summary": summary,
     "compare": comparison,
@@ -1164,6 +1188,7 @@ RENDERERS: dict[str, Callable[[Results], str]] = {
     "epoch": epoch_times,
     "stall": iterator_stall,
     "tests": test_suite,
+    "class": class_scoring,
 }
 
 

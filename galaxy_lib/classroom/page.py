@@ -76,10 +76,11 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 ``=HYPERLINK(...)``): the CSV prefixes it with ``'`` so that the grade book shows it as text."""
 
 _COLUMNS = (
-    ("Student", False), ("Run", False), ("RMSE on the key [95%]", True), ("Gain over the training mean", True),
+    ("Student", False), ("Run", False), ("RMSE on the key [95%]", True), ("Flags", True),
+    ("Gain over the training mean", True),
     ("Own test RMSE", True), ("Gap (key − own)", True), ("Changes vs the assignment", True),
     ("Architecture", True), ("Epochs", True), ("Wall time", True), ("Device", False), ("TTA", False),
-    ("Answers", True), ("Notebooks", False), ("Report", False), ("Flags", True),
+    ("Answers", True), ("Notebooks", False), ("Report", False),
 )
 _RMSE_COLUMN = 2
 
@@ -348,6 +349,8 @@ def _row_html(row: ClassRow, assignment: str) -> str:
         reason = e(row.problem or "not scored")
         cells.append(f'<td class="problem" data-sort="">could not be scored: {reason}</td>')
         cells.append(_td("–", "", num=True))
+    # Flags beside the figure they qualify: what an instructor reads first, visible without scrolling.
+    cells.insert(3, _td(_flags_html(row.flags) or "–", len(row.flags), num=False))
     own = row.own_test_rmse if _is_number(row.own_test_rmse) else None
     galaxies = f'<span class="source">{row.own_test_galaxies:,} galaxies</span>' \
         if isinstance(row.own_test_galaxies, int) else ""
@@ -389,7 +392,6 @@ def _row_html(row: ClassRow, assignment: str) -> str:
     cells.append(_td(notebooks, status.strip()))
     link = _report_link(row.report)
     cells.append(_td(f'<a href="{e(link)}">report</a>' if link else "–", "report" if link else ""))
-    cells.append(_td(_flags_html(row.flags) or "–", len(row.flags), num=False))
     classes = " ".join(c for c in ("problem" if not row.scored else "", "behind" if row.flags else "") if c)
     return (f'<tr class="{classes}">' if classes else "<tr>") + "".join(cells) + "</tr>"
 
