@@ -121,7 +121,7 @@ def run_class(submissions: Path, key: Path, out: Path) -> tuple[float, float, st
     if done.returncode != 0:
         sys.exit(f"class failed:\n{done.stderr[-3000:]}")
     *printed, peak = done.stdout.strip().splitlines()
-    return seconds, int(peak.split()[1]) / 1024, printed[-1]
+    return seconds, int(peak.split()[1]) / 1024, printed[-1].rsplit("; ", 1)[0]  # without the temporary path
 
 
 def main(argv: list[str] | None = None) -> int:

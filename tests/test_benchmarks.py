@@ -160,7 +160,7 @@ def test_every_stored_result_says_how_to_remeasure_it():
         assert str(REPO) not in data and "/home/" not in data, f"{name}: machine path in its setup"
     used = {name for name in results if name.startswith(("quality-", "baselines-", "input-", "synth-", "train-",
                                                          "report-", "ensemble-", "curve-", "scale-", "compare-",
-                                                         "epoch-", "stall-", "tests-"))}
+                                                         "epoch-", "stall-", "tests-", "class-"))}
     assert used == set(results)
 
 
