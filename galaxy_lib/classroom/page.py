@@ -37,7 +37,7 @@ import pandas as pd
 from galaxy_lib.classroom.rows import FLAG_KINDS, ClassRow, Flag
 from galaxy_lib.config import atomic_path, atomic_write_text
 from galaxy_lib.errors import DataError
-from galaxy_lib.report.index import _STYLE, SORT_SCRIPT, _is_number, _number, _td, _thead
+from galaxy_lib.report.index import SORT_SCRIPT, STYLE, is_number, number_text, td_cell, thead_row
 
 INDEX_FILE = "index.html"
 CSV_FILE = "class.csv"
@@ -62,7 +62,7 @@ dl.legend dt { margin-top: 0.4em; }
 dl.legend dd { margin-left: 1.5em; }
 figure img { max-width: 100%; }
 """
-"""What the class page adds to the reports index's :data:`~galaxy_lib.report.index._STYLE`."""
+"""What the class page adds to the reports index's :data:`~galaxy_lib.report.index.STYLE`."""
 
 _CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
         f"script-src 'sha256-{base64.b64encode(hashlib.sha256(SORT_SCRIPT.encode()).digest()).decode()}'; "
@@ -169,24 +169,24 @@ def flags_text(flags: Sequence[Flag]) -> str:
 
 def answers_text(answers: dict[str, Any] | None) -> str:
     """``3 of 9 answered, 5 predicted``, or a dash for a report without exercises."""
-    if not isinstance(answers, dict) or not _is_number(answers.get("exercises")) or not answers["exercises"]:
+    if not isinstance(answers, dict) or not is_number(answers.get("exercises")) or not answers["exercises"]:
         return "–"
     text = f"{int(answers.get('answered') or 0)} of {int(answers['exercises'])} answered"
-    if _is_number(answers.get("predicted")):
+    if is_number(answers.get("predicted")):
         text += f", {int(answers['predicted'])} predicted"
     return text
 
 
 def gap(row: ClassRow) -> float | None:
     """The run's RMSE on the key minus its own test RMSE (positive: worse on the key), or None."""
-    if not row.scored or not _is_number(row.own_test_rmse):
+    if not row.scored or not is_number(row.own_test_rmse):
         return None
     return float(row.rmse) - float(row.own_test_rmse)
 
 
 def training_mean_rmse(rows: Sequence[ClassRow]) -> float | None:
     """The training-mean predictor's RMSE on the key (the same for every row scored on it)."""
-    values = [row.mean_rmse for row in rows if _is_number(row.mean_rmse)]
+    values = [row.mean_rmse for row in rows if is_number(row.mean_rmse)]
     return float(values[0]) if values else None
 
 
@@ -282,8 +282,8 @@ def class_figure(rows: Sequence[ClassRow], references: Sequence[ClassRow] = ()) 
         return fig
     y = [float(i) for i in range(len(scored))][::-1]
     xs = [float(row.rmse) for row in scored]
-    low = [x - row.rmse_low if _is_number(row.rmse_low) else 0.0 for x, row in zip(xs, scored, strict=True)]
-    high = [row.rmse_high - x if _is_number(row.rmse_high) else 0.0 for x, row in zip(xs, scored, strict=True)]
+    low = [x - row.rmse_low if is_number(row.rmse_low) else 0.0 for x, row in zip(xs, scored, strict=True)]
+    high = [row.rmse_high - x if is_number(row.rmse_high) else 0.0 for x, row in zip(xs, scored, strict=True)]
     colours = [SOURCE_COLOURS["model"] if row.flags else "#2c3e50" for row in scored]
     for position, x, lo, hi, colour in zip(y, xs, low, high, colours, strict=True):
         ax.errorbar([x], [position], xerr=[[max(lo, 0.0)], [max(hi, 0.0)]], fmt="o", ms=4, capsize=2.5,
@@ -320,7 +320,7 @@ def _figure_png(rows: Sequence[ClassRow], references: Sequence[ClassRow], path: 
 
 
 def _interval(low: Any, high: Any, sign: str = "") -> str:
-    if not (_is_number(low) and _is_number(high)):
+    if not (is_number(low) and is_number(high)):
         return ""
     return f' <span class="interval">[{low:{sign}.4f}, {high:{sign}.4f}]</span>'
 
@@ -335,26 +335,26 @@ def _row_html(row: ClassRow, assignment: str) -> str:
     """One student run as one table row (one line of HTML); every student string escaped."""
     e = html.escape
     kinds = {flag.kind for flag in row.flags}
-    cells = [_td(e(row.student) or "–", row.student),
-             _td((e(row.run) or "–") + (f'<span class="source">{e(row.source)}</span>' if row.source else ""),
+    cells = [td_cell(e(row.student) or "–", row.student),
+             td_cell((e(row.run) or "–") + (f'<span class="source">{e(row.source)}</span>' if row.source else ""),
                  row.run)]
     if row.scored:
-        cells.append(_td(_number(row.rmse) + _interval(row.rmse_low, row.rmse_high), row.rmse, num=True))
-        gain = row.gain if _is_number(row.gain) else None
-        mean = f'<span class="source">training mean {_number(row.mean_rmse)}</span>' \
-            if _is_number(row.mean_rmse) else ""
+        cells.append(td_cell(number_text(row.rmse) + _interval(row.rmse_low, row.rmse_high), row.rmse, num=True))
+        gain = row.gain if is_number(row.gain) else None
+        mean = f'<span class="source">training mean {number_text(row.mean_rmse)}</span>' \
+            if is_number(row.mean_rmse) else ""
         shown = (f"{gain:+.4f}" + _interval(row.gain_low, row.gain_high, "+")) if gain is not None else "–"
-        cells.append(_td(shown + mean, gain if gain is not None else "", num=True))
+        cells.append(td_cell(shown + mean, gain if gain is not None else "", num=True))
     else:
         reason = e(row.problem or "not scored")
         cells.append(f'<td class="problem" data-sort="">could not be scored: {reason}</td>')
-        cells.append(_td("–", "", num=True))
+        cells.append(td_cell("–", "", num=True))
     # Flags beside the figure they qualify: what an instructor reads first, visible without scrolling.
-    cells.insert(3, _td(_flags_html(row.flags) or "–", len(row.flags), num=False))
-    own = row.own_test_rmse if _is_number(row.own_test_rmse) else None
+    cells.insert(3, td_cell(_flags_html(row.flags) or "–", len(row.flags), num=False))
+    own = row.own_test_rmse if is_number(row.own_test_rmse) else None
     galaxies = f'<span class="source">{row.own_test_galaxies:,} galaxies</span>' \
         if isinstance(row.own_test_galaxies, int) else ""
-    cells.append(_td(_number(own) + (galaxies if own is not None else ""), own if own is not None else "",
+    cells.append(td_cell(number_text(own) + (galaxies if own is not None else ""), own if own is not None else "",
                      num=True))
     difference = gap(row)
     shown = f"{difference:+.4f}" if difference is not None else "–"
@@ -366,32 +366,33 @@ def _row_html(row: ClassRow, assignment: str) -> str:
                              for name, pair in row.changes.items())
     else:
         listed = "none" if assignment and row.scored else "–"  # an unscorable run's changes may be unknown
-    cells.append(_td(listed, len(row.changes), num=False))
+    cells.append(td_cell(listed, len(row.changes), num=False))
     architecture = []
     if isinstance(row.parameters, int):
         architecture.append(f"{row.parameters:,} parameters")
     if row.model_source or row.model_name:
         architecture.append(e(": ".join(p for p in (row.model_source, row.model_name) if p)))
-    cells.append(_td("<br>".join(architecture) or "–", str(row.parameters) if isinstance(row.parameters, int) else ""))
-    cells.append(_td(str(row.epochs) if isinstance(row.epochs, int) else "–",
+    parameters = str(row.parameters) if isinstance(row.parameters, int) else ""
+    cells.append(td_cell("<br>".join(architecture) or "–", parameters))
+    cells.append(td_cell(str(row.epochs) if isinstance(row.epochs, int) else "–",
                      row.epochs if isinstance(row.epochs, int) else "", num=True))
-    minutes = row.wall_seconds / 60 if _is_number(row.wall_seconds) else None
-    cells.append(_td(f"{minutes:.1f} min" if minutes is not None else "–", minutes if minutes is not None else "",
+    minutes = row.wall_seconds / 60 if is_number(row.wall_seconds) else None
+    cells.append(td_cell(f"{minutes:.1f} min" if minutes is not None else "–", minutes if minutes is not None else "",
                      num=True))
-    cells.append(_td(e(row.device) or "–"))
-    cells.append(_td(e(row.tta) or "–"))
+    cells.append(td_cell(e(row.device) or "–"))
+    cells.append(td_cell(e(row.tta) or "–"))
     share = ""
-    if isinstance(row.answers, dict) and _is_number(row.answers.get("exercises")) and row.answers["exercises"]:
+    if isinstance(row.answers, dict) and is_number(row.answers.get("exercises")) and row.answers["exercises"]:
         share = float(row.answers.get("answered") or 0) / float(row.answers["exercises"])
-    cells.append(_td(e(answers_text(row.answers)), share, num=True))
+    cells.append(td_cell(e(answers_text(row.answers)), share, num=True))
     status, _, detail = (row.notebooks or "").partition(":")
     detail = f'<span class="reason">{e(detail.strip())}</span>' if detail.strip() else ""
     notebooks = e(status.strip() or "–") + detail
     if status.strip() and status.strip() != "ok":
         notebooks = f'<span class="failed">{notebooks}</span>'
-    cells.append(_td(notebooks, status.strip()))
+    cells.append(td_cell(notebooks, status.strip()))
     link = _report_link(row.report)
-    cells.append(_td(f'<a href="{e(link)}">report</a>' if link else "–", "report" if link else ""))
+    cells.append(td_cell(f'<a href="{e(link)}">report</a>' if link else "–", "report" if link else ""))
     classes = " ".join(c for c in ("problem" if not row.scored else "", "behind" if row.flags else "") if c)
     return (f'<tr class="{classes}">' if classes else "<tr>") + "".join(cells) + "</tr>"
 
@@ -421,7 +422,8 @@ def _key_rows(rows: Sequence[ClassRow], key: dict[str, Any], assignment: str, re
     shown = [r for r in references if r.scored]
     if shown:
         lines.append(("References", "; ".join(
-            f"{e(r.student)}{' / ' + e(r.run) if r.run else ''}: {_number(r.rmse)}{_interval(r.rmse_low, r.rmse_high)}"
+            f"{e(r.student)}{' / ' + e(r.run) if r.run else ''}: "
+            f"{number_text(r.rmse)}{_interval(r.rmse_low, r.rmse_high)}"
             for r in shown)))
     words = threshold_words(copy_threshold, gap_threshold)
     lines.append(("Copy threshold", e(words["copy"])))
@@ -440,7 +442,7 @@ def render_class_page(rows: Sequence[ClassRow], *, key: dict[str, Any], assignme
     header = "".join(f"<tr><th>{label}</th><td>{value}</td></tr>"
                      for label, value in _key_rows(rows, key, assignment, references, copy_threshold,
                                                    gap_threshold, date))
-    thead = _thead(_COLUMNS).replace(f">{e(_COLUMNS[_RMSE_COLUMN][0])}</th>",
+    thead = thead_row(_COLUMNS).replace(f">{e(_COLUMNS[_RMSE_COLUMN][0])}</th>",
                                      f' aria-sort="ascending">{e(_COLUMNS[_RMSE_COLUMN][0])}</th>', 1)
     help_text = flag_help(copy_threshold, gap_threshold)
     legend = "".join(f'<dt><span class="flag flag-{kind}">{e(label)}</span> <code>{kind}</code></dt>'
@@ -451,7 +453,7 @@ def render_class_page(rows: Sequence[ClassRow], *, key: dict[str, Any], assignme
         '<html lang="en"><head><meta charset="utf-8">',
         f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">',
         f"<title>{e(title)}</title>",
-        f"<style>{_STYLE}{_CLASS_STYLE}</style></head><body>",
+        f"<style>{STYLE}{_CLASS_STYLE}</style></head><body>",
         f"<h1>{e(title)}</h1>",
         f'<table class="key"><tbody>{header}</tbody></table>',
         "<p>Every run is scored on the same held-back galaxies, which no student had, through the run's own "
@@ -497,7 +499,7 @@ def class_frame(rows: Sequence[ClassRow]) -> pd.DataFrame:
             "own_test_rmse": row.own_test_rmse, "own_test_galaxies": row.own_test_galaxies, "gap": gap(row),
             "changes": changes_text(row.changes), "parameters": row.parameters, "model_source": row.model_source,
             "model_name": row.model_name, "epochs": row.epochs,
-            "wall_minutes": row.wall_seconds / 60 if _is_number(row.wall_seconds) else None,
+            "wall_minutes": row.wall_seconds / 60 if is_number(row.wall_seconds) else None,
             "device": row.device, "tta": row.tta, "answers_exercises": answers.get("exercises"),
             "answers_answered": answers.get("answered"), "answers_predicted": answers.get("predicted"),
             "notebooks": row.notebooks, "report": row.report, "flags": flags_text(row.flags),

@@ -39,7 +39,7 @@ COMPARE_KIND = "compare"
 """``report.json``'s ``kind`` for a comparison of runs: listed in a section of its own."""
 FLAG_TEXT = "does not beat the training mean"
 
-_STYLE = """
+STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
 table { border-collapse: collapse; font-size: 0.92em; }
 th, td { border: 1px solid #ccc; padding: 0.35em 0.6em; text-align: left; vertical-align: top; }
@@ -105,19 +105,19 @@ def write_index(reports_dir: str | Path) -> Path:
     return reports / INDEX_FILE
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _number(value: Any, digits: int = 4) -> str:
-    return f"{value:.{digits}f}" if _is_number(value) else "–"
+def number_text(value: Any, digits: int = 4) -> str:
+    return f"{value:.{digits}f}" if is_number(value) else "–"
 
 
 def training_mean_rmse(entry: dict[str, Any]) -> float | None:
     """The training-mean predictor's RMSE on the run's own test galaxies (its ``baselines``), or None."""
     baselines = entry.get("baselines")
     value = baselines.get(TRAINING_MEAN) if isinstance(baselines, dict) else None
-    return float(value) if _is_number(value) and value > 0 else None
+    return float(value) if is_number(value) and value > 0 else None
 
 
 def vs_training_mean(entry: dict[str, Any]) -> float | None:
@@ -126,26 +126,26 @@ def vs_training_mean(entry: dict[str, Any]) -> float | None:
     it, zero or negative when it does not; None when either figure is missing."""
     metrics = entry.get("metrics") if isinstance(entry.get("metrics"), dict) else {}
     test, mean = metrics.get("test_rmse"), training_mean_rmse(entry)
-    if not _is_number(test) or mean is None:
+    if not is_number(test) or mean is None:
         return None
     return (mean - float(test)) / mean
 
 
-def _td(content: str, sort: Any = None, *, num: bool = False) -> str:
+def td_cell(content: str, sort: Any = None, *, num: bool = False) -> str:
     """One cell; ``sort`` (a number or text) becomes its ``data-sort`` key, '' for a missing figure."""
     attributes = ' class="num"' if num else ""
     if sort is not None:
-        key = f"{sort:.6g}" if _is_number(sort) else ("" if isinstance(sort, int | float) else str(sort))
+        key = f"{sort:.6g}" if is_number(sort) else ("" if isinstance(sort, int | float) else str(sort))
         attributes += f' data-sort="{html.escape(key)}"'
     return f"<td{attributes}>{content}</td>"
 
 
 def _numeric_td(value: Any, digits: int = 4, suffix: str = "") -> str:
-    shown = _number(value, digits)
-    return _td(shown + (suffix if shown != "–" else ""), value if _is_number(value) else "", num=True)
+    shown = number_text(value, digits)
+    return td_cell(shown + (suffix if shown != "–" else ""), value if is_number(value) else "", num=True)
 
 
-def _thead(columns: tuple[tuple[str, bool], ...]) -> str:
+def thead_row(columns: tuple[tuple[str, bool], ...]) -> str:
     number = ' data-type="number"'
     cells = "".join(f"<th{number if numeric else ''}>{html.escape(label)}</th>" for label, numeric in columns)
     return f"<thead><tr>{cells}</tr></thead>"
@@ -170,7 +170,7 @@ def render_index(entries: list[dict[str, Any]], failures: list[dict[str, Any]]) 
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8"><title>Galaxy Zoo reports</title>',
-        f"<style>{_STYLE}</style></head><body>",
+        f"<style>{STYLE}</style></head><body>",
         "<h1>Galaxy Zoo reports</h1>",
         "<p>Every figure is measured on held-out galaxies the model never trained on; the baselines "
         "use the same split and metric. <strong>vs training mean</strong> is how much lower a run's test "
@@ -186,13 +186,13 @@ def render_index(entries: list[dict[str, Any]], failures: list[dict[str, Any]]) 
         parts.append(f'<p><a href="#comparisons">{len(comparisons)} comparison'
                      f'{"s" if len(comparisons) != 1 else ""} of runs</a> below the runs.</p>')
     if rows:
-        parts.append('<table class="sortable">' + _thead(_RUN_COLUMNS) + "<tbody>" + "\n".join(rows)
+        parts.append('<table class="sortable">' + thead_row(_RUN_COLUMNS) + "<tbody>" + "\n".join(rows)
                      + "</tbody></table>")
     else:
         parts.append("<p>No reports yet.</p>")
     if comparisons:
         parts.append('<h2 id="comparisons">Comparisons</h2>')
-        parts.append('<table class="sortable">' + _thead(_COMPARE_COLUMNS) + "<tbody>"
+        parts.append('<table class="sortable">' + thead_row(_COMPARE_COLUMNS) + "<tbody>"
                      + "\n".join(_compare_row(entry) for entry in comparisons) + "</tbody></table>")
     if failures:
         parts.append('<h2 class="failed">Failed runs</h2><ul>')
@@ -219,10 +219,10 @@ def answers_td(entry: dict[str, Any]) -> str:
     answered), a dash for a report without exercises or rendered before they were counted."""
     record = entry.get("answers") if isinstance(entry.get("answers"), dict) else {}
     answered, total = record.get("answered"), record.get("exercises")
-    if not (_is_number(answered) and _is_number(total) and total > 0):
-        return _td("–", "", num=True)
+    if not (is_number(answered) and is_number(total) and total > 0):
+        return td_cell("–", "", num=True)
     predicted = record.get("predicted")
-    title = f' title="{int(predicted)} with a prediction"' if _is_number(predicted) else ""
+    title = f' title="{int(predicted)} with a prediction"' if is_number(predicted) else ""
     return f'<td class="num" data-sort="{answered / total:.6g}"{title}>{int(answered)} / {int(total)}</td>'
 
 
@@ -231,11 +231,11 @@ def model_td(entry: dict[str, Any], name: str) -> str:
     ``model``), linked to the ``architecture.json`` copied beside the report when it has one."""
     model = entry.get("model")
     if not isinstance(model, dict):
-        return _td("–", "")
+        return td_cell("–", "")
     text = html.escape(model_text(model))
     if model.get("parameters") is not None:  # written from architecture.json, whose copy lies beside the report
         text = f'<a href="{name}/{RunFolder.ARCHITECTURE}">{text}</a>'
-    return _td(text)
+    return td_cell(text)
 
 
 def _run_row(entry: dict[str, Any], comparisons: list[str]) -> str:
@@ -244,7 +244,7 @@ def _run_row(entry: dict[str, Any], comparisons: list[str]) -> str:
     name = e(str(entry.get("name", "?")))
     metrics = entry.get("metrics") if isinstance(entry.get("metrics"), dict) else {}
     baselines = entry.get("baselines") if isinstance(entry.get("baselines"), dict) else {}
-    listed = "<br>".join(f"{e(str(k))}: {_number(v)}" for k, v in sorted(baselines.items(), key=lambda kv: str(kv)))
+    listed = "<br>".join(f"{e(str(k))}: {number_text(v)}" for k, v in sorted(baselines.items(), key=lambda kv: str(kv)))
     config_file = str(entry.get("config_file") or "(defaults)")
     data = e(str(entry.get("data", ""))) + (" <em>(synthetic)</em>" if entry.get("synthetic") else "")
     members = entry.get("members") if isinstance(entry.get("members"), list) else []
@@ -261,28 +261,28 @@ def _run_row(entry: dict[str, Any], comparisons: list[str]) -> str:
     gain = vs_training_mean(entry)
     behind = gain is not None and gain <= 0
     if gain is None:
-        versus = _td("–", "", num=True)
+        versus = td_cell("–", "", num=True)
     else:
         mean = training_mean_rmse(entry)
         flag = f'<br><span class="flag">{FLAG_TEXT}</span>' if behind else ""
-        versus = (f'<td class="num" data-sort="{100 * gain:.6g}" title="training mean {_number(mean)}">'
+        versus = (f'<td class="num" data-sort="{100 * gain:.6g}" title="training mean {number_text(mean)}">'
                   f"{100 * gain:+.1f}%{flag}</td>")
     student = f'<br><span class="members">student: {e(str(entry["student"]))}</span>' if entry.get("student") else ""
     cells = [
-        _td(f'<a href="{name}/{FULL_HTML}">{name}</a> (<a href="{name}/{NO_CODE_HTML}">no code</a>)' + student
+        td_cell(f'<a href="{name}/{FULL_HTML}">{name}</a> (<a href="{name}/{NO_CODE_HTML}">no code</a>)' + student
             + _members_html(members, entry.get("ensemble")) + _curve_html(curve) + compared,
             str(entry.get("name", "?"))),
-        _td(e(str(entry.get("date", "")).replace("T", " ")), str(entry.get("date", ""))),
+        td_cell(e(str(entry.get("date", "")).replace("T", " ")), str(entry.get("date", ""))),
         answers_td(entry),
-        _td(data),
-        _td(f'{e(Path(config_file).name)} (<a href="{name}/{resolved}">{what}</a>)'),
+        td_cell(data),
+        td_cell(f'{e(Path(config_file).name)} (<a href="{name}/{resolved}">{what}</a>)'),
         model_td(entry, name),
-        _td(e(_device(entry))),
+        td_cell(e(_device(entry))),
         _numeric_td(metrics.get("test_rmse")),
         versus,
         _numeric_td(metrics.get("test_accuracy"), 3),
         _numeric_td(metrics.get("val_rmse")),
-        _td(listed or "–"),
+        td_cell(listed or "–"),
         _numeric_td(entry.get("total_seconds"), 0, " s"),
     ]
     return ('<tr class="behind">' if behind else "<tr>") + "".join(cells) + "</tr>"
@@ -323,7 +323,7 @@ def _compare_row(entry: dict[str, Any]) -> str:
     for run in _compared_runs(entry):
         metrics = run.get("metrics") if isinstance(run.get("metrics"), dict) else {}
         rmse = run.get("test_rmse", metrics.get("test_rmse"))
-        text = f"{e(str(run['name']))} {_number(rmse)}"
+        text = f"{e(str(run['name']))} {number_text(rmse)}"
         gain = vs_training_mean({"metrics": {"test_rmse": rmse}, "baselines": run.get("baselines")})
         if gain is not None:
             text += f" ({100 * gain:+.1f}% vs training mean)"
@@ -334,9 +334,9 @@ def _compare_row(entry: dict[str, Any]) -> str:
         why = entry.get("split_warning")
         warning = ('<br><span class="flag">not directly comparable</span>'
                    + (f' <span class="members">{e(str(why))}</span>' if why else ""))
-    return ("<tr>" + _td(f'<a href="{name}/{page}">{name}</a>', str(entry.get("name", "?")))
-            + _td(e(str(entry.get("date", "")).replace("T", " ")), str(entry.get("date", "")))
-            + answers_td(entry) + _td(("<br>".join(listed) or "–") + warning) + "</tr>")
+    return ("<tr>" + td_cell(f'<a href="{name}/{page}">{name}</a>', str(entry.get("name", "?")))
+            + td_cell(e(str(entry.get("date", "")).replace("T", " ")), str(entry.get("date", "")))
+            + answers_td(entry) + td_cell(("<br>".join(listed) or "–") + warning) + "</tr>")
 
 
 def _members_html(members: list[Any], ensemble: Any) -> str:
@@ -345,7 +345,7 @@ def _members_html(members: list[Any], ensemble: Any) -> str:
         return ""
     e = html.escape
     listed = ", ".join(
-        f"{e(str(m.get('name', '?')))} {_number(m.get('test_rmse'))}" for m in members if isinstance(m, dict)
+        f"{e(str(m.get('name', '?')))} {number_text(m.get('test_rmse'))}" for m in members if isinstance(m, dict)
     )
     minutes = ensemble.get("training_minutes") if isinstance(ensemble, dict) else None
     budget = ensemble.get("budget_minutes") if isinstance(ensemble, dict) else None
@@ -367,8 +367,8 @@ def _curve_html(curve: dict[str, Any] | None) -> str:
     if isinstance(curve.get("n_train"), int):
         text += f"; figures at {curve['n_train']:,}"
     if fit is not None:
-        text += (f"; extrapolated to {int(fit['target']):,}: {_number(fit['prediction'])} "
-                 f"({_number(fit['low'])}-{_number(fit['high'])})")
+        text += (f"; extrapolated to {int(fit['target']):,}: {number_text(fit['prediction'])} "
+                 f"({number_text(fit['low'])}-{number_text(fit['high'])})")
     check = curve.get("check") if isinstance(curve.get("check"), dict) else {}
     if isinstance(check.get("inside"), int) and isinstance(check.get("checked"), int):
         text += f"; synthetic check: {check['inside']} of {check['checked']} larger sizes inside the interval"
