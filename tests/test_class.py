@@ -180,7 +180,7 @@ def test_untrusted_models_and_damaged_records_give_that_row_its_reason(classroom
 
     keras = network.keras
     submissions = tmp_path / "submissions"
-    for name in ("lambda", "shape", "history", "huge"):
+    for name in ("lambda", "shape", "history", "huge", "base"):
         shutil.copytree(classroom["submissions"] / "ada", submissions / name)
     run = "runs/default"
     inputs = keras.Input((32, 32, 3))
@@ -192,8 +192,12 @@ def test_untrusted_models_and_damaged_records_give_that_row_its_reason(classroom
     (submissions / "history" / run / "history.csv").write_text("epoch,loss\n1,not a number,3\n")
     with open(submissions / "huge" / run / "split.csv", "r+b") as handle:
         handle.truncate(10 * 2**30)  # a sparse 10 GB file: no disk used, never read
+    config = submissions / "base" / run / "config.yaml"
+    config.write_text(f"base: {tmp_path / 'secret.yaml'}\n" + config.read_text())  # a file outside SUBMISSIONS
+    (tmp_path / "secret.yaml").write_text("not: a config\n")
     result = score_class(submissions, classroom["key"], tmp_path / "out", progress=False)
     rows = {row.student: row for row in result.rows}
+    assert "names a 'base' file" in rows["base"].problem
     assert "needs custom code" in rows["lambda"].problem and not rows["lambda"].scored
     assert "outputs of shape (10,)" in rows["shape"].problem
     history = rows["history"]

@@ -39,10 +39,11 @@ from galaxy_lib.classroom import page
 from galaxy_lib.classroom.key import ClassKey, read_key
 from galaxy_lib.classroom.rows import ClassRow, Flag
 from galaxy_lib.classroom.submissions import RunEntry, Submission, find_submissions
-from galaxy_lib.config import Config, atomic_path, atomic_write_text, display_path, load_config
+from galaxy_lib.config import Config, atomic_path, atomic_write_text, display_path, load_config, read_yaml_mapping
 from galaxy_lib.errors import ConfigError, GalaxyLibError
 from galaxy_lib.evaluation import metrics
 from galaxy_lib.kaggle import TRAINING_IMAGES
+from galaxy_lib.locks import run_lock
 from galaxy_lib.model.runs import EVALUATION_KEYS, PLACE_KEYS, RUNTIME_KEYS, RunFolder
 from galaxy_lib.report.index import device_text
 from galaxy_lib.report.summary import FAILURE_FILE, SUMMARY_FILE, read_json_object
@@ -213,6 +214,8 @@ def _describe(entry: RunEntry, key: ClassKey, assignment: Config | None) -> tupl
     try:
         if folder.config_file.stat().st_size > SMALL_FILE_BYTES:
             raise ConfigError(f"config.yaml is {folder.config_file.stat().st_size:,} bytes")
+        if "base" in read_yaml_mapping(folder.config_file):  # it would name a file to read, anywhere
+            raise ConfigError("it names a 'base' file; a run's config.yaml is complete and never names another")
         config = folder.load_config()
     except (GalaxyLibError, OSError) as exc:
         row.problem = f"config.yaml cannot be read: {_first_line(exc)}"
@@ -435,6 +438,15 @@ def score_class(
         raise ConfigError(f"--out {out} contains the submissions folder; choose a folder of its own")
     class_key = read_key(key)
     assignment_config = load_config(assignment, environment=False) if assignment else None
+    (out / CACHE).mkdir(parents=True, exist_ok=True)
+    # One scorer per --out (a second stops at once naming the first); the lock file lies inside --out.
+    with run_lock(out / CACHE, "scoring a class"):
+        return _score_locked(submissions, class_key, out, assignment, assignment_config, references, progress)
+
+
+def _score_locked(submissions: Path, class_key: ClassKey, out: Path, assignment: str | Path | None,
+                  assignment_config: Config | None, references: Sequence[tuple[str, Path]],
+                  progress: bool) -> ClassResult:
     found = find_submissions(submissions, out / WORK, out=out)
     # A learning curve's points are many small runs of one study, not runs handed in to be graded.
     entries = [entry for submission in found for entry in submission.runs if not entry.part_of.startswith("learning")]
@@ -454,6 +466,8 @@ def score_class(
             if cached is not None:
                 row, values = cached
                 from_cache += 1
+                if row.report and not (out / row.report).is_file():  # the copy was deleted: copy it again
+                    row.report = _copy_report(entry, out, row) if not is_reference else ""
                 (reference_rows if is_reference else student_rows).append(row)
                 if values is not None:
                     predictions[id(row)] = values
@@ -480,10 +494,8 @@ def score_class(
             finally:
                 _release_model()
             _verdict_flags(item.row)
-            if item.entry.report_dir is not None and not is_reference:
-                source = item.entry.report_dir / "report_no_code.html"
-                if source.is_file() and not source.is_symlink():
-                    item.row.report = page.copy_report(source, out, item.row.student, item.row.run)
+            if not is_reference:
+                item.row.report = _copy_report(item.entry, out, item.row)
             cache.put(item.cache_key, item.row, values)
             scored_now += 1
             (reference_rows if is_reference else student_rows).append(item.row)
@@ -502,6 +514,16 @@ def score_class(
                              assignment=display_path(assignment) if assignment else "",
                              references=reference_rows, copy_threshold=COPY_THRESHOLD, gap_threshold=GAP_THRESHOLD)
     return ClassResult(all_rows, reference_rows, scored_now, from_cache, crops.decoded, out)
+
+
+def _copy_report(entry: RunEntry, out: Path, row: ClassRow) -> str:
+    """The student's no-code report copied under ``out`` (shown sandboxed), or "" when none was handed in."""
+    if entry.report_dir is None:
+        return ""
+    source = entry.report_dir / "report_no_code.html"
+    if not source.is_file() or source.is_symlink():
+        return ""
+    return page.copy_report(source, out, row.student, row.run)
 
 
 def _release_model() -> None:
