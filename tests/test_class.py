@@ -180,7 +180,7 @@ def test_untrusted_models_and_damaged_records_give_that_row_its_reason(classroom
 
     keras = network.keras
     submissions = tmp_path / "submissions"
-    for name in ("lambda", "shape", "history", "huge", "base"):
+    for name in ("lambda", "shape", "history", "huge", "base", "overlap"):
         shutil.copytree(classroom["submissions"] / "ada", submissions / name)
     run = "runs/default"
     inputs = keras.Input((32, 32, 3))
@@ -195,9 +195,17 @@ def test_untrusted_models_and_damaged_records_give_that_row_its_reason(classroom
     config = submissions / "base" / run / "config.yaml"
     config.write_text(f"base: {tmp_path / 'secret.yaml'}\n" + config.read_text())  # a file outside SUBMISSIONS
     (tmp_path / "secret.yaml").write_text("not: a config\n")
+    split = submissions / "overlap" / run / "split.csv"
+    lines = split.read_text().splitlines()
+    train_id = next(line.split(",")[0] for line in lines[1:] if line.endswith(",train"))
+    key_id = int(class_key.read_key(classroom["key"]).ids[0])
+    split.write_text("\n".join([*lines, f"{train_id},test", f"{key_id},train"]) + "\n")
     result = score_class(submissions, classroom["key"], tmp_path / "out", progress=False)
     rows = {row.student: row for row in result.rows}
     assert "names a 'base' file" in rows["base"].problem
+    overlap = {f.kind: f.reason for f in rows["overlap"].flags}
+    assert rows["overlap"].scored and f"first: {train_id}" in overlap["split-overlap"]
+    assert f"first: {key_id}" in overlap["key-leak"]
     assert "needs custom code" in rows["lambda"].problem and not rows["lambda"].scored
     assert "outputs of shape (10,)" in rows["shape"].problem
     history = rows["history"]
