@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export TF_ENABLE_ONEDNN_OPTS ?= 1
 
-.PHONY: help report test test-fast lint lab bench clean-reports
+.PHONY: help report test test-fast test-bench lint lab bench clean-reports
 
 help: ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -37,13 +37,16 @@ report: $(STAMP) ## the default HTML report (synthetic sky, CPU) into reports/de
 TEST_WORKERS ?= 2
 PYTEST := PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
-test: $(STAMP) ## ruff, then the full test suite on TEST_WORKERS=2 processes (real-data tests skip when ../shared is absent)
+test: $(STAMP) ## ruff, then the full test suite but the benchmark scripts' runs, on TEST_WORKERS=2 processes (real-data tests skip when ../shared is absent)
 	$(BIN)/ruff check .
-	@$(PYTEST); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 1; fi; exit $$rc
+	@$(PYTEST) -m "not bench"; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 1; fi; exit $$rc
+
+test-bench: $(STAMP) ## the tests that run a benchmark script end to end on trained models (CI runs them after make test)
+	@$(PYTEST) -m bench; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 1; fi; exit $$rc
 
 test-fast: $(STAMP) ## ruff, then the tests not marked slow (no training, notebooks or reports)
 	$(BIN)/ruff check .
-	@$(PYTEST) -m "not slow"; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 1; fi; exit $$rc
+	@$(PYTEST) -m "not slow and not bench"; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 1; fi; exit $$rc
 
 lint: $(STAMP) ## ruff only
 	$(BIN)/ruff check .

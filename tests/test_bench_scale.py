@@ -77,6 +77,7 @@ def test_a_reused_set_must_be_the_one_asked_for(tmp_path):
 
 
 @pytest.mark.slow  # generates, trains, evaluates and predicts, each stage a process: half a minute on 2 cores
+@pytest.mark.bench  # `make test-bench`
 def test_the_whole_chain_runs_from_a_tiny_zipped_sky(tmp_path, capsys):
     """Every stage but the report (the report's own end-to-end test is the smoke report's, conftest),
     each in its own process with its time, memory and log."""

@@ -521,6 +521,7 @@ def test_the_report_shows_an_ensemble_as_one_model_with_its_members(smoke_ensemb
 
 
 @pytest.mark.slow
+@pytest.mark.bench  # two one-epoch trainings on the real sample: `make test-bench`
 def test_bench_ensemble_scores_bench_runs_on_the_shared_split(real_sample, tmp_path):
     """benchmarks/bench_ensemble.py on two one-epoch bench runs of the smoke model (seeds 0 and 1)
     on the real sample's shared split: each member's figures and the ensemble's land in the JSON."""
