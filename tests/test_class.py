@@ -213,3 +213,18 @@ def test_untrusted_models_and_damaged_records_give_that_row_its_reason(classroom
     assert any(f.kind == "damaged" and "history.csv" in f.reason for f in history.flags)
     assert "10.0 GB" in rows["huge"].problem and not rows["huge"].scored
     assert all("\n" not in row.problem for row in rows.values())
+
+
+def test_a_name_on_a_run_is_flagged_only_when_it_is_a_classmates():
+    from galaxy_lib.classroom.rows import ClassRow
+    from galaxy_lib.classroom.score import name_flags
+
+    rows = [ClassRow("a123", trained_as="Ada Lovelace"),  # a student number and the name typed: fine
+            ClassRow("grace", trained_as="grace"), ClassRow("carol", trained_as="Grace"),  # carol has grace's run
+            ClassRow("x1", trained_as="Emmy"), ClassRow("x2", trained_as="emmy"),  # one name on two hand-ins
+            ClassRow("dan")]
+    name_flags(rows)
+    flagged = {row.student: [f.reason for f in row.flags if f.kind == "copy"] for row in rows}
+    assert flagged["a123"] == [] and flagged["grace"] == [] and flagged["dan"] == []
+    assert flagged["carol"] == ["trained as student 'Grace' (its config.yaml): grace's name, handed in by carol"]
+    assert "a name on x2's hand-in too" in flagged["x1"][0] and "x1's" in flagged["x2"][0]

@@ -335,7 +335,9 @@ def _row_html(row: ClassRow, assignment: str) -> str:
     """One student run as one table row (one line of HTML); every student string escaped."""
     e = html.escape
     kinds = {flag.kind for flag in row.flags}
-    cells = [td_cell(e(row.student) or "–", row.student),
+    trained_as = (f'<span class="source">trained as {e(row.trained_as)}</span>'
+                  if row.trained_as and row.trained_as.casefold() != row.student.casefold() else "")
+    cells = [td_cell((e(row.student) or "–") + trained_as, row.student),
              td_cell((e(row.run) or "–") + (f'<span class="source">{e(row.source)}</span>' if row.source else ""),
                  row.run)]
     if row.scored:
@@ -493,7 +495,8 @@ def class_frame(rows: Sequence[ClassRow]) -> pd.DataFrame:
     for row in sort_rows(rows):
         answers = row.answers if isinstance(row.answers, dict) else {}
         records.append({
-            "student": row.student, "run": row.run, "source": row.source, "problem": row.problem,
+            "student": row.student, "trained_as": row.trained_as, "run": row.run, "source": row.source,
+            "problem": row.problem,
             "rmse": row.rmse, "rmse_low": row.rmse_low, "rmse_high": row.rmse_high, "mean_rmse": row.mean_rmse,
             "gain": row.gain, "gain_low": row.gain_low, "gain_high": row.gain_high, "galaxies": row.galaxies,
             "own_test_rmse": row.own_test_rmse, "own_test_galaxies": row.own_test_galaxies, "gap": gap(row),
@@ -507,8 +510,8 @@ def class_frame(rows: Sequence[ClassRow]) -> pd.DataFrame:
     integers = {"galaxies", "own_test_galaxies", "parameters", "epochs", "answers_exercises", "answers_answered",
                 "answers_predicted"}
     columns = list(records[0]) if records else [
-        "student", "run", "source", "problem", "rmse", "rmse_low", "rmse_high", "mean_rmse", "gain", "gain_low",
-        "gain_high", "galaxies", "own_test_rmse", "own_test_galaxies", "gap", "changes", "parameters",
+        "student", "trained_as", "run", "source", "problem", "rmse", "rmse_low", "rmse_high", "mean_rmse", "gain",
+        "gain_low", "gain_high", "galaxies", "own_test_rmse", "own_test_galaxies", "gap", "changes", "parameters",
         "model_source", "model_name", "epochs", "wall_minutes", "device", "tta", "answers_exercises",
         "answers_answered", "answers_predicted", "notebooks", "report", "flags"]
     values: dict[str, Any] = {}

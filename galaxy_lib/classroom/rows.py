@@ -47,6 +47,7 @@ class ClassRow:
     student: str
     run: str = ""  # the run folder's name ("" when the student handed in no run)
     source: str = ""  # where it was found, relative to SUBMISSIONS (e.g. "ada/runs/default")
+    trained_as: str = ""  # the `student` its config.yaml names ("" when none was set)
     problem: str = ""  # why it could not be scored ("" = scored)
     # --- on the instructor's galaxies ---------------------------------------------------------------
     rmse: float | None = None

@@ -48,7 +48,7 @@ from galaxy_lib.model.runs import EVALUATION_KEYS, PLACE_KEYS, RUNTIME_KEYS, Run
 from galaxy_lib.report.index import device_text
 from galaxy_lib.report.summary import FAILURE_FILE, SUMMARY_FILE, read_json_object
 
-VERSION = 1
+VERSION = 2
 """Bumped when scoring changes, so that cached rows from an older scorer are scored again."""
 
 COPY_THRESHOLD = 1e-3
@@ -222,9 +222,7 @@ def _describe(entry: RunEntry, key: ClassKey, assignment: Config | None) -> tupl
         return row, None
     row.changes = _changes(config, assignment)
     row.tta = config.tta
-    if config.student and config.student.casefold() != entry.student.casefold():
-        row.flags.append(Flag("copy", f"trained as student {config.student!r} (its config.yaml), handed in by "
-                                      f"{entry.student!r}"))
+    row.trained_as = config.student
     measured = _read_small_json(folder.metrics_file)
     if isinstance(measured.get("test_rmse"), int | float):
         row.own_test_rmse = float(measured["test_rmse"])
@@ -311,6 +309,29 @@ def _verdict_flags(row: ClassRow) -> None:
         gap = abs(row.own_test_rmse - row.rmse)
         row.flags.append(Flag("gap", f"its own test RMSE {row.own_test_rmse:.4f} is {gap:.4f} {side} than on the "
                                      f"instructor's galaxies (threshold {GAP_THRESHOLD})"))
+
+
+def name_flags(rows: Sequence[ClassRow]) -> None:
+    """Flag a run trained under a classmate's name: its ``config.yaml`` names another hand-in's student
+    (its folder's name), or a name that runs of two hand-ins carry (then both, since either may be the
+    copy). A name merely spelled otherwise than the hand-in's folder (``Ada Lovelace`` handed in as
+    ``ada`` or as a student number) is no sign of anything: it is shown, not flagged."""
+    folders = {row.student.casefold(): row.student for row in rows}
+    carriers: dict[str, set[str]] = {}
+    for row in rows:
+        if row.trained_as:
+            carriers.setdefault(row.trained_as.casefold(), set()).add(row.student)
+    for row in rows:
+        name = row.trained_as.casefold()
+        if not name or name == row.student.casefold():
+            continue
+        if name in folders:
+            row.flags.append(Flag("copy", f"trained as student {row.trained_as!r} (its config.yaml): "
+                                          f"{folders[name]}'s name, handed in by {row.student}"))
+        elif len(carriers[name]) > 1:
+            others = ", ".join(sorted(carriers[name] - {row.student}))
+            row.flags.append(Flag("copy", f"trained as student {row.trained_as!r} (its config.yaml), a name "
+                                          f"on {others}'s hand-in too"))
 
 
 def copy_flags(rows: Sequence[ClassRow], predictions: dict[int, np.ndarray],
@@ -506,7 +527,8 @@ def _score_locked(submissions: Path, class_key: ClassKey, out: Path, assignment:
     all_rows = sorted(student_rows, key=lambda r: (r.student.casefold(), r.run))
     # Copy flags are between students, so they are recomputed over the whole class every time.
     for row in all_rows:
-        row.flags = [f for f in row.flags if not (f.kind == "copy" and f.reason.startswith("predictions identical"))]
+        row.flags = [f for f in row.flags if f.kind != "copy"]
+    name_flags(all_rows)
     copy_flags(all_rows, {i: predictions[id(r)] for i, r in enumerate(all_rows) if id(r) in predictions})
     cache.save()
     _remove_stale_reports(out, all_rows)
