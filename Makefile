@@ -37,11 +37,11 @@ report: $(STAMP) ## the default HTML report (synthetic sky, CPU) into reports/de
 TEST_WORKERS ?= 2
 PYTEST := PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
-test: $(STAMP) ## ruff, then the full test suite but the benchmark scripts' runs, on TEST_WORKERS=2 processes (real-data tests skip when ../shared is absent)
+test: $(STAMP) ## ruff, then the test suite but its three long runs (make test-bench), on TEST_WORKERS=2 processes (real-data tests skip when ../shared is absent)
 	$(BIN)/ruff check .
 	@$(PYTEST) -m "not bench"; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 1; fi; exit $$rc
 
-test-bench: $(STAMP) ## the tests that run a benchmark script end to end on trained models (CI runs them after make test)
+test-bench: $(STAMP) ## the three long runs: two benchmark scripts end to end and the learning guard (CI runs them after make test)
 	@$(PYTEST) -m bench; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 1; fi; exit $$rc
 
 test-fast: $(STAMP) ## ruff, then the tests not marked slow (no training, notebooks or reports)

@@ -20,6 +20,7 @@ MARGIN = 0.20  # held-out RMSE at least 20% under the training-mean predictor's
 
 
 @pytest.mark.slow
+@pytest.mark.bench  # 18 epochs of the default model, the suite's longest test: `make test-bench` (CI runs it)
 def test_the_default_model_learns_far_better_than_the_training_mean(tmp_path, repo_root):
     from galaxy_lib.evaluation import evaluate
     from galaxy_lib.model import train
