@@ -143,6 +143,7 @@ def students(tmp_path_factory):
     return config, folder / "sky"
 
 
+@pytest.mark.slow  # renders a synthetic sky and a key: left out of make test-fast
 def test_a_synthetic_key_holds_galaxies_the_students_sky_never_does(students, tmp_path):
     config, students_sky = students
     # the key's seed equals the students' on purpose: the split alone keeps the galaxies apart
@@ -170,6 +171,7 @@ def test_a_synthetic_key_holds_galaxies_the_students_sky_never_does(students, tm
     assert sorted(p.name for p in tmp_path.iterdir()) == ["key"]
 
 
+@pytest.mark.slow  # renders a synthetic sky and a key: left out of make test-fast
 def test_a_key_sharing_a_galaxy_with_the_students_is_refused_before_it_appears(students, tmp_path, monkeypatch):
     config, students_sky = students
     shared = int(next(students_sky.glob("images_training_rev1/*.jpg")).stem)
@@ -215,6 +217,7 @@ def test_a_missing_or_damaged_key_is_one_line_naming_the_file(a_key, tmp_path, d
     assert "\n" not in str(caught.value)
 
 
+@pytest.mark.slow  # renders a synthetic sky and a key: left out of make test-fast
 def test_the_sample_verb_writes_the_key_and_refuses_bad_combinations(kaggle, manifest, students, tmp_path, capsys):
     out, key_out = tmp_path / "sample", tmp_path / "key"
     argv = ["sample", "--kaggle", str(kaggle), "--out", str(out), "--manifest", str(manifest)]

@@ -476,8 +476,7 @@ def _score_locked(submissions: Path, class_key: ClassKey, out: Path, assignment:
 
     student_rows = _empty_rows(found)
     reference_rows: list[ClassRow] = []
-    predictions: dict[int, np.ndarray] = {}  # index into all_rows -> predictions
-    all_rows: list[ClassRow] = []
+    predictions: dict[int, np.ndarray] = {}  # id() of a row -> its predictions on the key
     pending: list[tuple[_Pending, bool]] = []
     scored_now = from_cache = 0
     for is_reference, group in ((False, entries), (True, _reference_entries(references))):
