@@ -129,8 +129,9 @@ class KeyCrops:
 # --- what the hand-in says ------------------------------------------------------------------------
 
 
-def _notebooks_status(entry: RunEntry) -> tuple[str, list[Flag]]:
-    """``ok``/``failed: ...``/``missing ...`` for the run's report, and the flag when it is not ok."""
+def _notebooks_status(entry: RunEntry, summary: dict[str, Any]) -> tuple[str, list[Flag]]:
+    """``ok``/``failed: ...``/``missing ...`` for the run's report (``summary``: its ``report.json``),
+    and the flag when it is not ok."""
     if entry.failed_report is not None:
         failure = _read_small_json(entry.failed_report / FAILURE_FILE)
         notebook = failure.get("notebook") or "a notebook"
@@ -141,7 +142,6 @@ def _notebooks_status(entry: RunEntry) -> tuple[str, list[Flag]]:
         return f"failed: {notebook} (an older report exists)", [Flag("notebooks", reason + " (an older report exists)")]
     if entry.report_dir is None:
         return "missing", [Flag("notebooks", "no report handed in for this run (reports/<run>/ with report.json)")]
-    summary = _read_small_json(entry.report_dir / SUMMARY_FILE)
     ran = {str(t.get("notebook")) for t in summary.get("notebooks") or [] if isinstance(t, dict)}
     missing = [name for name in COURSE_NOTEBOOKS if name not in ran or not (entry.report_dir / name).is_file()]
     if not summary:
@@ -205,7 +205,8 @@ def _describe(entry: RunEntry, key: ClassKey, assignment: Config | None) -> tupl
     """The row's facts from the hand-in's records (no model loaded yet), and the run's configuration
     (None when it cannot be read: the row's ``problem`` says why)."""
     row = ClassRow(student=entry.student, run=entry.run, source=entry.source)
-    row.notebooks, flags = _notebooks_status(entry)
+    summary = _read_small_json(entry.report_dir / SUMMARY_FILE) if entry.report_dir is not None else {}
+    row.notebooks, flags = _notebooks_status(entry, summary)
     row.flags.extend(flags)
     if entry.problem:
         row.problem = entry.problem
@@ -235,10 +236,9 @@ def _describe(entry: RunEntry, key: ClassKey, assignment: Config | None) -> tupl
         row.parameters = architecture["parameters"]
     environment = _read_small_json(folder.environment_file)
     row.device = device_text(environment) if environment else ""
-    if entry.report_dir is not None:
-        answers = _read_small_json(entry.report_dir / SUMMARY_FILE).get("answers")
-        if isinstance(answers, dict):
-            row.answers = {k: int(v) for k, v in answers.items() if isinstance(v, int) and not isinstance(v, bool)}
+    answers = summary.get("answers")
+    if isinstance(answers, dict):
+        row.answers = {k: int(v) for k, v in answers.items() if isinstance(v, int) and not isinstance(v, bool)}
     _history_facts(folder, row)
     _split_flags(folder, key, row)
     return row, config

@@ -124,6 +124,19 @@ class RmseGain:
                 f"{self.low:.4f} to {self.high:.4f}); {verdict}")
 
 
+def _resampled_means(columns: tuple[np.ndarray, ...], n_bootstrap: int, seed: int) -> tuple[np.ndarray, ...]:
+    """Each per-galaxy array's mean over ``n_bootstrap`` resamples of the galaxies, the same resamples
+    for all of them (a paired bootstrap), drawn from ``seed`` in chunks that keep memory flat."""
+    rng = np.random.default_rng(seed)
+    n = len(columns[0])
+    draws: list[list[np.ndarray]] = [[] for _ in columns]
+    for start in range(0, n_bootstrap, 100):
+        index = rng.integers(0, n, size=(min(100, n_bootstrap - start), n))
+        for out, values in zip(draws, columns, strict=True):
+            out.append(values[index].mean(axis=1))
+    return tuple(np.concatenate(out) for out in draws)
+
+
 def rmse_gain(
     y_true: np.ndarray,
     y_pred: np.ndarray,
@@ -148,13 +161,9 @@ def rmse_gain(
     gain = float(np.sqrt(ref.mean()) - np.sqrt(own.mean()))
     low = high = float("nan")
     if n_bootstrap > 0 and len(own) >= 2:
-        rng = np.random.default_rng(seed)
-        draws = []
-        for start in range(0, n_bootstrap, 100):  # chunks keep memory flat for large test sets
-            index = rng.integers(0, len(own), size=(min(100, n_bootstrap - start), len(own)))
-            draws.append(np.sqrt(ref[index].mean(axis=1)) - np.sqrt(own[index].mean(axis=1)))
+        ref_means, own_means = _resampled_means((ref, own), n_bootstrap, seed)
         tail = (1 - confidence) / 2 * 100
-        low, high = (float(v) for v in np.percentile(np.concatenate(draws), [tail, 100 - tail]))
+        low, high = (float(v) for v in np.percentile(np.sqrt(ref_means) - np.sqrt(own_means), [tail, 100 - tail]))
     return RmseGain(rmse=float(np.sqrt(own.mean())), reference_rmse=float(np.sqrt(ref.mean())), gain=gain,
                     low=low, high=high, n=len(own), confidence=confidence)
 
@@ -169,13 +178,9 @@ def rmse_interval(
     own = ((y_true - y_pred) ** 2).mean(axis=1)
     if n_bootstrap <= 0 or len(own) < 2:
         return float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    draws = []
-    for start in range(0, n_bootstrap, 100):  # chunks keep memory flat for large sets
-        index = rng.integers(0, len(own), size=(min(100, n_bootstrap - start), len(own)))
-        draws.append(np.sqrt(own[index].mean(axis=1)))
+    (own_means,) = _resampled_means((own,), n_bootstrap, seed)
     tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(np.concatenate(draws), [tail, 100 - tail])
+    low, high = np.percentile(np.sqrt(own_means), [tail, 100 - tail])
     return float(low), float(high)
 
 
