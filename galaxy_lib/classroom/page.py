@@ -25,9 +25,7 @@ import datetime as dt
 import hashlib
 import html
 import math
-import re
 import shutil
-import unicodedata
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -35,6 +33,7 @@ from typing import Any
 import pandas as pd
 
 from galaxy_lib.classroom.rows import FLAG_KINDS, ClassRow, Flag
+from galaxy_lib.classroom.submissions import safe_name  # the one rule for a student's folder in --out
 from galaxy_lib.config import atomic_path, atomic_write_text
 from galaxy_lib.errors import DataError
 from galaxy_lib.report.index import SORT_SCRIPT, STYLE, is_number, number_text, td_cell, thead_row
@@ -196,17 +195,6 @@ def sort_rows(rows: Sequence[ClassRow]) -> list[ClassRow]:
 
 
 # --- names and the students' reports ---------------------------------------------------------------
-
-
-def safe_name(name: str, limit: int = 48) -> str:
-    """``name`` as one folder name: ASCII letters, digits, ``.``, ``_`` and ``-`` only, no leading dot
-    (so never ``..``), at most ``limit`` characters. A name that had to change gets a short hash of
-    the original, so that ``a/b`` and ``a_b`` (two different students) never share a folder."""
-    text = unicodedata.normalize("NFKD", str(name)).encode("ascii", "ignore").decode()
-    text = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._-")[:limit]
-    if text != name or not text:
-        text = f"{text or 'unnamed'}-{hashlib.sha256(str(name).encode()).hexdigest()[:8]}"
-    return text
 
 
 def copy_report(source_html: Path, out: Path, student: str, run: str) -> str:

@@ -187,7 +187,7 @@ def safe_name(student: str) -> str:
     stem = student.split(".")[0].lower()
     if _SAFE_NAME.fullmatch(student) and not student.endswith(".") and stem not in _RESERVED:
         return student
-    plain = re.sub(r"[^A-Za-z0-9_.-]+", "_", student).strip("._-")[:60] or "student"
+    plain = re.sub(r"[^A-Za-z0-9_.-]+", "_", student).strip("._-")[:51] or "student"  # 60 with its tag
     tag = hashlib.sha256(student.encode("utf-8", "surrogateescape")).hexdigest()[:8]
     return f"{plain}-{tag}"
 
