@@ -3,7 +3,8 @@
 Why the epoch loop is our own (:mod:`galaxy_lib.model.train`): each epoch's shuffle and augmentation
 are seeded by ``(seed, epoch)`` and the dropout generators' state is saved with the checkpoint, so a
 run killed at any moment and restarted with the same command continues from its last finished epoch
-and ends with *exactly* the history an uninterrupted run would have had.
+and ends with *exactly* the history an uninterrupted run would have had. Keras's ``BackupAndRestore``
+restarts the data order and dropout streams instead.
 
 Files are written to a temporary name and renamed, and ``resume/state.json`` is written last: it is
 the commit point, so a crash between two writes never leaves a run that claims an epoch it has not
