@@ -9,7 +9,7 @@ restarts the data order and dropout streams instead.
 Files are written to a temporary name and renamed, and ``resume/state.json`` is written last: it is
 the commit point, so a crash between two writes never leaves a run that claims an epoch it has not
 saved. A checkpoint, a configuration or a history that cannot be resumed from is a
-:class:`~galaxy_lib.errors.RunError` saying what to delete, never a silent restart.
+:class:`~galaxy_lib.errors.RunError` saying what to do, never a silent restart.
 """
 
 from __future__ import annotations
