@@ -169,8 +169,9 @@ def _train(args: argparse.Namespace) -> int:
 
     from galaxy_lib.data.dataset import data_folder
 
-    for each in [m.config for m in config.members] if isinstance(config, EnsembleConfig) else [config]:
-        data_folder(each)  # a missing data folder, and the command that makes it, named before TensorFlow loads
+    configs = [member.config for member in config.members] if isinstance(config, EnsembleConfig) else [config]
+    for each in configs:  # a missing data folder, and the command that makes it, named before TensorFlow loads
+        data_folder(each)
     if isinstance(config, EnsembleConfig):
         train_ensemble(config, args.out)
         return 0

@@ -28,6 +28,7 @@ import contextlib
 import json
 import multiprocessing
 import os
+import shlex
 import shutil
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -115,7 +116,7 @@ def synth_command(config: Config) -> str:
     ``synthetic_seed``, ``synthetic_test_n``): what a missing data folder's error tells the user to run,
     spelled out key by key so that it is right whatever parameters file or ``--set`` made ``config``."""
     test = f" --test-n {config.synthetic_test_n}" if config.synthetic_test_n else ""
-    return (f"python -m galaxy_lib synth --out {display_path(resolve_path(config.data))} "
+    return (f"python -m galaxy_lib synth --out {shlex.quote(display_path(resolve_path(config.data)))} "
             f"--n {config.synthetic_n} --seed {config.synthetic_seed}{test}")
 
 
