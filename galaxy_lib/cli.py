@@ -79,8 +79,8 @@ def _synth_file(args: argparse.Namespace) -> int:
     if not configs:
         raise ConfigError(f"-f {args.file}: names no synthetic sky (config key 'synthetic' is false): its data is "
                           "read as it is")
-    for config in configs:
-        root = sky.ensure_synthetic(config)
+    roots = [sky.ensure_synthetic(config) for config in configs]
+    for root in dict.fromkeys(roots):  # an ensemble's members share theirs: said once
         print(f"synthetic sky {display_path(root)} is ready")
     return 0
 
