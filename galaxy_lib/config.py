@@ -52,7 +52,7 @@ class Config:
 
     # --- data -----------------------------------------------------------------------
     data: str = "data/synthetic"  # Kaggle-layout folder or zip; relative to the project root
-    synthetic: bool = False  # generate a synthetic sky at `data` when it is missing
+    synthetic: bool = False  # `data` is a synthetic sky: `synth -f`, `report` and the notebooks make it when missing
     synthetic_n: int = 2000  # galaxies in that synthetic sky
     synthetic_seed: int = 0  # its seed (independent of the training seed)
     synthetic_test_n: int = 0  # unlabelled galaxies in images_test_rev1/, for a Kaggle submission (needs synthetic)

@@ -285,7 +285,8 @@ def run_curves(curves: CurveConfig, *, verbose: bool | None = None) -> tuple[Any
     """The main curve, then the validation curve when the file has one: ``(frame, validation frame or
     None)``. Both are checked before either trains (a bad size, or a point that no longer matches its
     curve, stops everything before an hour of training rather than after it), and each is resumable
-    as ``curve`` is. A synthetic sky that is missing is generated first."""
+    as ``curve`` is. Data is read, never generated: a missing synthetic sky is a one-line error naming the
+    ``synth`` command that makes it (``report`` and the notebook's ``curve_setup`` make it themselves)."""
     from galaxy_lib.data import dataset
     from galaxy_lib.studies import curve
 
