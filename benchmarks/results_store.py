@@ -14,7 +14,7 @@ run and re-measured with the command stored beside it. Each file holds::
     figures     what came out (every number the README shows, and the rest of the printout)
     provenance  "measured by the command above", or how a file came to exist otherwise
 
-Files are written atomically (``galaxy_lib.config.atomic_write_text``); a re-run with the same
+Files are written atomically (``galaxy_lib.paths.atomic_write_text``); a re-run with the same
 name replaces the file. Benchmark scripts import this module as a sibling (``python
 benchmarks/X.py`` puts ``benchmarks/`` on ``sys.path``). Only the standard library is imported
 at the top, so a benchmark's measuring processes stay lean.
@@ -115,7 +115,7 @@ def write_result(
     :func:`machine_record` now, with ``load_before`` (the load average taken before measuring, which
     the measurement itself would raise) as its ``load_average``; ``date`` defaults to today (UTC).
     """
-    from galaxy_lib.config import atomic_write_text
+    from galaxy_lib.paths import atomic_write_text
 
     if not _NAME.fullmatch(name) or "-" not in name:
         raise ValueError(f"result name {name!r} must be <benchmark>-<label> of letters, digits and ._=+-")

@@ -50,9 +50,9 @@ def _synth(args: argparse.Namespace) -> int:
 def _sample(args: argparse.Namespace) -> int:
     """The students' sample from Kaggle's zips; with ``--key`` also the instructor's key
     (:mod:`galaxy_lib.classroom.key`), or with ``--synthetic`` only a key of the synthetic sky."""
-    from galaxy_lib.config import display_path, resolve_path
     from galaxy_lib.data import sample
     from galaxy_lib.errors import ConfigError
+    from galaxy_lib.paths import display_path, resolve_path
 
     keyed = [flag for flag, value in (("--key-n", args.key_n), ("--key-seed", args.key_seed)) if value is not None]
     if keyed and not args.key:
@@ -176,9 +176,9 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _curve(args: argparse.Namespace) -> int:
-    from galaxy_lib.config import display_path
     from galaxy_lib.errors import ConfigError
     from galaxy_lib.model.ensemble import EnsembleConfig
+    from galaxy_lib.paths import display_path
     from galaxy_lib.studies import curve
     from galaxy_lib.studies.curve_file import CurveConfig, is_curve_file, run_curves
 
@@ -225,8 +225,8 @@ def _compare(args: argparse.Namespace) -> int:
 def _class(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from galaxy_lib.config import display_path, resolve_path
     from galaxy_lib.errors import ConfigError
+    from galaxy_lib.paths import display_path, resolve_path
 
     references = []
     for text in args.reference or []:
@@ -399,7 +399,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     made a mistake.
     """
     args = build_parser().parse_args(argv)
-    from galaxy_lib.errors import GalaxyLibError, disk_error
+    from galaxy_lib.errors import GalaxyLibError
+    from galaxy_lib.paths import disk_error
 
     try:
         return args.func(args)

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from galaxy_lib.config import atomic_write_text
+from galaxy_lib.paths import atomic_write_text
 
 PACKAGES = (
     "galaxy-lib",

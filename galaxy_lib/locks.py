@@ -37,8 +37,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
-from galaxy_lib.errors import BusyError, disk_error
-from galaxy_lib.paths import display_path
+from galaxy_lib.errors import BusyError
+from galaxy_lib.paths import disk_error, display_path
 
 ENV = "GALAXY_LIB_LOCKS"
 """Environment variable: JSON ``{lock file: holder pid}`` of the locks held by this process and its

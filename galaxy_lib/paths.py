@@ -1,10 +1,14 @@
-"""Where the project is, and how paths are shown: the dependency-free bottom of the core.
+"""Where the project is, how paths are shown, and how files are written: the file helpers.
 
-:mod:`galaxy_lib.errors` names files in its one-line messages and :mod:`galaxy_lib.config` reads
-paths relative to the project root; both need these functions, so they live below both (the
-configuration re-exports them, ``config.display_path`` being the name most callers know).
-:func:`replace_folder` is the one "build a folder beside, then swap it in" step shared by the
-synthetic sky, its zipped form and the report.
+:mod:`galaxy_lib.config` reads paths relative to the project root, reports and messages show them
+relative to it (:func:`display_path`), and every module that writes a file does so through
+:func:`atomic_path` / :func:`atomic_write_text`, so a crash never leaves half a file. A full,
+read-only or forbidden disk met while writing is a one-line :class:`~galaxy_lib.errors.DiskError`
+naming the file (:func:`writing`, :func:`disk_error`). :func:`replace_folder` is the one "build a
+folder beside, then swap it in" step shared by the synthetic sky, its zipped form and the report.
+
+Only :mod:`galaxy_lib.errors` (the exception classes, which import nothing of the package) is
+imported, so every other module, the configuration included, can import these helpers.
 """
 
 from __future__ import annotations
@@ -12,7 +16,11 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+
+from galaxy_lib.errors import DISK_ERRNOS, DiskError
 
 
 def project_root() -> Path:
@@ -78,3 +86,67 @@ def replace_folder(staging: str | os.PathLike[str], target: str | os.PathLike[st
             os.replace(old, target)
         raise
     shutil.rmtree(old, ignore_errors=True)
+
+
+def disk_error(exc: BaseException, path: str | os.PathLike[str] | None, note: str = "",
+               verb: str = "write") -> DiskError | None:
+    """The one-line :class:`DiskError` for ``exc`` met while writing ``path``, or None when ``exc``
+    is not such a problem (it then keeps its traceback: it may be a bug).
+
+    ``note`` says what was kept (``"the previous file is unchanged"``); ``verb`` what was being done
+    (``""``: the path alone, when it is not known whether it was a read or a write).
+    """
+    if isinstance(exc, DiskError):
+        return exc
+    if not isinstance(exc, OSError) or exc.errno not in DISK_ERRNOS:
+        return None
+    shown = display_path(path) if path is not None else ""
+    head = " ".join(part for part in (f"cannot {verb}" if verb else "", shown) if part) or "cannot write"
+    advice = DISK_ERRNOS[exc.errno]
+    reason, _, todo = advice.partition("; ")
+    error = DiskError(f"{head}: {reason}" + (f" ({note})" if note else "") + f"; {todo}")
+    error.errno = exc.errno
+    return error
+
+
+@contextlib.contextmanager
+def writing(path: str | os.PathLike[str], note: str = "") -> Iterator[None]:
+    """Turn a full, read-only or forbidden disk met inside the block into a :class:`DiskError`
+    naming ``path`` (and ``note``: what was left intact); other errors pass unchanged."""
+    try:
+        yield
+    except OSError as exc:
+        error = disk_error(exc, path, note)
+        if error is None or error is exc:
+            raise
+        raise error from exc
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str], suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` to write to; on success it is renamed into place,
+    on any error removed, so a crash never leaves a half-written file where a good one was.
+    ``suffix`` keeps the extension that some writers insist on (``.png``, ``.keras``).
+
+    A full, read-only or forbidden disk, met here or by the writer in the block, is a one-line
+    :class:`~galaxy_lib.errors.DiskError` naming ``path`` (not the temporary name)."""
+    path = Path(path)
+    with writing(path, note="any earlier file there is unchanged"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+        os.close(fd)
+        tmp = Path(name)
+        try:
+            yield tmp
+            os.chmod(tmp, 0o644)  # mkstemp makes files private; run and report files are meant to be read
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):  # on a read-only disk even this may fail; the error matters
+                tmp.unlink(missing_ok=True)
+            raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through :func:`atomic_path`."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)

@@ -241,7 +241,7 @@ def report_project(tmp_path, monkeypatch) -> Path:
     parameters = nbformat.v4.new_code_cell('config_file = ""\noverrides = {}\nrun_dir = ""')
     parameters.metadata["tags"] = ["parameters"]
     nb.cells += [parameters, nbformat.v4.new_code_cell(
-        "from galaxy_lib.config import resolve_path\nfrom galaxy_lib.locks import run_lock\n"
+        "from galaxy_lib.locks import run_lock\nfrom galaxy_lib.paths import resolve_path\n"
         "with run_lock(resolve_path(run_dir), 'training'):\n    print('trained-in-the-locked-folder')")]
     nbformat.write(nb, tmp_path / "notebooks" / "01_train.ipynb")
     monkeypatch.setenv("GALAXY_LIB_ROOT", str(tmp_path))

@@ -19,8 +19,9 @@ import nbformat
 import pytest
 
 from galaxy_lib import cli, report
-from galaxy_lib.config import Config, load_config, resolve_path
+from galaxy_lib.config import Config, load_config
 from galaxy_lib.errors import DataError
+from galaxy_lib.paths import resolve_path
 from galaxy_lib.report.exercises import (
     ANSWER_PLACEHOLDER,
     ANSWER_TAG,
@@ -34,7 +35,7 @@ PARAMETERS = (
     'config_file: str = ""  # parameters file\noverrides: dict = {}  # changed keys\nrun_dir: str = ""  # run folder'
 )
 SETUP = (  # paths arrive relative to the project root, as in the real notebooks
-    "import json\nfrom galaxy_lib.config import load_config, resolve_path\n"
+    "import json\nfrom galaxy_lib.config import load_config\nfrom galaxy_lib.paths import resolve_path\n"
     "config = load_config(resolve_path(config_file) if config_file else None, overrides)\n"
     "run_path = resolve_path(run_dir)"
 )

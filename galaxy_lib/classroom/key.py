@@ -42,11 +42,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from galaxy_lib import tree
-from galaxy_lib.config import atomic_write_text, display_path, load_config
+from galaxy_lib.config import load_config
 from galaxy_lib.data import dataset, sample
-from galaxy_lib.errors import ConfigError, DataError, writing
+from galaxy_lib.errors import ConfigError, DataError
 from galaxy_lib.kaggle import LABELS_FILE, TRAINING_IMAGES
-from galaxy_lib.paths import project_root, resolve_path
+from galaxy_lib.paths import atomic_write_text, display_path, project_root, resolve_path, writing
 
 if TYPE_CHECKING:
     from galaxy_lib.config import Config

@@ -51,11 +51,10 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from galaxy_lib.config import atomic_write_text
-from galaxy_lib.errors import DataError, disk_error, writing
+from galaxy_lib.errors import DataError
 from galaxy_lib.model.ensemble import EnsembleFolder
 from galaxy_lib.model.runs import RunFolder
-from galaxy_lib.paths import replace_folder
+from galaxy_lib.paths import atomic_write_text, disk_error, replace_folder, writing
 from galaxy_lib.report.html import NO_CODE_HTML
 from galaxy_lib.report.summary import FAILURE_FILE, SUMMARY_FILE
 

@@ -25,7 +25,6 @@ import numpy as np
 import pandas as pd
 
 from galaxy_lib import tree
-from galaxy_lib.config import display_path, project_root, resolve_path
 from galaxy_lib.data.images import (  # re-exported: callers know them as dataset.*
     IMAGE_SIDE,
     TEST_IMAGES,
@@ -43,6 +42,7 @@ from galaxy_lib.data.sample import locate
 from galaxy_lib.errors import DataError
 from galaxy_lib.kaggle import LABEL_FILES, LABELS_NAME, has_labels
 from galaxy_lib.locks import run_lock
+from galaxy_lib.paths import display_path, project_root, resolve_path
 
 _VALUE_SLACK = 1e-6  # vote fractions are rounded; allow this much outside [0, 1]
 

@@ -36,10 +36,10 @@ import numpy as np
 from tqdm import tqdm
 
 from galaxy_lib import tree
-from galaxy_lib.config import atomic_path
 from galaxy_lib.data.augment import mixup as mix_pairs
 from galaxy_lib.data.images import IMAGE_SIDE, ImageSource, crop_offset
 from galaxy_lib.errors import DataError
+from galaxy_lib.paths import atomic_path
 from galaxy_lib.tf_setup import data_threads, import_tensorflow
 
 tf = import_tensorflow()

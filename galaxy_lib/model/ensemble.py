@@ -60,19 +60,12 @@ from typing import Any, ClassVar
 import pandas as pd
 import yaml
 
-from galaxy_lib.config import (
-    Config,
-    atomic_write_text,
-    display_path,
-    load_config,
-    parse_overrides,
-    read_yaml_mapping,
-    resolve_path,
-)
+from galaxy_lib.config import Config, load_config, parse_overrides, read_yaml_mapping
 from galaxy_lib.data import split as split_module
 from galaxy_lib.errors import ConfigError, RunError
 from galaxy_lib.locks import run_lock
 from galaxy_lib.model.runs import RunFolder
+from galaxy_lib.paths import atomic_write_text, display_path, resolve_path
 
 ENSEMBLE_KEYS = ("name", "set", "members")
 """Keys of an ensemble parameters file."""

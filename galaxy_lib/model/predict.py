@@ -26,12 +26,12 @@ import pandas as pd
 from tqdm import tqdm
 
 from galaxy_lib import tree
-from galaxy_lib.config import atomic_path, display_path, resolve_path
 from galaxy_lib.data import augment, dataset, pipeline
 from galaxy_lib.data.images import TEST_IMAGES
 from galaxy_lib.model.ensemble import EnsembleFolder
 from galaxy_lib.model.network import keras
 from galaxy_lib.model.runs import RunFolder
+from galaxy_lib.paths import atomic_path, display_path, resolve_path
 from galaxy_lib.tf_setup import import_tensorflow
 
 tf = import_tensorflow()

@@ -47,9 +47,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import pandas as pd
 
-from galaxy_lib.config import Config, atomic_write_text, display_path, load_config, resolve_path
+from galaxy_lib.config import Config, load_config
 from galaxy_lib.data import split as split_module
-from galaxy_lib.errors import ConfigError, DataError, RunError, writing
+from galaxy_lib.errors import ConfigError, DataError, RunError
+from galaxy_lib.paths import atomic_write_text, display_path, resolve_path, writing
 
 if TYPE_CHECKING:  # keras only for annotations: importing it would start TensorFlow
     import keras

@@ -44,11 +44,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from galaxy_lib.config import Config, atomic_path, atomic_write_text, display_path
+from galaxy_lib.config import Config
 from galaxy_lib.data import augment, dataset, pipeline
 from galaxy_lib.data import split as split_module
 from galaxy_lib.environment import write_environment
-from galaxy_lib.errors import DataError, RunError, writing
+from galaxy_lib.errors import DataError, RunError
 from galaxy_lib.locks import run_lock
 from galaxy_lib.model import architecture, network
 from galaxy_lib.model.keras_patch import fit_across_workers
@@ -60,6 +60,7 @@ from galaxy_lib.model.runs import (
     check_same_run,
     read_history,
 )
+from galaxy_lib.paths import atomic_path, atomic_write_text, display_path, writing
 from galaxy_lib.tf_setup import configure_threads, import_tensorflow
 
 tf = import_tensorflow()

@@ -14,7 +14,7 @@ command line, CI and a student in JupyterLab:
 
 Paths are passed relative to the project root when they lie inside it (the executed notebooks
 are part of the report and must not carry the machine's folders); the notebook resolves them
-with :func:`galaxy_lib.config.resolve_path` and rebuilds the configuration with
+with :func:`galaxy_lib.paths.resolve_path` and rebuilds the configuration with
 ``load_config(config_file, overrides)``, which gives exactly the object the runner holds. The
 kernel gets ``GALAXY_LIB_ROOT`` so that relative paths mean the same folder in the kernel as in
 the runner.
@@ -62,12 +62,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from galaxy_lib.config import Config, atomic_write_text, display_path, load_config, project_root, resolve_path
-from galaxy_lib.errors import ConfigError, DataError, ReportError, disk_error, writing
+from galaxy_lib.config import Config, load_config
+from galaxy_lib.errors import ConfigError, DataError, ReportError
 from galaxy_lib.locks import run_lock
 from galaxy_lib.model.ensemble import EnsembleConfig, EnsembleFolder, load_ensemble
 from galaxy_lib.model.runs import RunFolder
-from galaxy_lib.paths import replace_folder
+from galaxy_lib.paths import (
+    atomic_write_text,
+    disk_error,
+    display_path,
+    project_root,
+    replace_folder,
+    resolve_path,
+    writing,
+)
 from galaxy_lib.report.execute import KERNEL_LOG, NotebookFailed, execute_notebook, kernel_stderr_to
 from galaxy_lib.report.exercises import answers_record, collect
 from galaxy_lib.report.html import FULL_HTML, NO_CODE_HTML, render_html

@@ -20,10 +20,11 @@ from typing import Any
 import numpy as np
 
 from galaxy_lib import tree
-from galaxy_lib.config import Config, display_path, project_root, resolve_path
+from galaxy_lib.config import Config
 from galaxy_lib.data.sample import locate
 from galaxy_lib.errors import DataError
 from galaxy_lib.kaggle import TRAINING_GALAXIES
+from galaxy_lib.paths import display_path, project_root, resolve_path
 from galaxy_lib.report.try_it import results_dir
 from galaxy_lib.synth.catalogue import METADATA_FILE, TRUTH_FILE
 

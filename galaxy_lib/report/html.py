@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from galaxy_lib.config import atomic_write_text, project_root
+from galaxy_lib.paths import atomic_write_text, project_root
 from galaxy_lib.report.exercises import (
     SECTION_TITLE,
     Exercise,

@@ -2,7 +2,7 @@
 
 ``report.json`` says what ran (parameters file, data, kernel, configuration), how long each
 notebook took, the headline metrics and the machine. Paths in it are relative to the project
-root when they lie inside it (:func:`galaxy_lib.config.display_path`), so a report rendered on a
+root when they lie inside it (:func:`galaxy_lib.paths.display_path`), so a report rendered on a
 CI runner does not carry the runner's folders.
 
 An ensemble's record is the same, for the ensemble as one model, plus ``members`` (each
@@ -28,11 +28,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from galaxy_lib.config import Config, display_path
+from galaxy_lib.config import Config
 from galaxy_lib.environment import cpu_model, environment_record
 from galaxy_lib.errors import GalaxyLibError, RunError
 from galaxy_lib.model.ensemble import EnsembleConfig, EnsembleFolder, open_folder
 from galaxy_lib.model.runs import RunFolder
+from galaxy_lib.paths import display_path
 from galaxy_lib.studies.curve_file import CurveConfig
 
 SUMMARY_FILE = "report.json"  # what the index reads: date, data, timings, headline metrics

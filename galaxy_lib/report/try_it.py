@@ -49,9 +49,10 @@ from typing import Any
 
 import yaml
 
-from galaxy_lib.config import display_path, parse_overrides, project_root
+from galaxy_lib.config import parse_overrides
 from galaxy_lib.data.sample import BUILD_HINT
 from galaxy_lib.errors import ConfigError, GalaxyLibError
+from galaxy_lib.paths import display_path, project_root
 
 __all__ = ["DATA_FILE", "EXERCISES", "TryIt", "TryItError", "compare_with_ours", "load_content", "results_dir",
            "try_it"]
@@ -324,7 +325,7 @@ class TryIt(str):
 
 
 def results_dir() -> Path:
-    """``benchmarks/results`` of the project (:func:`galaxy_lib.config.project_root`)."""
+    """``benchmarks/results`` of the project (:func:`galaxy_lib.paths.project_root`)."""
     return project_root() / RESULTS_FOLDER
 
 
@@ -596,7 +597,8 @@ def _derived_change(suggestion: Suggestion, store: _Store) -> str:
 def _sample_keys(parameters_file: str, measured: dict[str, Any]) -> dict[str, Any]:
     """The data and split keys the benchmark set where the parameters file says otherwise (all of
     them when the file cannot be read)."""
-    from galaxy_lib.config import load_config, resolve_path
+    from galaxy_lib.config import load_config
+    from galaxy_lib.paths import resolve_path
 
     wanted = {key: measured[key] for key in SAMPLE_KEYS if key in measured}
     try:

@@ -65,12 +65,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from galaxy_lib.config import Config, atomic_write_text, display_path, resolve_path
+from galaxy_lib.config import Config
 from galaxy_lib.data import split as split_module
 from galaxy_lib.errors import ConfigError, DataError, RunError
 from galaxy_lib.evaluation import baselines, metrics
 from galaxy_lib.locks import run_lock
 from galaxy_lib.model.runs import RESUMABLE_CHANGES, STOPPING_KEYS, ResumeState, RunFolder, check_same_run
+from galaxy_lib.paths import atomic_write_text, display_path, resolve_path
 from galaxy_lib.studies import figures
 from galaxy_lib.studies.power_law import MIN_SIZES, Extrapolation, extrapolate
 from galaxy_lib.tree import ID_COLUMN

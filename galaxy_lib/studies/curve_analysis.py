@@ -41,10 +41,10 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from galaxy_lib.config import atomic_write_text, display_path, resolve_path
 from galaxy_lib.errors import DataError
 from galaxy_lib.evaluation.baselines import KAGGLE_ANCHORS
 from galaxy_lib.model.runs import RunFolder
+from galaxy_lib.paths import atomic_write_text, display_path, resolve_path
 from galaxy_lib.studies import figures
 from galaxy_lib.studies.power_law import MIN_SIZES, Extrapolation, extrapolate
 

@@ -47,8 +47,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from galaxy_lib.config import Config, display_path, load_config, parse_overrides, read_yaml_mapping, resolve_path
+from galaxy_lib.config import Config, load_config, parse_overrides, read_yaml_mapping
 from galaxy_lib.errors import ConfigError
+from galaxy_lib.paths import display_path, resolve_path
 
 CURVE_KEYS = ("name", "config", "set", "sizes", "seeds", "minutes", "out", "validation")
 """Keys of a learning-curve file."""

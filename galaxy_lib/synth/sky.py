@@ -38,10 +38,10 @@ import pandas as pd
 from tqdm import tqdm
 
 from galaxy_lib import tree
-from galaxy_lib.errors import ConfigError, DataError, writing
+from galaxy_lib.errors import ConfigError, DataError
 from galaxy_lib.kaggle import LABELS_FILE, TEST_IMAGES, TRAINING_IMAGES
 from galaxy_lib.locks import run_lock
-from galaxy_lib.paths import replace_folder
+from galaxy_lib.paths import replace_folder, writing
 from galaxy_lib.synth import catalogue, zipped
 from galaxy_lib.synth.catalogue import METADATA_FILE, TRUTH_FILE, VERSION, make_galaxy
 

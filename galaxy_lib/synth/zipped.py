@@ -37,10 +37,9 @@ import numpy as np
 from tqdm import tqdm
 
 from galaxy_lib import tree
-from galaxy_lib.config import atomic_path, atomic_write_text, display_path
 from galaxy_lib.errors import ConfigError
 from galaxy_lib.kaggle import LABELS_FILE, LABELS_ZIP, TEST_IMAGES, TEST_ZIP, TRAINING_IMAGES, TRAINING_ZIP
-from galaxy_lib.paths import replace_folder
+from galaxy_lib.paths import atomic_path, atomic_write_text, display_path, replace_folder
 from galaxy_lib.synth import catalogue
 from galaxy_lib.synth.catalogue import METADATA_FILE, TRUTH_FILE, SkyTables
 
