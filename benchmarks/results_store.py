@@ -43,15 +43,11 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._=+-]*")
 
 def display_path(path: str | os.PathLike[str]) -> str:
     """``path`` as a reader of the README should see it: relative to the project root (the
-    shared sample is ``../shared/data/galaxy-zoo-sample``), absolute only outside both."""
-    resolved = Path(path).expanduser().resolve()
-    for base, prefix in ((REPO, ""), (REPO.parent, "../")):
-        try:
-            relative = resolved.relative_to(base)
-        except ValueError:
-            continue
-        return prefix + relative.as_posix() if relative.parts else (prefix.rstrip("/") or ".")
-    return str(resolved)
+    shared sample is ``../shared/data/galaxy-zoo-sample``, also when ``../shared`` is a symbolic
+    link), absolute only outside both: :func:`galaxy_lib.paths.display_path` of this checkout."""
+    from galaxy_lib.paths import display_path as shown
+
+    return shown(Path(path).expanduser().absolute(), REPO, beside=True)
 
 
 def command_line(script: str | os.PathLike[str], argv: list[str]) -> str:

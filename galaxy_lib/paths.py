@@ -44,21 +44,37 @@ def resolve_path(path: str | os.PathLike[str]) -> Path:
     return p if p.is_absolute() else (project_root() / p).resolve()
 
 
-def display_path(path: str | os.PathLike[str]) -> str:
-    """``path`` as a report or a printed line should show it: relative to :func:`project_root`
-    when it lies inside the project, else as given. A report rendered on a CI runner or a
-    student's laptop must not carry that machine's folders, and relative paths are read from
-    the project root anyway (:func:`resolve_path`), so the short form names the same file.
-    Never raises: a path it cannot interpret is returned as ``str(path)``."""
+def display_path(path: str | os.PathLike[str], root: str | os.PathLike[str] | None = None, *,
+                 beside: bool = False) -> str:
+    """``path`` as a report, a stored result or a printed line should show it: relative to the
+    project (``root``, default :func:`project_root`) when it lies inside it, else as given. A
+    report rendered on a CI runner or a student's laptop must not carry that machine's folders,
+    and relative paths are read from the project root anyway (:func:`resolve_path`), so the short
+    form names the same file. With ``beside``, a path in a folder beside the project is shown as
+    ``../<folder>/...`` too (the shared data, ``../shared/data/galaxy-zoo-sample``, in stored results).
+
+    The path is compared as given (made absolute and normalised, links left alone) before it is
+    compared resolved: with ``../shared`` a symbolic link to another disk, or ``data/`` a link
+    inside the project, the resolved path lies outside and would show the link's target, a folder
+    of this machine only. The resolved comparison still catches the project reached through a
+    link (``/tmp`` -> ``/private/tmp`` on macOS). Never raises: a path it cannot interpret is
+    returned as ``str(path)``."""
     try:
         text = os.fspath(path)
         if not text:
             return ""
-        absolute = resolve_path(text)
-        root = project_root()
-        for candidate in (absolute, absolute.resolve()):  # also through symlinks (/tmp -> /private/tmp)
-            if candidate.is_relative_to(root):
-                return str(candidate.relative_to(root))
+        base = Path(root).expanduser() if root is not None else project_root()
+        given = Path(text).expanduser()
+        absolute = Path(os.path.normpath(given if given.is_absolute() else Path.cwd() / base / given))
+        candidates = (absolute, absolute.resolve())
+        bases = dict.fromkeys((Path(os.path.normpath(Path.cwd() / base)), base.resolve()))
+        places = [(folder, "") for folder in bases]
+        if beside:
+            places += [(folder.parent, "..") for folder in bases]
+        for folder, prefix in places:  # the project before the folder beside it, as given before resolved
+            for candidate in candidates:
+                if candidate.is_relative_to(folder):
+                    return str(Path(prefix or ".", candidate.relative_to(folder)))
         return text
     except (OSError, TypeError, ValueError, RuntimeError):
         return str(path)
