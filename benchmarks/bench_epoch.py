@@ -51,7 +51,7 @@ BACKOFF_SLACK = 0.08  # seconds between the iterator's start and the epoch's tim
 def parse_variant(text: str) -> tuple[str, list[str]]:
     """``"bf16=precision=mixed_bfloat16,batch_size=128"`` -> ``("bf16", ["precision=...", "batch_size=128"])``."""
     name, _, rest = text.partition("=")
-    if not name or not results_store._NAME.fullmatch(name):
+    if not name or not results_store.NAME.fullmatch(name):
         raise SystemExit(f"--variant {text!r}: the name must be letters, digits and ._+-")
     overrides = [o for o in rest.split(",") if o] if rest else []
     for override in overrides:

@@ -38,7 +38,8 @@ DEFAULT_SAMPLE = Path(os.environ.get("GALAXY_SAMPLE", REPO.parent / "shared" / "
 SCHEMA = 1
 MEASURED = "measured by the command above"
 KEYS = ("schema", "name", "benchmark", "command", "date", "machine", "setup", "figures", "provenance")
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._=+-]*")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._=+-]*")
+"""A result's name and a benchmark's variant names: letters, digits and ``._=+-`` (file-name safe)."""
 
 
 def display_path(path: str | os.PathLike[str]) -> str:
@@ -113,7 +114,7 @@ def write_result(
     """
     from galaxy_lib.paths import atomic_write_text
 
-    if not _NAME.fullmatch(name) or "-" not in name:
+    if not NAME.fullmatch(name) or "-" not in name:
         raise ValueError(f"result name {name!r} must be <benchmark>-<label> of letters, digits and ._=+-")
     record = {
         "schema": SCHEMA,

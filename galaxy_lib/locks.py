@@ -114,7 +114,9 @@ def holder(path: str | os.PathLike[str]) -> dict[str, Any] | None:
 # --- acquiring and releasing ----------------------------------------------------------------------
 
 
-def _record(what: str) -> dict[str, Any]:
+def holder_record(what: str) -> dict[str, Any]:
+    """What this process writes into a lock file it takes, and what :func:`holder` reads back and
+    a :class:`~galaxy_lib.errors.BusyError` shows: pid, host, command, ``what`` and since when."""
     return {"pid": os.getpid(), "host": socket.gethostname(), "command": _command(), "what": what,
             "started": dt.datetime.now().astimezone().isoformat(timespec="seconds"), "time": time.time()}
 
@@ -170,7 +172,7 @@ def _acquire(lock: Path, target: Path, what: str) -> int | None:
             continue
         try:
             os.ftruncate(fd, 0)
-            os.write(fd, (json.dumps(_record(what)) + "\n").encode())
+            os.write(fd, (json.dumps(holder_record(what)) + "\n").encode())
         except OSError as exc:
             _release(lock, fd)
             _raise_disk_error(exc, target)

@@ -233,14 +233,14 @@ def binarise(y_true: np.ndarray, threshold: float = POSITIVE_THRESHOLD) -> np.nd
     return np.asarray(y_true) > threshold
 
 
-def _bootstrap_counts(rng: np.random.Generator, n_rows: int, n: int) -> np.ndarray:
+def bootstrap_counts(rng: np.random.Generator, n_rows: int, n: int) -> np.ndarray:
     """How often each of ``n`` galaxies is drawn in each of ``n_rows`` resamples of size ``n``."""
     draws = rng.integers(0, n, size=(n_rows, n))
     offsets = (np.arange(n_rows) * n)[:, None]
     return np.bincount((draws + offsets).ravel(), minlength=n_rows * n).reshape(n_rows, n)
 
 
-def _weighted_auc(order: np.ndarray, group_starts: np.ndarray, positive: np.ndarray,
+def weighted_auc(order: np.ndarray, group_starts: np.ndarray, positive: np.ndarray,
                   weights: np.ndarray) -> np.ndarray:
     """AUC for many weightings of the same galaxies at once.
 
@@ -298,9 +298,9 @@ def bootstrap_auc(
     aucs = np.empty((n_bootstrap, k))
     for start in range(0, n_bootstrap, chunk):
         rows = min(chunk, n_bootstrap - start)
-        counts = _bootstrap_counts(rng, rows, n)
+        counts = bootstrap_counts(rng, rows, n)
         for j, (order, starts) in enumerate(prepared):
-            aucs[start : start + rows, j] = _weighted_auc(order, starts, positive[:, j], counts)
+            aucs[start : start + rows, j] = weighted_auc(order, starts, positive[:, j], counts)
     tail = (1 - confidence) / 2 * 100
     for j in range(k):
         finite = aucs[:, j][np.isfinite(aucs[:, j])]

@@ -77,7 +77,7 @@ def summary_record(
     ensemble = isinstance(config, EnsembleConfig)
     curve = isinstance(config, CurveConfig)
     base = config.first if ensemble else config.config if curve else config
-    metrics = _curve_metrics(config, run_dir) if curve else read_json_object(run.metrics_file)
+    metrics = curve_metrics(config, run_dir) if curve else read_json_object(run.metrics_file)
     headline = {key: metrics[key] for key in HEADLINE_KEYS if key in metrics}
     environment_file = run.environment_file
     if curve:  # the points trained in the same kernel: one point's record describes the machine
@@ -157,7 +157,7 @@ def _first_member(run: Any) -> Path | None:
     return None
 
 
-def _curve_metrics(config: CurveConfig, run_dir: Path) -> dict[str, Any]:
+def curve_metrics(config: CurveConfig, run_dir: Path) -> dict[str, Any]:
     """A learning curve's figures in the shape of a run's ``metrics.json``: the largest size's test and
     validation RMSE and accuracy (means over seeds), its training-mean predictor as the baseline, and
     ``curve`` (sizes, seeds, extrapolation, synthetic check). ``{}`` when the curve cannot be read."""

@@ -129,7 +129,7 @@ def _start(staging: Path, request: dict[str, Any]) -> dict[str, Any]:
     with SkyTables(staging) as tables:  # the two headers
         sums = tables.state()
     state = {"request": request, "done": 0, "files": _sizes(staging), "zips": {}, **sums}
-    _save(staging, state)
+    save_progress(staging, state)
     return state
 
 
@@ -137,7 +137,9 @@ def _sizes(staging: Path) -> dict[str, int]:
     return {name: (staging / name).stat().st_size for name in SkyTables.FILES}
 
 
-def _save(staging: Path, state: dict[str, Any]) -> None:
+def save_progress(staging: Path, state: dict[str, Any]) -> None:
+    """Write the resumable checkpoint of the set being made in ``staging`` (atomically: a crash or a
+    full disk here leaves the previous checkpoint, from which the next run resumes)."""
     atomic_write_text(staging / PROGRESS_FILE, json.dumps(state) + "\n")
 
 
@@ -246,7 +248,7 @@ def _write_chunk(staging: Path, state: dict[str, Any], stop: int,
                 with contextlib.suppress(ValueError, OSError):  # on the closed handle close() writes none
                     archive.close()  # (and garbage collection has nothing left to write either)
     new = {**state, "done": stop, "files": _sizes(staging), "zips": zips, **tables.state()}
-    _save(staging, new)
+    save_progress(staging, new)
     for name, record in state["zips"].items():  # the previous checkpoint's copies are no longer needed
         if zips[name]["directory"] != record["directory"]:
             (staging / record["directory"]).unlink(missing_ok=True)
