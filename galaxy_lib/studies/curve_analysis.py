@@ -43,6 +43,7 @@ from matplotlib.figure import Figure
 
 from galaxy_lib.errors import DataError
 from galaxy_lib.evaluation.baselines import KAGGLE_ANCHORS
+from galaxy_lib.evaluation.metrics import percentile_interval
 from galaxy_lib.model.runs import RunFolder
 from galaxy_lib.paths import atomic_write_text, display_path, resolve_path
 from galaxy_lib.studies import figures
@@ -303,9 +304,7 @@ def interval_at(extrapolation: Extrapolation, n: Sequence[float] | np.ndarray) -
     n = np.asarray(n, dtype=np.float64)
     p = extrapolation.boot_params
     values = p[:, [0]] + p[:, [1]] * np.power(n[None, :], -p[:, [2]])
-    tail = 100 * (1 - extrapolation.level) / 2
-    low, high = np.percentile(values, [tail, 100 - tail], axis=0)
-    return low, high
+    return percentile_interval(values, extrapolation.level, axis=0)
 
 
 def synthetic_check(
