@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from galaxy_lib.errors import BusyError
-from galaxy_lib.paths import disk_error, display_path
+from galaxy_lib.paths import disk_error, display_path, read_json_object
 
 ENV = "GALAXY_LIB_LOCKS"
 """Environment variable: JSON ``{lock file: holder pid}`` of the locks held by this process and its
@@ -204,11 +204,8 @@ def _release(lock: Path, fd: int) -> None:
 
 def _read(lock: Path) -> dict[str, Any] | None:
     """The lock file's record, or None when it is gone, empty or not one."""
-    try:
-        record = json.loads(lock.read_text(encoding="utf-8", errors="replace"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(record, dict) or not isinstance(record.get("pid"), int) or isinstance(record["pid"], bool):
+    record = read_json_object(lock)
+    if not isinstance(record.get("pid"), int) or isinstance(record["pid"], bool):
         return None
     return record
 

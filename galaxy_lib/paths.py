@@ -14,11 +14,13 @@ imported, so every other module, the configuration included, can import these he
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from galaxy_lib.errors import DISK_ERRNOS, DiskError
 
@@ -78,6 +80,21 @@ def display_path(path: str | os.PathLike[str], root: str | os.PathLike[str] | No
         return text
     except (OSError, TypeError, ValueError, RuntimeError):
         return str(path)
+
+
+def read_json_object(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The JSON object in ``path``, or ``{}`` when the file is missing, unreadable, not JSON or
+    not an object: the reading side of :func:`atomic_write_text` for records that may be absent.
+
+    Records written by other processes (a killed training, a half-copied report, a lock file being
+    written, a checkpoint from an older version) must not stop a report, the index or a resume;
+    the caller decides what a missing key means (a dash, "not resumable", "nobody holds it").
+    """
+    try:
+        value = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def replace_folder(staging: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:

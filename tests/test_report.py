@@ -300,16 +300,17 @@ def test_html_has_no_tensorflow_noise_but_keeps_warnings(tmp_path, monkeypatch):
 
 
 def test_one_json_reader_tolerates_missing_and_malformed_records(tmp_path):
-    from galaxy_lib.report import index, summary
+    """Records other processes write (summaries, metrics, lock files, checkpoints) are read by one
+    function that never raises: a missing, half-written or wrong-shaped file is ``{}``."""
+    from galaxy_lib.paths import read_json_object
 
-    assert index.read_json_object is summary.read_json_object  # the index and the summary share it
     (tmp_path / "list.json").write_text("[1, 2]")
     (tmp_path / "bad.json").write_text("{not json")
+    (tmp_path / "latin1.json").write_bytes(b'{"a": "\xe9"}')
     (tmp_path / "good.json").write_text('{"a": 1}')
-    assert summary.read_json_object(tmp_path / "missing.json") == {}
-    assert summary.read_json_object(tmp_path / "list.json") == {}
-    assert summary.read_json_object(tmp_path / "bad.json") == {}
-    assert summary.read_json_object(tmp_path / "good.json") == {"a": 1}
+    for name in ("missing", "list", "bad", "latin1"):
+        assert read_json_object(tmp_path / f"{name}.json") == {}, name
+    assert read_json_object(str(tmp_path / "good.json")) == {"a": 1}
 
 
 class _Loads(HTMLParser):

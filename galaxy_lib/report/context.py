@@ -24,7 +24,7 @@ from galaxy_lib.config import Config
 from galaxy_lib.data.sample import locate
 from galaxy_lib.errors import DataError
 from galaxy_lib.kaggle import TRAINING_GALAXIES
-from galaxy_lib.paths import display_path, project_root, resolve_path
+from galaxy_lib.paths import display_path, project_root, read_json_object, resolve_path
 from galaxy_lib.report.try_it import results_dir
 from galaxy_lib.synth.catalogue import METADATA_FILE, TRUTH_FILE
 
@@ -57,11 +57,7 @@ def data_folder(config: Config) -> Path:
 
 
 def _metadata(folder: Path) -> dict[str, Any] | None:
-    try:
-        record = json.loads((folder / METADATA_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) else None
+    return read_json_object(folder / METADATA_FILE) or None
 
 
 def is_synthetic(config: Config) -> bool:

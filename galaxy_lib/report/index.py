@@ -26,9 +26,9 @@ from typing import Any
 from galaxy_lib.evaluation.baselines import KAGGLE_ANCHORS
 from galaxy_lib.model.ensemble import EnsembleFolder
 from galaxy_lib.model.runs import RunFolder
-from galaxy_lib.paths import atomic_write_text
+from galaxy_lib.paths import atomic_write_text, read_json_object
 from galaxy_lib.report.html import FULL_HTML, NO_CODE_HTML
-from galaxy_lib.report.summary import FAILURE_FILE, SUMMARY_FILE, curve_headline, model_text, read_json_object
+from galaxy_lib.report.summary import FAILURE_FILE, SUMMARY_FILE, curve_headline, model_text
 
 INDEX_FILE = "index.html"
 

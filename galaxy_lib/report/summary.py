@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,7 @@ from galaxy_lib.environment import cpu_model, environment_record
 from galaxy_lib.errors import GalaxyLibError, RunError
 from galaxy_lib.model.ensemble import EnsembleConfig, EnsembleFolder, open_folder
 from galaxy_lib.model.runs import RunFolder
-from galaxy_lib.paths import display_path
+from galaxy_lib.paths import display_path, read_json_object
 from galaxy_lib.studies.curve_file import CurveConfig
 
 SUMMARY_FILE = "report.json"  # what the index reads: date, data, timings, headline metrics
@@ -48,19 +47,6 @@ MODEL_KEYS = ("source", "function", "parameters", "trainable_parameters")
 those stay in the copy beside the report)."""
 MEMBER_KEYS = ("name", "test_rmse", "test_accuracy", "val_rmse", "epochs", "training_minutes")
 """What ``report.json`` keeps of each ensemble member."""
-
-
-def read_json_object(path: Path) -> dict[str, Any]:
-    """The JSON object in ``path``, or ``{}`` when the file is missing, unreadable or not an object.
-
-    Records written by other processes (a killed training, a half-copied report) must not stop
-    a report or the index from being built; a missing figure shows as a dash instead.
-    """
-    try:
-        value = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def summary_record(

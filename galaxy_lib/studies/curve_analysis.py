@@ -45,7 +45,7 @@ from galaxy_lib.errors import DataError
 from galaxy_lib.evaluation.baselines import KAGGLE_ANCHORS
 from galaxy_lib.evaluation.metrics import percentile_interval
 from galaxy_lib.model.runs import RunFolder
-from galaxy_lib.paths import atomic_write_text, display_path, resolve_path
+from galaxy_lib.paths import atomic_write_text, display_path, read_json_object, resolve_path
 from galaxy_lib.studies import figures
 from galaxy_lib.studies.power_law import MIN_SIZES, Extrapolation, extrapolate
 
@@ -349,12 +349,7 @@ def synthetic_check(
 
 def read_check(folder: str | os.PathLike[str]) -> dict[str, Any]:
     """A validation curve folder's ``check.json`` (``{}`` when it has none or it cannot be read)."""
-    path = Path(resolve_path(folder)) / CHECK_FILE
-    try:
-        value = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
+    return read_json_object(Path(resolve_path(folder)) / CHECK_FILE)
 
 
 # --- the conclusion -------------------------------------------------------------------------------------------

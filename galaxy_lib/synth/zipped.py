@@ -39,7 +39,7 @@ from tqdm import tqdm
 from galaxy_lib import tree
 from galaxy_lib.errors import ConfigError
 from galaxy_lib.kaggle import LABELS_FILE, LABELS_ZIP, TEST_IMAGES, TEST_ZIP, TRAINING_IMAGES, TRAINING_ZIP
-from galaxy_lib.paths import atomic_path, atomic_write_text, display_path, replace_folder
+from galaxy_lib.paths import atomic_path, atomic_write_text, display_path, read_json_object, replace_folder
 from galaxy_lib.synth import catalogue
 from galaxy_lib.synth.catalogue import METADATA_FILE, TRUTH_FILE, SkyTables
 
@@ -171,10 +171,7 @@ def _resume(staging: Path, request: dict[str, Any], progress: bool) -> dict[str,
     path = staging / PROGRESS_FILE
     if not path.is_file():
         return None
-    try:
-        state = json.loads(path.read_text())
-    except (OSError, ValueError):
-        state = None
+    state = read_json_object(path)
     problem = _problem(staging, state, request)
     if problem is not None:
         print(f"{display_path(staging)}: not resumed, starting again ({problem})", file=sys.stderr)
