@@ -18,7 +18,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -179,7 +179,16 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = ".tmp") -> Iterator[
             raise
 
 
-def atomic_write_text(path: Path, text: str) -> None:
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     """Write ``text`` to ``path`` through :func:`atomic_path`."""
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def atomic_write_json(path: str | os.PathLike[str], value: Any, *, indent: int | None = 2,
+                      default: Callable[[Any], Any] | None = None) -> None:
+    """Write ``value`` as JSON to ``path`` through :func:`atomic_path`: the project's records
+    (metrics, summaries, setups, checkpoints) in one layout, indented by ``indent`` (None: one
+    line) and ending in a newline; ``default`` as for :func:`json.dumps`. Read them back with
+    :func:`read_json_object`."""
+    atomic_write_text(path, json.dumps(value, indent=indent, default=default) + "\n")

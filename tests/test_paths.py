@@ -73,3 +73,19 @@ def test_results_store_shows_the_shared_data_through_a_link(linked_project: Path
     monkeypatch.chdir(linked_project)
     assert results_store.display_path("runs") == "runs"  # relative to where the benchmark runs
     assert os.path.isabs(results_store.display_path(linked_project.parents[2]))
+
+
+def test_records_are_written_in_one_layout_and_read_back(tmp_path: Path):
+    """atomic_write_json: two-space indent and a final newline (one line with indent None); a value
+    JSON cannot hold raises before anything is written, so the earlier record stays."""
+    from galaxy_lib.paths import atomic_write_json, read_json_object
+
+    record = tmp_path / "deep" / "record.json"
+    atomic_write_json(record, {"rmse": 0.1, "seeds": [0, 1]})
+    assert record.read_text() == '{\n  "rmse": 0.1,\n  "seeds": [\n    0,\n    1\n  ]\n}\n'
+    atomic_write_json(record, {"path": tmp_path}, indent=None, default=str)
+    assert record.read_text() == f'{{"path": "{tmp_path}"}}\n'
+    with pytest.raises(TypeError):
+        atomic_write_json(record, {"path": tmp_path})
+    assert read_json_object(record) == {"path": str(tmp_path)}
+    assert [p.name for p in record.parent.iterdir()] == ["record.json"]  # no temporary file left

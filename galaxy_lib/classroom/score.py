@@ -44,7 +44,7 @@ from galaxy_lib.evaluation import metrics
 from galaxy_lib.kaggle import TRAINING_IMAGES
 from galaxy_lib.locks import run_lock
 from galaxy_lib.model.runs import EVALUATION_KEYS, PLACE_KEYS, RUNTIME_KEYS, RunFolder
-from galaxy_lib.paths import atomic_path, atomic_write_text, display_path, read_json_object
+from galaxy_lib.paths import atomic_path, atomic_write_json, display_path, read_json_object
 from galaxy_lib.report.index import device_text
 from galaxy_lib.report.summary import FAILURE_FILE, SUMMARY_FILE
 
@@ -390,7 +390,7 @@ class _Cache:
         for stale in set(self.rows) - self.used:
             (self.folder / f"{stale}.npy").unlink(missing_ok=True)
         self.folder.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.index_file, json.dumps(kept))
+        atomic_write_json(self.index_file, kept, indent=None)
 
 
 def _cache_key(entry: RunEntry, key: ClassKey, assignment: Config | None) -> str:

@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import os
 import re
 import shutil
@@ -68,7 +67,7 @@ from galaxy_lib.locks import run_lock
 from galaxy_lib.model.ensemble import EnsembleConfig, EnsembleFolder, load_ensemble
 from galaxy_lib.model.runs import RunFolder
 from galaxy_lib.paths import (
-    atomic_write_text,
+    atomic_write_json,
     disk_error,
     display_path,
     project_root,
@@ -195,7 +194,7 @@ def render_report(name: str, notebooks: list[Path], parameters: dict[str, Any], 
         summary = records(staging, timings, started)
         executed = [staging / n.name for n in notebooks]
         summary["answers"] = answers_record(collect(executed))  # the instructor's count (index, report.json)
-        atomic_write_text(staging / SUMMARY_FILE, json.dumps(summary, indent=2, default=str) + "\n")
+        atomic_write_json(staging / SUMMARY_FILE, summary, default=str)
         render_html(executed, staging, summary)
     except BaseException as exc:
         failed = _keep_failed(staging, reports / f"{name}.failed", exc, timings)
@@ -298,7 +297,7 @@ def _keep_failed(staging: Path, failed: Path, exc: BaseException, timings: list[
         "completed": timings,
     }
     try:
-        atomic_write_text(staging / FAILURE_FILE, json.dumps(note, indent=2) + "\n")
+        atomic_write_json(staging / FAILURE_FILE, note)
         _make_readable(staging)
         os.replace(staging, failed)
     except OSError:  # pragma: no cover - the original error matters more

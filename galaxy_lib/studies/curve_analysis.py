@@ -29,7 +29,6 @@ No TensorFlow here; everything reads the files of a finished curve.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Sequence
@@ -45,7 +44,7 @@ from galaxy_lib.errors import DataError
 from galaxy_lib.evaluation.baselines import KAGGLE_ANCHORS
 from galaxy_lib.evaluation.metrics import percentile_interval
 from galaxy_lib.model.runs import RunFolder
-from galaxy_lib.paths import atomic_write_text, display_path, read_json_object, resolve_path
+from galaxy_lib.paths import atomic_write_json, display_path, read_json_object, resolve_path
 from galaxy_lib.studies import figures
 from galaxy_lib.studies.power_law import MIN_SIZES, Extrapolation, extrapolate
 
@@ -343,7 +342,7 @@ def synthetic_check(
     table["inside"] = (table["low"] <= table["measured"]) & (table["measured"] <= table["high"])
     check = SyntheticCheck(curve=curve, fit_up_to=int(fit_up_to), extrapolation=result, table=table, note=note)
     if folder is not None:
-        atomic_write_text(resolve_path(folder) / CHECK_FILE, json.dumps(check.to_dict(), indent=2) + "\n")
+        atomic_write_json(resolve_path(folder) / CHECK_FILE, check.to_dict())
     return check
 
 

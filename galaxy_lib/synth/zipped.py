@@ -23,7 +23,6 @@ place; a partial folder of another seed or size is discarded, with a message.
 from __future__ import annotations
 
 import contextlib
-import json
 import multiprocessing
 import os
 import shutil
@@ -39,7 +38,13 @@ from tqdm import tqdm
 from galaxy_lib import tree
 from galaxy_lib.errors import ConfigError
 from galaxy_lib.kaggle import LABELS_FILE, LABELS_ZIP, TEST_IMAGES, TEST_ZIP, TRAINING_IMAGES, TRAINING_ZIP
-from galaxy_lib.paths import atomic_path, atomic_write_text, display_path, read_json_object, replace_folder
+from galaxy_lib.paths import (
+    atomic_path,
+    atomic_write_json,
+    display_path,
+    read_json_object,
+    replace_folder,
+)
 from galaxy_lib.synth import catalogue
 from galaxy_lib.synth.catalogue import METADATA_FILE, TRUTH_FILE, SkyTables
 
@@ -140,7 +145,7 @@ def _sizes(staging: Path) -> dict[str, int]:
 def save_progress(staging: Path, state: dict[str, Any]) -> None:
     """Write the resumable checkpoint of the set being made in ``staging`` (atomically: a crash or a
     full disk here leaves the previous checkpoint, from which the next run resumes)."""
-    atomic_write_text(staging / PROGRESS_FILE, json.dumps(state) + "\n")
+    atomic_write_json(staging / PROGRESS_FILE, state, indent=None)
 
 
 def _problem(staging: Path, state: Any, request: dict[str, Any]) -> str | None:
@@ -265,7 +270,7 @@ def _finish(staging: Path, state: dict[str, Any], seed: int, n: int, n_test: int
             shutil.copyfileobj(source, target, 1 << 20)
     metadata = catalogue.sky_metadata(seed, n, n_test, state)
     metadata["layout"] = f"Kaggle's zips: {', '.join(z for z in ZIPS if z in state['zips'])}, {LABELS_ZIP}"
-    atomic_write_text(staging / METADATA_FILE, json.dumps(metadata, indent=2) + "\n")
+    atomic_write_json(staging / METADATA_FILE, metadata)
     keep = {*state["zips"], LABELS_ZIP, TRUTH_FILE, METADATA_FILE}
     (staging / PROGRESS_FILE).unlink()
     for leftover in staging.iterdir():
