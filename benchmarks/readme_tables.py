@@ -1192,6 +1192,18 @@ RENDERERS: dict[str, Callable[[Results], str]] = {
 }
 
 
+TEMPLATES = results_store.REPO / "docs" / "templates"
+
+
+def render_region(name: str, results: Results) -> str:
+    from galaxy_lib.report import prose
+    from galaxy_lib.results import Results as _R
+
+    if not isinstance(results, _R):
+        results = _R(results)
+    return prose.render(f"{name}.md.j2", results, [TEMPLATES]).rstrip()
+
+
 def pages(root: Path = results_store.REPO) -> list[Path]:
     """The Markdown pages that may hold results regions: ``README.md`` and every ``docs/*.md``."""
     return [root / "README.md", *sorted((root / "docs").glob("*.md"))]
@@ -1211,7 +1223,11 @@ def render_pages(texts: dict[str, str], results: Results) -> dict[str, str]:
             if name in seen:
                 raise ValueError(f"{page}: region results:{name} is also in {seen[name]}; keep one")
             seen[name] = page
-            return f"{match[1]}\n{RENDERERS[name](results).rstrip()}\n\n{match[4]}"
+            if (TEMPLATES / f"{name}.md.j2").is_file():
+                body = render_region(name, results)
+            else:
+                body = RENDERERS[name](results)
+            return f"{match[1]}\n{body.rstrip()}\n\n{match[4]}"
 
         rendered[page] = REGION.sub(fill, text)
     missing = [name for name in RENDERERS if name not in seen]
