@@ -15,7 +15,8 @@ API (documented for the templates' authors; see also :mod:`galaxy_lib.results`):
   a key a result lacks, or a result that does not exist raises :class:`TemplateError`, ONE line
   ``docs/templates/x.md.j2:12: <what>`` naming the template file and line.
 - Globals: ``r("file")`` -> :class:`~galaxy_lib.results.Result`; ``r("file", "figures.x.0")`` -> the
-  value; ``has("file")``; ``reason("file")`` (why it is missing); ``named("quality-screen")`` (the
+  value; ``has("file")``; ``existing("a", "b")`` (those of the
+  named results that exist, in that order); ``reason("file")`` (why it is missing); ``named("quality-screen")`` (the
   results whose name starts so, by name); ``table(rows, columns)`` (:func:`table`); ``fail(text)``
   (stop with a one-line error, for a check a template makes); ``same_host(a, b, ...)``;
   ``BACKFILLED`` (the dagger) and ``NOT_RECORDED``; the learning-curve wording of the reports
@@ -242,6 +243,7 @@ def environment(results: Results, folders: Sequence[str | os.PathLike[str]]) -> 
 
     env.globals.update(
         r=r, has=lambda name: name in results, reason=results.reason, named=results.named, table=table,
+        existing=lambda *names: [results[n] for n in names if n in results],
         fail=_fail, same_host=same_host, BACKFILLED=BACKFILLED, NOT_RECORDED=NOT_RECORDED,
         curve_sentence=data_or_method, extrapolation_paragraph=extrapolation_paragraph,
         budget_limited=budget_limited,
