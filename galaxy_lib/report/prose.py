@@ -8,9 +8,9 @@ here knows a benchmark, a file name or a row label: those are the templates' dat
 
 API (documented for the templates' authors; see also :mod:`galaxy_lib.results`):
 
-- :func:`render` ``(name, results, folders, **context)`` -> the rendered text of template ``name``
-  found in ``folders``; :func:`environment` builds the environment itself (templates are read
-  when a render asks for them, never at import).
+- :func:`render` ``(name, results, folders, extra=None, **context)`` -> the rendered text of
+  template ``name`` found in ``folders`` (``extra``: more globals); :func:`environment` builds
+  the environment itself (templates are read when a render asks for them, never at import).
 - Errors: a template that does not parse, names an undefined variable (``StrictUndefined``), cites
   a key a result lacks, or a result that does not exist raises :class:`TemplateError`, ONE line
   ``docs/templates/x.md.j2:12: <what>`` naming the template file and line.
@@ -48,7 +48,8 @@ from galaxy_lib.errors import GalaxyLibError
 from galaxy_lib.paths import display_path
 from galaxy_lib.results import NOT_RECORDED, MissingResult, Result, Results, dig, same_host
 
-__all__ = ["BACKFILLED", "WIDTH", "TemplateError", "environment", "render", "table"]
+__all__ = ["BACKFILLED", "NUMBER_FILTERS", "WIDTH", "TemplateError", "environment", "fmt_number", "render", "table",
+           "wrap"]
 
 WIDTH = 98
 """The docs' prose is wrapped at about this width (the hand-written paragraphs' width)."""
@@ -225,8 +226,10 @@ def _fail(message: str) -> NoReturn:
     raise TemplateError(message)
 
 
-def environment(results: Results, folders: Sequence[str | os.PathLike[str]]) -> jinja2.Environment:
-    """A Jinja2 environment over ``folders`` whose lookups read ``results``.
+def environment(results: Results, folders: Sequence[str | os.PathLike[str]],
+                extra: Mapping[str, Any] | None = None) -> jinja2.Environment:
+    """A Jinja2 environment over ``folders`` whose lookups read ``results``; ``extra`` adds globals
+    (a caller's own helpers, e.g. the notebooks' "compare with ours" cells).
 
     ``StrictUndefined``: a misspelt name is an error, never an empty string in the docs. Blocks
     leave no blank lines (``trim_blocks``, ``lstrip_blocks``), so a template reads like the page."""
@@ -248,6 +251,7 @@ def environment(results: Results, folders: Sequence[str | os.PathLike[str]]) -> 
         curve_sentence=data_or_method, extrapolation_paragraph=extrapolation_paragraph,
         budget_limited=budget_limited,
     )
+    env.globals.update(extra or {})
     env.filters.update(NUMBER_FILTERS)
     env.filters.update(
         f=lambda value, spec, missing=DASH: fmt_number(value, spec, missing), num=fmt_number, words=words,
@@ -270,12 +274,14 @@ def _where(exc: BaseException, folders: Sequence[Path]) -> str:
     return found
 
 
-def render(name: str, results: Results, folders: Sequence[str | os.PathLike[str]], **context: Any) -> str:
-    """Template ``name`` (found in ``folders``) rendered with ``results`` and ``context``.
+def render(name: str, results: Results, folders: Sequence[str | os.PathLike[str]],
+           extra: Mapping[str, Any] | None = None, **context: Any) -> str:
+    """Template ``name`` (found in ``folders``) rendered with ``results`` and ``context`` (``extra``:
+    more globals, :func:`environment`).
 
     Any failure is one :class:`TemplateError` line: ``docs/templates/x.md.j2:12: <what>``."""
     roots = [Path(f).resolve() for f in folders]
-    env = environment(results, roots)
+    env = environment(results, roots, extra)
     try:
         template = env.get_template(name)
         return template.render(**context)
