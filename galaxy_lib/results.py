@@ -89,8 +89,8 @@ def default_folder() -> Path:
 def dig(value: Any, path: str | Sequence[str | int], where: str = "value") -> Any:
     """``value`` followed along ``path``: ``"figures.test.training mean.rmse"`` or a list of keys.
 
-    A dot separates keys (pass a list for a key that holds a dot); on a list, a key that reads as
-    an integer indexes it (``-1`` the last). Raises :class:`ResultError` naming ``where`` and the
+    A dot separates keys (pass a list for a key that holds a dot); on a list (or tuple), a key that
+    reads as an integer indexes it (``-1`` the last). Raises :class:`ResultError` naming ``where`` and the
     part that is not there, with the keys that are, so a misspelt path in a template is found at
     once."""
     keys: Sequence[str | int] = path.split(".") if isinstance(path, str) else path
@@ -98,7 +98,7 @@ def dig(value: Any, path: str | Sequence[str | int], where: str = "value") -> An
     for depth, key in enumerate(keys):
         if isinstance(current, Result):
             current = current.data
-        if isinstance(current, list) and re.fullmatch(r"-?\d+", str(key)):
+        if isinstance(current, list | tuple) and re.fullmatch(r"-?\d+", str(key)):
             index = int(key)
             if -len(current) <= index < len(current):
                 current = current[index]
@@ -107,7 +107,7 @@ def dig(value: Any, path: str | Sequence[str | int], where: str = "value") -> An
             current = current[key]
             continue
         so_far = ".".join(str(k) for k in keys[:depth]) or "the top"
-        has = (f"{len(current)} items" if isinstance(current, list) else
+        has = (f"{len(current)} items" if isinstance(current, list | tuple) else
                "keys " + ", ".join(map(str, current)) if isinstance(current, Mapping) and current else
                "no keys" if isinstance(current, Mapping) else f"a {type(current).__name__}")
         raise ResultError(f"{where}: no {'.'.join(map(str, keys))} ({so_far} has {has})")
