@@ -21,7 +21,7 @@ API (documented for the templates' authors; see also :mod:`galaxy_lib.results`):
   (stop with a one-line error, for a check a template makes); ``same_host(a, b, ...)``;
   ``BACKFILLED`` (the dagger) and ``NOT_RECORDED``; the learning-curve wording of the reports
   (``curve_sentence``, ``extrapolation_paragraph``, ``budget_limited``).
-- Number filters (``None`` gives "-", the one "number or dash" rule): ``rmse`` (0.1234), ``count``
+- Number filters (``None`` gives "-", the one "number or dash" rule; text passes as it is): ``rmse`` (0.1234), ``count``
   (2,447), ``minutes`` (12.1 min), ``seconds`` (3.52 s), ``min_s`` (6 min 1 s), ``ratio`` (x1.17),
   ``times`` (1.2x), ``percent`` (12.3%), ``f(".2f")`` (a format spec, or a pattern with one
   field: ``f("{:,.0f} MB")``), ``num(spec, missing)`` (a filter name, spec or pattern, with the
@@ -78,9 +78,20 @@ def fmt_number(value: Any, spec: str, missing: str = DASH) -> str:
     one field (``"{:,.0f} MB"``); ``None`` -> ``missing``."""
     if value is None:
         return missing
-    if spec in NUMBER_FILTERS:
-        return NUMBER_FILTERS[spec](value)
-    return spec.format(value) if "{" in spec else format(value, spec)
+    if "{" in spec:  # a pattern places text as well as numbers ("`{}`")
+        return spec.format(value)
+    if isinstance(value, str):  # text already: a stored range ("7.6-11.3"), or a missing result said in words
+        return value
+    return NUMBER_FILTERS[spec](value) if spec in NUMBER_FILTERS else format(value, spec)
+
+
+def _text_passes(number: Callable[..., str]) -> Callable[..., str]:
+    """``number`` as a filter that shows text as it is, like :func:`fmt_number`: a stored figure that
+    is a range ("7.6-11.3"), or the words that stand for a result not measured yet (the notebooks'
+    "compare with ours" cells say why where its figure would be)."""
+    def show(value: Any, *args: Any, **kwargs: Any) -> str:
+        return value if isinstance(value, str) else number(value, *args, **kwargs)
+    return show
 
 
 def min_s(seconds: float | None) -> str:
@@ -252,7 +263,7 @@ def environment(results: Results, folders: Sequence[str | os.PathLike[str]],
         budget_limited=budget_limited,
     )
     env.globals.update(extra or {})
-    env.filters.update(NUMBER_FILTERS)
+    env.filters.update({name: _text_passes(number) for name, number in NUMBER_FILTERS.items()})
     env.filters.update(
         f=lambda value, spec, missing=DASH: fmt_number(value, spec, missing), num=fmt_number, words=words,
         median=median, wrap=wrap, code=code, mark=mark, cpus=cpus, dates=dates, commits=commits, conditions=conditions,
