@@ -237,6 +237,17 @@ def _fail(message: str) -> NoReturn:
     raise TemplateError(message)
 
 
+def _curve_analysis(name: str) -> Callable[..., Any]:
+    """The learning-curve wording of the reports (:mod:`galaxy_lib.studies.curve_analysis`), imported
+    when a template calls it: that import takes about a second and a half (NumPy, the metrics), which a
+    notebook cell that shows one exercise's figures should not pay."""
+    def call(*args: Any, **kwargs: Any) -> Any:
+        from galaxy_lib.studies import curve_analysis
+
+        return getattr(curve_analysis, name)(*args, **kwargs)
+    return call
+
+
 def environment(results: Results, folders: Sequence[str | os.PathLike[str]],
                 extra: Mapping[str, Any] | None = None) -> jinja2.Environment:
     """A Jinja2 environment over ``folders`` whose lookups read ``results``; ``extra`` adds globals
@@ -244,8 +255,6 @@ def environment(results: Results, folders: Sequence[str | os.PathLike[str]],
 
     ``StrictUndefined``: a misspelt name is an error, never an empty string in the docs. Blocks
     leave no blank lines (``trim_blocks``, ``lstrip_blocks``), so a template reads like the page."""
-    from galaxy_lib.studies.curve_analysis import budget_limited, data_or_method, extrapolation_paragraph
-
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader([os.fspath(f) for f in folders]),
         undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, autoescape=False,
@@ -259,8 +268,8 @@ def environment(results: Results, folders: Sequence[str | os.PathLike[str]],
         r=r, has=lambda name: name in results, reason=results.reason, named=results.named, table=table,
         existing=lambda *names: [results[n] for n in names if n in results],
         fail=_fail, same_host=same_host, BACKFILLED=BACKFILLED, NOT_RECORDED=NOT_RECORDED,
-        curve_sentence=data_or_method, extrapolation_paragraph=extrapolation_paragraph,
-        budget_limited=budget_limited,
+        curve_sentence=_curve_analysis("data_or_method"), budget_limited=_curve_analysis("budget_limited"),
+        extrapolation_paragraph=_curve_analysis("extrapolation_paragraph"),
     )
     env.globals.update(extra or {})
     env.filters.update({name: _text_passes(number) for name, number in NUMBER_FILTERS.items()})
