@@ -15,17 +15,17 @@ API (documented for the templates' authors; see also :mod:`galaxy_lib.results`):
   a key a result lacks, or a result that does not exist raises :class:`TemplateError`, ONE line
   ``docs/templates/x.md.j2:12: <what>`` naming the template file and line.
 - Globals: ``r("file")`` -> :class:`~galaxy_lib.results.Result`; ``r("file", "figures.x.0")`` -> the
-  value; ``has("file")``; ``existing("a", "b")`` (those of the
-  named results that exist, in that order); ``reason("file")`` (why it is missing); ``named("quality-screen")`` (the
-  results whose name starts so, by name); ``table(rows, columns)`` (:func:`table`); ``fail(text)``
-  (stop with a one-line error, for a check a template makes); ``same_host(a, b, ...)``;
-  ``BACKFILLED`` (the dagger) and ``NOT_RECORDED``; the learning-curve wording of the reports
-  (``curve_sentence``, ``extrapolation_paragraph``, ``budget_limited``).
-- Number filters (``None`` gives "-", the one "number or dash" rule; text passes as it is): ``rmse`` (0.1234), ``count``
-  (2,447), ``minutes`` (12.1 min), ``seconds`` (3.52 s), ``min_s`` (6 min 1 s), ``ratio`` (x1.17),
-  ``times`` (1.2x), ``percent`` (12.3%), ``f(".2f")`` (a format spec, or a pattern with one
-  field: ``f("{:,.0f} MB")``), ``num(spec, missing)`` (a filter name, spec or pattern, with the
-  text for a missing value), ``words`` (3 -> three), ``median``.
+  value; ``has("file")``; ``existing("a", "b")`` (those of the named results that exist, in that
+  order); ``reason("file")`` (why it is missing); ``named("quality-screen")`` (the results whose
+  name starts so, by name); ``table(rows, columns)`` (:func:`table`); ``fail(text)`` (stop with a
+  one-line error, for a check a template makes); ``same_host(a, b, ...)``; ``BACKFILLED`` (the
+  dagger) and ``NOT_RECORDED``; the learning-curve wording of the reports (``curve_sentence``,
+  ``extrapolation_paragraph``, ``budget_limited``).
+- Number filters (``None`` gives "-", the one "number or dash" rule; text passes as it is):
+  ``rmse`` (0.1234), ``count`` (2,447), ``minutes`` (12.1 min), ``seconds`` (3.52 s), ``min_s``
+  (6 min 1 s), ``ratio`` (x1.17), ``times`` (1.2x), ``percent`` (12.3%), ``f(".2f")`` (a format
+  spec, or a pattern with one field: ``f("{:,.0f} MB")``), ``num(spec, missing)`` (a filter name,
+  spec or pattern, with the text for a missing value), ``words`` (3 -> three), ``median``.
 - Text filters: ``wrap`` (a paragraph wrapped at :data:`WIDTH` columns, never inside a code span;
   ``{% filter wrap %}...{% endfilter %}`` keeps the block's line end), ``code`` (a `code span`),
   ``mark`` (`` †`` after a backfilled result's label), and the machine and date phrases of a list
