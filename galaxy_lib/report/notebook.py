@@ -32,9 +32,10 @@ from galaxy_lib.config import Config, display_path, resolve_path
 from galaxy_lib.errors import ConfigError, RunError
 from galaxy_lib.model.ensemble import EnsembleConfig, EnsembleFolder, load_parameters
 from galaxy_lib.model.runs import RunFolder
+from galaxy_lib.parameters_file import CURVE, read
 from galaxy_lib.studies import curve_analysis
 from galaxy_lib.studies.curve import budget_note
-from galaxy_lib.studies.curve_file import CurveConfig, is_curve_file, load_curve_file, run_curves
+from galaxy_lib.studies.curve_file import CurveConfig, load_curve_file, run_curves
 
 
 def setup(
@@ -191,12 +192,12 @@ def curve_setup(
     every point (see :mod:`galaxy_lib.studies.curve_file`), and ``run_dir`` names the main
     curve's folder (``""`` = the file's ``out``). Shows table text in full and prints one line
     saying which curve, data and folder the notebook works on."""
-    path = resolve_path(config_file) if config_file else None
-    if path is None or not is_curve_file(path):
-        shown = display_path(path) if path else "no file"
+    file = read(resolve_path(config_file)) if config_file else None  # read once: its kind, then its curves
+    if file is None or file.kind != CURVE:
+        shown = display_path(file.path) if file else "no file"
         raise ConfigError(f"config_file: {shown} is not a learning-curve file (one with `sizes`, e.g. "
                           "parameters/learning_curve.yaml)")
-    curves = load_curve_file(path, dict(overrides or {}))
+    curves = load_curve_file(file, dict(overrides or {}))
     if run_dir:
         curves = curves.with_folder(run_dir)
     pd.set_option("display.max_colwidth", None)
