@@ -24,6 +24,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the command line imports the package lazily, so that --help and errors come at once
+    from galaxy_lib.parameters_file import ParametersFile
 
 
 def _check_data(args: argparse.Namespace) -> int:
@@ -142,19 +146,23 @@ def _sample(args: argparse.Namespace) -> int:
     return 0
 
 
-def _config_from(args: argparse.Namespace):
+def _config_from(args: argparse.Namespace, file: ParametersFile | None = None):
     """The parameters file with ``--set``/``--data``: a ``Config``, an ``EnsembleConfig`` for an
-    ensemble file, or a ``CurveConfig`` for a learning-curve file."""
+    ensemble file, or a ``CurveConfig`` for a learning-curve file. ``file``: ``args.file`` already
+    read (:func:`galaxy_lib.parameters_file.read`), else it is read here, once."""
     from galaxy_lib.config import parse_overrides
     from galaxy_lib.model.ensemble import load_parameters
-    from galaxy_lib.studies.curve_file import is_curve_file, load_curve_file
+    from galaxy_lib.parameters_file import CURVE, read
+    from galaxy_lib.studies.curve_file import load_curve_file
 
     overrides = parse_overrides(args.set or [])
     if getattr(args, "data", None):
         overrides["data"] = args.data
-    if is_curve_file(args.file):
-        return load_curve_file(args.file, overrides)
-    return load_parameters(args.file, overrides)
+    if file is None and args.file:
+        file = read(args.file)
+    if file is not None and file.kind == CURVE:
+        return load_curve_file(file, overrides)
+    return load_parameters(file, overrides)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -222,10 +230,12 @@ def _curve(args: argparse.Namespace) -> int:
     from galaxy_lib.config import display_path
     from galaxy_lib.errors import ConfigError
     from galaxy_lib.model.ensemble import EnsembleConfig
+    from galaxy_lib.parameters_file import CURVE, read
     from galaxy_lib.studies import curve
-    from galaxy_lib.studies.curve_file import CurveConfig, is_curve_file, run_curves
+    from galaxy_lib.studies.curve_file import CurveConfig, run_curves
 
-    if is_curve_file(args.file):
+    file = read(args.file) if args.file else None
+    if file is not None and file.kind == CURVE:
         given = [flag for flag, value in (("--sizes", args.sizes), ("--seeds", args.seeds),
                                           ("--minutes", args.minutes), ("--out", args.out)) if value is not None]
         if given:
@@ -237,8 +247,8 @@ def _curve(args: argparse.Namespace) -> int:
         if missing:
             raise ConfigError(f"{' and '.join(missing)} required: e.g. --sizes 150,300,600,1200,all --out "
                               "runs/curve-NAME (or -f a learning-curve file that names them)")
-        curve.parse_sizes(args.sizes)  # a bad size is named before the parameters file or the data are read
-    config = _config_from(args)
+        curve.parse_sizes(args.sizes)  # a bad size is named before the parameters file's keys or the data are read
+    config = _config_from(args, file)
     if isinstance(config, CurveConfig):
         run_curves(config)
         return 0

@@ -54,7 +54,6 @@ import contextlib
 import datetime as dt
 import json
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -67,6 +66,7 @@ from galaxy_lib.errors import ConfigError, ReportError, disk_error, writing
 from galaxy_lib.locks import run_lock
 from galaxy_lib.model.ensemble import EnsembleConfig, EnsembleFolder, load_ensemble
 from galaxy_lib.model.runs import RunFolder
+from galaxy_lib.parameters_file import FOLDER_NAME_RULE, is_folder_name
 from galaxy_lib.paths import replace_folder
 from galaxy_lib.report.execute import KERNEL_LOG, NotebookFailed, execute_notebook, kernel_stderr_to
 from galaxy_lib.report.exercises import answers_record, collect
@@ -261,8 +261,8 @@ def notebook_parameters(config: Config | EnsembleConfig | CurveConfig, config_fi
 
 
 def _safe_name(run_name: str) -> str:
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", run_name) or run_name.endswith(".failed"):
-        raise ConfigError(f"config key 'run_name': {run_name!r} must be a plain folder name (letters, digits, _ . -)")
+    if not is_folder_name(run_name):
+        raise ConfigError(f"config key 'run_name': {run_name!r} {FOLDER_NAME_RULE}")
     return run_name
 
 
