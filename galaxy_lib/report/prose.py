@@ -73,9 +73,20 @@ def fmt_number(value: Any, spec: str, missing: str = DASH) -> str:
     """``value`` formatted by a named filter (``"rmse"``) or a format spec (``".2f"``); ``None`` -> ``missing``."""
     if value is None:
         return missing
+    if isinstance(value, str):  # text already: a stored range ("7.6-11.3"), or a missing result said in words
+        return value
     if spec in NUMBER_FILTERS:
         return NUMBER_FILTERS[spec](value)
     return format(value, spec)
+
+
+def _text_passes(number: Callable[..., str]) -> Callable[..., str]:
+    """``number`` as a filter that shows text as it is, like :func:`fmt_number`: a stored figure that
+    is a range ("7.6-11.3"), or the words that stand for a result not measured yet (the notebooks'
+    "compare with ours" cells say why where its figure would be)."""
+    def show(value: Any, *args: Any, **kwargs: Any) -> str:
+        return value if isinstance(value, str) else number(value, *args, **kwargs)
+    return show
 
 
 def min_s(seconds: float | None) -> str:
@@ -237,7 +248,7 @@ def environment(results: Results, folders: Sequence[str | os.PathLike[str]]) -> 
         curve_sentence=data_or_method, extrapolation_paragraph=extrapolation_paragraph,
         budget_limited=budget_limited,
     )
-    env.filters.update(NUMBER_FILTERS)
+    env.filters.update({name: _text_passes(number) for name, number in NUMBER_FILTERS.items()})
     env.filters.update(
         f=lambda value, spec, missing=DASH: fmt_number(value, spec, missing), num=fmt_number, words=words,
         median=median, wrap=wrap, mark=mark, cpus=cpus, dates=dates, commits=commits, conditions=conditions,

@@ -30,21 +30,20 @@ from typing import Any
 from galaxy_lib.config import from_dict, load_config, parse_overrides
 from galaxy_lib.data.sample import BUILD_HINT
 from galaxy_lib.errors import ConfigError, GalaxyLibError
-from galaxy_lib.paths import display_path, project_root, resolve_path
-from galaxy_lib.report import _engine_shim as prose
-from galaxy_lib.report._engine_shim import Missing, Results
+from galaxy_lib.paths import display_path, resolve_path
+from galaxy_lib.report import prose
+from galaxy_lib.results import RESULTS_FOLDER, ResultError, Results, default_folder, load_results
 
-__all__ = ["TEMPLATES", "TryIt", "TryItError", "compare_with_ours", "exercises", "results_dir", "try_it"]
+__all__ = ["TEMPLATES", "TryIt", "TryItError", "compare_with_ours", "exercises", "try_it"]
 
 TEMPLATES = Path(__file__).with_name("templates") / "try_it"
 """The exercises' templates, one folder per notebook (``[tool.setuptools.package-data]``)."""
-RESULTS_FOLDER = "benchmarks/results"
-"""Where the stored results are, relative to the project root."""
 SUFFIX = ".md.j2"
+_UNMEASURED = re.compile("\0([^\0]+)\0")
 
 
 class TryItError(ConfigError):
-    """A template, or a stored result it cites, is wrong: one line naming the file and the key."""
+    """A stored change that cannot be read: one line naming the result file and the key."""
 
 
 class TryIt(str):
@@ -56,14 +55,20 @@ class TryIt(str):
         return str(self)
 
 
-def results_dir() -> Path:
-    """``benchmarks/results`` of the project (:func:`galaxy_lib.paths.project_root`)."""
-    return project_root() / RESULTS_FOLDER
+class _Unmeasured(str):
+    """What a template gets for a figure of a result file that is not there: a marker, replaced by
+    words after rendering (:func:`_render`). Number filters show text as it is and arithmetic keeps
+    it, so ``(r(a, x) / r(b, y)) | f(".1f")`` needs no test of its own for a missing file."""
+
+    def _same(self, *_: Any) -> _Unmeasured:
+        return self
+
+    __truediv__ = __rtruediv__ = __mul__ = __rmul__ = _same
 
 
 def exercises(templates: str | Path = TEMPLATES) -> dict[str, list[str]]:
     """Each notebook's exercise keys (its folder's template names), by notebook stem: what a
-    ``compare_with_ours`` call may name."""
+    ``compare_with_ours`` call may name. Listed when asked, never at import."""
     folders = sorted(path for path in Path(templates).iterdir() if path.is_dir())
     return {folder.name: sorted(path.name.removesuffix(SUFFIX) for path in folder.glob(f"*{SUFFIX}"))
             for folder in folders}
@@ -72,11 +77,12 @@ def exercises(templates: str | Path = TEMPLATES) -> dict[str, list[str]]:
 def compare_with_ours(notebook: str, key: str, folder: str | Path | None = None,
                       templates: str | Path = TEMPLATES) -> TryIt:
     """What exercise ``key`` of ``notebook`` (``"01_data"``, ``"crop180"``) did on the shared real
-    sample, as Markdown, from the results in ``folder`` (default :func:`results_dir`). An unknown
+    sample, as Markdown, from the results in ``folder`` (default ``benchmarks/results``). An unknown
     notebook or key is a one-line :class:`~galaxy_lib.errors.ConfigError` naming the known ones."""
-    if key not in _keys(notebook, templates):
+    keys = _keys(notebook, templates)
+    if key not in keys:
         raise ConfigError(f"no exercise {key!r} for notebook {notebook!r} in {display_path(templates)}; "
-                          f"known: {', '.join(_keys(notebook, templates))}")
+                          f"known: {', '.join(keys)}")
     return _render(f"try_it/{notebook}/{key}{SUFFIX}", folder, templates, number=None, show_bar=True)
 
 
@@ -96,15 +102,28 @@ def _keys(notebook: str, templates: str | Path) -> list[str]:
 
 
 def _render(name: str, folder: str | Path | None, templates: str | Path, **variables: Any) -> TryIt:
-    """Render template ``name`` against the results in ``folder``; then say each missing file's
-    reason where it is first cited and only its name after that (or everywhere, when the whole
-    folder is absent: the no-results line said why), and join each paragraph's lines."""
-    folder = Path(folder) if folder is not None else results_dir()
-    results = Results(folder)
-    env = prose.environment(Path(templates).parent, results)
-    env.globals.update(measured_with=lambda name, keys: _measured_with(results, name, keys))
-    text = prose.render(env, name, folder_present=folder.is_dir(), folder=display_path(folder),
-                        results_folder=RESULTS_FOLDER, build_hint=BUILD_HINT, **variables)
+    """Render template ``name`` against the results in ``folder``. A figure of a missing result says
+    why the first time it is shown and names the file after that (or everywhere, where the whole
+    folder is absent: the no-results line said why); each paragraph is then one line."""
+    folder = Path(folder) if folder is not None else default_folder()
+    results = load_results(folder)
+
+    def lookup(file: str, path: str | None = None) -> Any:
+        """``r(file, path)``: as the engine's, but a missing file is a marker, not an error, and a
+        path ending in ``?`` may be absent (``None``: a dash), as in a table column."""
+        if file not in results:
+            return _Unmeasured(f"\0{file}\0")
+        if path is None or not path.endswith("?"):
+            return results.lookup(file, path) if path else results[file]
+        try:
+            return results.lookup(file, path[:-1])
+        except ResultError:
+            return None
+
+    text = prose.render(name, results, [Path(templates).parent], r=lookup, folder=display_path(folder),
+                        folder_present=folder.is_dir(), results_folder=RESULTS_FOLDER.as_posix(),
+                        build_hint=BUILD_HINT, how_many=lambda value: value if isinstance(value, str) else len(value),
+                        measured_with=lambda file, keys: _measured_with(results, file, keys), **variables)
     said: set[str] = set()
 
     def say(match: re.Match[str]) -> str:
@@ -114,8 +133,7 @@ def _render(name: str, folder: str | Path | None, templates: str | Path, **varia
         said.add(file)
         return f"[{results.reason(file)}]"
 
-    text = Missing.MARKER.sub(say, text)
-    blocks = re.split(r"\n[ \t]*\n", text.strip())
+    blocks = re.split(r"\n[ \t]*\n", _UNMEASURED.sub(say, text).strip())
     joined = [block if block.startswith(("|", "- ", "```", "#")) else " ".join(block.split()) for block in blocks]
     return TryIt("\n\n".join(block for block in joined if block) + "\n")
 
@@ -125,9 +143,9 @@ def _measured_with(results: Results, name: str, keys: list[str]) -> str:
     overrides, its time budget and, of ``keys`` (the sample and split keys the benchmark always
     sets), those whose measured value differs from the parameters file's. A stored setup that cannot
     give them is a :class:`TryItError`: an empty or partial change would read as the one measured."""
-    if not results.available(name):
+    if name not in results:
         return f"# the measured change is stored in {name}.json: {results.reason(name)}"
-    record, shown = results.record(name), display_path(results.path(name))
+    record, shown = results[name].data, results[name].shown
 
     def fail(key: str, problem: str) -> TryItError:
         return TryItError(f"{shown}: {key}: {problem}; its \"command\" reproduces the measurement")
