@@ -15,16 +15,19 @@ API (documented for the templates' authors; see also :mod:`galaxy_lib.results`):
   a key a result lacks, or a result that does not exist raises :class:`TemplateError`, ONE line
   ``docs/templates/x.md.j2:12: <what>`` naming the template file and line.
 - Globals: ``r("file")`` -> :class:`~galaxy_lib.results.Result`; ``r("file", "figures.x.0")`` -> the
-  value; ``has("file")``; ``reason("file")`` (why it is missing); ``named("quality-screen")`` (the
+  value; ``has("file")``; ``existing("a", "b")`` (those of the
+  named results that exist, in that order); ``reason("file")`` (why it is missing); ``named("quality-screen")`` (the
   results whose name starts so, by name); ``table(rows, columns)`` (:func:`table`); ``fail(text)``
   (stop with a one-line error, for a check a template makes); ``same_host(a, b, ...)``;
   ``BACKFILLED`` (the dagger) and ``NOT_RECORDED``; the learning-curve wording of the reports
   (``curve_sentence``, ``extrapolation_paragraph``, ``budget_limited``).
 - Number filters (``None`` gives "-", the one "number or dash" rule): ``rmse`` (0.1234), ``count``
   (2,447), ``minutes`` (12.1 min), ``seconds`` (3.52 s), ``min_s`` (6 min 1 s), ``ratio`` (x1.17),
-  ``times`` (1.2x), ``percent`` (12.3%), ``f(".2f")`` (any format spec), ``num(spec, missing)`` (a
-  filter name or spec, with the text for a missing value), ``words`` (3 -> three), ``median``.
-- Text filters: ``wrap`` (a paragraph wrapped at :data:`WIDTH` columns, never inside a code span),
+  ``times`` (1.2x), ``percent`` (12.3%), ``f(".2f")`` (a format spec, or a pattern with one
+  field: ``f("{:,.0f} MB")``), ``num(spec, missing)`` (a filter name, spec or pattern, with the
+  text for a missing value), ``words`` (3 -> three), ``median``.
+- Text filters: ``wrap`` (a paragraph wrapped at :data:`WIDTH` columns, never inside a code span;
+  ``{% filter wrap %}...{% endfilter %}`` keeps the block's line end), ``code`` (a `code span`),
   ``mark`` (`` †`` after a backfilled result's label), and the machine and date phrases of a list
   of results: ``cpus``, ``dates``, ``commits``, ``conditions``, ``cpu_load``.
 """
@@ -70,14 +73,15 @@ def _number(spec: str) -> Callable[[Any], str]:
 
 
 def fmt_number(value: Any, spec: str, missing: str = DASH) -> str:
-    """``value`` formatted by a named filter (``"rmse"``) or a format spec (``".2f"``); ``None`` -> ``missing``."""
+    """``value`` formatted by a named filter (``"rmse"``), a format spec (``".2f"``) or a pattern with
+    one field (``"{:,.0f} MB"``); ``None`` -> ``missing``."""
     if value is None:
         return missing
     if isinstance(value, str):  # text already: a stored range ("7.6-11.3"), or a missing result said in words
         return value
     if spec in NUMBER_FILTERS:
         return NUMBER_FILTERS[spec](value)
-    return format(value, spec)
+    return spec.format(value) if "{" in spec else format(value, spec)
 
 
 def _text_passes(number: Callable[..., str]) -> Callable[..., str]:
@@ -114,7 +118,13 @@ def wrap(text: str, width: int = WIDTH) -> str:
     hand-written prose, never inside a `code span` (a wrapped span would not render as one)."""
     joined = " ".join(text.split())
     protected = re.sub(r"`[^`]*`", lambda m: m[0].replace(" ", "\0"), joined)
-    return textwrap.fill(protected, width, break_long_words=False, break_on_hyphens=False).replace("\0", " ")
+    filled = textwrap.fill(protected, width, break_long_words=False, break_on_hyphens=False).replace("\0", " ")
+    return filled + "\n" if text.endswith("\n") and filled else filled  # a block filter keeps its line end
+
+
+def code(value: Any) -> str:
+    """```value``` as a Markdown code span."""
+    return f"`{value}`"
 
 
 def words(value: int) -> str:
@@ -244,6 +254,7 @@ def environment(results: Results, folders: Sequence[str | os.PathLike[str]]) -> 
 
     env.globals.update(
         r=r, has=lambda name: name in results, reason=results.reason, named=results.named, table=table,
+        existing=lambda *names: [results[n] for n in names if n in results],
         fail=_fail, same_host=same_host, BACKFILLED=BACKFILLED, NOT_RECORDED=NOT_RECORDED,
         curve_sentence=data_or_method, extrapolation_paragraph=extrapolation_paragraph,
         budget_limited=budget_limited,
@@ -251,7 +262,7 @@ def environment(results: Results, folders: Sequence[str | os.PathLike[str]]) -> 
     env.filters.update({name: _text_passes(number) for name, number in NUMBER_FILTERS.items()})
     env.filters.update(
         f=lambda value, spec, missing=DASH: fmt_number(value, spec, missing), num=fmt_number, words=words,
-        median=median, wrap=wrap, mark=mark, cpus=cpus, dates=dates, commits=commits, conditions=conditions,
+        median=median, wrap=wrap, code=code, mark=mark, cpus=cpus, dates=dates, commits=commits, conditions=conditions,
         cpu_load=cpu_load,
     )
     return env
