@@ -9,15 +9,15 @@ parameters cell it was measured with, read from the stored results in ``benchmar
 **Content is Markdown.** Each exercise is a Jinja2 template,
 ``templates/try_it/<notebook>/<key>.md.j2`` beside this module (package data), extending the layout
 ``templates/try_it/exercise.md.j2``; its figures are lookups of stored results
-(``figure("quality-paper", "setup.config.epochs") | number``), never typed
+(``r("quality-paper", "setup.config.epochs") | f("g")``), never typed
 (``tests/test_try_it.py`` checks that). Templates are read when a cell is rendered, not at import,
 so a broken one fails that cell in one line naming the template file and line.
 
-**Missing and wrong are told apart.** A result file that is absent or unreadable (a copy of the
-package without the repository, a result not measured yet) is said in words where its figures would
-be: a normal state of a checkout. A stored result that lacks a key a template cites, or a stored
-change that cannot be read, is a mistake in the project: a one-line :class:`TryItError` naming the
-file and the key.
+**Missing and wrong are told apart.** A result file that is absent (a copy of the package without
+the repository, a result not measured yet) is said in words where its figures would be: a normal
+state of a checkout. A stored result that is not valid, lacks a key a template cites, or holds a
+change that cannot be read is a mistake in the project: one line naming the result file and the key
+(:class:`~galaxy_lib.results.ResultError`; from a template, with the template's file and line).
 """
 
 from __future__ import annotations
@@ -34,16 +34,13 @@ from galaxy_lib.paths import display_path, resolve_path
 from galaxy_lib.report import prose
 from galaxy_lib.results import RESULTS_FOLDER, ResultError, Results, default_folder, load_results
 
-__all__ = ["TEMPLATES", "TryIt", "TryItError", "compare_with_ours", "exercises", "try_it"]
+__all__ = ["TEMPLATES", "TryIt", "compare_with_ours", "exercises", "try_it"]
 
 TEMPLATES = Path(__file__).with_name("templates") / "try_it"
 """The exercises' templates, one folder per notebook (``[tool.setuptools.package-data]``)."""
 SUFFIX = ".md.j2"
 _UNMEASURED = re.compile("\0([^\0]+)\0")
-
-
-class TryItError(ConfigError):
-    """A stored change that cannot be read: one line naming the result file and the key."""
+"""A missing result's marker: its name between NUL characters, which no template or result holds."""
 
 
 class TryIt(str):
@@ -142,13 +139,14 @@ def _measured_with(results: Results, name: str, keys: list[str]) -> str:
     """The parameters cell of bench_quality result ``name``: its parameters file and ``--set``
     overrides, its time budget and, of ``keys`` (the sample and split keys the benchmark always
     sets), those whose measured value differs from the parameters file's. A stored setup that cannot
-    give them is a :class:`TryItError`: an empty or partial change would read as the one measured."""
+    give them is a :class:`~galaxy_lib.results.ResultError`: an empty or partial change would read as
+    the one that was measured."""
     if name not in results:
         return f"# the measured change is stored in {name}.json: {results.reason(name)}"
     record, shown = results[name].data, results[name].shown
 
-    def fail(key: str, problem: str) -> TryItError:
-        return TryItError(f"{shown}: {key}: {problem}; its \"command\" reproduces the measurement")
+    def fail(key: str, problem: str) -> ResultError:
+        return ResultError(f"{shown}: {key}: {problem}; its \"command\" reproduces the measurement")
 
     setup = record.get("setup")
     if not isinstance(setup, dict):
