@@ -130,6 +130,8 @@ def test_the_prose_figures_follow_the_stored_files(tmp_path):
     page = try_it("02_train", folder)
     assert "more capacity at about 2.0 times the training time" in page
     assert "| unchanged (61 epochs, seed 0) |" in page  # a row label's figure, too
+    _edit(folder, "quality-screen60-improved-seed0", lambda r: r["machine"].update(platform="another host"))
+    assert "their ratio is not shown" in try_it("02_train", folder)  # two hosts' minutes are not divided
 
 
 def test_the_stored_figures_fill_todays_text():
