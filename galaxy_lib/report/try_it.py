@@ -117,10 +117,11 @@ def _render(name: str, folder: str | Path | None, templates: str | Path, **varia
         except ResultError:
             return None
 
-    text = prose.render(name, results, [Path(templates).parent], r=lookup, folder=display_path(folder),
+    helpers = {"r": lookup, "how_many": lambda value: value if isinstance(value, str) else len(value),
+               "measured_with": lambda file, keys: _measured_with(results, file, keys)}
+    text = prose.render(name, results, [Path(templates).parent], helpers, folder=display_path(folder),
                         folder_present=folder.is_dir(), results_folder=RESULTS_FOLDER.as_posix(),
-                        build_hint=BUILD_HINT, how_many=lambda value: value if isinstance(value, str) else len(value),
-                        measured_with=lambda file, keys: _measured_with(results, file, keys), **variables)
+                        build_hint=BUILD_HINT, **variables)
     said: set[str] = set()
 
     def say(match: re.Match[str]) -> str:
