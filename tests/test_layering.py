@@ -229,9 +229,6 @@ def test_a_module_missing_from_the_table_is_caught():
 
 ROOT = PACKAGE.parent
 PRIVATE_SCOPES = ("galaxy_lib/**/*.py", "benchmarks/*.py", "tests/*.py")
-PRIVATE_PENDING = {"tests/test_try_it.py"}
-"""Files still using private names that issue 30 replaces wholesale (try_it.py becomes templates);
-remove each entry when its rewrite lands."""
 
 
 def is_private(name: str) -> bool:
@@ -298,9 +295,7 @@ def test_no_module_uses_a_private_name_of_another():
     found = []
     for pattern in PRIVATE_SCOPES:
         for path in sorted(ROOT.glob(pattern)):
-            where = path.relative_to(ROOT).as_posix()
-            if where not in PRIVATE_PENDING:
-                found += private_uses(where, path.read_text(), modules)
+            found += private_uses(path.relative_to(ROOT).as_posix(), path.read_text(), modules)
     assert found == []
 
 
