@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
+import calibration
 import results_store
 
 
@@ -83,7 +85,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if not is_curve_file(args.file):
         raise SystemExit(f"-f {args.file}: not a learning-curve file (one with `sizes`, e.g. "
                          "parameters/learning_curve.yaml)")
-    machine = results_store.machine_record()  # the load before training (none when every point is reused)
+    load = round(os.getloadavg()[0], 2)  # the load before training (none when every point is reused) ...
+    calibration.calibrate()  # ... and before this machine's model-alone speed, stored with the result
+    machine = results_store.machine_record(load_average=load)
     curves = load_curve_file(args.file, parse_overrides(args.set))
     frame, validation = run_curves(curves)
 
