@@ -41,6 +41,8 @@ import calibration
 import results_store
 from results_store import DEFAULT_SAMPLE, REPO
 
+from galaxy_lib.results import NAME as RESULT_NAME
+
 WINDOW = 20.0  # minutes: the budget of the quality runs whose epoch count this predicts
 # Where an autotuned tf.data iterator's deletion waits until (10 x (2^k - 1) ms after it started;
 # benchmarks/bench_stall.py): an epoch just above one of these most likely waited there.
@@ -51,7 +53,7 @@ BACKOFF_SLACK = 0.08  # seconds between the iterator's start and the epoch's tim
 def parse_variant(text: str) -> tuple[str, list[str]]:
     """``"bf16=precision=mixed_bfloat16,batch_size=128"`` -> ``("bf16", ["precision=...", "batch_size=128"])``."""
     name, _, rest = text.partition("=")
-    if not name or not results_store._NAME.fullmatch(name):
+    if not name or not RESULT_NAME.fullmatch(name):
         raise SystemExit(f"--variant {text!r}: the name must be letters, digits and ._+-")
     overrides = [o for o in rest.split(",") if o] if rest else []
     for override in overrides:

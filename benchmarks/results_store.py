@@ -15,9 +15,12 @@ run and re-measured with the command stored beside it. Each file holds::
     provenance  "measured by the command above", or how a file came to exist otherwise
 
 Files are written atomically (``galaxy_lib.config.atomic_write_text``); a re-run with the same
-name replaces the file. Benchmark scripts import this module as a sibling (``python
-benchmarks/X.py`` puts ``benchmarks/`` on ``sys.path``). Only the standard library is imported
-at the top, so a benchmark's measuring processes stay lean.
+name replaces the file. This module WRITES results; reading them (validation, key paths,
+provenance, the machine) is :mod:`galaxy_lib.results`, the one reader the docs and the notebooks
+share, which :func:`load_results` delegates to. Benchmark scripts import this module as a sibling
+(``python benchmarks/X.py`` puts ``benchmarks/`` on ``sys.path``). Only the standard library and
+the dependency-free core of the package (``galaxy_lib.results``) are imported at the top, so a
+benchmark's measuring processes stay lean.
 """
 
 from __future__ import annotations
@@ -32,13 +35,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from galaxy_lib.results import KEYS, MEASURED, NAME, SCHEMA, Results
+from galaxy_lib.results import load_results as _read_results
+
+__all__ = ["DEFAULT_SAMPLE", "KEYS", "MEASURED", "NAME", "REPO", "RESULTS_DIR", "SCHEMA", "add_result_arguments",
+           "command_line", "display_path", "label", "load_results", "machine_record", "write_result"]
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DEFAULT_SAMPLE = Path(os.environ.get("GALAXY_SAMPLE", REPO.parent / "shared" / "data" / "galaxy-zoo-sample"))
-SCHEMA = 1
-MEASURED = "measured by the command above"
-KEYS = ("schema", "name", "benchmark", "command", "date", "machine", "setup", "figures", "provenance")
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._=+-]*")
 
 
 def display_path(path: str | os.PathLike[str]) -> str:
@@ -118,7 +123,7 @@ def write_result(
     """
     from galaxy_lib.config import atomic_write_text
 
-    if not _NAME.fullmatch(name) or "-" not in name:
+    if not NAME.fullmatch(name) or "-" not in name:
         raise ValueError(f"result name {name!r} must be <benchmark>-<label> of letters, digits and ._=+-")
     record = {
         "schema": SCHEMA,
@@ -139,22 +144,10 @@ def write_result(
     return path
 
 
-def load_results(results_dir: str | os.PathLike[str] = RESULTS_DIR) -> dict[str, dict[str, Any]]:
-    """Every stored result by name. Raises ``ValueError`` naming the file when one is not valid
-    JSON, lacks a key of the schema, or its name differs from its file name."""
-    results: dict[str, dict[str, Any]] = {}
-    for path in sorted(Path(results_dir).glob("*.json")):
-        try:
-            record = json.loads(path.read_text())
-        except ValueError as exc:
-            raise ValueError(f"{path}: not valid JSON ({exc})") from None
-        missing = [key for key in KEYS if key not in record]
-        if missing:
-            raise ValueError(f"{path}: missing key(s) {', '.join(missing)}")
-        if record["name"] != path.stem:
-            raise ValueError(f"{path}: name {record['name']!r} differs from the file name")
-        results[path.stem] = record
-    return results
+def load_results(results_dir: str | os.PathLike[str] = RESULTS_DIR) -> Results:
+    """Every stored result by name (:func:`galaxy_lib.results.load_results`: a file that is not
+    valid JSON, lacks a key of the schema or is named unlike its file is a one-line error naming it)."""
+    return _read_results(results_dir)
 
 
 def _plain(value: Any) -> Any:

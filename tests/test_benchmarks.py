@@ -168,7 +168,7 @@ def test_a_changed_figure_changes_the_readme():
     """The check can fail: a re-measured figure shows up in the generated text."""
     results = results_store.load_results()
     name = "quality-improved-epochs=440-lr_schedule=step"  # today's improved.yaml, seed 0 (measured)
-    results[name] = json.loads(json.dumps(results[name]))
+    results[name] = json.loads(json.dumps(dict(results[name])))
     results[name]["figures"]["test_rmse"] = 0.0987
     rendered = _render(results)
     assert "**0.0987**" in rendered and "**0.0992**" not in rendered
@@ -181,7 +181,7 @@ def _flat(text: str) -> str:
 
 def _remeasured(record: dict, cpu_model: str = "Test CPU") -> dict:
     """``record`` as its command would write it now: measured, with a machine record."""
-    record = json.loads(json.dumps(record))
+    record = json.loads(json.dumps(dict(record)))
     record["provenance"] = results_store.MEASURED
     record["machine"] = {**record["machine"], "cpu_model": cpu_model, "load_average": 0.5}
     return record
@@ -232,7 +232,7 @@ def test_finalists_show_missing_rows_their_load_and_the_target():
     for name, *_ in readme_tables.FINALIST_ROWS:
         results.pop(name, None)
     results["quality-improved"] = base
-    bf16 = json.loads(json.dumps(base))
+    bf16 = json.loads(json.dumps(dict(base)))
     bf16["figures"]["test_rmse"] = base["figures"]["test_rmse"] - 0.0100
     bf16["figures"]["epochs"] = base["figures"]["epochs"] * 2
     results["quality-improved-precision=mixed_bfloat16"] = bf16
@@ -297,7 +297,7 @@ def test_the_curve_claims_only_what_its_points_measure():
     text = _flat(readme_tables.learning_curve(results))
     assert "expected to reach" not in text and "not the method's asymptote" in text
     assert "0.0891-0.1094" in text and "0.1030 ±" not in text
-    record = json.loads(json.dumps(results[readme_tables.CURVE_FILE]))
+    record = json.loads(json.dumps(dict(results[readme_tables.CURVE_FILE])))
     for row in record["figures"]["sizes"]:
         row["epochs"] = "440"
     results[readme_tables.CURVE_FILE] = record
