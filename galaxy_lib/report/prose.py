@@ -20,7 +20,8 @@ API (documented for the templates' authors; see also :mod:`galaxy_lib.results`):
   results whose name starts so, by name); ``table(rows, columns)`` (:func:`table`); ``fail(text)``
   (stop with a one-line error, for a check a template makes); ``same_host(a, b, ...)``;
   ``BACKFILLED`` (the dagger) and ``NOT_RECORDED``; the learning-curve wording of the reports
-  (``curve_sentence``, ``extrapolation_paragraph``, ``budget_limited``).
+  (``curve_sentence``, ``extrapolation_paragraph``, ``budget_limited``, ``without_smallest``: the fit
+  refitted without the smallest sizes).
 - Number filters (``None`` gives "-", the one "number or dash" rule): ``rmse`` (0.1234), ``count``
   (2,447), ``minutes`` (12.1 min), ``seconds`` (3.52 s), ``min_s`` (6 min 1 s), ``ratio`` (x1.17),
   ``times`` (1.2x), ``percent`` (12.3%), ``f(".2f")`` (a format spec, or a pattern with one
@@ -230,7 +231,12 @@ def environment(results: Results, folders: Sequence[str | os.PathLike[str]]) -> 
 
     ``StrictUndefined``: a misspelt name is an error, never an empty string in the docs. Blocks
     leave no blank lines (``trim_blocks``, ``lstrip_blocks``), so a template reads like the page."""
-    from galaxy_lib.studies.curve_analysis import budget_limited, data_or_method, extrapolation_paragraph
+    from galaxy_lib.studies.curve_analysis import (
+        budget_limited,
+        data_or_method,
+        extrapolation_paragraph,
+        without_smallest,
+    )
 
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader([os.fspath(f) for f in folders]),
@@ -246,7 +252,7 @@ def environment(results: Results, folders: Sequence[str | os.PathLike[str]]) -> 
         existing=lambda *names: [results[n] for n in names if n in results],
         fail=_fail, same_host=same_host, BACKFILLED=BACKFILLED, NOT_RECORDED=NOT_RECORDED,
         curve_sentence=data_or_method, extrapolation_paragraph=extrapolation_paragraph,
-        budget_limited=budget_limited,
+        budget_limited=budget_limited, without_smallest=without_smallest,
     )
     env.filters.update(NUMBER_FILTERS)
     env.filters.update(

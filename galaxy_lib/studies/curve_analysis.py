@@ -46,7 +46,7 @@ from galaxy_lib.errors import DataError
 from galaxy_lib.evaluation.baselines import KAGGLE_ANCHORS
 from galaxy_lib.model.runs import RunFolder
 from galaxy_lib.studies import figures
-from galaxy_lib.studies.power_law import MIN_SIZES, Extrapolation, extrapolate
+from galaxy_lib.studies.power_law import KAGGLE_TRAINING_GALAXIES, MIN_SIZES, Extrapolation, extrapolate
 
 COMPUTE_COLUMNS = ("n_train", "seed", "run", "epoch", "minutes", "val_rmse", "best_val_rmse")
 """Columns of :attr:`ComputeCurve.points`: one row per epoch of every point."""
@@ -456,6 +456,33 @@ def extrapolation_paragraph(extrapolation: dict[str, Any], sizes: Sequence[dict[
     )
 
 
+def without_smallest(
+    points: Sequence[dict[str, Any]], most: int = 2, *, target: int = KAGGLE_TRAINING_GALAXIES,
+    n_boot: int = 1000, seed: int = 0,
+) -> list[dict[str, Any]]:
+    """The extrapolation refitted without the smallest size, then without the two smallest (up to
+    ``most``, while :data:`~galaxy_lib.studies.power_law.MIN_SIZES` sizes remain).
+
+    Why: a three-parameter law fitted to a handful of sizes and read 25x beyond the largest leans on
+    its ends, and its bootstrap interval covers only the points' scatter around the law, not how much
+    the answer hangs on which sizes were measured. Leaving the smallest sizes out, where the law's
+    curvature is set, shows that directly (issue 30: the level moved from 0.044 to 0.082 without the
+    two smallest sizes of the fixed-epoch curve). Deterministic: the same ``n_boot`` and ``seed`` as
+    the full fit give the same figures on every render. ``points`` are a curve's points as records
+    (``n_train``, ``test_rmse``: bench_curve's ``figures.points``); each item is
+    :meth:`~galaxy_lib.studies.power_law.Extrapolation.to_dict` with ``left_out``, the sizes dropped."""
+    sizes = sorted({int(p["n_train"]) for p in points})
+    refits = []
+    for drop in range(1, most + 1):
+        if len(sizes) - drop < MIN_SIZES:
+            break
+        kept = [p for p in points if int(p["n_train"]) not in sizes[:drop]]
+        e = extrapolate([p["n_train"] for p in kept], [p["test_rmse"] for p in kept],
+                        target=target, n_boot=n_boot, seed=seed)
+        refits.append({"left_out": sizes[:drop], **e.to_dict()})
+    return refits
+
+
 def conclusion(
     curve: pd.DataFrame,
     extrapolation: Extrapolation,
@@ -523,4 +550,5 @@ __all__ = [
     "read_check",
     "size_table",
     "synthetic_check",
+    "without_smallest",
 ]
