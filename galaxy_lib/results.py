@@ -33,7 +33,9 @@ API (what the templates of :mod:`galaxy_lib.report.prose` build on):
   ``result.backfilled``, ``result.cpu`` (``"AMD EPYC, 2 cores"``), ``result.host`` (CPU model,
   platform string and model-alone speed, each or ``"not recorded"``), ``result.load``,
   ``result.same_host(other)``.
-- :func:`same_host` ``(*results)``: figures go into one ratio or comparison only when this holds.
+- :func:`same_host` ``(*results)``: figures go into one ratio or comparison only when this holds
+  (same CPU model and platform string; model-alone speeds within :data:`SAME_HOST_RATIO` where both
+  recorded one).
 """
 
 from __future__ import annotations
@@ -49,8 +51,8 @@ from galaxy_lib.errors import GalaxyLibError
 from galaxy_lib.paths import display_path, project_root
 
 __all__ = [
-    "KEYS", "MEASURED", "NAME", "NOT_RECORDED", "RESULTS_FOLDER", "MissingResult", "Result", "ResultError",
-    "Results", "default_folder", "dig", "load_results", "same_host",
+    "KEYS", "MEASURED", "NAME", "NOT_RECORDED", "RESULTS_FOLDER", "SAME_HOST_RATIO", "MissingResult", "Result",
+    "ResultError", "Results", "default_folder", "dig", "load_results", "same_host",
 ]
 
 RESULTS_FOLDER = Path("benchmarks") / "results"
@@ -64,6 +66,9 @@ NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._=+-]*")
 """A result name (and a file-name-safe label): letters, digits and ``._=+-``, not starting with a
 punctuation mark. ``results_store.write_result`` and ``bench_epoch``'s variant names use it."""
 NOT_RECORDED = "not recorded"
+SAME_HOST_RATIO = 1.5
+"""Model-alone speeds further apart than this are two hosts even under one CPU name and platform
+string (bench_epoch's model-alone speed varied 1.43x on one host, so a smaller gap is noise)."""
 
 
 class ResultError(GalaxyLibError, ValueError):
@@ -89,8 +94,8 @@ def default_folder() -> Path:
 def dig(value: Any, path: str | Sequence[str | int], where: str = "value") -> Any:
     """``value`` followed along ``path``: ``"figures.test.training mean.rmse"`` or a list of keys.
 
-    A dot separates keys (pass a list for a key that holds a dot); on a list, a key that reads as
-    an integer indexes it (``-1`` the last). Raises :class:`ResultError` naming ``where`` and the
+    A dot separates keys (pass a list for a key that holds a dot); on a list (or tuple), a key that
+    reads as an integer indexes it (``-1`` the last). Raises :class:`ResultError` naming ``where`` and the
     part that is not there, with the keys that are, so a misspelt path in a template is found at
     once."""
     keys: Sequence[str | int] = path.split(".") if isinstance(path, str) else path
@@ -98,7 +103,7 @@ def dig(value: Any, path: str | Sequence[str | int], where: str = "value") -> An
     for depth, key in enumerate(keys):
         if isinstance(current, Result):
             current = current.data
-        if isinstance(current, list) and re.fullmatch(r"-?\d+", str(key)):
+        if isinstance(current, list | tuple) and re.fullmatch(r"-?\d+", str(key)):
             index = int(key)
             if -len(current) <= index < len(current):
                 current = current[index]
@@ -107,7 +112,7 @@ def dig(value: Any, path: str | Sequence[str | int], where: str = "value") -> An
             current = current[key]
             continue
         so_far = ".".join(str(k) for k in keys[:depth]) or "the top"
-        has = (f"{len(current)} items" if isinstance(current, list) else
+        has = (f"{len(current)} items" if isinstance(current, list | tuple) else
                "keys " + ", ".join(map(str, current)) if isinstance(current, Mapping) and current else
                "no keys" if isinstance(current, Mapping) else f"a {type(current).__name__}")
         raise ResultError(f"{where}: no {'.'.join(map(str, keys))} ({so_far} has {has})")
@@ -178,7 +183,7 @@ class Result(Mapping[str, Any]):
     @property
     def platform(self) -> str:
         """The platform string (kernel build and C library): it tells apart hosts that share a CPU
-        family name, which ran at speeds 1.6x apart (issue 30)."""
+        family name (issue 30 measured two such hosts 1.6x apart)."""
         return str(self.machine.get("platform") or NOT_RECORDED)
 
     @property
@@ -199,11 +204,16 @@ class Result(Mapping[str, Any]):
 
 
 def same_host(*results: Result) -> bool:
-    """Whether every result names the same, recorded CPU model and platform string. Figures of two
-    hosts are never put into one ratio: machines sold under one CPU name differ by 1.6x, and an
-    unrecorded machine is another machine as far as a comparison is concerned."""
+    """Whether every result names the same, recorded CPU model and platform string and, where each
+    recorded one, a model-alone speed within :data:`SAME_HOST_RATIO` of the others. Figures of two
+    hosts are never put into one ratio: machines sold under one CPU family name can run at very
+    different speeds (issue 30 measured 1.6x between two), and an unrecorded machine is another
+    machine as far as a comparison is concerned."""
     hosts = {(r.machine.get("cpu_model"), r.machine.get("platform")) for r in results}
-    return len(hosts) == 1 and None not in next(iter(hosts))
+    if len(hosts) != 1 or None in next(iter(hosts)):
+        return False
+    speeds = [r.machine["model_img_s"] for r in results if isinstance(r.machine.get("model_img_s"), int | float)]
+    return len(speeds) < len(results) or min(speeds) <= 0 or max(speeds) <= SAME_HOST_RATIO * min(speeds)
 
 
 class Results(MutableMapping[str, Result]):

@@ -39,6 +39,7 @@ def test_lookups_read_files_key_paths_and_prefixes(tmp_path, results):
     ("3.521 | seconds", "3.52 s"), ("361 | min_s", "6 min 1 s"), ("45 | min_s", "45 s"), ("1.1734 | ratio", "x1.17"),
     ("5.27 | times", "5.3x"), ("0.1234 | percent", "12.3%"), ("-0.01 | f('+.1%')", "-1.0%"),
     ("none | rmse", "-"), ("none | num('rmse', 'not scored')", "not scored"), ("0.5 | num('.2f')", "0.50"),
+    ("'7.6-11.3' | minutes", "7.6-11.3"), ("'not measured yet' | num('rmse')", "not measured yet"),
     ("3 | words", "three"), ("12 | words", "12"), ("[3, 1, 2] | median", "2"),
 ])
 def test_number_filters(tmp_path, results, expression, shown):

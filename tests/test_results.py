@@ -96,6 +96,10 @@ def test_figures_are_compared_only_within_one_host():
     unrecorded = Result(record("quality-d", machine={"cores": 2}))
     assert same_host(a, same) and a.same_host(same)
     assert not same_host(a, other_host) and not same_host(a, unrecorded) and not same_host(unrecorded, unrecorded)
+    fast, near, slow = (Result(record(f"quality-{n}", machine={**MACHINE, "model_img_s": speed}))
+                        for n, speed in (("e", 1000.0), ("f", 1400.0), ("g", 1600.0)))
+    assert same_host(fast, near) and same_host(fast, a)  # within 1.5x; an older file without a speed
+    assert not same_host(fast, slow)  # one CPU name and platform, but 1.6x apart: two hosts
 
 
 def test_planted_dicts_are_results_and_names_are_checked():

@@ -8,25 +8,25 @@ here knows a benchmark, a file name or a row label: those are the templates' dat
 
 API (documented for the templates' authors; see also :mod:`galaxy_lib.results`):
 
-- :func:`render` ``(name, results, folders, **context)`` -> the rendered text of template ``name``
-  found in ``folders``; :func:`environment` builds the environment itself (templates are read
-  when a render asks for them, never at import).
+- :func:`render` ``(name, results, folders, extra=None, **context)`` -> the rendered text of
+  template ``name`` found in ``folders`` (``extra``: more globals); :func:`environment` builds
+  the environment itself (templates are read when a render asks for them, never at import).
 - Errors: a template that does not parse, names an undefined variable (``StrictUndefined``), cites
   a key a result lacks, or a result that does not exist raises :class:`TemplateError`, ONE line
   ``docs/templates/x.md.j2:12: <what>`` naming the template file and line.
 - Globals: ``r("file")`` -> :class:`~galaxy_lib.results.Result`; ``r("file", "figures.x.0")`` -> the
-  value; ``has("file")``; ``existing("a", "b")`` (those of the
-  named results that exist, in that order); ``reason("file")`` (why it is missing); ``named("quality-screen")`` (the
-  results whose name starts so, by name); ``table(rows, columns)`` (:func:`table`); ``fail(text)``
-  (stop with a one-line error, for a check a template makes); ``same_host(a, b, ...)``;
-  ``BACKFILLED`` (the dagger) and ``NOT_RECORDED``; the learning-curve wording of the reports
-  (``curve_sentence``, ``extrapolation_paragraph``, ``budget_limited``, ``without_smallest``: the fit
-  refitted without the smallest sizes).
-- Number filters (``None`` gives "-", the one "number or dash" rule): ``rmse`` (0.1234), ``count``
-  (2,447), ``minutes`` (12.1 min), ``seconds`` (3.52 s), ``min_s`` (6 min 1 s), ``ratio`` (x1.17),
-  ``times`` (1.2x), ``percent`` (12.3%), ``f(".2f")`` (a format spec, or a pattern with one
-  field: ``f("{:,.0f} MB")``), ``num(spec, missing)`` (a filter name, spec or pattern, with the
-  text for a missing value), ``words`` (3 -> three), ``median``.
+  value; ``has("file")``; ``existing("a", "b")`` (those of the named results that exist, in that
+  order); ``reason("file")`` (why it is missing); ``named("quality-screen")`` (the results whose
+  name starts so, by name); ``table(rows, columns)`` (:func:`table`); ``fail(text)`` (stop with a
+  one-line error, for a check a template makes); ``same_host(a, b, ...)``; ``BACKFILLED`` (the
+  dagger) and ``NOT_RECORDED``; the learning-curve wording of the reports (``curve_sentence``,
+  ``extrapolation_paragraph``, ``budget_limited``, ``without_smallest``: the fit refitted without
+  the smallest sizes).
+- Number filters (``None`` gives "-", the one "number or dash" rule; text passes as it is):
+  ``rmse`` (0.1234), ``count`` (2,447), ``minutes`` (12.1 min), ``seconds`` (3.52 s), ``min_s``
+  (6 min 1 s), ``ratio`` (x1.17), ``times`` (1.2x), ``percent`` (12.3%), ``f(".2f")`` (a format
+  spec, or a pattern with one field: ``f("{:,.0f} MB")``), ``num(spec, missing)`` (a filter name,
+  spec or pattern, with the text for a missing value), ``words`` (3 -> three), ``median``.
 - Text filters: ``wrap`` (a paragraph wrapped at :data:`WIDTH` columns, never inside a code span;
   ``{% filter wrap %}...{% endfilter %}`` keeps the block's line end), ``code`` (a `code span`),
   ``mark`` (`` †`` after a backfilled result's label), and the machine and date phrases of a list
@@ -49,7 +49,8 @@ from galaxy_lib.errors import GalaxyLibError
 from galaxy_lib.paths import display_path
 from galaxy_lib.results import NOT_RECORDED, MissingResult, Result, Results, dig, same_host
 
-__all__ = ["BACKFILLED", "WIDTH", "TemplateError", "environment", "render", "table"]
+__all__ = ["BACKFILLED", "NUMBER_FILTERS", "WIDTH", "TemplateError", "environment", "fmt_number", "render", "table",
+           "wrap"]
 
 WIDTH = 98
 """The docs' prose is wrapped at about this width (the hand-written paragraphs' width)."""
@@ -78,9 +79,20 @@ def fmt_number(value: Any, spec: str, missing: str = DASH) -> str:
     one field (``"{:,.0f} MB"``); ``None`` -> ``missing``."""
     if value is None:
         return missing
-    if spec in NUMBER_FILTERS:
-        return NUMBER_FILTERS[spec](value)
-    return spec.format(value) if "{" in spec else format(value, spec)
+    if "{" in spec:  # a pattern places text as well as numbers ("`{}`")
+        return spec.format(value)
+    if isinstance(value, str):  # text already: a stored range ("7.6-11.3"), or a missing result said in words
+        return value
+    return NUMBER_FILTERS[spec](value) if spec in NUMBER_FILTERS else format(value, spec)
+
+
+def _text_passes(number: Callable[..., str]) -> Callable[..., str]:
+    """``number`` as a filter that shows text as it is, like :func:`fmt_number`: a stored figure that
+    is a range ("7.6-11.3"), or the words that stand for a result not measured yet (the notebooks'
+    "compare with ours" cells say why where its figure would be)."""
+    def show(value: Any, *args: Any, **kwargs: Any) -> str:
+        return value if isinstance(value, str) else number(value, *args, **kwargs)
+    return show
 
 
 def min_s(seconds: float | None) -> str:
@@ -226,18 +238,24 @@ def _fail(message: str) -> NoReturn:
     raise TemplateError(message)
 
 
-def environment(results: Results, folders: Sequence[str | os.PathLike[str]]) -> jinja2.Environment:
-    """A Jinja2 environment over ``folders`` whose lookups read ``results``.
+def _curve_analysis(name: str) -> Callable[..., Any]:
+    """The learning-curve wording of the reports (:mod:`galaxy_lib.studies.curve_analysis`), imported
+    when a template calls it: that import takes about a second and a half (NumPy, the metrics), which a
+    notebook cell that shows one exercise's figures should not pay."""
+    def call(*args: Any, **kwargs: Any) -> Any:
+        from galaxy_lib.studies import curve_analysis
+
+        return getattr(curve_analysis, name)(*args, **kwargs)
+    return call
+
+
+def environment(results: Results, folders: Sequence[str | os.PathLike[str]],
+                extra: Mapping[str, Any] | None = None) -> jinja2.Environment:
+    """A Jinja2 environment over ``folders`` whose lookups read ``results``; ``extra`` adds globals
+    (a caller's own helpers, e.g. the notebooks' "compare with ours" cells).
 
     ``StrictUndefined``: a misspelt name is an error, never an empty string in the docs. Blocks
     leave no blank lines (``trim_blocks``, ``lstrip_blocks``), so a template reads like the page."""
-    from galaxy_lib.studies.curve_analysis import (
-        budget_limited,
-        data_or_method,
-        extrapolation_paragraph,
-        without_smallest,
-    )
-
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader([os.fspath(f) for f in folders]),
         undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, autoescape=False,
@@ -251,10 +269,12 @@ def environment(results: Results, folders: Sequence[str | os.PathLike[str]]) -> 
         r=r, has=lambda name: name in results, reason=results.reason, named=results.named, table=table,
         existing=lambda *names: [results[n] for n in names if n in results],
         fail=_fail, same_host=same_host, BACKFILLED=BACKFILLED, NOT_RECORDED=NOT_RECORDED,
-        curve_sentence=data_or_method, extrapolation_paragraph=extrapolation_paragraph,
-        budget_limited=budget_limited, without_smallest=without_smallest,
+        curve_sentence=_curve_analysis("data_or_method"), budget_limited=_curve_analysis("budget_limited"),
+        extrapolation_paragraph=_curve_analysis("extrapolation_paragraph"),
+        without_smallest=_curve_analysis("without_smallest"),
     )
-    env.filters.update(NUMBER_FILTERS)
+    env.globals.update(extra or {})
+    env.filters.update({name: _text_passes(number) for name, number in NUMBER_FILTERS.items()})
     env.filters.update(
         f=lambda value, spec, missing=DASH: fmt_number(value, spec, missing), num=fmt_number, words=words,
         median=median, wrap=wrap, code=code, mark=mark, cpus=cpus, dates=dates, commits=commits, conditions=conditions,
@@ -276,12 +296,14 @@ def _where(exc: BaseException, folders: Sequence[Path]) -> str:
     return found
 
 
-def render(name: str, results: Results, folders: Sequence[str | os.PathLike[str]], **context: Any) -> str:
-    """Template ``name`` (found in ``folders``) rendered with ``results`` and ``context``.
+def render(name: str, results: Results, folders: Sequence[str | os.PathLike[str]],
+           extra: Mapping[str, Any] | None = None, **context: Any) -> str:
+    """Template ``name`` (found in ``folders``) rendered with ``results`` and ``context`` (``extra``:
+    more globals, :func:`environment`).
 
     Any failure is one :class:`TemplateError` line: ``docs/templates/x.md.j2:12: <what>``."""
     roots = [Path(f).resolve() for f in folders]
-    env = environment(results, roots)
+    env = environment(results, roots, extra)
     try:
         template = env.get_template(name)
         return template.render(**context)
