@@ -8,8 +8,8 @@ the epoch times of ``bench_epoch`` were nevertheless compared as if they had (is
 benchmark whose figures depend on the machine's speed measures, before its own work, how fast
 this machine trains the default model, and stores it with the machine record as
 ``machine["model_img_s"]``: two figures are compared only when they come from one host (same CPU
-model and platform, and model-alone speeds within :data:`SAME_HOST_RATIO`; the comparison itself
-is :func:`galaxy_lib.results.same_host`, the one reader's).
+model and platform, and model-alone speeds within :data:`galaxy_lib.results.SAME_HOST_RATIO`; the
+comparison itself is :func:`galaxy_lib.results.same_host`, the one reader's).
 
 **What is measured.** The training step of ``parameters/default.yaml``'s model (the VGG6 of
 ``improved.yaml``: 69x69 input, batch 64, float32, tree head, MSE) on one random in-memory batch
@@ -28,8 +28,8 @@ figure) and ``bench_stall`` (a consumer that only sleeps: its figures hold on an
 so their results carry no ``model_img_s``.
 
 **How noisy.** ``bench_epoch``'s model-alone figure varied from 1,005 to 1,433 img/s on one host
-in one session (``benchmarks/results/epoch-*.json``), so a difference up to :data:`SAME_HOST_RATIO`
-is not evidence of another machine; a larger one is.
+in one session (``benchmarks/results/epoch-*.json``), so a difference up to
+:data:`galaxy_lib.results.SAME_HOST_RATIO` (1.5x) is not evidence of another machine; a larger one is.
 
 ``GALAXY_CALIBRATION=off`` skips the measurement (``model_img_s`` is then ``None``: measured by
 nobody, said so): the test suite sets it, since its benchmark runs are about the code, not the
@@ -48,7 +48,6 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 CONFIG_FILE = "parameters/default.yaml"  # the model every benchmark calibrates with, whatever it measures
 STEPS = 20  # steps of one timed pass: 1,280 images at batch 64, about a second on 2 cores
-SAME_HOST_RATIO = 1.5  # model-alone speeds further apart than this come from different machines
 OFF = "GALAXY_CALIBRATION"  # environment variable: "off" skips the measurement
 
 # A fresh process that times the configured model's training step on one random in-memory batch:
@@ -135,5 +134,5 @@ def recorded() -> dict[str, float | None]:
     return dict(_measured)
 
 
-__all__ = ["CONFIG_FILE", "MODEL_ALONE_SCRIPT", "OFF", "SAME_HOST_RATIO", "STEPS", "calibrate", "forget",
+__all__ = ["CONFIG_FILE", "MODEL_ALONE_SCRIPT", "OFF", "STEPS", "calibrate", "forget",
            "model_alone", "recorded"]
