@@ -38,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     from galaxy_lib.evaluation import baselines
 
     config = load_config(args.file, parse_overrides(args.set))
+    if config.synthetic:  # a script is an entry point: it makes the sky it needs (loading only reads)
+        from galaxy_lib.synth import sky
+
+        sky.ensure_synthetic(config)
     data = dataset.load_for_config(config)
     frame = split.split_for_config(data, config)
     sizes = {part: len(split.ids_of(frame, part)) for part in ("train", "val", "test")}

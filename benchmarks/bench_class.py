@@ -141,12 +141,14 @@ def main(argv: list[str] | None = None) -> int:
 
     from galaxy_lib.classroom import key as class_key
     from galaxy_lib.config import load_config
+    from galaxy_lib.synth import sky
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench-class-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
         students_config = load_config(REPO / "parameters" / "default.yaml",
                                       {"data": str(REPO / "data/synthetic")}, environment=False)
+        sky.ensure_synthetic(students_config)  # the default sky the runs below train on (loading only reads)
         key = class_key.hold_out_synthetic(work / "key", n=args.galaxies, seed=0, students=students_config)
         run = args.run or _train_one_epoch(work)
         submissions = work / "submissions"

@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from galaxy_lib.config import parse_overrides
     from galaxy_lib.studies import curve, curve_analysis, figures
     from galaxy_lib.studies.curve_file import is_curve_file, load_curve_file, run_curves
+    from galaxy_lib.synth import sky
 
     if not is_curve_file(args.file):
         raise SystemExit(f"-f {args.file}: not a learning-curve file (one with `sizes`, e.g. "
@@ -89,6 +90,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     calibration.calibrate()  # ... and before this machine's model-alone speed, stored with the result
     machine = results_store.machine_record(load_average=load)
     curves = load_curve_file(args.file, parse_overrides(args.set))
+    for spec in (curves.curve, curves.validation):  # the validation curve's sky: made here, as `report` makes it
+        if spec is not None and spec.config.synthetic:
+            sky.ensure_synthetic(spec.config)
     frame, validation = run_curves(curves)
 
     note = curve.budget_note(frame, curves.curve.point_config)

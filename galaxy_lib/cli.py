@@ -24,6 +24,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the command line imports the package lazily, so that --help and errors come at once
+    from galaxy_lib.parameters_file import ParametersFile
 
 
 def _check_data(args: argparse.Namespace) -> int:
@@ -40,10 +44,48 @@ def _check_data(args: argparse.Namespace) -> int:
     return 0
 
 
+_SYNTH_DEFAULTS = {"n": 2000, "test_n": 0, "seed": 0}  # None in the parser: -f refuses a flag that was given
+
+
 def _synth(args: argparse.Namespace) -> int:
+    """A synthetic sky: the one ``--out`` names, or with ``-f`` the ones a parameters file reads (the only
+    way besides ``report`` and the notebooks' set-up that a configuration's sky is made: loading reads)."""
+    from galaxy_lib.config import resolve_path
+    from galaxy_lib.errors import ConfigError
     from galaxy_lib.synth import sky
 
-    sky.generate(args.out, n=args.n, seed=args.seed, n_test=args.test_n, overwrite=args.overwrite, zip=args.zip)
+    if args.file:
+        given = [f"--{name.replace('_', '-')}" for name in ("out", *_SYNTH_DEFAULTS, "overwrite", "zip")
+                 if getattr(args, name) not in (None, False)]
+        if given:
+            raise ConfigError(f"-f makes the synthetic skies the parameters file names, with its keys; "
+                              f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for a sky without one "
+                              "(change the file's keys with --set KEY=VALUE)")
+        return _synth_file(args)
+    if not args.out:
+        raise ConfigError("--out FOLDER is required, or -f a parameters file whose synthetic sky to make")
+    values = {name: _SYNTH_DEFAULTS[name] if getattr(args, name) is None else getattr(args, name)
+              for name in _SYNTH_DEFAULTS}
+    sky.generate(resolve_path(args.out), n=values["n"], seed=values["seed"], n_test=values["test_n"],
+                 overwrite=args.overwrite, zip=args.zip)
+    return 0
+
+
+def _synth_file(args: argparse.Namespace) -> int:
+    """``synth -f FILE``: every synthetic sky of the file (a run's, each ensemble member's, a learning
+    curve's main and validation curves'), generated when missing, kept when there."""
+    from galaxy_lib.config import display_path
+    from galaxy_lib.errors import ConfigError
+    from galaxy_lib.report.build import data_configs
+    from galaxy_lib.synth import sky
+
+    configs = [config for config in data_configs(_config_from(args)) if config.synthetic]
+    if not configs:
+        raise ConfigError(f"-f {args.file}: names no synthetic sky (config key 'synthetic' is false): its data is "
+                          "read as it is")
+    roots = [sky.ensure_synthetic(config) for config in configs]
+    for root in dict.fromkeys(roots):  # an ensemble's members share theirs: said once
+        print(f"synthetic sky {display_path(root)} is ready")
     return 0
 
 
@@ -104,19 +146,23 @@ def _sample(args: argparse.Namespace) -> int:
     return 0
 
 
-def _config_from(args: argparse.Namespace):
+def _config_from(args: argparse.Namespace, file: ParametersFile | None = None):
     """The parameters file with ``--set``/``--data``: a ``Config``, an ``EnsembleConfig`` for an
-    ensemble file, or a ``CurveConfig`` for a learning-curve file."""
+    ensemble file, or a ``CurveConfig`` for a learning-curve file. ``file``: ``args.file`` already
+    read (:func:`galaxy_lib.parameters_file.read`), else it is read here, once."""
     from galaxy_lib.config import parse_overrides
     from galaxy_lib.model.ensemble import load_parameters
-    from galaxy_lib.studies.curve_file import is_curve_file, load_curve_file
+    from galaxy_lib.parameters_file import CURVE, read
+    from galaxy_lib.studies.curve_file import load_curve_file
 
     overrides = parse_overrides(args.set or [])
     if getattr(args, "data", None):
         overrides["data"] = args.data
-    if is_curve_file(args.file):
-        return load_curve_file(args.file, overrides)
-    return load_parameters(args.file, overrides)
+    if file is None and args.file:
+        file = read(args.file)
+    if file is not None and file.kind == CURVE:
+        return load_curve_file(file, overrides)
+    return load_parameters(file, overrides)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -129,6 +175,11 @@ def _train(args: argparse.Namespace) -> int:
         raise ConfigError(f"-f {args.file} is a learning-curve file: train its points with "
                           f"`python -m galaxy_lib curve -f {args.file}` (or render its report with `report -f`)")
 
+    from galaxy_lib.data.dataset import data_folder
+
+    configs = [member.config for member in config.members] if isinstance(config, EnsembleConfig) else [config]
+    for each in configs:  # a missing data folder, and the command that makes it, named before TensorFlow loads
+        data_folder(each)
     if isinstance(config, EnsembleConfig):
         train_ensemble(config, args.out)
         return 0
@@ -179,10 +230,12 @@ def _curve(args: argparse.Namespace) -> int:
     from galaxy_lib.config import display_path
     from galaxy_lib.errors import ConfigError
     from galaxy_lib.model.ensemble import EnsembleConfig
+    from galaxy_lib.parameters_file import CURVE, read
     from galaxy_lib.studies import curve
-    from galaxy_lib.studies.curve_file import CurveConfig, is_curve_file, run_curves
+    from galaxy_lib.studies.curve_file import CurveConfig, run_curves
 
-    if is_curve_file(args.file):
+    file = read(args.file) if args.file else None
+    if file is not None and file.kind == CURVE:
         given = [flag for flag, value in (("--sizes", args.sizes), ("--seeds", args.seeds),
                                           ("--minutes", args.minutes), ("--out", args.out)) if value is not None]
         if given:
@@ -194,8 +247,8 @@ def _curve(args: argparse.Namespace) -> int:
         if missing:
             raise ConfigError(f"{' and '.join(missing)} required: e.g. --sizes 150,300,600,1200,all --out "
                               "runs/curve-NAME (or -f a learning-curve file that names them)")
-        curve.parse_sizes(args.sizes)  # a bad size is named before the parameters file or the data are read
-    config = _config_from(args)
+        curve.parse_sizes(args.sizes)  # a bad size is named before the parameters file's keys or the data are read
+    config = _config_from(args, file)
     if isinstance(config, CurveConfig):
         run_curves(config)
         return 0
@@ -271,11 +324,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--full-decode", action="store_true", help="decode every image fully (slower; default: headers)")
     p.set_defaults(func=_check_data)
 
-    p = sub.add_parser("synth", help="generate a synthetic Galaxy Zoo sky in Kaggle layout")
-    p.add_argument("--n", type=int, default=2000, help="labelled galaxies (default 2000)")
-    p.add_argument("--test-n", type=int, default=0, help="unlabelled galaxies in images_test_rev1/ (default 0)")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p = sub.add_parser("synth", help="generate a synthetic Galaxy Zoo sky in Kaggle layout (-f: the sky a "
+                                     "parameters file reads, as `report` makes it)")
+    p.add_argument("-f", "--file", help="parameters file: make its synthetic sky (data, synthetic_n, synthetic_seed, "
+                                        "synthetic_test_n) unless it is there")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="with -f: override a config key (repeatable)")
+    p.add_argument("--n", type=int, default=None, help="labelled galaxies (default 2000)")
+    p.add_argument("--test-n", type=int, default=None, help="unlabelled galaxies in images_test_rev1/ (default 0)")
+    p.add_argument("--out", default=None, help="output folder, relative ones from the project root (required "
+                                               "without -f)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
     p.add_argument("--zip", action="store_true", help="write Kaggle's three zips instead of folders (JPEGs stored, "
                                                       "CSV deflated); an interrupted run resumes where it stopped")

@@ -137,3 +137,15 @@ def test_interrupt_is_130_and_argparse_errors_stay_2(kaggle_folder, monkeypatch,
     with pytest.raises(SystemExit) as info:
         cli.main(["no-such-verb"])
     assert info.value.code == 2
+
+
+def test_train_on_a_missing_data_folder_names_the_command_that_makes_it(tmp_path, monkeypatch, capsys):
+    """Loading reads: `train` does not generate the synthetic sky, it says how to make it, and writes nothing."""
+    monkeypatch.setenv("GALAXY_LIB_ROOT", str(tmp_path))
+    (tmp_path / "run.yaml").write_text("data: data/sky\nsynthetic: true\nsynthetic_n: 50\n")
+    assert cli.main(["train", "-f", str(tmp_path / "run.yaml"), "--out", "runs/x"]) == 2
+    err = capsys.readouterr().err
+    assert err == ("error: data/sky: no synthetic sky there yet (config key 'data'); loading never generates one: "
+                   "make it with `python -m galaxy_lib synth --out data/sky --n 50 --seed 0` (`report` and the "
+                   "notebooks make it too)\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.yaml"]  # no data folder, no run folder

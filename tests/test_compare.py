@@ -340,7 +340,7 @@ def test_a_comparison_file_names_the_runs(root, capsys):
     path.write_text("name: ab\nruns:\n  - runs/a\n  - runs/b\n")
     assert read_compare_file(path) == (["runs/a", "runs/b"], "ab")
     for text, message in [("runs: runs/a\n", "`runs` must be a list of run folders"),
-                          ("runs: [runs/a, runs/b]\ncolour: red\n", "unknown key(s) in comparison file"),
+                          ("runs: [runs/a, runs/b]\ncolour: red\n", "unknown comparison key(s) in "),
                           ("name: [x]\nruns: [runs/a, runs/b]\n", "`name` must be text")]:
         path.write_text(text)
         with pytest.raises(ConfigError) as caught:

@@ -46,7 +46,8 @@ def params(tmp_path, monkeypatch):
     """A project root with a run parameters file and a writer of learning-curve files."""
     monkeypatch.setenv("GALAXY_LIB_ROOT", str(tmp_path))
     (tmp_path / "parameters").mkdir()
-    (tmp_path / "parameters" / "run.yaml").write_text("data: data/sky\nsynthetic: true\nrun_name: run\n")
+    (tmp_path / "parameters" / "run.yaml").write_text("data: data/sky\nsynthetic: true\nsynthetic_n: 4\n"
+                                                      "run_name: run\n")
 
     def write(text: str) -> Path:
         path = tmp_path / "parameters" / "curve.yaml"
@@ -134,15 +135,28 @@ def test_a_run_report_keeps_notebooks_01_to_03_and_a_curve_report_runs_04():
     assert [p.name for p in report_notebooks(notebooks, curve=True)] == list(CURVE_NOTEBOOKS)
 
 
-def test_notebook_parameters_of_a_curve_reproduce_it(params, tmp_path):
+def test_the_report_makes_the_synthetic_skies_of_both_curves_before_the_notebooks(params, tmp_path, capsys):
+    from galaxy_lib.report.build import data_configs, prepare_data
+
+    curves = load_curve_file(params(GOOD + "set: {epochs: 3}\n" + VALIDATION))  # two configurations, one sky
+    assert data_configs(curves) == [curves.curve.config, curves.validation.config]
+    assert prepare_data(curves, progress=False) == [tmp_path / "data" / "sky"] * 2
+    assert capsys.readouterr().out.count("generating the synthetic sky data/sky") == 1  # once, then read
+
+
+def test_notebook_parameters_of_a_curve_reproduce_it(params, tmp_path, capsys):
     from galaxy_lib.report import notebook_parameters
     from galaxy_lib.report.notebook import curve_setup
 
     curves = load_curve_file(params(GOOD), {"epochs": 2})
     values = notebook_parameters(curves)
     assert values == {"config_file": "parameters/curve.yaml", "overrides": {"epochs": 2}, "run_dir": "runs/c"}
+    assert not (tmp_path / "data" / "sky").exists()
     again, folder = curve_setup(**values)
     assert again == curves and folder == tmp_path / "runs" / "c"
+    # the notebook's setup is an entry point: it makes the synthetic sky that loading would refuse to
+    assert "generating the synthetic sky data/sky: 4 galaxies" in capsys.readouterr().out
+    assert len(pd.read_csv(tmp_path / "data" / "sky" / "training_solutions_rev1.csv")) == 4
     with pytest.raises(ConfigError, match="parameters/run.yaml is not a learning-curve file"):
         curve_setup("parameters/run.yaml")
 

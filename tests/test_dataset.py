@@ -387,9 +387,36 @@ def test_load_for_config_reads_the_configured_folder(kaggle_folder):
     assert len(dataset.load_for_config(config.replace(skip_bad_images=True))) == 11
 
 
-def test_load_for_config_generates_a_synthetic_sky_when_asked(tmp_path):
+def test_loading_a_missing_synthetic_sky_names_the_command_and_writes_nothing(tmp_path, monkeypatch):
+    """Loading reads: the command that makes the sky is named, and neither the folder nor its lock appears."""
     from galaxy_lib.config import load_config
+    from galaxy_lib.synth import sky
 
-    config = load_config(None, {"data": str(tmp_path / "sky"), "synthetic": True, "synthetic_n": 4})
-    data = dataset.load_for_config(config)
-    assert len(data) == 4 and (tmp_path / "sky" / CSV).is_file()
+    monkeypatch.setenv("GALAXY_LIB_ROOT", str(tmp_path))
+    config = load_config(None, {"data": "data/sky", "synthetic": True, "synthetic_n": 4, "synthetic_seed": 2,
+                                "synthetic_test_n": 1})
+    command = "python -m galaxy_lib synth --out data/sky --n 4 --seed 2 --test-n 1"
+    with pytest.raises(DataError, match=re.escape(f"data/sky: no synthetic sky there yet (config key 'data'); "
+                                                  f"loading never generates one: make it with `{command}`")):
+        dataset.load_for_config(config)
+    assert list(tmp_path.iterdir()) == []  # nothing written, not even data/ or a lock file
+    (tmp_path / "data" / "sky").mkdir(parents=True)  # an empty folder is no sky either
+    with pytest.raises(DataError, match=re.escape(command)):
+        dataset.load_for_config(config)
+    assert sky.synth_command(config) == command
+    assert sky.ensure_synthetic(config, progress=False) == tmp_path / "data" / "sky"  # what the entry points do
+    assert len(dataset.load_for_config(config)) == 4
+
+
+def test_loading_a_missing_real_data_set_says_where_it_comes_from(tmp_path, monkeypatch):
+    from galaxy_lib.config import load_config
+    from galaxy_lib.data import sample
+
+    monkeypatch.setenv("GALAXY_LIB_ROOT", str(tmp_path))
+    with pytest.raises(DataError, match=r"^data set not found: data/kaggle \(config key 'data'; pass --data PATH"):
+        dataset.load_for_config(load_config(None, {"data": "data/kaggle"}))
+    with pytest.raises(DataError, match=re.escape(f"build it from Kaggle's zips with `{sample.BUILD_HINT}`")):
+        dataset.load_for_config(load_config(None, {"data": str(sample.LOCAL)}))
+    with pytest.raises(DataError, match=re.escape(sample.BUILD_HINT)):  # the shared sample's path, absent
+        dataset.load_for_config(load_config(None, {"data": str(sample.SHARED)}))
+    assert list(tmp_path.iterdir()) == []

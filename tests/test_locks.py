@@ -198,18 +198,21 @@ def test_the_synthetic_sky_says_who_is_generating_it_not_that_it_is_not_empty(tm
         with pytest.raises(BusyError, match=rf"in use by process {child.pid} \(generating a synthetic sky"):
             sky.generate(data, n=5, progress=False)
 
-        class Config:  # what ensure_synthetic reads (the report's data preparation)
+        class Config:  # what ensure_synthetic and the loader read (the report's data preparation)
             data = str(tmp_path / "data" / "smoke")
             synthetic, synthetic_n, synthetic_seed, synthetic_test_n = True, 5, 0, 0
+            tree_tolerance, skip_bad_images, resize_bad_size = 0.01, False, False
 
         with pytest.raises(BusyError, match=rf"process {child.pid}"):
-            dataset.ensure_synthetic(Config())
+            sky.ensure_synthetic(Config(), progress=False)
+        with pytest.raises(BusyError, match=rf"is being made by process {child.pid} \(generating a synthetic sky"):
+            dataset.load_for_config(Config())  # a reader meanwhile is told to wait, not to generate it
         assert not data.exists()
     # once the holder is gone, the folder is generated, and a finished sky needs no lock at all
-    assert dataset.ensure_synthetic(Config()) == data.resolve()
+    assert sky.ensure_synthetic(Config(), progress=False) == data.resolve()
     assert (data / sky.LABELS_FILE).is_file()
     with held_elsewhere(data):
-        assert dataset.ensure_synthetic(Config()) == data.resolve()  # ready: no lock needed, no error
+        assert sky.ensure_synthetic(Config(), progress=False) == data.resolve()  # ready: no lock needed, no error
     with pytest.raises(DataError, match="not empty"):  # the genuine case keeps its message
         sky.generate(data, n=5, progress=False)
 

@@ -39,6 +39,18 @@ def test_setup_with_defaults_and_an_explicit_run_folder(project, capsys):
     assert "run folder mine" in capsys.readouterr().out
 
 
+def test_setup_generates_a_missing_synthetic_sky_saying_so(project, capsys):
+    """The notebooks' set-up is an entry point: a notebook run alone in JupyterLab makes its sky, once."""
+    (project / "parameters" / "sky.yaml").write_text("run_name: sky\ndata: data/sky\nsynthetic: true\nsynthetic_n: 4\n")
+    setup("parameters/sky.yaml", {}, "")
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith("generating the synthetic sky data/sky: 4 galaxies (seed 0)")
+    assert printed[-1] == "run 'sky': data data/sky, run folder runs/sky"
+    assert (project / "data" / "sky" / "training_solutions_rev1.csv").is_file()
+    setup("parameters/sky.yaml", {}, "")
+    assert "generating" not in capsys.readouterr().out  # there now: read, not made again
+
+
 def test_paper_comparison_lists_only_what_differs():
     table = paper_comparison(Config(crop=207, image_size=69, head="tree", epochs=50))
     assert list(table.columns) == ["this run", "paper's code"]

@@ -12,7 +12,6 @@ import pytest
 
 from galaxy_lib import tree
 from galaxy_lib.cli import main as cli_main
-from galaxy_lib.data import dataset
 from galaxy_lib.data.dataset import load_dataset
 from galaxy_lib.errors import ConfigError, DataError
 from galaxy_lib.synth import catalogue, morphology, sky
@@ -133,14 +132,40 @@ def test_interrupted_run_leaves_nothing(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_ensure_synthetic_generates_only_when_missing(tmp_path):
+def test_ensure_synthetic_generates_only_when_missing(tmp_path, capsys):
     from galaxy_lib.config import Config
 
     config = Config(data=str(tmp_path / "sky"), synthetic=True, synthetic_n=4, synthetic_seed=7)
-    root = dataset.ensure_synthetic(config)
+    root = sky.ensure_synthetic(config, progress=False)
     assert root == tmp_path / "sky" and len(pd.read_csv(root / sky.LABELS_FILE)) == 4
+    assert f"generating the synthetic sky {root}: 4 galaxies (seed 7)" in capsys.readouterr().out  # visibly
     stamp = (root / sky.LABELS_FILE).stat().st_mtime_ns
-    assert dataset.ensure_synthetic(config.replace(synthetic_n=9)) == root
+    assert sky.ensure_synthetic(config.replace(synthetic_n=9), progress=False) == root
     assert (root / sky.LABELS_FILE).stat().st_mtime_ns == stamp  # existing data is kept
+    assert capsys.readouterr().out == ""
     plain = Config(data=str(tmp_path / "absent"), synthetic=False)
-    assert dataset.ensure_synthetic(plain) == tmp_path / "absent" and not (tmp_path / "absent").exists()
+    with pytest.raises(ConfigError, match="config key 'synthetic' is false"):  # someone's real data: never made
+        sky.ensure_synthetic(plain)
+    assert not (tmp_path / "absent").exists()
+
+
+def test_synth_f_makes_the_sky_a_parameters_file_reads(tmp_path, monkeypatch, capsys):
+    """``synth -f``: the entry point that generates a configuration's sky, visibly, and only when missing."""
+    monkeypatch.setenv("GALAXY_LIB_ROOT", str(tmp_path))
+    (tmp_path / "tiny.yaml").write_text("data: data/tiny\nsynthetic: true\nsynthetic_n: 4\nsynthetic_seed: 3\n")
+    (tmp_path / "real.yaml").write_text("data: data/kaggle\n")
+    assert cli_main(["synth", "-f", str(tmp_path / "tiny.yaml"), "--set", "synthetic_test_n=1"]) == 0
+    out = capsys.readouterr().out
+    assert "generating the synthetic sky data/tiny: 4 galaxies (seed 3) and 1 unlabelled test images" in out
+    assert out.rstrip().endswith("synthetic sky data/tiny is ready")
+    assert len(load_dataset(tmp_path / "data" / "tiny")) == 4
+    assert len(list((tmp_path / "data" / "tiny" / sky.TEST_FOLDER).iterdir())) == 1
+    assert cli_main(["synth", "-f", str(tmp_path / "tiny.yaml")]) == 0  # there: kept, not generated again
+    assert "generating" not in capsys.readouterr().out
+    assert cli_main(["synth", "-f", str(tmp_path / "tiny.yaml"), "--n", "9", "--out", "x"]) == 2
+    assert "--out, --n are for a sky without one" in capsys.readouterr().err
+    assert cli_main(["synth", "-f", str(tmp_path / "real.yaml")]) == 2
+    assert "names no synthetic sky" in capsys.readouterr().err
+    assert cli_main(["synth"]) == 2
+    assert "--out FOLDER is required" in capsys.readouterr().err
+    assert not (tmp_path / "data" / "kaggle").exists() and not (tmp_path / "x").exists()

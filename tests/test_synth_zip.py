@@ -158,7 +158,7 @@ def test_ensure_synthetic_keeps_a_zipped_set(both):
     zips = both[1]
     stamp = (zips / zipped.LABELS_ZIP).stat().st_mtime_ns
     assert has_labels(zips) and not has_labels(zips / "absent")
-    assert dataset.ensure_synthetic(Config(data=str(zips), synthetic=True, synthetic_n=3)) == zips
+    assert sky.ensure_synthetic(Config(data=str(zips), synthetic=True, synthetic_n=3)) == zips
     assert (zips / zipped.LABELS_ZIP).stat().st_mtime_ns == stamp
 
 

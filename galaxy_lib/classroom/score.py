@@ -39,12 +39,13 @@ from galaxy_lib.classroom import page
 from galaxy_lib.classroom.key import ClassKey, read_key
 from galaxy_lib.classroom.rows import ClassRow, Flag
 from galaxy_lib.classroom.submissions import RunEntry, Submission, find_submissions
-from galaxy_lib.config import Config, atomic_path, atomic_write_text, display_path, load_config, read_yaml_mapping
+from galaxy_lib.config import Config, atomic_path, atomic_write_text, display_path, load_config
 from galaxy_lib.errors import ConfigError, GalaxyLibError
 from galaxy_lib.evaluation import metrics
 from galaxy_lib.kaggle import TRAINING_IMAGES
 from galaxy_lib.locks import run_lock
 from galaxy_lib.model.runs import EVALUATION_KEYS, PLACE_KEYS, RUNTIME_KEYS, RunFolder
+from galaxy_lib.parameters_file import BASE_KEY, read_mapping
 from galaxy_lib.report.index import device_text
 from galaxy_lib.report.summary import FAILURE_FILE, SUMMARY_FILE, read_json_object
 
@@ -215,7 +216,7 @@ def _describe(entry: RunEntry, key: ClassKey, assignment: Config | None) -> tupl
     try:
         if folder.config_file.stat().st_size > SMALL_FILE_BYTES:
             raise ConfigError(f"config.yaml is {folder.config_file.stat().st_size:,} bytes")
-        if "base" in read_yaml_mapping(folder.config_file):  # it would name a file to read, anywhere
+        if BASE_KEY in read_mapping(folder.config_file):  # it would name a file to read, anywhere
             raise ConfigError("it names a 'base' file; a run's config.yaml is complete and never names another")
         config = folder.load_config()
     except (GalaxyLibError, OSError) as exc:

@@ -39,16 +39,16 @@ from galaxy_lib.data.images import (  # re-exported: callers know them as datase
     zip_names,
     zip_source,
 )
-from galaxy_lib.data.sample import locate
-from galaxy_lib.errors import DataError
+from galaxy_lib.data.sample import BUILD_HINT, LOCAL, locate
+from galaxy_lib.errors import BusyError, DataError
 from galaxy_lib.kaggle import LABEL_FILES, LABELS_NAME, has_labels
-from galaxy_lib.locks import run_lock
+from galaxy_lib.locks import holder
 
 _VALUE_SLACK = 1e-6  # vote fractions are rounded; allow this much outside [0, 1]
 
 __all__ = [
     "IMAGE_SIDE", "TEST_IMAGES", "TRAINING_IMAGES", "GalaxyData", "ImageSource", "check_data", "check_images",
-    "ensure_synthetic", "jpeg_problem", "load_dataset", "load_for_config", "open_images", "read_labels", "summarise",
+    "data_folder", "jpeg_problem", "load_dataset", "load_for_config", "open_images", "read_labels", "summarise",
 ]
 
 
@@ -340,11 +340,12 @@ def load_dataset(
 
 
 def load_for_config(config: Any, **kwargs: Any) -> GalaxyData:
-    """The data set a configuration names (``config.data``, relative to the project root),
-    generated first when ``config.synthetic`` asks for it and it is not there yet."""
-    root = ensure_synthetic(config)
+    """The data set a configuration names (``config.data``, relative to the project root), read and
+    validated. Reads only: a missing folder is the one-line error of :func:`data_folder`, never a new
+    synthetic sky (the entry points that need one generate it:
+    :func:`galaxy_lib.synth.sky.ensure_synthetic`)."""
     return load_dataset(
-        root,
+        data_folder(config),
         tree_tolerance=config.tree_tolerance,
         skip_bad_images=config.skip_bad_images,
         resize_bad_size=config.resize_bad_size,
@@ -352,23 +353,36 @@ def load_for_config(config: Any, **kwargs: Any) -> GalaxyData:
     )
 
 
-def ensure_synthetic(config: Any) -> Path:
-    """The data folder of ``config`` (``config.data``, relative to the project root); when
-    ``config.synthetic`` is true and the folder has no labels yet (:func:`galaxy_lib.kaggle.has_labels`:
-    a CSV, or zipped as Kaggle ships them), generate ``config.synthetic_n`` galaxies there with
-    ``config.synthetic_seed`` (and ``config.synthetic_test_n`` unlabelled test images) first. An empty
-    or missing folder is filled, a folder with other content is refused rather than overwritten.
+def data_folder(config: Any) -> Path:
+    """The data folder ``config`` reads: ``config.data`` from the project root, or for the shared sample's
+    path the locally built copy (:func:`galaxy_lib.data.sample.locate`). Writes nothing.
 
-    The decision to generate lives here, with the reader of a configuration's data, and not in
-    :mod:`galaxy_lib.synth`, which only writes skies it is asked for (stage 0 knows no configuration)."""
+    Raises a :class:`DataError` naming the folder and the command that makes it when it is not there
+    (for ``synthetic: true``, when it holds no labels yet): training, evaluation, baselines, saliency,
+    curves and ensembles all load through here, and a read that quietly rendered minutes of galaxies
+    into a mistyped path would hide the typo. A folder that another process is generating right now
+    is a :class:`BusyError` naming that process instead.
+    """
     root = locate(resolve_path(config.data), project_root())  # the shared sample, else its local build
-    if getattr(config, "synthetic", False) and not has_labels(root):
-        from galaxy_lib.synth import sky  # the renderer's libraries only when a sky is made
+    synthetic = bool(getattr(config, "synthetic", False))
+    if root.exists() and not (synthetic and root.is_dir() and not has_labels(root)):
+        return root
+    generating = holder(root)
+    if generating is not None:
+        raise BusyError(f"{display_path(root)} is being made by process {generating.get('pid')} "
+                        f"({generating.get('what') or 'busy'}: {generating.get('command') or 'unknown command'}); "
+                        "wait for it to finish")
+    if synthetic:
+        from galaxy_lib.synth.sky import synth_command  # a string; the renderer's libraries load only to render
 
-        with run_lock(root, "generating a synthetic sky"):
-            if not has_labels(root):  # again, under the lock: another process may just have made it
-                sky.generate(root, n=config.synthetic_n, seed=config.synthetic_seed, n_test=config.synthetic_test_n)
-    return root
+        raise DataError(f"{display_path(root)}: no synthetic sky there yet (config key 'data'); loading never "
+                        f"generates one: make it with `{synth_command(config)}` (`report` and the notebooks make it "
+                        "too)")
+    if root == (project_root() / LOCAL).resolve():
+        raise DataError(f"{display_path(root)}: the real sample is not built yet (config key 'data'); build it from "
+                        f"Kaggle's zips with `{BUILD_HINT}`")
+    raise DataError(f"data set not found: {display_path(root)} (config key 'data'; pass --data PATH, or put "
+                    "Kaggle's zips or a Kaggle-layout folder there)")
 
 
 def summarise(data: GalaxyData, *, tree_tolerance: float = 0.01) -> str:

@@ -54,7 +54,6 @@ import contextlib
 import datetime as dt
 import json
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -63,10 +62,11 @@ from pathlib import Path
 from typing import Any
 
 from galaxy_lib.config import Config, atomic_write_text, display_path, load_config, project_root, resolve_path
-from galaxy_lib.errors import ConfigError, DataError, ReportError, disk_error, writing
+from galaxy_lib.errors import ConfigError, ReportError, disk_error, writing
 from galaxy_lib.locks import run_lock
 from galaxy_lib.model.ensemble import EnsembleConfig, EnsembleFolder, load_ensemble
 from galaxy_lib.model.runs import RunFolder
+from galaxy_lib.parameters_file import FOLDER_NAME_RULE, is_folder_name
 from galaxy_lib.paths import replace_folder
 from galaxy_lib.report.execute import KERNEL_LOG, NotebookFailed, execute_notebook, kernel_stderr_to
 from galaxy_lib.report.exercises import answers_record, collect
@@ -139,18 +139,18 @@ def build_report(
     # started inside, inherit the run folder's lock and train into it.
     with (run_lock(reports / name, "building the report"),
           run_lock(resolve_path(parameters["run_dir"]), "building a report on it")):
-        return _build(config, base, name, notebooks, parameters, reports, kernel=kernel, config_path=config_path,
+        return _build(config, name, notebooks, parameters, reports, kernel=kernel, config_path=config_path,
                       progress=progress)
 
 
 _KEPT = "the previous report there is unchanged"
 
 
-def _build(config: Config | EnsembleConfig | CurveConfig, base: Config, name: str, notebooks: list[Path],
+def _build(config: Config | EnsembleConfig | CurveConfig, name: str, notebooks: list[Path],
            parameters: dict[str, Any], reports: Path, *, kernel: str | None, config_path: str,
            progress: bool) -> Path:
     """:func:`build_report` holding its locks: the data, then :func:`render_report` with the run's records."""
-    _prepare_data(base)
+    prepare_data(config, progress=progress)
 
     def records(staging: Path, timings: list[dict[str, Any]], started: dt.datetime) -> dict[str, Any]:
         run_dir = resolve_path(parameters["run_dir"])
@@ -261,20 +261,45 @@ def notebook_parameters(config: Config | EnsembleConfig | CurveConfig, config_fi
 
 
 def _safe_name(run_name: str) -> str:
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", run_name) or run_name.endswith(".failed"):
-        raise ConfigError(f"config key 'run_name': {run_name!r} must be a plain folder name (letters, digits, _ . -)")
+    if not is_folder_name(run_name):
+        raise ConfigError(f"config key 'run_name': {run_name!r} {FOLDER_NAME_RULE}")
     return run_name
 
 
-def _prepare_data(config: Config) -> None:
-    """Generate the synthetic sky when asked for and missing; fail early on a data path that is not there."""
-    data = resolve_path(config.data)
-    if config.synthetic:
-        from galaxy_lib.data.dataset import ensure_synthetic
+def data_configs(parameters: Config | EnsembleConfig | CurveConfig) -> list[Config]:
+    """Every configuration whose data a parameters file's report reads: the run's, each ensemble member's,
+    or a learning curve's main and validation curves' (without repeats)."""
+    if isinstance(parameters, EnsembleConfig):
+        configs = [member.config for member in parameters.members]
+    elif isinstance(parameters, CurveConfig):
+        configs = [spec.config for spec in (parameters.curve, parameters.validation) if spec is not None]
+    else:
+        configs = [parameters]
+    return [config for i, config in enumerate(configs) if config not in configs[:i]]
 
-        ensure_synthetic(config)
-    elif not data.exists():
-        raise DataError(f"data set not found: {data} (config key 'data'; pass --data PATH or set synthetic: true)")
+
+def prepare_data(parameters: Config | EnsembleConfig | CurveConfig, *, progress: bool = True,
+                 check: bool = True) -> list[Path]:
+    """Generate the synthetic skies ``parameters`` needs and does not have yet, each with a printed line
+    (:func:`galaxy_lib.synth.sky.ensure_synthetic`); with ``check``, also fail now, in one line naming the
+    command that makes it, on any other data folder that is not there (:func:`galaxy_lib.data.dataset.
+    data_folder`). Returns the folders.
+
+    This is the one step of ``report`` and of the notebooks' set-up that writes data: library loading only
+    reads, so the report makes its data before the first notebook starts (a notebook run alone in
+    JupyterLab makes it in its ``setup`` cell), and a real data set that is missing stops the report before
+    minutes of notebooks rather than in notebook 1.
+    """
+    from galaxy_lib.data.dataset import data_folder
+    from galaxy_lib.synth.sky import ensure_synthetic
+
+    folders = []
+    for config in data_configs(parameters):
+        if config.synthetic:
+            folders.append(ensure_synthetic(config, progress=progress))
+        elif check:
+            folders.append(data_folder(config))
+    return folders
 
 
 # --- staging, swap and the failed folder ----------------------------------------------------------

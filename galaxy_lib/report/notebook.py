@@ -32,9 +32,11 @@ from galaxy_lib.config import Config, display_path, resolve_path
 from galaxy_lib.errors import ConfigError, RunError
 from galaxy_lib.model.ensemble import EnsembleConfig, EnsembleFolder, load_parameters
 from galaxy_lib.model.runs import RunFolder
+from galaxy_lib.parameters_file import CURVE, read
+from galaxy_lib.report.build import prepare_data
 from galaxy_lib.studies import curve_analysis
 from galaxy_lib.studies.curve import budget_note
-from galaxy_lib.studies.curve_file import CurveConfig, is_curve_file, load_curve_file, run_curves
+from galaxy_lib.studies.curve_file import CurveConfig, load_curve_file, run_curves
 
 
 def setup(
@@ -49,9 +51,14 @@ def setup(
     ``<runs_dir>/<run_name>``). Also shows table text in full (pandas otherwise cuts long
     cells) and prints one line saying which run, data and folder the notebook works on.
 
+    A synthetic sky the configuration names and that is not there yet is generated here, saying so
+    (:func:`~galaxy_lib.report.build.prepare_data`): loading never writes data, and a notebook opened
+    alone in JupyterLab must run from a fresh clone as ``make report`` does. Other data is read later.
+
     For an ensemble file: the first member's configuration and the ensemble's folder.
     """
     loaded = load_parameters(resolve_path(config_file) if config_file else None, dict(overrides or {}))
+    prepare_data(loaded, check=False)
     pd.set_option("display.max_colwidth", None)
     if isinstance(loaded, EnsembleConfig):
         ensemble = EnsembleFolder.for_ensemble(loaded, run_dir)
@@ -190,15 +197,18 @@ def curve_setup(
     ``config_file`` is a learning-curve file (read from the project root), ``overrides`` change
     every point (see :mod:`galaxy_lib.studies.curve_file`), and ``run_dir`` names the main
     curve's folder (``""`` = the file's ``out``). Shows table text in full and prints one line
-    saying which curve, data and folder the notebook works on."""
-    path = resolve_path(config_file) if config_file else None
-    if path is None or not is_curve_file(path):
-        shown = display_path(path) if path else "no file"
+    saying which curve, data and folder the notebook works on. Generates the synthetic skies of the
+    curves that are not there yet, as :func:`setup` does (a learning-curve file's validation curve
+    is usually on one)."""
+    file = read(resolve_path(config_file)) if config_file else None  # read once: its kind, then its curves
+    if file is None or file.kind != CURVE:
+        shown = display_path(file.path) if file else "no file"
         raise ConfigError(f"config_file: {shown} is not a learning-curve file (one with `sizes`, e.g. "
                           "parameters/learning_curve.yaml)")
-    curves = load_curve_file(path, dict(overrides or {}))
+    curves = load_curve_file(file, dict(overrides or {}))
     if run_dir:
         curves = curves.with_folder(run_dir)
+    prepare_data(curves, check=False)
     pd.set_option("display.max_colwidth", None)
     check = (f"; synthetic check in {display_path(curves.validation.folder)}" if curves.validation is not None
              else "")

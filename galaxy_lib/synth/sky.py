@@ -28,6 +28,7 @@ import contextlib
 import json
 import multiprocessing
 import os
+import shlex
 import shutil
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -38,17 +39,18 @@ import pandas as pd
 from tqdm import tqdm
 
 from galaxy_lib import tree
+from galaxy_lib.config import Config
 from galaxy_lib.errors import ConfigError, DataError, writing
-from galaxy_lib.kaggle import LABELS_FILE, TEST_IMAGES, TRAINING_IMAGES
+from galaxy_lib.kaggle import LABELS_FILE, TEST_IMAGES, TRAINING_IMAGES, has_labels
 from galaxy_lib.locks import run_lock
-from galaxy_lib.paths import replace_folder
+from galaxy_lib.paths import display_path, replace_folder, resolve_path
 from galaxy_lib.synth import catalogue, zipped
 from galaxy_lib.synth.catalogue import METADATA_FILE, TRUTH_FILE, VERSION, make_galaxy
 
 TRAIN_FOLDER = TRAINING_IMAGES
 TEST_FOLDER = TEST_IMAGES
-__all__ = ["LABELS_FILE", "METADATA_FILE", "TEST_FOLDER", "TRAIN_FOLDER", "TRUTH_FILE", "VERSION", "generate",
-           "make_galaxy", "read_truth", "write_held_back"]
+__all__ = ["LABELS_FILE", "METADATA_FILE", "TEST_FOLDER", "TRAIN_FOLDER", "TRUTH_FILE", "VERSION", "ensure_synthetic",
+           "generate", "make_galaxy", "read_truth", "synth_command", "write_held_back"]
 
 
 def _work(task: tuple[int, int, int, int, str]) -> tuple[int, int, dict[str, Any], np.ndarray, np.ndarray]:
@@ -107,6 +109,46 @@ def generate(out: str | os.PathLike[str], n: int = 2000, seed: int = 0, n_test: 
             else:
                 _generate_into(out, n, seed, n_test, overwrite, workers, progress)
     return out
+
+
+def synth_command(config: Config) -> str:
+    """The command line that makes ``config``'s synthetic sky (``config.data``, ``synthetic_n``,
+    ``synthetic_seed``, ``synthetic_test_n``): what a missing data folder's error tells the user to run,
+    spelled out key by key so that it is right whatever parameters file or ``--set`` made ``config``."""
+    test = f" --test-n {config.synthetic_test_n}" if config.synthetic_test_n else ""
+    return (f"python -m galaxy_lib synth --out {shlex.quote(display_path(resolve_path(config.data)))} "
+            f"--n {config.synthetic_n} --seed {config.synthetic_seed}{test}")
+
+
+def ensure_synthetic(config: Config, *, progress: bool = True) -> Path:
+    """The synthetic sky of ``config`` (``config.data``, relative to the project root), generated first,
+    saying so, when the folder has no labels yet (:func:`galaxy_lib.kaggle.has_labels`: a CSV, or zipped as
+    Kaggle ships them). A finished sky is kept as it is, even one made with other keys.
+
+    Only the entry points that need the default data call this (``synth -f``, ``report`` and the notebooks'
+    ``setup``), never the loader (:func:`galaxy_lib.data.dataset.load_for_config` only reads): minutes of
+    rendering and a new folder on disk should come from a command the user ran for it, with a line that says
+    where, not from a library call that meant to read. ``config.synthetic`` must be true (a
+    :class:`~galaxy_lib.errors.ConfigError` otherwise: the folder is someone's real data).
+
+    Two processes that need the same missing sky (``make report`` and a notebook) meet at the folder's lock
+    (:mod:`galaxy_lib.locks`): the second stops at once with a :class:`~galaxy_lib.errors.BusyError` naming
+    the first, and once that one is done the sky is there and needs no lock at all.
+    """
+    if not config.synthetic:
+        raise ConfigError(f"config key 'synthetic' is false: {display_path(resolve_path(config.data))} is read as "
+                          "it is, not generated")
+    root = resolve_path(config.data)
+    if has_labels(root):
+        return root
+    with run_lock(root, "generating a synthetic sky"):
+        if not has_labels(root):  # again, under the lock: another process may just have made it
+            test = f" and {config.synthetic_test_n:,} unlabelled test images" if config.synthetic_test_n else ""
+            print(f"generating the synthetic sky {display_path(root)}: {config.synthetic_n:,} galaxies (seed "
+                  f"{config.synthetic_seed}){test}; made once, then read", flush=True)
+            generate(root, n=config.synthetic_n, seed=config.synthetic_seed, n_test=config.synthetic_test_n,
+                     progress=progress)
+    return root
 
 
 def _generate_into(out: Path, n: int, seed: int, n_test: int, overwrite: bool, workers: int | None,
