@@ -109,6 +109,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "points": _points(frame),
         "budget": note,
         "extrapolation": extrapolation.to_dict(),
+        # how far the extrapolation leans on its smallest sizes: the docs quote it beside the full fit
+        "without_smallest": curve_analysis.without_smallest(
+            _points(frame), target=extrapolation.target, n_boot=extrapolation.n_boot, seed=extrapolation.seed),
         "compute": {"summary": compute.summary(), "more_time_helps": compute.more_time_helps(),
                     "plateau": compute.plateau(), "table": _records(compute.table)},
         "validation": None if check is None else {"points": _points(validation), "check": check.to_dict()},
