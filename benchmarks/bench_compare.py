@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import calibration
 import results_store
 from results_store import REPO
 
@@ -86,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     if not resolve_path(load_config(RUNS[0]).data).is_dir():
         raise SystemExit(f"real sample not found at {load_config(RUNS[0]).data}")
     load_before = os.getloadavg()[0]
+    calibration.calibrate()  # this machine's model-alone speed, stored with the result (calibration.py)
     python = [sys.executable, "-m", "galaxy_lib"]
     seconds: dict[str, float | None] = {}
     for parameters in RUNS:

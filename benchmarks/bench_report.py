@@ -29,6 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import calibration
 import results_store
 from results_store import REPO
 
@@ -47,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
 
     config = load_config(args.file, parse_overrides(args.set))
     load_before = os.getloadavg()[0]
+    calibration.calibrate()  # this machine's model-alone speed, stored with the result (calibration.py)
     with tempfile.TemporaryDirectory(prefix="bench_report_") as tmp:
         places = [f"runs_dir={tmp}/runs", f"reports_dir={tmp}/reports"]
         if args.from_scratch:

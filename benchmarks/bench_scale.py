@@ -59,6 +59,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import calibration
 import results_store
 from results_store import REPO
 
@@ -287,6 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         "report": [*python, "report", "-f", parameters, "--data", str(data), *sets],
     }
     load_before = os.getloadavg()[0]
+    calibration.calibrate()  # this machine's model-alone speed, stored with the result (calibration.py)
     data.parent.mkdir(parents=True, exist_ok=True)
     free_before = shutil.disk_usage(data.parent).free / MB
     stages: dict[str, dict[str, Any]] = {}

@@ -85,6 +85,7 @@ def machine_record(**extra: Any) -> dict[str, Any]:
         "platform": platform.platform(),
         "git_commit": git_commit(),
     }
+    record.update(__import__("calibration").recorded())  # model_img_s, measured at the start: calibration.py
     record.update(extra)
     return record
 

@@ -488,6 +488,7 @@ def test_bench_curve_stores_the_curve_its_fit_and_its_check(smoke_curve_report, 
     f = record["figures"]
     assert [p["n_train"] for p in f["points"]] == [20, 40, 84] and f["headline"]["n_train"] == 84
     assert f["extrapolation"]["target"] == 61_578 and f["extrapolation"]["low"] <= f["extrapolation"]["high"]
+    assert f["without_smallest"] == []  # 3 sizes: none can be left out and still fit a 3-parameter law
     assert [c["n_train"] for c in f["validation"]["check"]["checked"]] == [84]
     assert "**Extrapolated:**" in f["conclusion"] and (tmp_path / "fig.png").stat().st_size > 1000
     assert record["setup"]["curve"]["sizes"] == "20,40,all" and record["setup"]["validation"]["fit_up_to"] == 30
