@@ -2,7 +2,8 @@
 
 :mod:`galaxy_lib.config` reads paths relative to the project root, reports and messages show them
 relative to it (:func:`display_path`), and every module that writes a file does so through
-:func:`atomic_path` / :func:`atomic_write_text`, so a crash never leaves half a file. A full,
+:func:`atomic_path` / :func:`atomic_write_text` (records as JSON: :func:`atomic_write_json`, read
+back by :func:`read_json_object`), so a crash never leaves half a file. A full,
 read-only or forbidden disk met while writing is a one-line :class:`~galaxy_lib.errors.DiskError`
 naming the file (:func:`writing`, :func:`disk_error`). :func:`replace_folder` is the one "build a
 folder beside, then swap it in" step shared by the synthetic sky, its zipped form and the report.
