@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     results_store.add_result_arguments(parser)
     args = parser.parse_args(argv)
 
-    from galaxy_lib.config import load_config, resolve_path
+    from galaxy_lib.config import load_config
+    from galaxy_lib.paths import resolve_path
     from galaxy_lib.report.compare import read_compare_file, report_name
 
     if not resolve_path(load_config(RUNS[0]).data).is_dir():

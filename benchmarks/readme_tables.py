@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join(diff))
         print(f"out of date: {', '.join(stale)}; run python benchmarks/readme_tables.py", file=sys.stderr)
         return 1
-    from galaxy_lib.config import atomic_write_text
+    from galaxy_lib.paths import atomic_write_text
 
     for name in stale:
         atomic_write_text(paths[name], rendered[name])

@@ -14,7 +14,7 @@ run and re-measured with the command stored beside it. Each file holds::
     figures     what came out (every number the README shows, and the rest of the printout)
     provenance  "measured by the command above", or how a file came to exist otherwise
 
-Files are written atomically (``galaxy_lib.config.atomic_write_text``); a re-run with the same
+Files are written atomically (``galaxy_lib.paths.atomic_write_text``); a re-run with the same
 name replaces the file. This module WRITES results; reading them (validation, key paths,
 provenance, the machine) is :mod:`galaxy_lib.results`, the one reader the docs and the notebooks
 share, which :func:`load_results` delegates to. Benchmark scripts import this module as a sibling
@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from galaxy_lib.paths import display_path as shown_path
 from galaxy_lib.results import KEYS, MEASURED, NAME, SCHEMA, Results
 from galaxy_lib.results import load_results as _read_results
 
@@ -48,15 +49,9 @@ DEFAULT_SAMPLE = Path(os.environ.get("GALAXY_SAMPLE", REPO.parent / "shared" / "
 
 def display_path(path: str | os.PathLike[str]) -> str:
     """``path`` as a reader of the README should see it: relative to the project root (the
-    shared sample is ``../shared/data/galaxy-zoo-sample``), absolute only outside both."""
-    resolved = Path(path).expanduser().resolve()
-    for base, prefix in ((REPO, ""), (REPO.parent, "../")):
-        try:
-            relative = resolved.relative_to(base)
-        except ValueError:
-            continue
-        return prefix + relative.as_posix() if relative.parts else (prefix.rstrip("/") or ".")
-    return str(resolved)
+    shared sample is ``../shared/data/galaxy-zoo-sample``, also when ``../shared`` is a symbolic
+    link), absolute only outside both: :func:`galaxy_lib.paths.display_path` of this checkout."""
+    return shown_path(Path(path).expanduser().absolute(), REPO, beside=True)
 
 
 def command_line(script: str | os.PathLike[str], argv: list[str]) -> str:
@@ -121,7 +116,7 @@ def write_result(
     :func:`machine_record` now, with ``load_before`` (the load average taken before measuring, which
     the measurement itself would raise) as its ``load_average``; ``date`` defaults to today (UTC).
     """
-    from galaxy_lib.config import atomic_write_text
+    from galaxy_lib.paths import atomic_write_text
 
     if not NAME.fullmatch(name) or "-" not in name:
         raise ValueError(f"result name {name!r} must be <benchmark>-<label> of letters, digits and ._=+-")

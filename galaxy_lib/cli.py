@@ -50,8 +50,8 @@ _SYNTH_DEFAULTS = {"n": 2000, "test_n": 0, "seed": 0}  # None in the parser: -f 
 def _synth(args: argparse.Namespace) -> int:
     """A synthetic sky: the one ``--out`` names, or with ``-f`` the ones a parameters file reads (the only
     way besides ``report`` and the notebooks' set-up that a configuration's sky is made: loading reads)."""
-    from galaxy_lib.config import resolve_path
     from galaxy_lib.errors import ConfigError
+    from galaxy_lib.paths import resolve_path
     from galaxy_lib.synth import sky
 
     if args.file:
@@ -74,8 +74,8 @@ def _synth(args: argparse.Namespace) -> int:
 def _synth_file(args: argparse.Namespace) -> int:
     """``synth -f FILE``: every synthetic sky of the file (a run's, each ensemble member's, a learning
     curve's main and validation curves'), generated when missing, kept when there."""
-    from galaxy_lib.config import display_path
     from galaxy_lib.errors import ConfigError
+    from galaxy_lib.paths import display_path
     from galaxy_lib.report.build import data_configs
     from galaxy_lib.synth import sky
 
@@ -92,9 +92,9 @@ def _synth_file(args: argparse.Namespace) -> int:
 def _sample(args: argparse.Namespace) -> int:
     """The students' sample from Kaggle's zips; with ``--key`` also the instructor's key
     (:mod:`galaxy_lib.classroom.key`), or with ``--synthetic`` only a key of the synthetic sky."""
-    from galaxy_lib.config import display_path, resolve_path
     from galaxy_lib.data import sample
     from galaxy_lib.errors import ConfigError
+    from galaxy_lib.paths import display_path, resolve_path
 
     keyed = [flag for flag, value in (("--key-n", args.key_n), ("--key-seed", args.key_seed)) if value is not None]
     if keyed and not args.key:
@@ -227,10 +227,10 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _curve(args: argparse.Namespace) -> int:
-    from galaxy_lib.config import display_path
     from galaxy_lib.errors import ConfigError
     from galaxy_lib.model.ensemble import EnsembleConfig
     from galaxy_lib.parameters_file import CURVE, read
+    from galaxy_lib.paths import display_path
     from galaxy_lib.studies import curve
     from galaxy_lib.studies.curve_file import CurveConfig, run_curves
 
@@ -278,8 +278,8 @@ def _compare(args: argparse.Namespace) -> int:
 def _class(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from galaxy_lib.config import display_path, resolve_path
     from galaxy_lib.errors import ConfigError
+    from galaxy_lib.paths import display_path, resolve_path
 
     references = []
     for text in args.reference or []:
@@ -457,7 +457,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     made a mistake.
     """
     args = build_parser().parse_args(argv)
-    from galaxy_lib.errors import GalaxyLibError, disk_error
+    from galaxy_lib.errors import GalaxyLibError
+    from galaxy_lib.paths import disk_error
 
     try:
         return args.func(args)

@@ -9,23 +9,21 @@ with each run, so a run folder always says exactly how it was made.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import os
-import tempfile
 import types
 import typing
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from galaxy_lib.errors import ConfigError, writing
+from galaxy_lib.errors import ConfigError
 from galaxy_lib.parameters_file import CONFIGURATION, ParametersFile, read, unknown_keys_error
-from galaxy_lib.paths import display_path, project_root, resolve_path  # noqa: F401 - re-exported as config.*
+from galaxy_lib.paths import atomic_write_text
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "head": ("sigmoid", "tree"),
@@ -437,33 +435,3 @@ def _file_values(file: ParametersFile) -> dict[str, Any]:
             raise _unknown_keys_error(unknown, str(layer.path))
         values.update(own)
     return values
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str], suffix: str = ".tmp") -> Iterator[Path]:
-    """Yield a temporary path beside ``path`` to write to; on success it is renamed into place,
-    on any error removed, so a crash never leaves a half-written file where a good one was.
-    ``suffix`` keeps the extension that some writers insist on (``.png``, ``.keras``).
-
-    A full, read-only or forbidden disk, met here or by the writer in the block, is a one-line
-    :class:`~galaxy_lib.errors.DiskError` naming ``path`` (not the temporary name)."""
-    path = Path(path)
-    with writing(path, note="any earlier file there is unchanged"):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
-        os.close(fd)
-        tmp = Path(name)
-        try:
-            yield tmp
-            os.chmod(tmp, 0o644)  # mkstemp makes files private; run and report files are meant to be read
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):  # on a read-only disk even this may fail; the error matters
-                tmp.unlink(missing_ok=True)
-            raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through :func:`atomic_path`."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)

@@ -188,7 +188,7 @@ def test_every_parameters_file_loads(repo_root):
 
 
 def test_display_path_is_project_relative_inside_the_project(tmp_path, monkeypatch):
-    from galaxy_lib.config import display_path
+    from galaxy_lib.paths import display_path
 
     root = tmp_path / "project"
     (root / "runs").mkdir(parents=True)

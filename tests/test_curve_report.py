@@ -405,7 +405,7 @@ def test_the_conclusion_carries_the_check_and_the_compute_curve(tmp_path):
 
 def test_a_curve_folder_gives_the_report_its_headline_and_the_index_its_line(params, tmp_path):
     from galaxy_lib.report.index import render_index
-    from galaxy_lib.report.summary import _curve_metrics
+    from galaxy_lib.report.summary import curve_metrics
 
     curves: CurveConfig = load_curve_file(params(GOOD + "minutes: 5\n"))
     folder = curves.curve.folder
@@ -413,13 +413,13 @@ def test_a_curve_folder_gives_the_report_its_headline_and_the_index_its_line(par
     frame = measured_curve([150, 300, 600])
     curve.write_outputs(folder, frame)
     result = curve.write_extrapolation(folder, frame, n_boot=50)
-    metrics = _curve_metrics(curves, folder)
+    metrics = curve_metrics(curves, folder)
     top = curve_analysis.headline(frame)
     assert metrics["test_rmse"] == pytest.approx(top["test_rmse"]) and metrics["baselines"] == {"training mean": 0.16}
     info = metrics["curve"]
     assert info["sizes"] == [150, 300, 600] and info["seeds"] == 2 and info["minutes_per_point"] == 5
     assert info["extrapolation"]["prediction"] == pytest.approx(result.prediction)
-    assert _curve_metrics(curves, tmp_path / "nowhere") == {}  # no curve yet: no figures, not a crash
+    assert curve_metrics(curves, tmp_path / "nowhere") == {}  # no curve yet: no figures, not a crash
 
     entry = {"name": "c", "date": "2026-01-01T00:00:00", "data": "data/sky", "config_file": "parameters/curve.yaml",
              "metrics": metrics, "total_seconds": 60, "curve": info}

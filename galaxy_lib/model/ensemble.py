@@ -60,15 +60,7 @@ from typing import Any, ClassVar
 import pandas as pd
 import yaml
 
-from galaxy_lib.config import (
-    Config,
-    atomic_write_text,
-    display_path,
-    load_config,
-    override_values,
-    resolve_path,
-    set_block,
-)
+from galaxy_lib.config import Config, load_config, override_values, set_block
 from galaxy_lib.data import split as split_module
 from galaxy_lib.errors import ConfigError, RunError
 from galaxy_lib.locks import run_lock
@@ -83,6 +75,7 @@ from galaxy_lib.parameters_file import (
     is_folder_name,
     read,
 )
+from galaxy_lib.paths import atomic_write_text, display_path, resolve_path
 
 MEMBER_KEYS = ("name", "config", "set")
 """Keys of one member in an ensemble file (the file's own keys: :data:`galaxy_lib.parameters_file.ENSEMBLE_KEYS`)."""

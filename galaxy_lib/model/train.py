@@ -44,11 +44,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from galaxy_lib.config import Config, atomic_path, atomic_write_text, display_path
+from galaxy_lib.config import Config
 from galaxy_lib.data import augment, dataset, pipeline
 from galaxy_lib.data import split as split_module
 from galaxy_lib.environment import write_environment
-from galaxy_lib.errors import DataError, RunError, writing
+from galaxy_lib.errors import DataError, RunError
 from galaxy_lib.locks import run_lock
 from galaxy_lib.model import architecture, network
 from galaxy_lib.model.keras_patch import fit_across_workers
@@ -60,6 +60,7 @@ from galaxy_lib.model.runs import (
     check_same_run,
     read_history,
 )
+from galaxy_lib.paths import atomic_path, atomic_write_text, display_path, writing
 from galaxy_lib.tf_setup import configure_threads, import_tensorflow
 
 tf = import_tensorflow()
@@ -263,7 +264,7 @@ def _check_resumable(saved: Config, config: Config, where: Path) -> None:
     )
 
 
-def _stop_reason(config: Config, state: ResumeState, history: pd.DataFrame) -> str | None:
+def stop_reason(config: Config, state: ResumeState, history: pd.DataFrame) -> str | None:
     """Why training should not start another epoch (None = go on)."""
     if state.epoch >= config.epochs:
         return f"reached {config.epochs} epochs"
@@ -486,7 +487,7 @@ def _train_in(folder: RunFolder, config: Config, strategy: tf.distribute.Strateg
     data = _training_data(folder, config)
     state = saved or ResumeState(monitor=data.monitor)
     history = _history_until(folder, state, saved is not None)
-    reason = _agreed_stop(strategy, _stop_reason(config, state, history))
+    reason = _agreed_stop(strategy, stop_reason(config, state, history))
     if reason is not None:
         print(f"{display_path(run_dir)}: already complete ({reason}); raise `epochs` to train further", flush=True)
         return run_dir
@@ -740,7 +741,7 @@ def _epoch_loop(
         atomic_write_text(folder.history_file, history.to_csv(index=False))
         state.epoch = epoch + 1
         state.elapsed_seconds = elapsed_before + (time.monotonic() - started)
-        reason = _agreed_stop(strategy, _stop_reason(config, state, history))
+        reason = _agreed_stop(strategy, stop_reason(config, state, history))
         if reason is not None or time.monotonic() - last_checkpoint >= config.checkpoint_seconds:
             _checkpoint(model, folder, state, best_weights, averaging=averaging)
             best_weights, last_checkpoint = None, time.monotonic()

@@ -29,11 +29,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from galaxy_lib.config import display_path, resolve_path
 from galaxy_lib.environment import cpu_model, environment_record
 from galaxy_lib.errors import ConfigError, ReportError
 from galaxy_lib.locks import run_lock
 from galaxy_lib.parameters_file import COMPARE, FOLDER_NAME_RULE, ParametersFile, is_folder_name, read
+from galaxy_lib.paths import display_path, resolve_path
 from galaxy_lib.report.build import COMPARE_NOTEBOOKS, default_notebooks_dir, render_report, report_notebooks
 from galaxy_lib.report.summary import RUN_RECORDS
 

@@ -11,7 +11,6 @@ a run whose numbers differ from the last one's.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,10 +19,11 @@ from typing import Any
 import numpy as np
 
 from galaxy_lib import tree
-from galaxy_lib.config import Config, display_path, project_root, resolve_path
+from galaxy_lib.config import Config
 from galaxy_lib.data.sample import locate
 from galaxy_lib.errors import DataError
 from galaxy_lib.kaggle import TRAINING_GALAXIES
+from galaxy_lib.paths import display_path, project_root, read_json_object, resolve_path
 from galaxy_lib.results import default_folder, load_results
 from galaxy_lib.synth.catalogue import METADATA_FILE, TRUTH_FILE
 
@@ -56,11 +56,7 @@ def data_folder(config: Config) -> Path:
 
 
 def _metadata(folder: Path) -> dict[str, Any] | None:
-    try:
-        record = json.loads((folder / METADATA_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) else None
+    return read_json_object(folder / METADATA_FILE) or None
 
 
 def is_synthetic(config: Config) -> bool:

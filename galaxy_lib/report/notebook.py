@@ -28,11 +28,12 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from galaxy_lib.config import Config, display_path, resolve_path
+from galaxy_lib.config import Config
 from galaxy_lib.errors import ConfigError, RunError
 from galaxy_lib.model.ensemble import EnsembleConfig, EnsembleFolder, load_parameters
 from galaxy_lib.model.runs import RunFolder
 from galaxy_lib.parameters_file import CURVE, read
+from galaxy_lib.paths import display_path, resolve_path
 from galaxy_lib.report.build import prepare_data
 from galaxy_lib.studies import curve_analysis
 from galaxy_lib.studies.curve import budget_note

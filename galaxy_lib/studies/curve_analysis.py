@@ -29,7 +29,6 @@ No TensorFlow here; everything reads the files of a finished curve.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Sequence
@@ -41,10 +40,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from galaxy_lib.config import atomic_write_text, display_path, resolve_path
 from galaxy_lib.errors import DataError
 from galaxy_lib.evaluation.baselines import KAGGLE_ANCHORS
+from galaxy_lib.evaluation.metrics import percentile_interval
 from galaxy_lib.model.runs import RunFolder
+from galaxy_lib.paths import atomic_write_json, display_path, read_json_object, resolve_path
 from galaxy_lib.studies import figures
 from galaxy_lib.studies.power_law import KAGGLE_TRAINING_GALAXIES, MIN_SIZES, Extrapolation, extrapolate
 
@@ -315,9 +315,7 @@ def interval_at(extrapolation: Extrapolation, n: Sequence[float] | np.ndarray) -
     n = np.asarray(n, dtype=np.float64)
     p = extrapolation.boot_params
     values = p[:, [0]] + p[:, [1]] * np.power(n[None, :], -p[:, [2]])
-    tail = 100 * (1 - extrapolation.level) / 2
-    low, high = np.percentile(values, [tail, 100 - tail], axis=0)
-    return low, high
+    return percentile_interval(values, extrapolation.level, axis=0)
 
 
 def synthetic_check(
@@ -356,18 +354,13 @@ def synthetic_check(
     table["inside"] = (table["low"] <= table["measured"]) & (table["measured"] <= table["high"])
     check = SyntheticCheck(curve=curve, fit_up_to=int(fit_up_to), extrapolation=result, table=table, note=note)
     if folder is not None:
-        atomic_write_text(resolve_path(folder) / CHECK_FILE, json.dumps(check.to_dict(), indent=2) + "\n")
+        atomic_write_json(resolve_path(folder) / CHECK_FILE, check.to_dict())
     return check
 
 
 def read_check(folder: str | os.PathLike[str]) -> dict[str, Any]:
     """A validation curve folder's ``check.json`` (``{}`` when it has none or it cannot be read)."""
-    path = Path(resolve_path(folder)) / CHECK_FILE
-    try:
-        value = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
+    return read_json_object(Path(resolve_path(folder)) / CHECK_FILE)
 
 
 # --- the conclusion -------------------------------------------------------------------------------------------

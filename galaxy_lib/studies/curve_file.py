@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from galaxy_lib.config import Config, display_path, load_config, override_values, resolve_path, set_block
+from galaxy_lib.config import Config, load_config, override_values, set_block
 from galaxy_lib.errors import ConfigError
 from galaxy_lib.parameters_file import (
     CURVE,
@@ -58,6 +58,7 @@ from galaxy_lib.parameters_file import (
     is_folder_name,
     read,
 )
+from galaxy_lib.paths import display_path, resolve_path
 
 VALIDATION_KEYS = ("config", "set", "sizes", "seeds", "minutes", "out", "fit_up_to")
 """Keys of its ``validation`` block."""
