@@ -33,9 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     results_store.add_result_arguments(parser)
     args = parser.parse_args(argv)
 
-    from galaxy_lib.config import load_config, parse_overrides, resolve_path
+    from galaxy_lib.config import load_config, parse_overrides
     from galaxy_lib.data import dataset, split
     from galaxy_lib.evaluation import baselines
+    from galaxy_lib.paths import resolve_path
 
     config = load_config(args.file, parse_overrides(args.set))
     if config.synthetic:  # a script is an entry point: it makes the sky it needs (loading only reads)

@@ -28,6 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import calibration
 import results_store
 from results_store import REPO
 
@@ -153,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         submissions = work / "submissions"
         build_class(run, submissions, args.students)
         load_before = os.getloadavg()[0]
+        calibration.calibrate()  # this machine's model-alone speed, stored with the result (calibration.py)
         seconds, peak_mb, line = run_class(submissions, key, work / "out")
         print(f"{args.students} runs x {args.galaxies} galaxies x 8 views: {seconds:.1f} s, peak RSS {peak_mb:,.0f} MB")
         print(f"  {line}")

@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import calibration
 import results_store
 from results_store import REPO
 
@@ -79,12 +80,14 @@ def main(argv: list[str] | None = None) -> int:
     results_store.add_result_arguments(parser)
     args = parser.parse_args(argv)
 
-    from galaxy_lib.config import load_config, resolve_path
+    from galaxy_lib.config import load_config
+    from galaxy_lib.paths import resolve_path
     from galaxy_lib.report.compare import read_compare_file, report_name
 
     if not resolve_path(load_config(RUNS[0]).data).is_dir():
         raise SystemExit(f"real sample not found at {load_config(RUNS[0]).data}")
     load_before = os.getloadavg()[0]
+    calibration.calibrate()  # this machine's model-alone speed, stored with the result (calibration.py)
     python = [sys.executable, "-m", "galaxy_lib"]
     seconds: dict[str, float | None] = {}
     for parameters in RUNS:

@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
+import calibration
 import results_store
 
 
@@ -84,7 +86,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if not is_curve_file(args.file):
         raise SystemExit(f"-f {args.file}: not a learning-curve file (one with `sizes`, e.g. "
                          "parameters/learning_curve.yaml)")
-    machine = results_store.machine_record()  # the load before training (none when every point is reused)
+    load = round(os.getloadavg()[0], 2)  # the load before training (none when every point is reused) ...
+    calibration.calibrate()  # ... and before this machine's model-alone speed, stored with the result
+    machine = results_store.machine_record(load_average=load)
     curves = load_curve_file(args.file, parse_overrides(args.set))
     for spec in (curves.curve, curves.validation):  # the validation curve's sky: made here, as `report` makes it
         if spec is not None and spec.config.synthetic:
@@ -105,6 +109,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "points": _points(frame),
         "budget": note,
         "extrapolation": extrapolation.to_dict(),
+        # how far the extrapolation leans on its smallest sizes: the docs quote it beside the full fit
+        "without_smallest": curve_analysis.without_smallest(
+            _points(frame), target=extrapolation.target, n_boot=extrapolation.n_boot, seed=extrapolation.seed),
         "compute": {"summary": compute.summary(), "more_time_helps": compute.more_time_helps(),
                     "plateau": compute.plateau(), "table": _records(compute.table)},
         "validation": None if check is None else {"points": _points(validation), "check": check.to_dict()},

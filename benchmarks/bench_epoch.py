@@ -28,7 +28,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -38,8 +37,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import calibration
 import results_store
 from results_store import DEFAULT_SAMPLE, REPO
+
+from galaxy_lib.results import NAME as RESULT_NAME
 
 WINDOW = 20.0  # minutes: the budget of the quality runs whose epoch count this predicts
 # Where an autotuned tf.data iterator's deletion waits until (10 x (2^k - 1) ms after it started;
@@ -51,7 +53,7 @@ BACKOFF_SLACK = 0.08  # seconds between the iterator's start and the epoch's tim
 def parse_variant(text: str) -> tuple[str, list[str]]:
     """``"bf16=precision=mixed_bfloat16,batch_size=128"`` -> ``("bf16", ["precision=...", "batch_size=128"])``."""
     name, _, rest = text.partition("=")
-    if not name or not results_store._NAME.fullmatch(name):
+    if not name or not RESULT_NAME.fullmatch(name):
         raise SystemExit(f"--variant {text!r}: the name must be letters, digits and ._+-")
     overrides = [o for o in rest.split(",") if o] if rest else []
     for override in overrides:
@@ -80,35 +82,6 @@ def epoch_figures(seconds: list[float], train_n: int) -> dict[str, Any]:
     }
 
 
-CHILD_MODEL_ALONE = r"""
-import json, sys, time
-from galaxy_lib.config import load_config
-from galaxy_lib.model import network, train
-from galaxy_lib.tf_setup import import_tensorflow
-try:
-    from galaxy_lib.tf_setup import configure_threads
-except ImportError:  # a checkout from before the threads moved there
-    configure_threads = train.configure_threads
-tf = import_tensorflow()
-config = load_config(sys.argv[1], sys.argv[3:])
-configure_threads(config.threads)
-steps = int(sys.argv[2])
-with train.precision_policy(config.precision):
-    tf.keras.utils.set_random_seed(config.seed)
-    model = network.build_model(config)
-    train.compile_model(model, config)
-side = config.input_size
-x = tf.random.stateless_uniform([config.batch_size, side, side, 3], seed=[1, 2])
-y = tf.random.stateless_uniform([config.batch_size, 37], seed=[3, 4])
-ds = tf.data.Dataset.from_tensors((x, y)).repeat(steps)
-model.fit(ds, epochs=1, verbose=0)  # trace and warm up
-times = []
-for _ in range(3):
-    tick = time.monotonic()
-    model.fit(ds, epochs=1, verbose=0)
-    times.append(time.monotonic() - tick)
-print(json.dumps({"images_per_s": config.batch_size * steps / sorted(times)[1], "seconds": times}))
-"""
 
 
 def run_variant(name: str, overrides: list[str], src: Path, args: argparse.Namespace, work: Path) -> dict[str, Any]:
@@ -138,13 +111,7 @@ def run_variant(name: str, overrides: list[str], src: Path, args: argparse.Names
     figures = epoch_figures(seconds, train_n)
     figures["train_galaxies"] = train_n
     figures["process_seconds"] = round(wall, 1)
-    alone = subprocess.run(
-        [sys.executable, "-c", CHILD_MODEL_ALONE, config_file, str(args.steps), *sets],
-        cwd=src, env=env, capture_output=True, text=True,
-    )
-    if alone.returncode != 0:
-        sys.exit(f"{name}: model-alone timing failed:\n{alone.stderr[-3000:]}")
-    model_alone = json.loads(alone.stdout.strip().splitlines()[-1])
+    model_alone = calibration.model_alone(config_file, args.steps, sets, src=src, env=variables)
     figures["model_alone_images_per_s"] = round(model_alone["images_per_s"], 1)
     figures["end_to_end_over_model_alone"] = round(figures["images_per_s"] / model_alone["images_per_s"], 3)
     print(f"  {figures['epochs']} epochs; median {figures['median_s']:.2f} s, p90 {figures['p90_s']:.2f} s, "
@@ -176,6 +143,7 @@ def main(argv: list[str] | None = None) -> None:
         sources[name] = Path(folder).resolve()
     variants = [parse_variant(v) for v in args.variant]
     load_before = round(os.getloadavg()[0], 2)
+    calibration.calibrate()  # this machine's model-alone speed, stored with the result (calibration.py)
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-epoch-") as work:
         for name, overrides in variants:

@@ -38,6 +38,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import calibration
 import numpy as np
 import results_store  # standard library only: keeps the measuring processes lean
 from results_store import DEFAULT_SAMPLE
@@ -158,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         total_bytes = sum(len(p.read_bytes()) for p in files)  # warms the page cache
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
         load_before = os.getloadavg()[0]
+        calibration.calibrate()  # this machine's model-alone speed, stored with the result (calibration.py)
         print(f"images: {source} ({len(files):,} files, {total_bytes / 1e6:.0f} MB)")
         print(f"crop {args.crop}" + (f" -> {args.image_size}" if args.image_size else "")
               + f", batch {args.batch_size}, pinned to {args.cores or cpus} of {cpus} cores, "

@@ -35,6 +35,7 @@ import sys
 import time
 from pathlib import Path
 
+import calibration
 import results_store
 from results_store import DEFAULT_SAMPLE, REPO
 
@@ -73,6 +74,7 @@ def main(argv: list[str] | None = None) -> Path:
         split_seed=args.split_seed,
     )
     config = load_config(args.file, overrides)
+    calibration.calibrate()  # this machine's model-alone speed, stored with the result (calibration.py)
     run_label = args.label or results_store.label(Path(args.file).stem, *args.set)
     out = args.out or REPO / "runs" / f"bench-{run_label}"  # one folder per variant: runs resume, not collide
 

@@ -29,6 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import calibration
 import results_store
 from results_store import REPO
 
@@ -42,10 +43,12 @@ def main(argv: list[str] | None = None) -> int:
     results_store.add_result_arguments(parser)
     args = parser.parse_args(argv)
 
-    from galaxy_lib.config import load_config, parse_overrides, resolve_path
+    from galaxy_lib.config import load_config, parse_overrides
+    from galaxy_lib.paths import resolve_path
 
     config = load_config(args.file, parse_overrides(args.set))
     load_before = os.getloadavg()[0]
+    calibration.calibrate()  # this machine's model-alone speed, stored with the result (calibration.py)
     with tempfile.TemporaryDirectory(prefix="bench_report_") as tmp:
         places = [f"runs_dir={tmp}/runs", f"reports_dir={tmp}/reports"]
         if args.from_scratch:

@@ -55,11 +55,15 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import calibration
 import results_store
 from results_store import REPO
+
+from galaxy_lib.results import load_results
 
 KAGGLE_TRAIN, KAGGLE_TEST = 61578, 79975
 PAPER_EPOCHS = 50
@@ -187,7 +191,7 @@ def epoch_seconds(history: Path) -> list[float]:
         return [round(float(row["seconds"]), 2) for row in csv.DictReader(handle) if row.get("seconds")]
 
 
-def compare(stages: dict[str, dict[str, Any]], other: dict[str, Any] | None, ratio_limit: float) -> dict[str, Any]:
+def compare(stages: dict[str, dict[str, Any]], other: Mapping[str, Any] | None, ratio_limit: float) -> dict[str, Any]:
     """Peak RSS of each stage over the same stage of ``other`` (a stored result), and whether
     every ratio is within ``ratio_limit``; stages missing from either side are left out."""
     if other is None:
@@ -284,6 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         "report": [*python, "report", "-f", parameters, "--data", str(data), *sets],
     }
     load_before = os.getloadavg()[0]
+    calibration.calibrate()  # this machine's model-alone speed, stored with the result (calibration.py)
     data.parent.mkdir(parents=True, exist_ok=True)
     free_before = shutil.disk_usage(data.parent).free / MB
     stages: dict[str, dict[str, Any]] = {}
@@ -318,8 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     name = "scale-" + (args.label or results_store.label(f"n{args.n}", args.epochs != 1 and f"epochs={args.epochs}",
                                                          args.no_report and "no-report", *args.set))
     other_name = args.compare if args.compare and args.compare != name else ""
-    other_file = Path(args.results_dir) / f"{other_name}.json"
-    other = json.loads(other_file.read_text()) if other_name and other_file.is_file() else None
+    other = load_results(args.results_dir, names=[other_name]).get(other_name) if other_name else None
     comparison = compare(stages, other, args.ratio_limit)
     measured = [s for s in stages.values() if not s.get("reused")]
     checks = {f"peak RSS <= {args.rss_limit_mb:g} MB at every stage":

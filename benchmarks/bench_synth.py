@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _write_comparison(path: Path, table, scores: dict, args: argparse.Namespace, quality) -> None:
-    from galaxy_lib.config import atomic_write_text
+    from galaxy_lib.paths import atomic_write_text
 
     worst = table.reindex(table["difference"].abs().sort_values(ascending=False).index).head(5)
     worst_text = ", ".join(f"{r.answer} ({r.label}) {r.difference:+.3f}" for r in worst.itertuples())

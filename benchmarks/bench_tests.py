@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import calibration
 import results_store
 from results_store import REPO
 
@@ -87,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     load_before = os.getloadavg()[0]
+    calibration.calibrate()  # this machine's model-alone speed, stored with the result (calibration.py)
     figures = {target: time_target(target, args.cold) for target in (args.target or TARGETS)}
     print()
     for target, f in figures.items():

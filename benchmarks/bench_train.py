@@ -50,6 +50,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import calibration
 import results_store
 from results_store import DEFAULT_SAMPLE
 
@@ -219,6 +220,7 @@ def main(argv: list[str] | None = None) -> None:
         child(args)
         return
     _settle(args)
+    calibration.calibrate()  # this machine's model-alone speed, stored with the result (calibration.py)
 
     with tempfile.TemporaryDirectory() as tmp:
         shown = results_store.display_path(args.data)

@@ -14,10 +14,13 @@ run and re-measured with the command stored beside it. Each file holds::
     figures     what came out (every number the README shows, and the rest of the printout)
     provenance  "measured by the command above", or how a file came to exist otherwise
 
-Files are written atomically (``galaxy_lib.config.atomic_write_text``); a re-run with the same
-name replaces the file. Benchmark scripts import this module as a sibling (``python
-benchmarks/X.py`` puts ``benchmarks/`` on ``sys.path``). Only the standard library is imported
-at the top, so a benchmark's measuring processes stay lean.
+Files are written atomically (``galaxy_lib.paths.atomic_write_text``); a re-run with the same
+name replaces the file. This module WRITES results; reading them (validation, key paths,
+provenance, the machine) is :mod:`galaxy_lib.results`, the one reader the docs and the notebooks
+share, which :func:`load_results` delegates to. Benchmark scripts import this module as a sibling
+(``python benchmarks/X.py`` puts ``benchmarks/`` on ``sys.path``). Only the standard library and
+the dependency-free core of the package (``galaxy_lib.results``) are imported at the top, so a
+benchmark's measuring processes stay lean.
 """
 
 from __future__ import annotations
@@ -32,26 +35,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from galaxy_lib.paths import display_path as shown_path
+from galaxy_lib.results import KEYS, MEASURED, NAME, SCHEMA, Results
+from galaxy_lib.results import load_results as _read_results
+
+__all__ = ["DEFAULT_SAMPLE", "KEYS", "MEASURED", "NAME", "REPO", "RESULTS_DIR", "SCHEMA", "add_result_arguments",
+           "command_line", "display_path", "label", "load_results", "machine_record", "write_result"]
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DEFAULT_SAMPLE = Path(os.environ.get("GALAXY_SAMPLE", REPO.parent / "shared" / "data" / "galaxy-zoo-sample"))
-SCHEMA = 1
-MEASURED = "measured by the command above"
-KEYS = ("schema", "name", "benchmark", "command", "date", "machine", "setup", "figures", "provenance")
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._=+-]*")
 
 
 def display_path(path: str | os.PathLike[str]) -> str:
     """``path`` as a reader of the README should see it: relative to the project root (the
-    shared sample is ``../shared/data/galaxy-zoo-sample``), absolute only outside both."""
-    resolved = Path(path).expanduser().resolve()
-    for base, prefix in ((REPO, ""), (REPO.parent, "../")):
-        try:
-            relative = resolved.relative_to(base)
-        except ValueError:
-            continue
-        return prefix + relative.as_posix() if relative.parts else (prefix.rstrip("/") or ".")
-    return str(resolved)
+    shared sample is ``../shared/data/galaxy-zoo-sample``, also when ``../shared`` is a symbolic
+    link), absolute only outside both: :func:`galaxy_lib.paths.display_path` of this checkout."""
+    return shown_path(Path(path).expanduser().absolute(), REPO, beside=True)
 
 
 def command_line(script: str | os.PathLike[str], argv: list[str]) -> str:
@@ -85,6 +85,7 @@ def machine_record(**extra: Any) -> dict[str, Any]:
         "platform": platform.platform(),
         "git_commit": git_commit(),
     }
+    record.update(__import__("calibration").recorded())  # model_img_s, measured at the start: calibration.py
     record.update(extra)
     return record
 
@@ -115,9 +116,9 @@ def write_result(
     :func:`machine_record` now, with ``load_before`` (the load average taken before measuring, which
     the measurement itself would raise) as its ``load_average``; ``date`` defaults to today (UTC).
     """
-    from galaxy_lib.config import atomic_write_text
+    from galaxy_lib.paths import atomic_write_text
 
-    if not _NAME.fullmatch(name) or "-" not in name:
+    if not NAME.fullmatch(name) or "-" not in name:
         raise ValueError(f"result name {name!r} must be <benchmark>-<label> of letters, digits and ._=+-")
     record = {
         "schema": SCHEMA,
@@ -138,22 +139,10 @@ def write_result(
     return path
 
 
-def load_results(results_dir: str | os.PathLike[str] = RESULTS_DIR) -> dict[str, dict[str, Any]]:
-    """Every stored result by name. Raises ``ValueError`` naming the file when one is not valid
-    JSON, lacks a key of the schema, or its name differs from its file name."""
-    results: dict[str, dict[str, Any]] = {}
-    for path in sorted(Path(results_dir).glob("*.json")):
-        try:
-            record = json.loads(path.read_text())
-        except ValueError as exc:
-            raise ValueError(f"{path}: not valid JSON ({exc})") from None
-        missing = [key for key in KEYS if key not in record]
-        if missing:
-            raise ValueError(f"{path}: missing key(s) {', '.join(missing)}")
-        if record["name"] != path.stem:
-            raise ValueError(f"{path}: name {record['name']!r} differs from the file name")
-        results[path.stem] = record
-    return results
+def load_results(results_dir: str | os.PathLike[str] = RESULTS_DIR) -> Results:
+    """Every stored result by name (:func:`galaxy_lib.results.load_results`: a file that is not
+    valid JSON, lacks a key of the schema or is named unlike its file is a one-line error naming it)."""
+    return _read_results(results_dir)
 
 
 def _plain(value: Any) -> Any:

@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 from galaxy_lib import tree
-from galaxy_lib.config import atomic_path
 from galaxy_lib.data.images import crop_offset, decode_centre
+from galaxy_lib.paths import atomic_path
 from galaxy_lib.synth.sky import LABELS_FILE, TRAIN_FOLDER, read_truth
 
 UNBIASED_SUBSET = "complete_id_block_945990_999967"  # the real sample's random GalaxyID block (manifest.csv)

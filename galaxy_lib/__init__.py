@@ -3,10 +3,11 @@
 The tree reads as the pipeline; each stage imports only its own stage, the stages before it and
 the core (``tests/test_layering.py`` enforces it, lazy imports included):
 
-- core: ``paths`` (project root, shown paths, the folder swap) and ``kaggle`` (Kaggle's file and
-  folder names), both free of package imports; ``config`` (the one configuration object),
-  ``errors`` (the user-error channel), ``locks`` (one process at a time per run, report or data
-  folder), ``tree`` (the 11-question decision tree), ``environment``, ``tf_setup``;
+- core: ``errors`` (the user-error channel) and ``kaggle`` (Kaggle's file and folder names), both
+  free of package imports; ``paths`` (the file helpers: project root, shown paths, atomic writes,
+  the folder swap), which imports only ``errors``; ``config`` (the one configuration object),
+  ``locks`` (one process at a time per run, report or data folder), ``tree`` (the 11-question
+  decision tree), ``environment``, ``tf_setup``;
 - ``synth``: the synthetic Galaxy Zoo sky (the default data set);
 - ``data``: images, labels, split, ``tf.data`` input, augmentation, and the decision to generate the
   synthetic sky a configuration asks for;

@@ -24,6 +24,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the command line imports the package lazily, so that --help and errors come at once
+    from galaxy_lib.parameters_file import ParametersFile
 
 
 def _check_data(args: argparse.Namespace) -> int:
@@ -46,8 +50,8 @@ _SYNTH_DEFAULTS = {"n": 2000, "test_n": 0, "seed": 0}  # None in the parser: -f 
 def _synth(args: argparse.Namespace) -> int:
     """A synthetic sky: the one ``--out`` names, or with ``-f`` the ones a parameters file reads (the only
     way besides ``report`` and the notebooks' set-up that a configuration's sky is made: loading reads)."""
-    from galaxy_lib.config import resolve_path
     from galaxy_lib.errors import ConfigError
+    from galaxy_lib.paths import resolve_path
     from galaxy_lib.synth import sky
 
     if args.file:
@@ -70,8 +74,8 @@ def _synth(args: argparse.Namespace) -> int:
 def _synth_file(args: argparse.Namespace) -> int:
     """``synth -f FILE``: every synthetic sky of the file (a run's, each ensemble member's, a learning
     curve's main and validation curves'), generated when missing, kept when there."""
-    from galaxy_lib.config import display_path
     from galaxy_lib.errors import ConfigError
+    from galaxy_lib.paths import display_path
     from galaxy_lib.report.build import data_configs
     from galaxy_lib.synth import sky
 
@@ -88,9 +92,9 @@ def _synth_file(args: argparse.Namespace) -> int:
 def _sample(args: argparse.Namespace) -> int:
     """The students' sample from Kaggle's zips; with ``--key`` also the instructor's key
     (:mod:`galaxy_lib.classroom.key`), or with ``--synthetic`` only a key of the synthetic sky."""
-    from galaxy_lib.config import display_path, resolve_path
     from galaxy_lib.data import sample
     from galaxy_lib.errors import ConfigError
+    from galaxy_lib.paths import display_path, resolve_path
 
     keyed = [flag for flag, value in (("--key-n", args.key_n), ("--key-seed", args.key_seed)) if value is not None]
     if keyed and not args.key:
@@ -142,19 +146,23 @@ def _sample(args: argparse.Namespace) -> int:
     return 0
 
 
-def _config_from(args: argparse.Namespace):
+def _config_from(args: argparse.Namespace, file: ParametersFile | None = None):
     """The parameters file with ``--set``/``--data``: a ``Config``, an ``EnsembleConfig`` for an
-    ensemble file, or a ``CurveConfig`` for a learning-curve file."""
+    ensemble file, or a ``CurveConfig`` for a learning-curve file. ``file``: ``args.file`` already
+    read (:func:`galaxy_lib.parameters_file.read`), else it is read here, once."""
     from galaxy_lib.config import parse_overrides
     from galaxy_lib.model.ensemble import load_parameters
-    from galaxy_lib.studies.curve_file import is_curve_file, load_curve_file
+    from galaxy_lib.parameters_file import CURVE, read
+    from galaxy_lib.studies.curve_file import load_curve_file
 
     overrides = parse_overrides(args.set or [])
     if getattr(args, "data", None):
         overrides["data"] = args.data
-    if is_curve_file(args.file):
-        return load_curve_file(args.file, overrides)
-    return load_parameters(args.file, overrides)
+    if file is None and args.file:
+        file = read(args.file)
+    if file is not None and file.kind == CURVE:
+        return load_curve_file(file, overrides)
+    return load_parameters(file, overrides)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -219,13 +227,15 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _curve(args: argparse.Namespace) -> int:
-    from galaxy_lib.config import display_path
     from galaxy_lib.errors import ConfigError
     from galaxy_lib.model.ensemble import EnsembleConfig
+    from galaxy_lib.parameters_file import CURVE, read
+    from galaxy_lib.paths import display_path
     from galaxy_lib.studies import curve
-    from galaxy_lib.studies.curve_file import CurveConfig, is_curve_file, run_curves
+    from galaxy_lib.studies.curve_file import CurveConfig, run_curves
 
-    if is_curve_file(args.file):
+    file = read(args.file) if args.file else None
+    if file is not None and file.kind == CURVE:
         given = [flag for flag, value in (("--sizes", args.sizes), ("--seeds", args.seeds),
                                           ("--minutes", args.minutes), ("--out", args.out)) if value is not None]
         if given:
@@ -237,8 +247,8 @@ def _curve(args: argparse.Namespace) -> int:
         if missing:
             raise ConfigError(f"{' and '.join(missing)} required: e.g. --sizes 150,300,600,1200,all --out "
                               "runs/curve-NAME (or -f a learning-curve file that names them)")
-        curve.parse_sizes(args.sizes)  # a bad size is named before the parameters file or the data are read
-    config = _config_from(args)
+        curve.parse_sizes(args.sizes)  # a bad size is named before the parameters file's keys or the data are read
+    config = _config_from(args, file)
     if isinstance(config, CurveConfig):
         run_curves(config)
         return 0
@@ -268,8 +278,8 @@ def _compare(args: argparse.Namespace) -> int:
 def _class(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from galaxy_lib.config import display_path, resolve_path
     from galaxy_lib.errors import ConfigError
+    from galaxy_lib.paths import display_path, resolve_path
 
     references = []
     for text in args.reference or []:
@@ -461,7 +471,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     made a mistake.
     """
     args = build_parser().parse_args(argv)
-    from galaxy_lib.errors import GalaxyLibError, disk_error
+    from galaxy_lib.errors import GalaxyLibError
+    from galaxy_lib.paths import disk_error
 
     try:
         return args.func(args)

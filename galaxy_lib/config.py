@@ -9,22 +9,21 @@ with each run, so a run folder always says exactly how it was made.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import os
-import tempfile
 import types
 import typing
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from galaxy_lib.errors import ConfigError, writing
-from galaxy_lib.paths import display_path, project_root, resolve_path  # noqa: F401 - re-exported as config.*
+from galaxy_lib.errors import ConfigError
+from galaxy_lib.parameters_file import CONFIGURATION, ParametersFile, read, unknown_keys_error
+from galaxy_lib.paths import atomic_write_text
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "head": ("sigmoid", "tree"),
@@ -269,7 +268,8 @@ def _show(value: Any) -> str:
     return "empty" if value == "" else str(value)
 
 
-_FIELDS = {f.name: f for f in fields(Config)}
+CONFIG_KEYS: frozenset[str] = frozenset(f.name for f in fields(Config))
+"""The keys a configuration may set: the fields of :class:`Config` (every check of a key name uses this set)."""
 _HINTS = typing.get_type_hints(Config)
 
 
@@ -324,10 +324,37 @@ def _coerce(key: str, value: Any, source: str) -> Any:
     raise TypeError(f"unsupported config type for {key!r}: {hint}")
 
 
-def _unknown_keys_error(unknown: Iterable[str], where: str) -> ConfigError:
-    """The error for keys :class:`Config` does not have; a renamed key names its successor."""
-    names = [f"{key} (now {RENAMED_KEYS[key]})" if key in RENAMED_KEYS else key for key in sorted(unknown)]
-    return ConfigError(f"unknown config key(s){where}: {', '.join(names)}")
+def _unknown_keys_error(unknown: Iterable[Any], where: str) -> ConfigError:
+    """The error for keys :class:`Config` does not have (``where``: the file, block or ``overrides``,
+    or empty); a renamed key names its successor."""
+    names = [f"{key} (now {RENAMED_KEYS[key]})" if key in RENAMED_KEYS else key for key in sorted(unknown, key=str)]
+    return unknown_keys_error(names, "config", where)
+
+
+def set_block(value: Any, where: str) -> dict[str, Any]:
+    """A ``set:`` block of an ensemble or learning-curve file: a mapping of configuration keys
+    (``None``: no block), unknown keys named with ``where``, the file (and member or block)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: `set` must be a mapping of config keys, got {type(value).__name__}")
+    unknown = set(value) - CONFIG_KEYS
+    if unknown:
+        raise ConfigError(f"{where}: {_unknown_keys_error(unknown, '`set`')}")
+    return dict(value)
+
+
+def override_values(overrides: Mapping[str, Any] | Iterable[str] | None) -> dict[str, Any]:
+    """The command line's (or a notebook's) overrides, a dict or ``key=value`` strings, as a dict
+    whose keys are all configuration keys: an ensemble or a curve applies them to every member or
+    point, so a misspelt key is refused before any of them is loaded."""
+    if not overrides:
+        return {}
+    values = dict(overrides) if isinstance(overrides, Mapping) else parse_overrides(overrides)
+    unknown = set(values) - CONFIG_KEYS
+    if unknown:
+        raise _unknown_keys_error(unknown, "overrides")
+    return values
 
 
 def _upgrade_old_keys(values: dict[str, Any], path: Path) -> dict[str, Any]:
@@ -351,9 +378,9 @@ def _upgrade_old_keys(values: dict[str, Any], path: Path) -> dict[str, Any]:
 
 def from_dict(values: Mapping[str, Any], source: str = "") -> Config:
     """Build a validated :class:`Config`; unknown keys are an error naming them."""
-    unknown = sorted(set(values) - set(_FIELDS))
+    unknown = set(values) - CONFIG_KEYS
     if unknown:
-        raise _unknown_keys_error(unknown, f" in {source}" if source else "")
+        raise _unknown_keys_error(unknown, source)
     return Config(**{k: _coerce(k, v, source) for k, v in values.items()})
 
 
@@ -373,7 +400,7 @@ def parse_overrides(pairs: Iterable[str]) -> dict[str, Any]:
 
 
 def load_config(
-    path: str | os.PathLike[str] | None = None,
+    path: str | os.PathLike[str] | ParametersFile | None = None,
     overrides: Mapping[str, Any] | Iterable[str] | None = None,
     *,
     environment: bool = True,
@@ -381,78 +408,30 @@ def load_config(
     """Defaults, then the YAML file at ``path``, then ``overrides`` (dict or ``key=value`` list).
 
     A YAML file may name another with ``base: other.yaml`` (relative to itself) to inherit it.
+    ``path`` may also be a file :func:`galaxy_lib.parameters_file.read` has read already (the
+    command line reads it once to learn its kind).
     With ``environment`` (the default: a parameters file), a ``student`` that neither the file nor
     the overrides set comes from :data:`STUDENT_ENV` when that is set. A run's saved ``config.yaml``
     is loaded without it (:meth:`galaxy_lib.model.runs.RunFolder.load_config`): it records who ran it.
     """
-    values: dict[str, Any] = {}
-    if path:
-        values.update(_read_yaml(Path(path)))
+    file = read(path, CONFIGURATION) if path else None  # a stray `runs:` is an unknown key here, not a kind
+    values: dict[str, Any] = _file_values(file) if file else {}
     if overrides:
         extra = dict(overrides) if isinstance(overrides, Mapping) else parse_overrides(overrides)
         values.update(extra)
     if environment and "student" not in values and os.environ.get(STUDENT_ENV, "").strip():
         values["student"] = os.environ[STUDENT_ENV]
-    return from_dict(values, source=str(path) if path else "overrides")
+    return from_dict(values, source=str(file.path) if file else "overrides")
 
 
-def read_yaml_mapping(path: Path) -> dict[str, Any]:
-    """A YAML file's top-level mapping; a missing, non-UTF-8, invalid or non-mapping file is a
-    one-line :class:`ConfigError` naming it (parameters files and ensemble files alike)."""
-    if not path.is_file():
-        raise ConfigError(f"configuration file not found: {path}")
-    try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc.__class__.__name__}: {exc})") from None
-    if not isinstance(loaded, dict):
-        raise ConfigError(f"{path}: expected a mapping of key: value, got {type(loaded).__name__}")
-    return loaded
-
-
-def _read_yaml(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
-    loaded = _upgrade_old_keys(read_yaml_mapping(path), path)
-    base = loaded.pop("base", None)
+def _file_values(file: ParametersFile) -> dict[str, Any]:
+    """A configuration file's keys, its ``base`` files' first: each file's older key names
+    upgraded and its unknown keys named with that file (the one that holds them)."""
     values: dict[str, Any] = {}
-    if base:
-        base_path = (path.parent / str(base)).resolve()
-        if base_path in _seen:
-            raise ConfigError(f"{path}: 'base' chain loops back to {base_path}")
-        values.update(_read_yaml(base_path, (*_seen, path.resolve())))
-    unknown = sorted(set(loaded) - set(_FIELDS))
-    if unknown:
-        raise _unknown_keys_error(unknown, f" in {path}")
-    values.update(loaded)
+    for layer in file.layers:
+        own = _upgrade_old_keys(layer.values, layer.path)
+        unknown = set(own) - CONFIG_KEYS
+        if unknown:
+            raise _unknown_keys_error(unknown, str(layer.path))
+        values.update(own)
     return values
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str], suffix: str = ".tmp") -> Iterator[Path]:
-    """Yield a temporary path beside ``path`` to write to; on success it is renamed into place,
-    on any error removed, so a crash never leaves a half-written file where a good one was.
-    ``suffix`` keeps the extension that some writers insist on (``.png``, ``.keras``).
-
-    A full, read-only or forbidden disk, met here or by the writer in the block, is a one-line
-    :class:`~galaxy_lib.errors.DiskError` naming ``path`` (not the temporary name)."""
-    path = Path(path)
-    with writing(path, note="any earlier file there is unchanged"):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
-        os.close(fd)
-        tmp = Path(name)
-        try:
-            yield tmp
-            os.chmod(tmp, 0o644)  # mkstemp makes files private; run and report files are meant to be read
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):  # on a read-only disk even this may fail; the error matters
-                tmp.unlink(missing_ok=True)
-            raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through :func:`atomic_path`."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)

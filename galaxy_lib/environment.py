@@ -12,7 +12,6 @@ machine has it (:func:`gpu_fields`), so a record made without TensorFlow still n
 from __future__ import annotations
 
 import importlib.metadata
-import json
 import os
 import platform
 import shutil
@@ -22,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from galaxy_lib.config import atomic_write_text
+from galaxy_lib.paths import atomic_write_json
 
 PACKAGES = (
     "galaxy-lib",
@@ -206,5 +205,5 @@ def environment_record(include_tensorflow: bool | None = None, extra: dict[str, 
 def write_environment(path: str | os.PathLike[str], extra: dict[str, Any] | None = None) -> Path:
     """Write :func:`environment_record` (with TensorFlow's view) as JSON, atomically."""
     path = Path(path)
-    atomic_write_text(path, json.dumps(environment_record(include_tensorflow=True, extra=extra), indent=2) + "\n")
+    atomic_write_json(path, environment_record(include_tensorflow=True, extra=extra))
     return path

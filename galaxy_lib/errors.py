@@ -8,17 +8,15 @@ They also derive from ``ValueError`` so that code written against the library's 
 
 Two kinds are not about the input but about the place: :class:`BusyError` (another process is
 working in the same folder, see :mod:`galaxy_lib.locks`) and :class:`DiskError` (a full,
-read-only or forbidden disk). They are still the user's to fix, so they too are one line.
+read-only or forbidden disk). They are still the user's to fix, so they too are one line. The
+step that turns a disk's ``OSError`` into a :class:`DiskError` naming the file is a file helper
+(:func:`galaxy_lib.paths.writing`, :func:`galaxy_lib.paths.disk_error`): it shows the path the way
+every message does. This module imports nothing of the package, so every module can raise these.
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import os
-from collections.abc import Iterator
-
-from galaxy_lib.paths import display_path
 
 
 class GalaxyLibError(Exception):
@@ -66,37 +64,3 @@ DISK_ERRNOS: dict[int, str] = {
 """The ``errno`` values that are the place's fault rather than a bug, with what to do about them."""
 if hasattr(errno, "EDQUOT"):  # not on Windows
     DISK_ERRNOS[errno.EDQUOT] = "the disk quota is used up; free some space and run again"
-
-
-def disk_error(exc: BaseException, path: str | os.PathLike[str] | None, note: str = "",
-               verb: str = "write") -> DiskError | None:
-    """The one-line :class:`DiskError` for ``exc`` met while writing ``path``, or None when ``exc``
-    is not such a problem (it then keeps its traceback: it may be a bug).
-
-    ``note`` says what was kept (``"the previous file is unchanged"``); ``verb`` what was being done
-    (``""``: the path alone, when it is not known whether it was a read or a write).
-    """
-    if isinstance(exc, DiskError):
-        return exc
-    if not isinstance(exc, OSError) or exc.errno not in DISK_ERRNOS:
-        return None
-    shown = display_path(path) if path is not None else ""
-    head = " ".join(part for part in (f"cannot {verb}" if verb else "", shown) if part) or "cannot write"
-    advice = DISK_ERRNOS[exc.errno]
-    reason, _, todo = advice.partition("; ")
-    error = DiskError(f"{head}: {reason}" + (f" ({note})" if note else "") + f"; {todo}")
-    error.errno = exc.errno
-    return error
-
-
-@contextlib.contextmanager
-def writing(path: str | os.PathLike[str], note: str = "") -> Iterator[None]:
-    """Turn a full, read-only or forbidden disk met inside the block into a :class:`DiskError`
-    naming ``path`` (and ``note``: what was left intact); other errors pass unchanged."""
-    try:
-        yield
-    except OSError as exc:
-        error = disk_error(exc, path, note)
-        if error is None or error is exc:
-            raise
-        raise error from exc

@@ -37,8 +37,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
-from galaxy_lib.errors import BusyError, disk_error
-from galaxy_lib.paths import display_path
+from galaxy_lib.errors import BusyError
+from galaxy_lib.paths import disk_error, display_path, read_json_object
 
 ENV = "GALAXY_LIB_LOCKS"
 """Environment variable: JSON ``{lock file: holder pid}`` of the locks held by this process and its
@@ -114,7 +114,9 @@ def holder(path: str | os.PathLike[str]) -> dict[str, Any] | None:
 # --- acquiring and releasing ----------------------------------------------------------------------
 
 
-def _record(what: str) -> dict[str, Any]:
+def holder_record(what: str) -> dict[str, Any]:
+    """What this process writes into a lock file it takes, and what :func:`holder` reads back and
+    a :class:`~galaxy_lib.errors.BusyError` shows: pid, host, command, ``what`` and since when."""
     return {"pid": os.getpid(), "host": socket.gethostname(), "command": _command(), "what": what,
             "started": dt.datetime.now().astimezone().isoformat(timespec="seconds"), "time": time.time()}
 
@@ -170,7 +172,7 @@ def _acquire(lock: Path, target: Path, what: str) -> int | None:
             continue
         try:
             os.ftruncate(fd, 0)
-            os.write(fd, (json.dumps(_record(what)) + "\n").encode())
+            os.write(fd, (json.dumps(holder_record(what)) + "\n").encode())
         except OSError as exc:
             _release(lock, fd)
             _raise_disk_error(exc, target)
@@ -202,11 +204,8 @@ def _release(lock: Path, fd: int) -> None:
 
 def _read(lock: Path) -> dict[str, Any] | None:
     """The lock file's record, or None when it is gone, empty or not one."""
-    try:
-        record = json.loads(lock.read_text(encoding="utf-8", errors="replace"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(record, dict) or not isinstance(record.get("pid"), int) or isinstance(record["pid"], bool):
+    record = read_json_object(lock)
+    if not isinstance(record.get("pid"), int) or isinstance(record["pid"], bool):
         return None
     return record
 

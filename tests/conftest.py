@@ -19,6 +19,9 @@ gc.set_threshold(50_000, 20, 100)
 # A developer running `make test STUDENT=...` (or with GALAXY_LIB_STUDENT in the shell) must not change
 # every configuration the tests load: the student's seed would train other models than the tests expect.
 os.environ.pop("GALAXY_LIB_STUDENT", None)
+# The benchmarks the tests run are about the code, not the machine: no model-alone calibration (about 10 s
+# a benchmark, benchmarks/calibration.py); tests/test_calibration.py tests it with a fake measurement.
+os.environ["GALAXY_CALIBRATION"] = "off"
 
 
 def worker_cpus(worker: str | None, workers: int, cpus: list[int]) -> list[int] | None:

@@ -29,9 +29,14 @@ import synth_quality  # noqa: E402
 
 from galaxy_lib.data import dataset, images  # noqa: E402
 from galaxy_lib.errors import DataError  # noqa: E402
+from galaxy_lib.report.prose import BACKFILLED  # noqa: E402
+from galaxy_lib.results import NOT_RECORDED  # noqa: E402
 from galaxy_lib.synth import sky  # noqa: E402
 
 IMAGES = "images_training_rev1"
+FINALISTS = ("quality-improved", "quality-improved-seed=1", "quality-improved-precision=mixed_bfloat16",
+             "quality-improved-precision=mixed_bfloat16-seed=1", "quality-improved-width=1.5",
+             "quality-improved-conv_blocks=3", "quality-improved-conv_blocks=3-seed=1")  # finalists.md.j2's rows
 SCRIPTS = ("bench_input", "bench_train", "bench_synth", "bench_quality", "bench_baselines", "bench_report",
            "bench_ensemble", "bench_curve", "bench_scale", "bench_tests")
 
@@ -122,7 +127,7 @@ def test_paper_loop_cuts_the_librarys_central_window(kaggle_folder):
 
 
 def _pages() -> dict[str, str]:
-    return {results_store.display_path(p): p.read_text() for p in readme_tables.pages()}
+    return {p.relative_to(REPO).as_posix(): p.read_text() for p in readme_tables.pages()}
 
 
 def _render(results) -> str:
@@ -168,7 +173,7 @@ def test_a_changed_figure_changes_the_readme():
     """The check can fail: a re-measured figure shows up in the generated text."""
     results = results_store.load_results()
     name = "quality-improved-epochs=440-lr_schedule=step"  # today's improved.yaml, seed 0 (measured)
-    results[name] = json.loads(json.dumps(results[name]))
+    results[name] = json.loads(json.dumps(dict(results[name])))
     results[name]["figures"]["test_rmse"] = 0.0987
     rendered = _render(results)
     assert "**0.0987**" in rendered and "**0.0992**" not in rendered
@@ -179,11 +184,12 @@ def _flat(text: str) -> str:
     return " ".join(text.split())
 
 
-def _remeasured(record: dict, cpu_model: str = "Test CPU") -> dict:
-    """``record`` as its command would write it now: measured, with a machine record."""
-    record = json.loads(json.dumps(record))
+def _remeasured(record, cpu_model: str = "Test CPU", platform: str = "Test platform") -> dict:
+    """``record`` as its command would write it now: measured, with a machine record (a host is its
+    CPU model and platform string)."""
+    record = json.loads(json.dumps(dict(record)))
     record["provenance"] = results_store.MEASURED
-    record["machine"] = {**record["machine"], "cpu_model": cpu_model, "load_average": 0.5}
+    record["machine"] = {**record["machine"], "cpu_model": cpu_model, "platform": platform, "load_average": 0.5}
     return record
 
 
@@ -191,18 +197,18 @@ def test_backfilled_rows_are_marked_from_their_own_data():
     """A backfilled file's rows carry the dagger and 'not recorded' as their CPU in every table that
     shows them; the same file re-measured loses the mark with no list to edit."""
     results = results_store.load_results()
-    backfilled = sorted(n for n, r in results.items() if readme_tables.is_backfilled(r))
+    backfilled = sorted(n for n, r in results.items() if r.backfilled)
     issue4 = "quality-improved-epochs=240-lr_schedule=constant"
     assert issue4 in backfilled and "input-sample-crop128" in backfilled
-    label = dict(readme_tables.QUALITY_ROWS)[issue4]
+    label = "`improved.yaml` of issue 4"  # its row in docs/templates/quality.md.j2
     rendered = _render(results)
     row = next(line for line in rendered.splitlines() if line.startswith(f"| {label}"))
-    assert readme_tables.BACKFILLED in row and "not recorded (backfilled)" in row
+    assert BACKFILLED in row and "not recorded (backfilled)" in row
     assert f"`{issue4}.json`" in rendered  # the footnote
     for name in backfilled:
         results[name] = _remeasured(results[name])
     rendered = _render(results)
-    assert f" {readme_tables.BACKFILLED} |" not in rendered and "Backfilled, not measured" not in rendered
+    assert f" {BACKFILLED} |" not in rendered and "Backfilled, not measured" not in rendered
     row = next(line for line in rendered.splitlines() if line.startswith(f"| {label}"))
     assert row.endswith("| Test CPU, 2 cores (0.5) |")
 
@@ -213,14 +219,14 @@ def test_the_papers_row_is_measured_and_set_beside_the_comparison():
     instead be marked and point to the comparison's measured figure."""
     results = results_store.load_results()
     paper = results["quality-paper"]
-    assert not readme_tables.is_backfilled(paper) and paper["setup"]["minutes"] == 0
-    text = _flat(readme_tables.quality(results))
-    compare = results[readme_tables.COMPARE_FILE]["figures"]["runs"]["paper-sample"]
+    assert not paper.backfilled and paper["setup"]["minutes"] == 0
+    text = _flat(readme_tables.render_region("quality", results))
+    compare = results["compare-paper-vs-improved"]["figures"]["runs"]["paper-sample"]
     assert f"{paper['figures']['test_rmse']:.4f} (seed 0)" in text
     assert f"test RMSE {compare['test_rmse']:.4f}" in text and "stays until" not in text
     assert "no budget" in text and "`quality-paper`" in text  # the 50-epoch rows are not called 20-minute ones
     results["quality-paper"] = {**paper, "provenance": "backfilled from README.md at commit x"}
-    text = _flat(readme_tables.quality(results))
+    text = _flat(readme_tables.render_region("quality", results))
     assert "stays until its command re-measures it" in text
 
 
@@ -229,30 +235,30 @@ def test_finalists_show_missing_rows_their_load_and_the_target():
     compared with the float32 run of its seed, and the target sentence follows the medians."""
     results = results_store.load_results()
     base = results["quality-improved"]
-    for name, *_ in readme_tables.FINALIST_ROWS:
+    for name in FINALISTS:
         results.pop(name, None)
     results["quality-improved"] = base
-    bf16 = json.loads(json.dumps(base))
+    bf16 = json.loads(json.dumps(dict(base)))
     bf16["figures"]["test_rmse"] = base["figures"]["test_rmse"] - 0.0100
     bf16["figures"]["epochs"] = base["figures"]["epochs"] * 2
     results["quality-improved-precision=mixed_bfloat16"] = bf16
-    text = readme_tables.finalists(results)
+    text = readme_tables.render_region("finalists", results)
     assert "| a wider body (`width: 1.5`) | 0 | not run |" in text
     assert "--minutes 20 --set width=1.5" in text and "--set precision=mixed_bfloat16 --set seed=1" in text
     row = next(line for line in text.splitlines() if line.startswith("| bfloat16 compute (`precision"))
     assert "| -0.0100 | x2.00 |" in row
     assert f"bfloat16 compute: {bf16['figures']['test_rmse']:.4f} (1 seed)" in _flat(text)
     bf16["figures"]["test_rmse"] = 0.0900
-    assert "(met; best median 0.0900)" in _flat(readme_tables.finalists(results))
+    assert "(met; best median 0.0900)" in _flat(readme_tables.render_region("finalists", results))
 
 
 def test_the_test_suite_table_shows_each_target_against_its_limit():
     """bench_tests' rows: a file not stored yet names its command; a stored one shows each target's
     wall time against issue 21's limit, its tests and its CPU."""
     results = {name: r for name, r in results_store.load_results().items() if not name.startswith("tests-")}
-    text = readme_tables.test_suite(results)
+    text = readme_tables.render_region("tests", results)
     assert "| cold | not measured yet: `python benchmarks/bench_tests.py --cold` |" in text
-    assert text.count("not measured yet") == 2 and readme_tables.NOT_RECORDED in text
+    assert text.count("not measured yet") == 2 and NOT_RECORDED in text
     machine = {"cpu_model": "AMD EPYC", "cores": 2, "load_average": 0.4}
     setup = {"bytecode": "warm (an earlier run's)", "workers": "2", "sample_present": True,
              "target_seconds": {"test-fast": 45, "test": 360}}
@@ -261,7 +267,7 @@ def test_the_test_suite_table_shows_each_target_against_its_limit():
         "machine": machine, "setup": setup, "figures": {
             "test-fast": {"seconds": 44.6, "pytest_seconds": 40.1, "counts": {"passed": 570, "skipped": 1}},
             "test": {"seconds": 361.0, "pytest_seconds": 350.0, "counts": {"passed": 664}}}}
-    text = readme_tables.test_suite(results)
+    text = readme_tables.render_region("tests", results)
     assert ("| warm (`python benchmarks/bench_tests.py`) | `make test-fast` | 45 s | 570 passed, 1 skipped | 40 s "
             "| 45 s: met | AMD EPYC, 2 cores (0.4) | 2026-12-07 |") in text
     assert "| `make test` | 6 min 1 s | 664 passed | 5 min 50 s | 6 min 0 s: missed |" in text
@@ -271,45 +277,49 @@ def test_the_test_suite_table_shows_each_target_against_its_limit():
 def test_every_table_names_its_cpu():
     """Each region says which CPU its figures came from."""
     results = results_store.load_results()
-    for name, render in readme_tables.RENDERERS.items():
-        text = render(results)
-        assert "CPU" in text or readme_tables.NOT_RECORDED in text, name
-        assert "Intel" in text or "AMD" in text or readme_tables.NOT_RECORDED in text, name
+    assert len(readme_tables.regions()) == 20
+    for name in readme_tables.regions():
+        text = readme_tables.render_region(name, results)
+        assert "CPU" in text or NOT_RECORDED in text, name
+        assert "Intel" in text or "AMD" in text or NOT_RECORDED in text, name
 
 
 def test_a_ratio_never_mixes_machines():
-    """Figures from two CPUs (or an unrecorded one) are not put into one ratio."""
+    """Figures from two hosts (CPU model and platform string), or an unrecorded one, are not put into
+    one ratio: machines sold under one CPU name ran 1.6x apart."""
     results = results_store.load_results()
     results["scale-n6000"] = _remeasured(results["scale-n6000"], "Other CPU")
-    with pytest.raises(ValueError, match="scale-n6000 ran on Other CPU"):
-        readme_tables.scale(results)
+    with pytest.raises(ValueError, match=r"scale\.md\.j2:\d+: scale-n6000 ran on Other CPU"):
+        readme_tables.render_region("scale", results)
     results = results_store.load_results()
-    assert "adds about" not in _flat(readme_tables.report(results))  # the sky's speed is backfilled: no estimate
-    results["synth-n2000-seed0"] = _remeasured(results["synth-n2000-seed0"],
-                                               results["report-default"]["machine"]["cpu_model"])
-    assert "Generating the sky first adds about" in _flat(readme_tables.report(results))
+    assert "adds about" not in _flat(readme_tables.render_region("report", results))  # backfilled sky speed
+    machine = results["report-default"]["machine"]
+    results["synth-n2000-seed0"] = _remeasured(results["synth-n2000-seed0"], machine["cpu_model"], "another kernel")
+    assert "adds about" not in _flat(readme_tables.render_region("report", results))  # same CPU name, other host
+    results["synth-n2000-seed0"] = _remeasured(results["synth-n2000-seed0"], machine["cpu_model"], machine["platform"])
+    assert "Generating the sky first adds about" in _flat(readme_tables.render_region("report", results))
 
 
 def test_the_curve_claims_only_what_its_points_measure():
     """A curve whose larger points trained fewer epochs is not extrapolated to the method's asymptote,
     and an asymmetric interval is printed as an interval, never as +-."""
     results = results_store.load_results()
-    text = _flat(readme_tables.learning_curve(results))
+    text = _flat(readme_tables.render_region("learning-curve", results))
     assert "expected to reach" not in text and "not the method's asymptote" in text
     assert "0.0891-0.1094" in text and "0.1030 ±" not in text
-    record = json.loads(json.dumps(results[readme_tables.CURVE_FILE]))
+    record = json.loads(json.dumps(dict(results["curve-learning_curve"])))
     for row in record["figures"]["sizes"]:
         row["epochs"] = "440"
-    results[readme_tables.CURVE_FILE] = record
-    text = _flat(readme_tables.learning_curve(results))
+    results["curve-learning_curve"] = record
+    text = _flat(readme_tables.render_region("learning-curve", results))
     assert "**Extrapolated:**" in text and "not the method's asymptote" not in text
 
 
-def test_regions_must_match_the_renderers():
+def test_regions_must_match_the_templates():
     results = results_store.load_results()
     texts = _pages()
     page = next(name for name, text in texts.items() if "<!-- results:train -->" in text)
-    with pytest.raises(ValueError, match="no renderer"):
+    with pytest.raises(ValueError, match="has no template docs/templates/nonsense.md.j2"):
         readme_tables.render_pages({**texts, "README.md": texts["README.md"]
                                     + "\n<!-- results:nonsense -->\n<!-- /results:nonsense -->\n"}, results)
     without = re.sub(r"<!-- results:train -->.*?<!-- /results:train -->", "", texts[page], flags=re.S)
@@ -319,8 +329,31 @@ def test_regions_must_match_the_renderers():
     with pytest.raises(ValueError, match="results:train is also in"):
         readme_tables.render_pages({**texts, "docs/extra.md": twice}, results)
     del results["train-quick"]
-    with pytest.raises(LookupError, match="train-quick.json"):
+    missing = r"^docs/templates/train\.md\.j2:\d+: not measured yet: `train-quick\.json`"
+    with pytest.raises(ValueError, match=missing) as caught:
         readme_tables.render_pages(texts, results)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_broken_template_is_one_line_naming_its_file_and_line(tmp_path):
+    """A misspelt key path in a region's template fails the render with the template's file and line."""
+    import shutil
+
+    templates = tmp_path / "templates"
+    shutil.copytree(readme_tables.TEMPLATES, templates)
+    text = (templates / "class.md.j2").read_text()
+    (templates / "class.md.j2").write_text(text.replace('r("class-30x665")', 'r("class-30x665", "figures.runz")'))
+    line = 1 + text.split('r("class-30x665")')[0].count("\n")
+    with pytest.raises(ValueError, match=rf"class\.md\.j2:{line}: class-30x665\.json: no figures\.runz") as caught:
+        readme_tables.render_pages(_pages(), results_store.load_results(), templates)
+    assert "\n" not in str(caught.value)
+
+
+def test_readme_tables_holds_no_content():
+    """Issue 30: the regions' wording, row files and labels live in docs/templates/, not in Python."""
+    source = (BENCHMARKS / "readme_tables.py").read_text()
+    assert len(source.splitlines()) <= 250
+    assert not re.search(r"\"(quality|baselines|curve|scale|synth)-", source)
 
 
 def test_check_mode_exits_1_on_a_stale_page(tmp_path, capsys):
@@ -455,6 +488,7 @@ def test_bench_curve_stores_the_curve_its_fit_and_its_check(smoke_curve_report, 
     f = record["figures"]
     assert [p["n_train"] for p in f["points"]] == [20, 40, 84] and f["headline"]["n_train"] == 84
     assert f["extrapolation"]["target"] == 61_578 and f["extrapolation"]["low"] <= f["extrapolation"]["high"]
+    assert f["without_smallest"] == []  # 3 sizes: none can be left out and still fit a 3-parameter law
     assert [c["n_train"] for c in f["validation"]["check"]["checked"]] == [84]
     assert "**Extrapolated:**" in f["conclusion"] and (tmp_path / "fig.png").stat().st_size > 1000
     assert record["setup"]["curve"]["sizes"] == "20,40,all" and record["setup"]["validation"]["fit_up_to"] == 30

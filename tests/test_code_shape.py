@@ -16,11 +16,7 @@ MAX_LINES = 80
 
 ALLOWED: dict[str, str] = {
     # "module:function": why it may be longer. Only flat tables belong here (a long literal that reads as
-    # a list, not as steps), each with its reason. Stale entries fail the test below.
-    #
-    # Not a table: report/try_it.py's load_content is being rewritten as templates (issue 30, item 2) in
-    # another branch; delete this entry when that lands (the stale-entry test then says so).
-    "galaxy_lib.report.try_it:load_content": "rewritten by the templates of issue 30 item 2",
+    # a list, not as steps), each with its reason. Stale entries fail the test below. Empty: none is needed.
 }
 
 

@@ -340,7 +340,7 @@ def test_a_comparison_file_names_the_runs(root, capsys):
     path.write_text("name: ab\nruns:\n  - runs/a\n  - runs/b\n")
     assert read_compare_file(path) == (["runs/a", "runs/b"], "ab")
     for text, message in [("runs: runs/a\n", "`runs` must be a list of run folders"),
-                          ("runs: [runs/a, runs/b]\ncolour: red\n", "unknown key(s) in comparison file"),
+                          ("runs: [runs/a, runs/b]\ncolour: red\n", "unknown comparison key(s) in "),
                           ("name: [x]\nruns: [runs/a, runs/b]\n", "`name` must be text")]:
         path.write_text(text)
         with pytest.raises(ConfigError) as caught:
@@ -357,7 +357,7 @@ def test_report_json_and_header_of_a_comparison(root):
     import datetime as dt
 
     from galaxy_lib.report.compare import KIND, compare_summary
-    from galaxy_lib.report.html import _header_markdown
+    from galaxy_lib.report.html import header_markdown
 
     fake_run(root / "runs" / "a", test=(1, 2, 3, 4), test_rmse=0.12)
     fake_run(root / "runs" / "b", test=(1, 2, 7, 8), test_rmse=0.10, crop=96)
@@ -374,7 +374,7 @@ def test_report_json_and_header_of_a_comparison(root):
     assert summary["config_differences"] == ["crop"] and summary["total_seconds"] == 4.2
     assert comparison.config_summary() == "1 configuration key differs: crop."
     json.dumps(summary)  # report.json is JSON
-    header = _header_markdown(summary)
+    header = header_markdown(summary)
     assert header.startswith("# Galaxy Zoo comparison: compare-ab")
     assert "| `a` | `runs/a`: held-out test RMSE **0.1200** |" in header
     assert "> **⚠ Not directly comparable:**" in header and "`05_compare.ipynb` (4 s)" in header

@@ -167,21 +167,28 @@ def test_old_and_new_precision_keys_together_and_the_old_key_typed_today(tmp_pat
 
 
 def test_every_parameters_file_loads(repo_root):
+    """Each file of parameters/ is read once by the one reader, which finds its kind; its kind's
+    loader then accepts it (a comparison's file names runs)."""
     from galaxy_lib.model.ensemble import load_parameters  # a configuration, or an ensemble of them
-    from galaxy_lib.report.compare import read_compare_file  # a comparison's file names runs
-    from galaxy_lib.studies.curve_file import is_curve_file, load_curve_file  # a learning curve's file
+    from galaxy_lib.parameters_file import COMPARE, CURVE, read
+    from galaxy_lib.report.compare import read_compare_file
+    from galaxy_lib.studies.curve_file import load_curve_file
 
     files = sorted((repo_root / "parameters").glob("*.yaml"))
     assert len(files) >= 5
+    kinds = set()
     for path in files:
-        if path.name.startswith("compare"):
-            assert len(read_compare_file(path)[0]) >= 2
+        file = read(path)
+        kinds.add(file.kind)
+        if file.kind == COMPARE:
+            assert len(read_compare_file(file)[0]) >= 2
         else:
-            load_curve_file(path) if is_curve_file(path) else load_parameters(path)
+            load_curve_file(file) if file.kind == CURVE else load_parameters(file)
+    assert kinds == {"configuration", "ensemble", "curve", "compare"}
 
 
 def test_display_path_is_project_relative_inside_the_project(tmp_path, monkeypatch):
-    from galaxy_lib.config import display_path
+    from galaxy_lib.paths import display_path
 
     root = tmp_path / "project"
     (root / "runs").mkdir(parents=True)

@@ -32,7 +32,9 @@ def project(tmp_path, monkeypatch) -> Path:
 
 def _synth_result(folder: Path, synthetic_gain: float, real_gain: float) -> Path:
     folder.mkdir(exist_ok=True)
-    record = {"figures": {"learnability": {"ridge_gain": synthetic_gain}, "real_ridge": {"ridge_gain": real_gain}}}
+    record = {"schema": 1, "name": context.SYNTH_RESULT, "benchmark": "bench_synth", "command": "python x",
+              "date": "2026-12-01", "machine": {}, "setup": {}, "provenance": "measured by the command above",
+              "figures": {"learnability": {"ridge_gain": synthetic_gain}, "real_ridge": {"ridge_gain": real_gain}}}
     (folder / f"{context.SYNTH_RESULT}.json").write_text(json.dumps(record))
     return folder
 
@@ -58,6 +60,16 @@ def test_a_missing_comparison_or_floor_is_said_not_invented(project):
     note = context.data_note(Config(data="data/none", synthetic=True), results=project / "nowhere")
     assert "which is not available here" in note and "not measured for this folder yet" in note
     assert not re.search(r"\d\.\d{4}|\d%", note)  # no figure at all
+
+
+def test_a_malformed_comparison_is_an_error_not_a_missing_one(project):
+    """Missing is a state of the checkout; a broken result file is a mistake in the project (issue 30)."""
+    from galaxy_lib.results import ResultError
+
+    results = _synth_result(project / "results", 0.25, 0.05)
+    (results / f"{context.SYNTH_RESULT}.json").write_text("{not json")
+    with pytest.raises(ResultError, match=f"{context.SYNTH_RESULT}.json: not valid JSON"):
+        context.data_note(Config(data="data/sky", synthetic=True), results=results)
 
 
 def test_real_data_is_named_real_and_a_generated_folder_is_synthetic_whatever_the_flag_says(project):

@@ -224,6 +224,18 @@ def test_the_compute_curve_verdict_follows_the_last_quarters_gain(tmp_path):
     assert "ended at its epoch count (reached 10 epochs)" in compute.summary()
 
 
+def test_a_fall_that_holds_a_learning_rate_step_is_not_read_as_more_time(tmp_path):
+    """With the step decay, the rate's last step (at 92% of its clock) lies inside the last quarter: the
+    fall there measures the step as much as the time, so the verdict does not claim more time helps."""
+    falling = [fake_point(tmp_path, 20, 0, [0.2, 0.15, 0.13, 0.12, 0.11, 0.10, 0.09, 0.08, 0.075, 0.07])]
+    config = load_config(Path(__file__).resolve().parents[1] / "parameters" / "smoke.yaml", {"lr_schedule": "step"})
+    config.save(RunFolder(tmp_path / falling[0]["run"]).config_file)
+    compute = curve_analysis.compute_curve(tmp_path, curve.curve_frame(falling))
+    assert compute.schedule == "step" and compute.more_time_helps()  # the raw comparison is unchanged
+    assert "would still help" not in compute.summary()
+    assert "holds the step decay's last learning-rate step" in compute.summary()
+
+
 def test_the_plateau_is_the_first_epoch_within_the_seed_spread_of_the_end(tmp_path):
     rows = [
         fake_point(tmp_path, 40, 0, [0.2, 0.13, 0.12, 0.11, 0.105, 0.104, 0.1039, 0.1038, 0.1037, 0.1036]),
@@ -393,7 +405,7 @@ def test_the_conclusion_carries_the_check_and_the_compute_curve(tmp_path):
 
 def test_a_curve_folder_gives_the_report_its_headline_and_the_index_its_line(params, tmp_path):
     from galaxy_lib.report.index import render_index
-    from galaxy_lib.report.summary import _curve_metrics
+    from galaxy_lib.report.summary import curve_metrics
 
     curves: CurveConfig = load_curve_file(params(GOOD + "minutes: 5\n"))
     folder = curves.curve.folder
@@ -401,13 +413,13 @@ def test_a_curve_folder_gives_the_report_its_headline_and_the_index_its_line(par
     frame = measured_curve([150, 300, 600])
     curve.write_outputs(folder, frame)
     result = curve.write_extrapolation(folder, frame, n_boot=50)
-    metrics = _curve_metrics(curves, folder)
+    metrics = curve_metrics(curves, folder)
     top = curve_analysis.headline(frame)
     assert metrics["test_rmse"] == pytest.approx(top["test_rmse"]) and metrics["baselines"] == {"training mean": 0.16}
     info = metrics["curve"]
     assert info["sizes"] == [150, 300, 600] and info["seeds"] == 2 and info["minutes_per_point"] == 5
     assert info["extrapolation"]["prediction"] == pytest.approx(result.prediction)
-    assert _curve_metrics(curves, tmp_path / "nowhere") == {}  # no curve yet: no figures, not a crash
+    assert curve_metrics(curves, tmp_path / "nowhere") == {}  # no curve yet: no figures, not a crash
 
     entry = {"name": "c", "date": "2026-01-01T00:00:00", "data": "data/sky", "config_file": "parameters/curve.yaml",
              "metrics": metrics, "total_seconds": 60, "curve": info}

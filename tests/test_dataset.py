@@ -217,15 +217,15 @@ def test_numeric_fast_path_reads_what_the_checked_path_reads(kaggle_folder, monk
     _write_csv(kaggle_folder, df)
     _, fast_ids, fast_labels = dataset.read_labels(kaggle_folder)
     checked = []
-    real = dataset._read_checked
-    monkeypatch.setattr(dataset, "_read_checked", lambda *a: checked.append(1) or real(*a))
-    monkeypatch.setattr(dataset, "_read_numeric", lambda *a: None)
+    real = dataset.read_checked
+    monkeypatch.setattr(dataset, "read_checked", lambda *a: checked.append(1) or real(*a))
+    monkeypatch.setattr(dataset, "read_numeric", lambda *a: None)
     _, ids, labels = dataset.read_labels(kaggle_folder)
     assert checked and np.array_equal(ids, fast_ids) and np.array_equal(labels, fast_labels)
     monkeypatch.undo()
     df.loc[3, "Class2.1"] = "abc"
     _write_csv(kaggle_folder, df)
-    assert dataset._read_numeric((kaggle_folder / CSV).read_bytes(), list(df.columns)) is None
+    assert dataset.read_numeric((kaggle_folder / CSV).read_bytes(), list(df.columns)) is None
 
 
 def test_bad_galaxy_id(kaggle_folder):

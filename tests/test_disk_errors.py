@@ -18,10 +18,11 @@ import pandas as pd
 import pytest
 
 from galaxy_lib import cli, report
-from galaxy_lib.config import Config, atomic_path, atomic_write_text
+from galaxy_lib.config import Config
 from galaxy_lib.data import split as split_module
-from galaxy_lib.errors import DiskError, GalaxyLibError, disk_error
+from galaxy_lib.errors import DiskError, GalaxyLibError
 from galaxy_lib.model.runs import RunFolder
+from galaxy_lib.paths import atomic_path, atomic_write_text, disk_error
 from galaxy_lib.report import build
 from galaxy_lib.synth import sky
 

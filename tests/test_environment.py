@@ -59,9 +59,9 @@ def test_record_names_the_gpus_nvidia_smi_lists_without_tensorflow(smi):
     assert record["gpu"] == "NVIDIA H100 80GB HBM3, NVIDIA H100 80GB HBM3 (nvidia-smi)"
     assert smi.calls == [["/usr/bin/nvidia-smi", "--query-gpu=name", "--format=csv,noheader"]]
     assert "tensorflow" not in record  # asking nvidia-smi does not need TensorFlow
-    from galaxy_lib.report.index import _device
+    from galaxy_lib.report.index import device_text
 
-    assert _device({"environment": record, "kernel": "galaxy-gpu"}).startswith("NVIDIA H100 80GB HBM3, ")
+    assert device_text(record).startswith("NVIDIA H100 80GB HBM3, ")
 
 
 def test_record_says_none_without_a_gpu(monkeypatch):

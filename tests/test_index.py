@@ -230,3 +230,13 @@ def test_the_index_names_the_baseline_as_evaluation_writes_it():
     train = np.random.default_rng(0).random((5, 37))
     predictions = baselines.baseline_predictions(train, 3)
     assert np.allclose(predictions[TRAINING_MEAN], train.mean(axis=0))
+
+
+def test_the_kaggle_anchors_are_read_from_their_one_home(monkeypatch):
+    """The index names the leaderboard scores of evaluation.baselines.KAGGLE_ANCHORS, not copies."""
+    from galaxy_lib.evaluation import baselines
+    from galaxy_lib.report.index import anchors_text
+
+    assert anchors_text() == "winner 0.07492, central-pixel benchmark 0.16194, all-zeros 0.27160"
+    monkeypatch.setitem(baselines.KAGGLE_ANCHORS, "Kaggle winner (private LB)", 0.07)
+    assert "Kaggle anchors (test RMSE): winner 0.07000, central-pixel" in render_index([], [])

@@ -179,7 +179,7 @@ def _refuse_writes_under(monkeypatch, folder: Path, exc: OSError) -> None:
                                  DiskError("cannot write x: the disk is full")])
 def test_unwritable_home_falls_back_to_the_environment(jupyter_dirs, monkeypatch, exc):
     if isinstance(exc, DiskError):
-        exc.errno = errno.ENOSPC  # what galaxy_lib.config.atomic_path raises for a full disk
+        exc.errno = errno.ENOSPC  # what galaxy_lib.paths.atomic_path raises for a full disk
     _refuse_writes_under(monkeypatch, jupyter_dirs / "data", exc)
     registration = lab.register_kernel()
     assert registration.path == jupyter_dirs / "env" / "kernels" / lab.KERNEL_NAME

@@ -109,11 +109,11 @@ def test_a_lock_file_left_behind_does_not_block(tmp_path, content):
     if content == "dead pid":  # a process that has ended (and been reaped)
         done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                               text=True, check=True)
-        lock.write_text(json.dumps({**locks._record("training"), "pid": int(done.stdout)}))
+        lock.write_text(json.dumps({**locks.holder_record("training"), "pid": int(done.stdout)}))
     elif content == "own pid":  # an earlier process with this one's id (containers) left it
-        lock.write_text(json.dumps(locks._record("training")))
+        lock.write_text(json.dumps(locks.holder_record("training")))
     elif content == "another host":
-        lock.write_text(json.dumps({**locks._record("training"), "host": "elsewhere.example"}))
+        lock.write_text(json.dumps({**locks.holder_record("training"), "host": "elsewhere.example"}))
     else:
         lock.write_text("{not json")
     with run_lock(folder, "training"):
@@ -140,18 +140,21 @@ def test_threads_of_one_process_take_a_free_lock_one_at_a_time(tmp_path, monkeyp
     import threading
 
     folder = tmp_path / "run"
-    real, inside, overlap = locks._acquire, [0], []
+    lock = lock_file(folder)
+    real, inside, overlap = os.open, [0], []
 
-    def slow_acquire(*args):
+    def slow_open(path, flags, *args, **kwargs):
+        if Path(path) != lock or not flags & os.O_CREAT:  # only taking the lock counts
+            return real(path, flags, *args, **kwargs)
         inside[0] += 1
         overlap.append(inside[0])
         time.sleep(0.05)  # widen the window in which a second thread could slip in
         try:
-            return real(*args)
+            return real(path, flags, *args, **kwargs)
         finally:
             inside[0] -= 1
 
-    monkeypatch.setattr(locks, "_acquire", slow_acquire)
+    monkeypatch.setattr(locks.os, "open", slow_open)
 
     def take():
         with run_lock(folder, "training"):
@@ -163,7 +166,9 @@ def test_threads_of_one_process_take_a_free_lock_one_at_a_time(tmp_path, monkeyp
     for thread in threads:
         thread.join(timeout=10)
     assert overlap and max(overlap) == 1
-    assert not lock_file(folder).exists() and locks._held == {}
+    assert not lock.exists()
+    with run_lock(folder, "training"):  # every thread's hold was counted down: this one takes it afresh
+        assert lock.exists() and locks.holder(folder)["what"] == "training"
 
 
 def test_a_child_process_inherits_its_parents_lock(tmp_path):
@@ -244,7 +249,7 @@ def report_project(tmp_path, monkeypatch) -> Path:
     parameters = nbformat.v4.new_code_cell('config_file = ""\noverrides = {}\nrun_dir = ""')
     parameters.metadata["tags"] = ["parameters"]
     nb.cells += [parameters, nbformat.v4.new_code_cell(
-        "from galaxy_lib.config import resolve_path\nfrom galaxy_lib.locks import run_lock\n"
+        "from galaxy_lib.locks import run_lock\nfrom galaxy_lib.paths import resolve_path\n"
         "with run_lock(resolve_path(run_dir), 'training'):\n    print('trained-in-the-locked-folder')")]
     nbformat.write(nb, tmp_path / "notebooks" / "01_train.ipynb")
     monkeypatch.setenv("GALAXY_LIB_ROOT", str(tmp_path))

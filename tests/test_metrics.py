@@ -147,7 +147,7 @@ def test_weighted_auc_matches_sklearn_with_sample_weights_and_ties():
     order = np.argsort(scores, kind="stable")
     sorted_scores = scores[order]
     starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
-    got = metrics._weighted_auc(order, starts, positive, weights)
+    got = metrics.weighted_auc(order, starts, positive, weights)
     for row, w in zip(got, weights, strict=True):
         assert row == pytest.approx(roc_auc_score(positive, scores, sample_weight=w))
 
@@ -162,7 +162,7 @@ def test_bootstrap_interval_matches_a_plain_loop():
     gen = np.random.default_rng(3)
     aucs = []
     for start in range(0, 50, 7):
-        counts = metrics._bootstrap_counts(gen, min(7, 50 - start), 120)
+        counts = metrics.bootstrap_counts(gen, min(7, 50 - start), 120)
         for c in counts:
             aucs.append([roc_auc_score(positive[:, j], scores[:, j], sample_weight=c) for j in range(2)])
     expected = np.percentile(np.array(aucs), [2.5, 97.5], axis=0).T

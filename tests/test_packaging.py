@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 USER_PACKAGES = [
-    "tensorflow", "jupyterlab", "papermill", "nbconvert", "pandas", "opencv-python-headless", "scikit-learn", "seaborn",
+    "tensorflow", "jupyterlab", "papermill", "nbconvert", "jinja2", "pandas", "opencv-python-headless", "scikit-learn",
+    "seaborn",
 ]
 
 

@@ -244,7 +244,7 @@ def test_crop_cache_reader_closes_its_file(kaggle_folder, tmp_path):
     assert sum(len(x) for x, _ in ds) == 12
     path = next(cache.glob("*.u8")).resolve()
     assert _open_descriptors_on(path) == 0  # while the dataset is still alive
-    with pipeline._CacheReader(path, 32) as reader:
+    with pipeline.CacheReader(path, 32) as reader:
         assert _open_descriptors_on(path) == 1
         assert reader(np.array([11, 0])).shape == (2, 32, 32, 3)
     assert _open_descriptors_on(path) == 0
@@ -255,7 +255,7 @@ def test_crop_cache_reader_closes_its_file(kaggle_folder, tmp_path):
 
 @pytest.mark.slow
 def test_reading_a_crop_cache_then_exiting_is_quiet(kaggle_folder, tmp_path, repo_root):
-    """No "Exception ignored in _CacheReader.__del__" (or any other) at interpreter exit."""
+    """No "Exception ignored in CacheReader.__del__" (or any other) at interpreter exit."""
     script = (
         "import sys\n"
         "from galaxy_lib.data import dataset, pipeline\n"

@@ -19,8 +19,9 @@ import nbformat
 import pytest
 
 from galaxy_lib import cli, report
-from galaxy_lib.config import Config, load_config, resolve_path
+from galaxy_lib.config import Config, load_config
 from galaxy_lib.errors import DataError
+from galaxy_lib.paths import resolve_path
 from galaxy_lib.report.exercises import (
     ANSWER_PLACEHOLDER,
     ANSWER_TAG,
@@ -34,7 +35,7 @@ PARAMETERS = (
     'config_file: str = ""  # parameters file\noverrides: dict = {}  # changed keys\nrun_dir: str = ""  # run folder'
 )
 SETUP = (  # paths arrive relative to the project root, as in the real notebooks
-    "import json\nfrom galaxy_lib.config import load_config, resolve_path\n"
+    "import json\nfrom galaxy_lib.config import load_config\nfrom galaxy_lib.paths import resolve_path\n"
     "config = load_config(resolve_path(config_file) if config_file else None, overrides)\n"
     "run_path = resolve_path(run_dir)"
 )
@@ -299,16 +300,17 @@ def test_html_has_no_tensorflow_noise_but_keeps_warnings(tmp_path, monkeypatch):
 
 
 def test_one_json_reader_tolerates_missing_and_malformed_records(tmp_path):
-    from galaxy_lib.report import index, summary
+    """Records other processes write (summaries, metrics, lock files, checkpoints) are read by one
+    function that never raises: a missing, half-written or wrong-shaped file is ``{}``."""
+    from galaxy_lib.paths import read_json_object
 
-    assert index.read_json_object is summary.read_json_object  # the index and the summary share it
     (tmp_path / "list.json").write_text("[1, 2]")
     (tmp_path / "bad.json").write_text("{not json")
+    (tmp_path / "latin1.json").write_bytes(b'{"a": "\xe9"}')
     (tmp_path / "good.json").write_text('{"a": 1}')
-    assert summary.read_json_object(tmp_path / "missing.json") == {}
-    assert summary.read_json_object(tmp_path / "list.json") == {}
-    assert summary.read_json_object(tmp_path / "bad.json") == {}
-    assert summary.read_json_object(tmp_path / "good.json") == {"a": 1}
+    for name in ("missing", "list", "bad", "latin1"):
+        assert read_json_object(tmp_path / f"{name}.json") == {}, name
+    assert read_json_object(str(tmp_path / "good.json")) == {"a": 1}
 
 
 class _Loads(HTMLParser):
@@ -386,9 +388,9 @@ def test_pages_are_self_contained_and_end_with_the_students_answers(tmp_path, mo
 def test_a_formula_that_cannot_be_converted_stays_as_text(tmp_path, monkeypatch):
     from galaxy_lib.report import html
 
-    assert html._mathml("x^2", "inline").startswith("<math")
+    assert html.mathml("x^2", "inline").startswith("<math")
     monkeypatch.setattr("latex2mathml.converter.convert", lambda *a, **k: (_ for _ in ()).throw(ValueError("bad")))
-    assert html._mathml("\\frac{", "inline") is None
+    assert html.mathml("\\frac{", "inline") is None
     exporter = html.offline_exporter()
     body, _ = exporter.from_notebook_node(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("$x^2$")]))
     assert "$x^2$" in body and "<math" not in body

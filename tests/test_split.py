@@ -212,17 +212,19 @@ def test_the_repository_parameters_files_split_as_before(repo_root, tmp_path):
     file and a learning curve by their configuration, an ensemble by its first member's (which made
     the shared split), all on a stand-in data set with the file's fractions, pool and ``max_images``."""
     from galaxy_lib.model.ensemble import EnsembleConfig, load_parameters
-    from galaxy_lib.studies.curve_file import is_curve_file, load_curve_file
+    from galaxy_lib.parameters_file import COMPARE, CURVE, read
+    from galaxy_lib.studies.curve_file import load_curve_file
 
     checked = 0
     for path in sorted((repo_root / "parameters").glob("*.yaml")):
-        if path.name.startswith("compare"):
+        file = read(path)
+        if file.kind == COMPARE:
             continue  # names finished runs: no split of its own
-        if is_curve_file(path):
-            loaded = load_curve_file(path)
+        if file.kind == CURVE:
+            loaded = load_curve_file(file)
             configs = [loaded.curve.config] + ([loaded.validation.config] if loaded.validation else [])
         else:
-            loaded = load_parameters(path)
+            loaded = load_parameters(file)
             configs = [loaded.first] if isinstance(loaded, EnsembleConfig) else [loaded]
         for config in configs:
             root = tmp_path / f"{path.stem}-{checked}"

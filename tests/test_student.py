@@ -7,7 +7,7 @@ import pytest
 from galaxy_lib.config import STUDENT_ENV, Config, load_config, student_seed
 from galaxy_lib.errors import ConfigError
 from galaxy_lib.model.runs import RunFolder
-from galaxy_lib.report.html import _header_markdown
+from galaxy_lib.report.html import header_markdown
 from galaxy_lib.report.index import render_index
 
 
@@ -61,10 +61,10 @@ def _summary(**extra) -> dict:
 
 
 def test_the_report_header_and_the_index_name_the_student_escaped():
-    header = _header_markdown(_summary(student="<b>Ada|</b>", model_seed=7))
+    header = header_markdown(_summary(student="<b>Ada|</b>", model_seed=7))
     row = next(line for line in header.splitlines() if line.startswith("| Student"))
     assert "&lt;b&gt;Ada&#124;&lt;/b&gt;" in row and "model seed 7" in row
     assert row.count("|") == 3  # the name cannot open another cell
-    assert "Student" not in _header_markdown(_summary())
+    assert "Student" not in header_markdown(_summary())
     page = render_index([_summary(student="<i>Ada</i>")], [])
     assert "student: &lt;i&gt;Ada&lt;/i&gt;" in page and "<i>Ada" not in page

@@ -108,7 +108,7 @@ def test_an_interrupted_generation_resumes_to_the_same_bytes(both, tmp_path, mon
 
 def test_a_full_disk_keeps_the_partial_set_to_resume(both, tmp_path, monkeypatch):
     out = tmp_path / "sky"
-    real, saves = zipped._save, {"n": 0}
+    real, saves = zipped.save_progress, {"n": 0}
 
     def full_on_third(staging, state):
         saves["n"] += 1
@@ -116,11 +116,11 @@ def test_a_full_disk_keeps_the_partial_set_to_resume(both, tmp_path, monkeypatch
             raise OSError(errno.ENOSPC, "No space left on device")
         real(staging, state)
 
-    monkeypatch.setattr(zipped, "_save", full_on_third)
+    monkeypatch.setattr(zipped, "save_progress", full_on_third)
     with pytest.raises(DiskError, match=r"cannot write .*sky: the disk is full"):
         sky.generate(out, n=N, seed=SEED, n_test=N_TEST, progress=False, zip=True, chunk=CHUNK)
     assert not out.exists() and zipped.staging_folder(out).is_dir()
-    monkeypatch.setattr(zipped, "_save", real)
+    monkeypatch.setattr(zipped, "save_progress", real)
     _same_files(sky.generate(out, n=N, seed=SEED, n_test=N_TEST, progress=False, zip=True, chunk=CHUNK), both[1])
 
 

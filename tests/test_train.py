@@ -174,11 +174,11 @@ def test_stop_rules():
     config = Config(epochs=10, early_stopping_patience=2, time_limit_minutes=1)
     state = runs.ResumeState(epoch=3, epochs_without_improvement=1, elapsed_seconds=30.0, monitor="val_rmse")
     history = pd.DataFrame({"seconds": [20.0, 10.0, 10.0]})
-    assert train._stop_reason(config, state, history) is None
-    assert "early stopping" in train._stop_reason(config, replace(state, epochs_without_improvement=2), history)
-    assert "time limit" in train._stop_reason(config, replace(state, elapsed_seconds=51.0), history)
-    assert "reached 10 epochs" in train._stop_reason(config, replace(state, epoch=10), history)
-    assert train._stop_reason(config.replace(early_stopping_patience=0, time_limit_minutes=0),
+    assert train.stop_reason(config, state, history) is None
+    assert "early stopping" in train.stop_reason(config, replace(state, epochs_without_improvement=2), history)
+    assert "time limit" in train.stop_reason(config, replace(state, elapsed_seconds=51.0), history)
+    assert "reached 10 epochs" in train.stop_reason(config, replace(state, epoch=10), history)
+    assert train.stop_reason(config.replace(early_stopping_patience=0, time_limit_minutes=0),
                               replace(state, epochs_without_improvement=9, elapsed_seconds=1e6), history) is None
 
 
@@ -406,6 +406,6 @@ def test_a_bfloat16_model_predicts_float32_without_the_policy(tmp_path):
     loaded = train.keras.models.load_model(tmp_path / "bf16.keras", compile=False)
     assert loaded.get_layer("conv1").compute_dtype == "bfloat16" and loaded.input.dtype == "float32"
     images = np.random.default_rng(0).uniform(size=(3, 32, 32, 3)).astype("float32")
-    out = predict._predict_function(loaded, (0, 1))(images).numpy()
+    out = predict.predict_function(loaded, (0, 1))(images).numpy()
     assert out.dtype == np.float32 and out.shape == (3, 37) and np.isfinite(out).all()
     assert tree.tree_violations(out, tolerance=1e-5).empty

@@ -42,11 +42,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from galaxy_lib import tree
-from galaxy_lib.config import atomic_write_text, display_path, load_config
+from galaxy_lib.config import load_config
 from galaxy_lib.data import dataset, sample
-from galaxy_lib.errors import ConfigError, DataError, writing
+from galaxy_lib.errors import ConfigError, DataError
 from galaxy_lib.kaggle import LABELS_FILE, TRAINING_IMAGES
-from galaxy_lib.paths import project_root, resolve_path
+from galaxy_lib.paths import atomic_write_json, display_path, project_root, resolve_path, writing
 
 if TYPE_CHECKING:
     from galaxy_lib.config import Config
@@ -189,7 +189,7 @@ def _info(kind: str, n: int, seed: int, students_data: str, students_galaxies: i
 def _finish_key(staging: Path, info: dict[str, Any], students: np.ndarray, students_data: str) -> ClassKey:
     """Write ``key.json`` into the staged key, read the key back and check that none of its galaxies is
     one the students get (``students``: their GalaxyIDs)."""
-    atomic_write_text(staging / KEY_FILE, json.dumps(info, indent=2) + "\n")
+    atomic_write_json(staging / KEY_FILE, info)
     key = read_key(staging)
     if len(shared := np.intersect1d(key.ids, students)):
         raise DataError(f"{len(shared):,} of the key's galaxies are in the students' data {students_data} "

@@ -34,8 +34,8 @@ import pandas as pd
 
 from galaxy_lib.classroom.rows import FLAG_KINDS, ClassRow, Flag
 from galaxy_lib.classroom.submissions import safe_name  # the one rule for a student's folder in --out
-from galaxy_lib.config import atomic_path, atomic_write_text
 from galaxy_lib.errors import DataError
+from galaxy_lib.paths import atomic_path, atomic_write_text
 from galaxy_lib.report.index import SORT_SCRIPT, STYLE, is_number, number_text, td_cell, thead_row
 
 INDEX_FILE = "index.html"

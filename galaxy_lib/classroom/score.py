@@ -20,7 +20,6 @@ goes under ``--out``.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
@@ -39,14 +38,16 @@ from galaxy_lib.classroom import page
 from galaxy_lib.classroom.key import ClassKey, read_key
 from galaxy_lib.classroom.rows import ClassRow, Flag
 from galaxy_lib.classroom.submissions import RunEntry, Submission, find_submissions
-from galaxy_lib.config import Config, atomic_path, atomic_write_text, display_path, load_config, read_yaml_mapping
+from galaxy_lib.config import Config, load_config
 from galaxy_lib.errors import ConfigError, GalaxyLibError
 from galaxy_lib.evaluation import metrics
 from galaxy_lib.kaggle import TRAINING_IMAGES
 from galaxy_lib.locks import run_lock
 from galaxy_lib.model.runs import EVALUATION_KEYS, PLACE_KEYS, RUNTIME_KEYS, RunFolder
+from galaxy_lib.parameters_file import BASE_KEY, read_mapping
+from galaxy_lib.paths import atomic_path, atomic_write_json, display_path, read_json_object
 from galaxy_lib.report.index import device_text
-from galaxy_lib.report.summary import FAILURE_FILE, SUMMARY_FILE, read_json_object
+from galaxy_lib.report.summary import FAILURE_FILE, SUMMARY_FILE
 
 VERSION = 2
 """Bumped when scoring changes, so that cached rows from an older scorer are scored again."""
@@ -215,7 +216,7 @@ def _describe(entry: RunEntry, key: ClassKey, assignment: Config | None) -> tupl
     try:
         if folder.config_file.stat().st_size > SMALL_FILE_BYTES:
             raise ConfigError(f"config.yaml is {folder.config_file.stat().st_size:,} bytes")
-        if "base" in read_yaml_mapping(folder.config_file):  # it would name a file to read, anywhere
+        if BASE_KEY in read_mapping(folder.config_file):  # it would name a file to read, anywhere
             raise ConfigError("it names a 'base' file; a run's config.yaml is complete and never names another")
         config = folder.load_config()
     except (GalaxyLibError, OSError) as exc:
@@ -360,10 +361,7 @@ class _Cache:
     def __init__(self, out: Path) -> None:
         self.folder = out / CACHE
         self.index_file = self.folder / "rows.json"
-        loaded = {}
-        with contextlib.suppress(OSError, ValueError):
-            loaded = json.loads(self.index_file.read_text())
-        self.rows: dict[str, dict[str, Any]] = loaded if isinstance(loaded, dict) else {}
+        self.rows: dict[str, dict[str, Any]] = read_json_object(self.index_file)
         self.used: set[str] = set()
 
     def get(self, cache_key: str) -> tuple[ClassRow, np.ndarray | None] | None:
@@ -393,7 +391,7 @@ class _Cache:
         for stale in set(self.rows) - self.used:
             (self.folder / f"{stale}.npy").unlink(missing_ok=True)
         self.folder.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.index_file, json.dumps(kept))
+        atomic_write_json(self.index_file, kept, indent=None)
 
 
 def _cache_key(entry: RunEntry, key: ClassKey, assignment: Config | None) -> str:

@@ -51,11 +51,10 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from galaxy_lib.config import atomic_write_text
-from galaxy_lib.errors import DataError, disk_error, writing
+from galaxy_lib.errors import DataError
 from galaxy_lib.model.ensemble import EnsembleFolder
 from galaxy_lib.model.runs import RunFolder
-from galaxy_lib.paths import replace_folder
+from galaxy_lib.paths import atomic_write_json, disk_error, replace_folder, writing
 from galaxy_lib.report.html import NO_CODE_HTML
 from galaxy_lib.report.summary import FAILURE_FILE, SUMMARY_FILE
 
@@ -575,7 +574,7 @@ def _unpack(path: Path, target: Path, label: str, max_file: int, max_total: int)
             return kept, record["problem"]
         digest = _sha256(handle)
         if usable and record.get("sha256") == digest:  # touched, not changed
-            atomic_write_text(record_file, json.dumps(record | {"mtime_ns": info.st_mtime_ns}, indent=1) + "\n")
+            atomic_write_json(record_file, record | {"mtime_ns": info.st_mtime_ns}, indent=1)
             return kept, record["problem"]
         record_file.unlink(missing_ok=True)  # from here on the old copy is not this zip's
         handle.seek(0)
@@ -586,7 +585,7 @@ def _unpack(path: Path, target: Path, label: str, max_file: int, max_total: int)
         replace_folder(made, target)
     outcome = {"size": info.st_size, "mtime_ns": info.st_mtime_ns, "sha256": digest, "problem": problem,
                "unpacked": made is not None, "zip": label}
-    atomic_write_text(record_file, json.dumps(settings | outcome, indent=1) + "\n")
+    atomic_write_json(record_file, settings | outcome, indent=1)
     return (target if made is not None else None), problem
 
 

@@ -25,7 +25,6 @@ import numpy as np
 import pandas as pd
 
 from galaxy_lib import tree
-from galaxy_lib.config import display_path, project_root, resolve_path
 from galaxy_lib.data.images import (  # re-exported: callers know them as dataset.*
     IMAGE_SIDE,
     TEST_IMAGES,
@@ -43,6 +42,7 @@ from galaxy_lib.data.sample import BUILD_HINT, LOCAL, locate
 from galaxy_lib.errors import BusyError, DataError
 from galaxy_lib.kaggle import LABEL_FILES, LABELS_NAME, has_labels
 from galaxy_lib.locks import holder
+from galaxy_lib.paths import display_path, project_root, resolve_path
 
 _VALUE_SLACK = 1e-6  # vote fractions are rounded; allow this much outside [0, 1]
 
@@ -128,10 +128,10 @@ def _bad_value_error(where: str, frame: pd.DataFrame, numbers: pd.DataFrame, ids
     raise DataError(f"{where} line {_line(row)} (GalaxyID {ids[row]}), column {column}: {what}{more}")
 
 
-def _read_numeric(raw: bytes, names: list[str]) -> tuple[np.ndarray, np.ndarray] | None:
+def read_numeric(raw: bytes, names: list[str]) -> tuple[np.ndarray, np.ndarray] | None:
     """``(ids, float32 labels)`` parsed straight to numbers, or None when anything is off.
 
-    The fast path for a good file: the table of strings that :func:`_read_checked` needs to
+    The fast path for a good file: the table of strings that :func:`read_checked` needs to
     name a bad value costs about 3 KB a galaxy (190 MB for Kaggle's 61,578) against 0.3 KB here,
     and the bytes are parsed as they are (a ``StringIO`` of the decoded text would be 4 bytes a
     character).
@@ -156,7 +156,7 @@ def _read_numeric(raw: bytes, names: list[str]) -> tuple[np.ndarray, np.ndarray]
     return (id_numbers.astype(np.int64), values.astype(np.float32)) if good else None
 
 
-def _read_checked(where: str, text: str, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def read_checked(where: str, text: str, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """``(ids, float32 labels)`` read as text, raising a :class:`DataError` that names the line,
     column and value of the first problem (a ragged row, a non-number, NaN, out of range, a bad id)."""
     try:
@@ -196,9 +196,9 @@ def read_labels(root: str | os.PathLike[str], *, tree_tolerance: float = 0.01) -
     first_line = raw[: raw.find(b"\n")] if b"\n" in raw else raw
     header = next(csv.reader([first_line.decode("utf-8-sig", errors="replace").rstrip("\r")]))
     names = _check_header(where, header)
-    numeric = _read_numeric(raw, names)
+    numeric = read_numeric(raw, names)
     if numeric is None:
-        numeric = _read_checked(where, raw.decode("utf-8-sig", errors="replace"), names)
+        numeric = read_checked(where, raw.decode("utf-8-sig", errors="replace"), names)
     ids, labels = numeric
     labels = np.clip(labels, 0.0, 1.0)
 

@@ -37,10 +37,10 @@ import numpy as np
 from tqdm import tqdm
 
 from galaxy_lib import tree
-from galaxy_lib.config import atomic_path
 from galaxy_lib.data.augment import mixup as mix_pairs
 from galaxy_lib.data.images import IMAGE_SIDE, ImageSource, crop_offset
 from galaxy_lib.errors import DataError
+from galaxy_lib.paths import atomic_path
 from galaxy_lib.tf_setup import data_threads, import_tensorflow
 
 tf = import_tensorflow()
@@ -222,14 +222,14 @@ def _decoded_batches(
             bar.update(len(batch))
 
 
-class _CacheReader:
+class CacheReader:
     """Reads rows of a crop cache with ``os.pread`` (no memory map, so nothing accumulates in RSS).
 
     A context manager that closes its file on exit (or by :meth:`close`); :func:`make_dataset`
     opens one per batch. It used to open the file once per dataset and leave closing it to
     ``__del__``, but tf.data keeps the Python function of a ``numpy_function`` alive until the
     interpreter exits: every epoch's dataset held one more descriptor, and ``__del__`` closed them
-    during interpreter shutdown, where it could fail ("Exception ignored in _CacheReader.__del__").
+    during interpreter shutdown, where it could fail ("Exception ignored in CacheReader.__del__").
     An ``open`` per batch of crops costs microseconds.
     """
 
@@ -244,7 +244,7 @@ class _CacheReader:
         if fd is not None:
             os.close(fd)
 
-    def __enter__(self) -> _CacheReader:
+    def __enter__(self) -> CacheReader:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -417,7 +417,7 @@ def _batches_from_cache(batching: _Batching, path: Path, side: int) -> tf.data.D
     """Batches read back, row by row, from the crop cache file ``path`` (:func:`build_crop_cache`)."""
 
     def read_rows(rows: np.ndarray) -> np.ndarray:
-        with _CacheReader(path, side) as reader:  # open for this batch only: closed when read
+        with CacheReader(path, side) as reader:  # open for this batch only: closed when read
             return reader(rows)
 
     def load_batch(rows: tf.Tensor) -> Any:

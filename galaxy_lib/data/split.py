@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from galaxy_lib.config import atomic_write_text, resolve_path
 from galaxy_lib.errors import DataError
+from galaxy_lib.paths import atomic_write_text, resolve_path
 from galaxy_lib.tree import ID_COLUMN
 
 SPLITS = ("train", "val", "test")

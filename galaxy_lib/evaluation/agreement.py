@@ -85,20 +85,6 @@ def agreement_values(y_true: np.ndarray, measure: str = "entropy", question: int
     return question_entropy(y_true, question) if measure == "entropy" else top_answer_fraction(y_true, question)
 
 
-def _bootstrap_rmse(squared: np.ndarray, rng: np.random.Generator, n_bootstrap: int, confidence: float,
-                    chunk: int = 100) -> tuple[float, float]:
-    """Percentile interval of ``sqrt(mean(squared))`` over resamples of the galaxies."""
-    if n_bootstrap <= 0 or len(squared) < 2:
-        return float("nan"), float("nan")
-    values = []
-    for start in range(0, n_bootstrap, chunk):
-        draws = rng.integers(0, len(squared), size=(min(chunk, n_bootstrap - start), len(squared)))
-        values.append(np.sqrt(squared[draws].mean(axis=1)))
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(np.concatenate(values), [tail, 100 - tail])
-    return float(low), float(high)
-
-
 def binned_rmse(
     values: np.ndarray,
     squared_errors: np.ndarray,
@@ -138,7 +124,7 @@ def binned_rmse(
     for number, label in enumerate(np.unique(assignment), start=1):
         inside = assignment == label
         squared = squared_errors[inside]
-        low, high = _bootstrap_rmse(squared, rng, n_bootstrap, confidence)
+        low, high = metrics.squared_rmse_interval(squared, n_bootstrap, rng, confidence)
         rows.append({
             "bin": number, "from": values[inside].min(), "to": values[inside].max(), "galaxies": int(inside.sum()),
             "share of galaxies": inside.mean(), "rmse": float(np.sqrt(squared.mean())), "low": low, "high": high,

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from galaxy_lib import tree
-from galaxy_lib.config import Config, atomic_write_text, display_path
+from galaxy_lib.config import Config
 from galaxy_lib.data import split as split_module
 from galaxy_lib.errors import DataError, RunError
 from galaxy_lib.evaluation import baselines, figures, metrics
@@ -45,6 +45,7 @@ from galaxy_lib.evaluation.baselines import baseline_table
 from galaxy_lib.evaluation.metrics import EvaluationResult, evaluate_predictions
 from galaxy_lib.model.ensemble import EnsembleFolder, shared_split
 from galaxy_lib.model.runs import RunFolder
+from galaxy_lib.paths import atomic_write_text, display_path
 
 __all__ = [
     "PAPER_REPORTED",

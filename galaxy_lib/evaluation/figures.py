@@ -20,9 +20,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from galaxy_lib import tree
-from galaxy_lib.config import atomic_path
 from galaxy_lib.evaluation import metrics
 from galaxy_lib.evaluation.gallery import centre_or_none
+from galaxy_lib.paths import atomic_path
 
 DPI = 100
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -124,9 +125,12 @@ class RmseGain:
                 f"{self.low:.4f} to {self.high:.4f}); {verdict}")
 
 
-def _resampled_means(columns: tuple[np.ndarray, ...], n_bootstrap: int, seed: int) -> tuple[np.ndarray, ...]:
+def resampled_means(columns: tuple[np.ndarray, ...], n_bootstrap: int,
+                    seed: int | np.random.Generator) -> tuple[np.ndarray, ...]:
     """Each per-galaxy array's mean over ``n_bootstrap`` resamples of the galaxies, the same resamples
-    for all of them (a paired bootstrap), drawn from ``seed`` in chunks that keep memory flat."""
+    for all of them (a paired bootstrap), drawn from ``seed`` in chunks that keep memory flat. The one
+    resampling loop of the package's RMSE intervals (here and per agreement bin in
+    :mod:`~galaxy_lib.evaluation.agreement`); ``seed`` may be a generator that several calls share."""
     rng = np.random.default_rng(seed)
     n = len(columns[0])
     draws: list[list[np.ndarray]] = [[] for _ in columns]
@@ -161,9 +165,8 @@ def rmse_gain(
     gain = float(np.sqrt(ref.mean()) - np.sqrt(own.mean()))
     low = high = float("nan")
     if n_bootstrap > 0 and len(own) >= 2:
-        ref_means, own_means = _resampled_means((ref, own), n_bootstrap, seed)
-        tail = (1 - confidence) / 2 * 100
-        low, high = (float(v) for v in np.percentile(np.sqrt(ref_means) - np.sqrt(own_means), [tail, 100 - tail]))
+        ref_means, own_means = resampled_means((ref, own), n_bootstrap, seed)
+        low, high = (float(v) for v in percentile_interval(np.sqrt(ref_means) - np.sqrt(own_means), confidence))
     return RmseGain(rmse=float(np.sqrt(own.mean())), reference_rmse=float(np.sqrt(ref.mean())), gain=gain,
                     low=low, high=high, n=len(own), confidence=confidence)
 
@@ -175,13 +178,26 @@ def rmse_interval(
     fewer than two galaxies). The same ``seed`` draws the same resamples for every predictor of the same
     galaxies, so the intervals of a class's runs are comparable."""
     y_true, y_pred = _check_pair(y_true, y_pred)
-    own = ((y_true - y_pred) ** 2).mean(axis=1)
-    if n_bootstrap <= 0 or len(own) < 2:
+    return squared_rmse_interval(((y_true - y_pred) ** 2).mean(axis=1), n_bootstrap, seed, confidence)
+
+
+def squared_rmse_interval(squared: np.ndarray, n_bootstrap: int, seed: int | np.random.Generator,
+                          confidence: float) -> tuple[float, float]:
+    """:func:`rmse_interval` from each galaxy's mean squared error (``squared``), for callers that
+    hold only those (the agreement bins); NaNs without resamples or with fewer than two galaxies."""
+    if n_bootstrap <= 0 or len(squared) < 2:
         return float("nan"), float("nan")
-    (own_means,) = _resampled_means((own,), n_bootstrap, seed)
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(np.sqrt(own_means), [tail, 100 - tail])
+    (means,) = resampled_means((squared,), n_bootstrap, seed)
+    low, high = percentile_interval(np.sqrt(means), confidence)
     return float(low), float(high)
+
+
+def percentile_interval(values: np.ndarray, confidence: float, axis: int | None = None) -> tuple[Any, Any]:
+    """The central ``confidence`` share of ``values`` (along ``axis``): a percentile bootstrap
+    interval's low and high ends, written once so that every interval cuts its tails alike."""
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(values, [tail, 100 - tail], axis=axis)
+    return low, high
 
 
 def paper_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -233,14 +249,14 @@ def binarise(y_true: np.ndarray, threshold: float = POSITIVE_THRESHOLD) -> np.nd
     return np.asarray(y_true) > threshold
 
 
-def _bootstrap_counts(rng: np.random.Generator, n_rows: int, n: int) -> np.ndarray:
+def bootstrap_counts(rng: np.random.Generator, n_rows: int, n: int) -> np.ndarray:
     """How often each of ``n`` galaxies is drawn in each of ``n_rows`` resamples of size ``n``."""
     draws = rng.integers(0, n, size=(n_rows, n))
     offsets = (np.arange(n_rows) * n)[:, None]
     return np.bincount((draws + offsets).ravel(), minlength=n_rows * n).reshape(n_rows, n)
 
 
-def _weighted_auc(order: np.ndarray, group_starts: np.ndarray, positive: np.ndarray,
+def weighted_auc(order: np.ndarray, group_starts: np.ndarray, positive: np.ndarray,
                   weights: np.ndarray) -> np.ndarray:
     """AUC for many weightings of the same galaxies at once.
 
@@ -298,14 +314,13 @@ def bootstrap_auc(
     aucs = np.empty((n_bootstrap, k))
     for start in range(0, n_bootstrap, chunk):
         rows = min(chunk, n_bootstrap - start)
-        counts = _bootstrap_counts(rng, rows, n)
+        counts = bootstrap_counts(rng, rows, n)
         for j, (order, starts) in enumerate(prepared):
-            aucs[start : start + rows, j] = _weighted_auc(order, starts, positive[:, j], counts)
-    tail = (1 - confidence) / 2 * 100
+            aucs[start : start + rows, j] = weighted_auc(order, starts, positive[:, j], counts)
     for j in range(k):
         finite = aucs[:, j][np.isfinite(aucs[:, j])]
         if len(finite):
-            out[j] = np.percentile(finite, [tail, 100 - tail])
+            out[j] = percentile_interval(finite, confidence)
     return out
 
 

@@ -32,7 +32,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from galaxy_lib import tree
-from galaxy_lib.config import Config, display_path
+from galaxy_lib.config import Config
 from galaxy_lib.data import augment, dataset, pipeline
 from galaxy_lib.errors import RunError
 from galaxy_lib.evaluation import figures
@@ -40,6 +40,7 @@ from galaxy_lib.evaluation.gallery import as_jpeg
 from galaxy_lib.model.ensemble import EnsembleFolder
 from galaxy_lib.model.network import keras
 from galaxy_lib.model.runs import RunFolder
+from galaxy_lib.paths import display_path
 from galaxy_lib.tf_setup import import_tensorflow
 
 tf = import_tensorflow()

@@ -31,8 +31,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from galaxy_lib import tree
-from galaxy_lib.config import Config, display_path
+from galaxy_lib.config import Config
 from galaxy_lib.errors import ModelError, RunError
+from galaxy_lib.paths import display_path
 
 if TYPE_CHECKING:
     import keras

@@ -20,11 +20,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from galaxy_lib.config import Config, atomic_path, display_path
-from galaxy_lib.errors import RunError, writing
+from galaxy_lib.config import Config
+from galaxy_lib.errors import RunError
 from galaxy_lib.model import network
 from galaxy_lib.model.averaging import ema_weights
 from galaxy_lib.model.runs import RESUMABLE_CHANGES, ResumeState, RunFolder, check_same_run, read_history
+from galaxy_lib.paths import atomic_path, display_path, writing
 
 keras = network.keras
 

@@ -22,7 +22,8 @@ own run folder, resumed and checked as any run), and :class:`EnsembleConfig` is 
 list of them with a name, loaded with the same one-line :class:`~galaxy_lib.errors.ConfigError`
 messages (unknown keys, a missing member file, a bad value naming the member). The command line
 and the notebooks tell the two kinds of file apart by the ``members`` key
-(:func:`load_parameters`): ``train``, ``report``, ``predict`` and ``evaluate`` keep their verbs.
+(:func:`load_parameters`, through the one reader of parameters files,
+:mod:`galaxy_lib.parameters_file`): ``train``, ``report``, ``predict`` and ``evaluate`` keep their verbs.
 
 **One test set.** Averaging models that were tested on different galaxies gives no honest
 figure, so every member must share the data and split keys (:data:`SHARED_KEYS`, checked when
@@ -51,7 +52,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,24 +60,25 @@ from typing import Any, ClassVar
 import pandas as pd
 import yaml
 
-from galaxy_lib.config import (
-    Config,
-    atomic_write_text,
-    display_path,
-    load_config,
-    parse_overrides,
-    read_yaml_mapping,
-    resolve_path,
-)
+from galaxy_lib.config import Config, load_config, override_values, set_block
 from galaxy_lib.data import split as split_module
 from galaxy_lib.errors import ConfigError, RunError
 from galaxy_lib.locks import run_lock
 from galaxy_lib.model.runs import RunFolder
+from galaxy_lib.parameters_file import (
+    COMPARE,
+    CURVE,
+    ENSEMBLE,
+    FOLDER_NAME_RULE,
+    ParametersFile,
+    file_kind,
+    is_folder_name,
+    read,
+)
+from galaxy_lib.paths import atomic_write_text, display_path, resolve_path
 
-ENSEMBLE_KEYS = ("name", "set", "members")
-"""Keys of an ensemble parameters file."""
 MEMBER_KEYS = ("name", "config", "set")
-"""Keys of one member in it."""
+"""Keys of one member in an ensemble file (the file's own keys: :data:`galaxy_lib.parameters_file.ENSEMBLE_KEYS`)."""
 SHARED_KEYS = (
     "data", "synthetic", "synthetic_n", "synthetic_seed", "synthetic_test_n", "max_images", "skip_bad_images",
     "resize_bad_size", "val_fraction", "test_fraction", "split_seed", "test_pool_file", "test_pool_subset",
@@ -87,9 +88,6 @@ SHARED_KEYS = (
 too, so that each member's ``config.yaml`` names the seed that drew the split it trained on, while
 its ``seed`` may differ), and where the ensemble's folder and report go."""
 MIN_MEMBERS = 2
-
-_CONFIG_KEYS = frozenset(f.name for f in dataclasses.fields(Config))
-_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # as the report's run_name: it names folders
 
 
 # --- the parameters file -----------------------------------------------------------------------------
@@ -146,64 +144,33 @@ class EnsembleConfig:
 def is_ensemble_file(path: str | os.PathLike[str] | None) -> bool:
     """Whether ``path`` is an ensemble parameters file (a mapping with a ``members`` key).
     A file that cannot be read is not one (loading it as a configuration reports why)."""
-    if not path:
-        return False
-    try:
-        return "members" in read_yaml_mapping(Path(path))
-    except ConfigError:
-        return False
-
-
-def _overrides(values: Mapping[str, Any] | Iterable[str] | None) -> dict[str, Any]:
-    if not values:
-        return {}
-    return dict(values) if isinstance(values, Mapping) else parse_overrides(values)
-
-
-def _keys_mapping(value: Any, where: str) -> dict[str, Any]:
-    """A ``set:`` mapping of configuration keys (unknown keys named)."""
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise ConfigError(f"{where}: `set` must be a mapping of config keys, got {type(value).__name__}")
-    unknown = sorted(set(value) - _CONFIG_KEYS)
-    if unknown:
-        raise ConfigError(f"{where}: unknown config key(s) in `set`: {', '.join(map(str, unknown))}")
-    return dict(value)
+    return file_kind(path) == ENSEMBLE
 
 
 def _check_name(name: Any, where: str, key: str = "name") -> str:
-    if not isinstance(name, str) or not _SAFE_NAME.fullmatch(name) or name.endswith(".failed"):
-        raise ConfigError(f"{where}: {key} {name!r} must be a plain folder name (letters, digits, _ . -)")
+    if not is_folder_name(name):
+        raise ConfigError(f"{where}: {key} {name!r} {FOLDER_NAME_RULE}")
     return name
 
 
 def load_ensemble(
-    path: str | os.PathLike[str],
+    path: str | os.PathLike[str] | ParametersFile,
     overrides: Mapping[str, Any] | Iterable[str] | None = None,
 ) -> EnsembleConfig:
     """Read an ensemble parameters file (see the module docstring) and resolve its members.
 
+    ``path`` may be a file :func:`galaxy_lib.parameters_file.read` has read already.
     ``overrides`` (a dict or ``key=value`` strings: the command line's ``--set`` and ``--data``)
     apply to every member. Every problem is a :class:`ConfigError` naming the file and, where it
     lies in one, the member.
     """
-    path = Path(path)
-    raw = read_yaml_mapping(path)
-    unknown = sorted(set(raw) - set(ENSEMBLE_KEYS), key=str)
-    if unknown:
-        raise ConfigError(
-            f"unknown ensemble key(s) in {path}: {', '.join(map(str, unknown))} (an ensemble file has "
-            f"{', '.join(ENSEMBLE_KEYS)}; configuration keys go in `set` or in a member's parameters file)"
-        )
+    file = read(path, ENSEMBLE)  # unknown top-level keys are named here
+    path, raw = file.path, file.values
     if "name" not in raw:
         raise ConfigError(f"{path}: an ensemble needs a `name` (its folder runs/<name> and report reports/<name>)")
     name = _check_name(raw["name"], str(path))
-    common = _keys_mapping(raw.get("set"), str(path))
-    extra = _overrides(overrides)
-    unknown = sorted(set(extra) - _CONFIG_KEYS)
-    if unknown:
-        raise ConfigError(f"unknown config key(s) in overrides: {', '.join(map(str, unknown))}")
+    common = set_block(raw.get("set"), str(path))
+    extra = override_values(overrides)
     entries = raw.get("members")
     if not isinstance(entries, list) or len(entries) < MIN_MEMBERS:
         raise ConfigError(f"{path}: `members` must be a list of at least {MIN_MEMBERS} members, "
@@ -223,10 +190,11 @@ def load_ensemble(
         config_file = (path.parent / str(entry["config"])).resolve()
         if not config_file.is_file():
             raise ConfigError(f"{where}: parameters file not found: {config_file}")
-        if is_ensemble_file(config_file):
+        member_file = read(config_file)  # a problem inside the member's file names that file
+        if member_file.kind == ENSEMBLE:
             raise ConfigError(f"{where}: {config_file} is an ensemble itself; a member is one parameters file")
-        changes = {**common, **_keys_mapping(entry.get("set"), where), **extra}
-        base = load_config(config_file)  # a problem inside the member's file names that file
+        changes = {**common, **set_block(entry.get("set"), where), **extra}
+        base = load_config(member_file)
         try:
             config = base.replace(**changes)
         except ConfigError as exc:
@@ -254,14 +222,25 @@ def load_ensemble(
 
 
 def load_parameters(
-    path: str | os.PathLike[str] | None = None,
+    path: str | os.PathLike[str] | ParametersFile | None = None,
     overrides: Mapping[str, Any] | Iterable[str] | None = None,
 ) -> Config | EnsembleConfig:
-    """A parameters file of either kind: an :class:`EnsembleConfig` for an ensemble file (it has
-    ``members``), else the :class:`~galaxy_lib.config.Config` of :func:`~galaxy_lib.config.load_config`."""
-    if is_ensemble_file(path):
-        return load_ensemble(path, overrides)
-    return load_config(path, overrides)
+    """A parameters file of either kind, read once: an :class:`EnsembleConfig` for an ensemble file
+    (it has ``members``), else the :class:`~galaxy_lib.config.Config` of
+    :func:`~galaxy_lib.config.load_config` (``None``: the defaults). A learning-curve or comparison
+    file is refused with the command that reads it."""
+    if not path:
+        return load_config(None, overrides)
+    file = read(path)
+    if file.kind == ENSEMBLE:
+        return load_ensemble(file, overrides)
+    if file.kind == CURVE:
+        raise ConfigError(f"{file.path} is a learning-curve file (it has `sizes`): train its points with "
+                          f"`python -m galaxy_lib curve -f {file.path}` or render its report with `report -f`")
+    if file.kind == COMPARE:
+        raise ConfigError(f"{file.path} is a comparison file (it has `runs`): render it with "
+                          f"`python -m galaxy_lib compare -f {file.path}`")
+    return load_config(file, overrides)
 
 
 # --- the folder ------------------------------------------------------------------------------------

@@ -34,8 +34,6 @@ tf = import_tensorflow()
 import keras  # noqa: E402  (after TensorFlow's environment defaults are set)
 from keras import layers  # noqa: E402
 
-TREE_NORMALISATIONS = ("relu", "softmax")
-
 
 @keras.saving.register_keras_serializable(package="galaxy_lib")
 class TreeHead(layers.Layer):
@@ -52,8 +50,9 @@ class TreeHead(layers.Layer):
     def __init__(self, normalisation: str = "relu", epsilon: float = 1e-6, **kwargs: Any) -> None:
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
-        if normalisation not in TREE_NORMALISATIONS:
-            raise ValueError(f"tree normalisation {normalisation!r} is not one of {', '.join(TREE_NORMALISATIONS)}")
+        allowed = CHOICES["tree_normalisation"]  # the configuration's list: one home for the names
+        if normalisation not in allowed:
+            raise ValueError(f"tree normalisation {normalisation!r} is not one of {', '.join(allowed)}")
         self.normalisation = normalisation
         self.epsilon = float(epsilon)
         self._slices = [(s.start, s.stop) for s in tree.question_slices()]

@@ -26,12 +26,12 @@ import pandas as pd
 from tqdm import tqdm
 
 from galaxy_lib import tree
-from galaxy_lib.config import atomic_path, display_path, resolve_path
 from galaxy_lib.data import augment, dataset, pipeline
 from galaxy_lib.data.images import TEST_IMAGES
 from galaxy_lib.model.ensemble import EnsembleFolder
 from galaxy_lib.model.network import keras
 from galaxy_lib.model.runs import RunFolder
+from galaxy_lib.paths import atomic_path, display_path, resolve_path
 from galaxy_lib.tf_setup import import_tensorflow
 
 tf = import_tensorflow()
@@ -59,7 +59,7 @@ def find_test_images(
     return None, f"no unlabelled test images found (looked for {looked}): no submission written"
 
 
-def _predict_function(model: keras.Model, views: tuple[int, ...],
+def predict_function(model: keras.Model, views: tuple[int, ...],
                       shifts: tuple[tuple[int, int], ...] = ((0, 0),)):
     """A compiled ``images -> mean prediction over views`` for one batch: every dihedral view in
     ``views`` at every pixel shift in ``shifts``."""
@@ -106,7 +106,7 @@ def iter_predictions(
         images, ids, None, crop=config.crop, image_size=config.image_size, batch_size=batch_size,
         resize_bad_size=config.resize_bad_size, crops=crops,
     )
-    predict = _predict_function(model, views, shifts)
+    predict = predict_function(model, views, shifts)
     start = 0
     show = len(ids) >= 1000 if progress is None else progress
     with tqdm(total=len(ids), desc="predicting", unit="galaxy", disable=not show) as bar:

@@ -47,9 +47,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import pandas as pd
 
-from galaxy_lib.config import Config, atomic_write_text, display_path, load_config, resolve_path
+from galaxy_lib.config import Config, load_config
 from galaxy_lib.data import split as split_module
-from galaxy_lib.errors import ConfigError, DataError, RunError, writing
+from galaxy_lib.errors import ConfigError, DataError, RunError
+from galaxy_lib.parameters_file import CONFIGURATION, read
+from galaxy_lib.paths import atomic_write_json, display_path, resolve_path, writing
 
 if TYPE_CHECKING:  # keras only for annotations: importing it would start TensorFlow
     import keras
@@ -289,12 +291,13 @@ class RunFolder:
         """
         path = self.require().config_file
         try:
-            saved = load_config(path, environment=False)  # the record of who ran it, not today's student
+            file = read(path, CONFIGURATION)  # read once, for the saved configuration and the overridden one
+            saved = load_config(file, environment=False)  # the record of who ran it, not today's student
         except ConfigError as exc:
             raise RunError(f"{' '.join(str(exc).split())}; the run folder is damaged; restore its {self.CONFIG} "
                            "(training writes it), "
                            "or train into a new folder") from None
-        return load_config(path, overrides, environment=False) if overrides else saved
+        return load_config(file, overrides, environment=False) if overrides else saved
 
     def config_for_evaluation(self, config: Config | None = None) -> Config:
         """The configuration to evaluate this run with: its own when ``config`` is None, else
@@ -457,7 +460,7 @@ class ResumeState:
     def write(self, path: str | os.PathLike[str]) -> None:
         """Save to ``path`` atomically (a temporary file, then renamed): the commit point of a
         checkpoint, so a crash leaves the previous state or this one, never half of either."""
-        atomic_write_text(Path(path), json.dumps(dataclasses.asdict(self), indent=2) + "\n")
+        atomic_write_json(Path(path), dataclasses.asdict(self))
 
 
 # --- the same, as functions of a path ---------------------------------------------------------------

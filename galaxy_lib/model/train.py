@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from galaxy_lib.config import Config, atomic_write_text, display_path
+from galaxy_lib.config import Config
 from galaxy_lib.environment import write_environment
 from galaxy_lib.locks import run_lock
 from galaxy_lib.model import architecture, network
@@ -42,6 +42,7 @@ from galaxy_lib.model.progress import EpochProgress, format_row
 from galaxy_lib.model.runs import HISTORY_COLUMNS, ResumeState, RunFolder
 from galaxy_lib.model.schedule import learning_rate_at, unfinished_schedule
 from galaxy_lib.model.strategy import agreed_stop, make_strategy, worker_folder
+from galaxy_lib.paths import atomic_write_text, display_path
 from galaxy_lib.tf_setup import configure_threads, import_tensorflow
 
 __all__ = ["compile_model", "learning_rate_at", "model_source", "precision_policy", "train"]
@@ -171,7 +172,7 @@ def _train_in(folder: RunFolder, config: Config, strategy: tf.distribute.Strateg
     data = training_data(folder, config)
     state = saved or ResumeState(monitor=data.monitor)
     history = history_until(folder, state, saved is not None)
-    reason = agreed_stop(strategy, _stop_reason(config, state, history))
+    reason = agreed_stop(strategy, stop_reason(config, state, history))
     if reason is not None:
         print(f"{display_path(run_dir)}: already complete ({reason}); raise `epochs` to train further", flush=True)
         return run_dir
@@ -235,7 +236,7 @@ def _build_model(folder: RunFolder, config: Config, strategy: tf.distribute.Stra
     return model
 
 
-def _stop_reason(config: Config, state: ResumeState, history: pd.DataFrame) -> str | None:
+def stop_reason(config: Config, state: ResumeState, history: pd.DataFrame) -> str | None:
     """Why training should not start another epoch (None = go on)."""
     if state.epoch >= config.epochs:
         return f"reached {config.epochs} epochs"
@@ -300,7 +301,7 @@ def _epoch_loop(
         atomic_write_text(folder.history_file, history.to_csv(index=False))
         state.epoch = epoch + 1
         state.elapsed_seconds = elapsed_before + (time.monotonic() - started)
-        reason = agreed_stop(strategy, _stop_reason(config, state, history))
+        reason = agreed_stop(strategy, stop_reason(config, state, history))
         if reason is not None or time.monotonic() - last_checkpoint >= config.checkpoint_seconds:
             save_checkpoint(model, folder, state, best_weights, averaging=averaging)
             best_weights, last_checkpoint = None, time.monotonic()

@@ -14,7 +14,7 @@ command line, CI and a student in JupyterLab:
 
 Paths are passed relative to the project root when they lie inside it (the executed notebooks
 are part of the report and must not carry the machine's folders); the notebook resolves them
-with :func:`galaxy_lib.config.resolve_path` and rebuilds the configuration with
+with :func:`galaxy_lib.paths.resolve_path` and rebuilds the configuration with
 ``load_config(config_file, overrides)``, which gives exactly the object the runner holds. The
 kernel gets ``GALAXY_LIB_ROOT`` so that relative paths mean the same folder in the kernel as in
 the runner.
@@ -52,9 +52,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -62,12 +60,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from galaxy_lib.config import Config, atomic_write_text, display_path, load_config, project_root, resolve_path
-from galaxy_lib.errors import ConfigError, ReportError, disk_error, writing
+from galaxy_lib.config import Config, load_config
+from galaxy_lib.errors import ConfigError, ReportError
 from galaxy_lib.locks import run_lock
 from galaxy_lib.model.ensemble import EnsembleConfig, EnsembleFolder, load_ensemble
 from galaxy_lib.model.runs import RunFolder
-from galaxy_lib.paths import replace_folder
+from galaxy_lib.parameters_file import FOLDER_NAME_RULE, is_folder_name
+from galaxy_lib.paths import (
+    atomic_write_json,
+    disk_error,
+    display_path,
+    project_root,
+    replace_folder,
+    resolve_path,
+    writing,
+)
 from galaxy_lib.report.execute import KERNEL_LOG, NotebookFailed, execute_notebook, kernel_stderr_to
 from galaxy_lib.report.exercises import answers_record, collect
 from galaxy_lib.report.html import FULL_HTML, NO_CODE_HTML, render_html
@@ -187,7 +194,7 @@ def render_report(name: str, notebooks: list[Path], parameters: dict[str, Any], 
         summary = records(staging, timings, started)
         executed = [staging / n.name for n in notebooks]
         summary["answers"] = answers_record(collect(executed))  # the instructor's count (index, report.json)
-        atomic_write_text(staging / SUMMARY_FILE, json.dumps(summary, indent=2, default=str) + "\n")
+        atomic_write_json(staging / SUMMARY_FILE, summary, default=str)
         render_html(executed, staging, summary)
     except BaseException as exc:
         failed = _keep_failed(staging, reports / f"{name}.failed", exc, timings)
@@ -261,8 +268,8 @@ def notebook_parameters(config: Config | EnsembleConfig | CurveConfig, config_fi
 
 
 def _safe_name(run_name: str) -> str:
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", run_name) or run_name.endswith(".failed"):
-        raise ConfigError(f"config key 'run_name': {run_name!r} must be a plain folder name (letters, digits, _ . -)")
+    if not is_folder_name(run_name):
+        raise ConfigError(f"config key 'run_name': {run_name!r} {FOLDER_NAME_RULE}")
     return run_name
 
 
@@ -315,7 +322,7 @@ def _keep_failed(staging: Path, failed: Path, exc: BaseException, timings: list[
         "completed": timings,
     }
     try:
-        atomic_write_text(staging / FAILURE_FILE, json.dumps(note, indent=2) + "\n")
+        atomic_write_json(staging / FAILURE_FILE, note)
         _make_readable(staging)
         os.replace(staging, failed)
     except OSError:  # pragma: no cover - the original error matters more

@@ -29,10 +29,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from galaxy_lib.config import display_path, read_yaml_mapping, resolve_path
 from galaxy_lib.environment import cpu_model, environment_record
 from galaxy_lib.errors import ConfigError, ReportError
 from galaxy_lib.locks import run_lock
+from galaxy_lib.parameters_file import COMPARE, FOLDER_NAME_RULE, ParametersFile, is_folder_name, read
+from galaxy_lib.paths import display_path, resolve_path
 from galaxy_lib.report.build import COMPARE_NOTEBOOKS, default_notebooks_dir, render_report, report_notebooks
 from galaxy_lib.report.summary import RUN_RECORDS
 
@@ -43,23 +44,16 @@ KIND = "compare"
 """``report.json``'s ``kind`` for a comparison (a run's report has no ``kind``)."""
 PREFIX = "compare-"
 """Report folders of comparisons are ``reports/compare-<name>/``."""
-FILE_KEYS = ("name", "runs")
-"""Keys of a comparison file."""
 RUNS_FOLDER = "runs"
 """Inside the report folder: each compared run's small records (``runs/<name>/metrics.json`` ...)."""
 
-_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
-
-def read_compare_file(path: str | os.PathLike[str]) -> tuple[list[str], str]:
-    """The run folders and the name of a comparison file (see the module docstring); every problem is
-    a one-line :class:`~galaxy_lib.errors.ConfigError` naming the file."""
-    path = Path(path)
-    raw = read_yaml_mapping(path)
-    unknown = sorted(set(raw) - set(FILE_KEYS), key=str)
-    if unknown:
-        raise ConfigError(f"unknown key(s) in comparison file {path}: {', '.join(map(str, unknown))} (a comparison "
-                          f"file has {', '.join(FILE_KEYS)})")
+def read_compare_file(path: str | os.PathLike[str] | ParametersFile) -> tuple[list[str], str]:
+    """The run folders and the name of a comparison file (see the module docstring; its keys are
+    :data:`galaxy_lib.parameters_file.COMPARE_KEYS`); every problem is a one-line
+    :class:`~galaxy_lib.errors.ConfigError` naming the file."""
+    file = read(path, COMPARE)  # unknown keys are named here
+    path, raw = file.path, file.values
     runs = raw.get("runs")
     if not isinstance(runs, list) or not all(isinstance(r, str) and r for r in runs):
         raise ConfigError(f"{path}: `runs` must be a list of run folders (e.g. [runs/A, runs/B]), got {runs!r:.80}")
@@ -73,8 +67,8 @@ def report_name(name: str) -> str:
     """``compare-<name>``, after checking that ``name`` is a plain folder name."""
     if not name:
         raise ConfigError(f"name the comparison with --name NAME (the report goes to reports/{PREFIX}NAME/)")
-    if not _SAFE_NAME.fullmatch(name) or name.endswith(".failed"):
-        raise ConfigError(f"--name {name!r}: must be a plain folder name (letters, digits, _ . -)")
+    if not is_folder_name(name):
+        raise ConfigError(f"--name {name!r}: {FOLDER_NAME_RULE}")
     return name if name.startswith(PREFIX) else PREFIX + name
 
 

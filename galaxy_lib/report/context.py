@@ -11,7 +11,6 @@ a run whose numbers differ from the last one's.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,11 +19,12 @@ from typing import Any
 import numpy as np
 
 from galaxy_lib import tree
-from galaxy_lib.config import Config, display_path, project_root, resolve_path
+from galaxy_lib.config import Config
 from galaxy_lib.data.sample import locate
 from galaxy_lib.errors import DataError
 from galaxy_lib.kaggle import TRAINING_GALAXIES
-from galaxy_lib.report.try_it import results_dir
+from galaxy_lib.paths import display_path, project_root, read_json_object, resolve_path
+from galaxy_lib.results import default_folder, load_results
 from galaxy_lib.synth.catalogue import METADATA_FILE, TRUTH_FILE
 
 __all__ = ["SYNTH_RESULT", "Note", "data_folder", "data_note", "is_synthetic", "kaggle_note", "noise_floor",
@@ -56,11 +56,7 @@ def data_folder(config: Config) -> Path:
 
 
 def _metadata(folder: Path) -> dict[str, Any] | None:
-    try:
-        record = json.loads((folder / METADATA_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) else None
+    return read_json_object(folder / METADATA_FILE) or None
 
 
 def is_synthetic(config: Config) -> bool:
@@ -74,13 +70,13 @@ def is_synthetic(config: Config) -> bool:
 
 
 def _stored(name: str, *keys: str, folder: Path | None = None) -> float | None:
-    """A number from a stored result, or None when the file or the key is not there."""
-    try:
-        value: Any = json.loads(((folder or results_dir()) / f"{name}.json").read_text())
-    except (OSError, ValueError):
+    """A number from a stored result (:mod:`galaxy_lib.results`), or None when the file is not there
+    (a copy of the package without the repository): a normal state, said in words by the caller. A
+    file that is there but malformed, or lacks the key, is a mistake in the project and raises."""
+    results = load_results(folder or default_folder(), names=[name])
+    if name not in results:
         return None
-    for key in keys:
-        value = value.get(key) if isinstance(value, dict) else None
+    value = results[name].lookup(list(keys))
     is_number = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
     return float(value) if is_number else None
 
@@ -88,7 +84,7 @@ def _stored(name: str, *keys: str, folder: Path | None = None) -> float | None:
 def _easier_sentence(results: Path | None) -> str:
     synthetic = _stored(SYNTH_RESULT, "figures", "learnability", "ridge_gain", folder=results)
     real = _stored(SYNTH_RESULT, "figures", "real_ridge", "ridge_gain", folder=results)
-    source = f"`{display_path((results or results_dir()) / f'{SYNTH_RESULT}.json')}`"
+    source = f"`{display_path((results or default_folder()) / f'{SYNTH_RESULT}.json')}`"
     if synthetic is None or real is None:
         return (f"How much easier it is than real galaxies is measured in {source}, which is not available "
                 "here (`python benchmarks/bench_synth.py` measures it).")
@@ -101,7 +97,7 @@ def _easier_sentence(results: Path | None) -> str:
 def data_note(config: Config, n_galaxies: int | None = None, results: str | Path | None = None) -> Note:
     """One paragraph saying what the run's galaxies are. For the synthetic sky: that they are not real
     galaxies, what they are, how much easier they are than real ones (the stored comparison in
-    ``results``, default :func:`~galaxy_lib.report.try_it.results_dir`) and that ``truth.csv`` gives
+    ``results``, default :func:`galaxy_lib.results.default_folder`) and that ``truth.csv`` gives
     the noise floor (its value from the sky's own ``metadata.json`` where it is there). For real
     data: that they are real galaxies and that no noise-free truth exists for them.
     ``n_galaxies`` is the number of labelled galaxies loaded, when known."""

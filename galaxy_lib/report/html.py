@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from galaxy_lib.config import atomic_write_text, project_root
+from galaxy_lib.paths import atomic_write_text, project_root
 from galaxy_lib.report.exercises import (
     SECTION_TITLE,
     Exercise,
@@ -96,14 +96,14 @@ def offline_exporter(**traits: Any) -> Any:
         """nbconvert's markdown renderer with formulas as MathML instead of text left for MathJax."""
 
         def block_math(self, body: str) -> str:
-            return _mathml(body, display="block") or super().block_math(body)
+            return mathml(body, display="block") or super().block_math(body)
 
         def inline_math(self, body: str) -> str:
-            return _mathml(body, display="inline") or super().inline_math(body)
+            return mathml(body, display="inline") or super().inline_math(body)
 
         def latex_environment(self, name: str, body: str) -> str:
             latex = f"\\begin{{{name}}}{body}\\end{{{name}}}"
-            return _mathml(latex, display="block") or super().latex_environment(name, body)
+            return mathml(latex, display="block") or super().latex_environment(name, body)
 
     class OfflineHTMLExporter(HTMLExporter):
         @pass_context
@@ -122,7 +122,7 @@ def offline_exporter(**traits: Any) -> Any:
                                embed_images=True, **traits)
 
 
-def _mathml(latex: str, display: str) -> str | None:
+def mathml(latex: str, display: str) -> str | None:
     """``latex`` as a MathML element, or None when latex2mathml cannot convert it (the caller then
     keeps the text as nbconvert would have left it for MathJax)."""
     from latex2mathml.converter import convert
@@ -147,7 +147,7 @@ def render_html(executed: Sequence[Path], out_dir: Path, summary: Mapping[str, A
         exercises = [e for path, nb in zip(executed, notebooks, strict=True)
                      for e in parse_notebook(nb, Path(path).name, strict=False)]
     combined = nbformat.v4.new_notebook(metadata=copy.deepcopy(notebooks[0].metadata))
-    combined.cells.append(nbformat.v4.new_markdown_cell(_header_markdown(summary, exercises)))
+    combined.cells.append(nbformat.v4.new_markdown_cell(header_markdown(summary, exercises)))
     root = str(project_root())
     for path, notebook in zip(executed, notebooks, strict=True):
         for number, cell in enumerate(notebook.cells):
@@ -187,7 +187,10 @@ def _answers_row(exercises: Sequence[Exercise]) -> tuple[str, str]:
     return (SECTION_TITLE, f"[{answered_count(record)}]({ANSWERS_ANCHOR}), {record['predicted']} with a prediction")
 
 
-def _header_markdown(summary: Mapping[str, Any], exercises: Sequence[Exercise] = ()) -> str:
+def header_markdown(summary: Mapping[str, Any], exercises: Sequence[Exercise] = ()) -> str:
+    """The Markdown header cell a report opens with, from its ``summary.json`` record: run (or
+    comparison), date, parameters file, student, data and the answered exercises. Public because
+    it is what a reader sees first: the tests read it for the student's name and the comparison."""
     if summary.get("kind") == "compare":
         return _compare_header(summary, exercises)
     rows = [

@@ -23,11 +23,12 @@ import math
 from pathlib import Path
 from typing import Any
 
-from galaxy_lib.config import atomic_write_text
+from galaxy_lib.evaluation.baselines import KAGGLE_ANCHORS
 from galaxy_lib.model.ensemble import EnsembleFolder
 from galaxy_lib.model.runs import RunFolder
+from galaxy_lib.paths import atomic_write_text, read_json_object
 from galaxy_lib.report.html import FULL_HTML, NO_CODE_HTML
-from galaxy_lib.report.summary import FAILURE_FILE, SUMMARY_FILE, curve_headline, model_text, read_json_object
+from galaxy_lib.report.summary import FAILURE_FILE, SUMMARY_FILE, curve_headline, model_text
 
 INDEX_FILE = "index.html"
 
@@ -160,6 +161,21 @@ _COMPARE_COLUMNS = (("Comparison", False), ("Date (UTC)", False), ("Answers", Tr
                     ("Runs compared (test RMSE)", False))
 
 
+INDEX_ANCHORS: dict[str, str] = {
+    "winner": "Kaggle winner (private LB)",
+    "central-pixel benchmark": "Kaggle central-pixel benchmark",
+    "all-zeros": "Kaggle all-zeros benchmark",
+}
+"""The Kaggle anchors the index's introduction names (its words -> keys of
+:data:`~galaxy_lib.evaluation.baselines.KAGGLE_ANCHORS`, the one home of their values)."""
+
+
+def anchors_text() -> str:
+    """``"winner 0.07492, central-pixel benchmark 0.16194, all-zeros 0.27160"``, read from
+    :data:`~galaxy_lib.evaluation.baselines.KAGGLE_ANCHORS` so that a corrected score changes every page."""
+    return ", ".join(f"{words} {KAGGLE_ANCHORS[key]:.5f}" for words, key in INDEX_ANCHORS.items())
+
+
 def render_index(entries: list[dict[str, Any]], failures: list[dict[str, Any]]) -> str:
     """The index page as an HTML string (pure function of the report summaries)."""
     e = html.escape
@@ -176,8 +192,8 @@ def render_index(entries: list[dict[str, Any]], failures: list[dict[str, Any]]) 
         "use the same split and metric. <strong>vs training mean</strong> is how much lower a run's test "
         "RMSE is than that of predicting the training galaxies' mean answers for the same test galaxies "
         f"((mean &minus; run) / mean): the bar any model must clear; a red <span class=\"flag\">{FLAG_TEXT}"
-        "</span> marks a run that does not. Kaggle anchors (test RMSE): winner 0.07492, central-pixel "
-        "benchmark 0.16194, all-zeros 0.27160. <strong>Answers</strong>: the notebooks' exercises the student "
+        f"</span> marks a run that does not. Kaggle anchors (test RMSE): {anchors_text()}. "
+        "<strong>Answers</strong>: the notebooks' exercises the student "
         "answered, of all of them (the answers are in each report's \u201cYour answers\u201d section); "
         "<strong>Model</strong>: the configuration's architecture or the function the student defined in "
         "the notebook. Click a column header to sort.</p>",

@@ -28,8 +28,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from galaxy_lib.config import atomic_write_text, display_path, project_root
 from galaxy_lib.errors import DISK_ERRNOS, ConfigError, DiskError
+from galaxy_lib.paths import atomic_write_text, display_path, project_root
 from galaxy_lib.report.kernels import current_python_spec, kernel_environment, spec_runs_current_python, temporary_spec
 
 KERNEL_NAME = "galaxy-lib"

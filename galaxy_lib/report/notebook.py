@@ -28,14 +28,16 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from galaxy_lib.config import Config, display_path, resolve_path
+from galaxy_lib.config import Config
 from galaxy_lib.errors import ConfigError, RunError
 from galaxy_lib.model.ensemble import EnsembleConfig, EnsembleFolder, load_parameters
 from galaxy_lib.model.runs import RunFolder
+from galaxy_lib.parameters_file import CURVE, read
+from galaxy_lib.paths import display_path, resolve_path
 from galaxy_lib.report.build import prepare_data
 from galaxy_lib.studies import curve_analysis
 from galaxy_lib.studies.curve import budget_note
-from galaxy_lib.studies.curve_file import CurveConfig, is_curve_file, load_curve_file, run_curves
+from galaxy_lib.studies.curve_file import CurveConfig, load_curve_file, run_curves
 
 
 def setup(
@@ -199,12 +201,12 @@ def curve_setup(
     saying which curve, data and folder the notebook works on. Generates the synthetic skies of the
     curves that are not there yet, as :func:`setup` does (a learning-curve file's validation curve
     is usually on one)."""
-    path = resolve_path(config_file) if config_file else None
-    if path is None or not is_curve_file(path):
-        shown = display_path(path) if path else "no file"
+    file = read(resolve_path(config_file)) if config_file else None  # read once: its kind, then its curves
+    if file is None or file.kind != CURVE:
+        shown = display_path(file.path) if file else "no file"
         raise ConfigError(f"config_file: {shown} is not a learning-curve file (one with `sizes`, e.g. "
                           "parameters/learning_curve.yaml)")
-    curves = load_curve_file(path, dict(overrides or {}))
+    curves = load_curve_file(file, dict(overrides or {}))
     if run_dir:
         curves = curves.with_folder(run_dir)
     prepare_data(curves, check=False)

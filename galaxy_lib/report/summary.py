@@ -2,7 +2,7 @@
 
 ``report.json`` says what ran (parameters file, data, kernel, configuration), how long each
 notebook took, the headline metrics and the machine. Paths in it are relative to the project
-root when they lie inside it (:func:`galaxy_lib.config.display_path`), so a report rendered on a
+root when they lie inside it (:func:`galaxy_lib.paths.display_path`), so a report rendered on a
 CI runner does not carry the runner's folders.
 
 An ensemble's record is the same, for the ensemble as one model, plus ``members`` (each
@@ -23,16 +23,16 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import shutil
 from pathlib import Path
 from typing import Any
 
-from galaxy_lib.config import Config, display_path
+from galaxy_lib.config import Config
 from galaxy_lib.environment import cpu_model, environment_record
 from galaxy_lib.errors import GalaxyLibError, RunError
 from galaxy_lib.model.ensemble import EnsembleConfig, EnsembleFolder, open_folder
 from galaxy_lib.model.runs import RunFolder
+from galaxy_lib.paths import display_path, read_json_object
 from galaxy_lib.studies.curve_file import CurveConfig
 
 SUMMARY_FILE = "report.json"  # what the index reads: date, data, timings, headline metrics
@@ -49,19 +49,6 @@ MEMBER_KEYS = ("name", "test_rmse", "test_accuracy", "val_rmse", "epochs", "trai
 """What ``report.json`` keeps of each ensemble member."""
 
 
-def read_json_object(path: Path) -> dict[str, Any]:
-    """The JSON object in ``path``, or ``{}`` when the file is missing, unreadable or not an object.
-
-    Records written by other processes (a killed training, a half-copied report) must not stop
-    a report or the index from being built; a missing figure shows as a dash instead.
-    """
-    try:
-        value = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
 def summary_record(
     config: Config | EnsembleConfig | CurveConfig,
     name: str,
@@ -76,7 +63,7 @@ def summary_record(
     ensemble = isinstance(config, EnsembleConfig)
     curve = isinstance(config, CurveConfig)
     base = config.first if ensemble else config.config if curve else config
-    metrics = _curve_metrics(config, run_dir) if curve else read_json_object(run.metrics_file)
+    metrics = curve_metrics(config, run_dir) if curve else read_json_object(run.metrics_file)
     headline = {key: metrics[key] for key in HEADLINE_KEYS if key in metrics}
     environment_file = run.environment_file
     if curve:  # the points trained in the same kernel: one point's record describes the machine
@@ -156,7 +143,7 @@ def _first_member(run: Any) -> Path | None:
     return None
 
 
-def _curve_metrics(config: CurveConfig, run_dir: Path) -> dict[str, Any]:
+def curve_metrics(config: CurveConfig, run_dir: Path) -> dict[str, Any]:
     """A learning curve's figures in the shape of a run's ``metrics.json``: the largest size's test and
     validation RMSE and accuracy (means over seeds), its training-mean predictor as the baseline, and
     ``curve`` (sizes, seeds, extrapolation, synthetic check). ``{}`` when the curve cannot be read."""

@@ -45,11 +45,11 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from galaxy_lib import tree
-from galaxy_lib.config import display_path, resolve_path
 from galaxy_lib.data import split as split_module
 from galaxy_lib.errors import ConfigError, RunError
 from galaxy_lib.model.ensemble import EnsembleFolder, open_folder
 from galaxy_lib.model.runs import RunFolder
+from galaxy_lib.paths import display_path, resolve_path
 from galaxy_lib.studies import figures as study_figures
 
 MIN_RUNS = 2

@@ -65,12 +65,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from galaxy_lib.config import Config, atomic_write_text, display_path, resolve_path
+from galaxy_lib.config import Config
 from galaxy_lib.data import split as split_module
 from galaxy_lib.errors import ConfigError, DataError, RunError
 from galaxy_lib.evaluation import baselines, metrics
 from galaxy_lib.locks import run_lock
 from galaxy_lib.model.runs import RESUMABLE_CHANGES, STOPPING_KEYS, ResumeState, RunFolder, check_same_run
+from galaxy_lib.paths import atomic_write_json, atomic_write_text, display_path, resolve_path
 from galaxy_lib.studies import figures
 from galaxy_lib.studies.power_law import MIN_SIZES, Extrapolation, extrapolate
 from galaxy_lib.tree import ID_COLUMN
@@ -371,7 +372,7 @@ def _json_row(row: Mapping[str, Any]) -> dict[str, Any]:
 
 def _cache_row(curve_dir: Path, point: Point, row: Mapping[str, Any]) -> None:
     payload = {"state": _state_key(point), "row": _json_row(row)}
-    atomic_write_text(curve_dir / SCORES_DIR / f"{point.name}.json", json.dumps(payload, indent=2) + "\n")
+    atomic_write_json(curve_dir / SCORES_DIR / f"{point.name}.json", payload)
 
 
 # --- outputs ------------------------------------------------------------------------------------------------
@@ -418,7 +419,7 @@ def write_extrapolation(curve_dir: Path, frame: pd.DataFrame, *, note: str = "",
     """Fit and extrapolate the curve (:func:`extrapolate_curve`) and write ``fit.json`` and
     ``extrapolation.png``; needs at least :data:`~galaxy_lib.studies.power_law.MIN_SIZES` sizes."""
     result = extrapolate_curve(frame, **kwargs)
-    atomic_write_text(curve_dir / FIT_FILE, json.dumps(result.to_dict(), indent=2) + "\n")
+    atomic_write_json(curve_dir / FIT_FILE, result.to_dict())
     fig = figures.learning_curve_extrapolation(frame, result, note=note)
     figures.save_figure(fig, curve_dir / FIT_FIGURE_FILE)
     fig.clear()
@@ -490,7 +491,7 @@ def _run_curve(config: Config, out_dir: str | os.PathLike[str], sizes: str | Seq
         "galaxies": {"train": counts["train"], "val": counts["val"], "test": counts["test"]},
         "data": display_path(config.data),
     }
-    atomic_write_text(path / SETUP_FILE, json.dumps(setup, indent=2) + "\n")
+    atomic_write_json(path / SETUP_FILE, setup)
     total = len(plan.points)
     print(f"learning curve {display_path(path)}: {len(plan.sizes)} sizes ({', '.join(f'{n:,}' for n in plan.sizes)}) "
           f"x {len(plan.seeds)} seed(s) = {total} points; validation {counts['val']:,} and test {counts['test']:,} "

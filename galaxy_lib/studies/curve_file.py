@@ -19,7 +19,8 @@ on a synthetic sky that checks the extrapolation where the truth is known::
 notebook) into ``reports/<name>/``, training the points that are missing first (resumably: a
 finished point is reused, an interrupted one continues); ``python -m galaxy_lib curve -f FILE``
 trains the same points without the report. Both recognise the file by its ``sizes`` key, as they
-recognise an ensemble file by ``members``.
+recognise an ensemble file by ``members`` (:mod:`galaxy_lib.parameters_file`, the one reader of
+parameters files, which also checks the top-level keys: :data:`~galaxy_lib.parameters_file.CURVE_KEYS`).
 
 **Why a file of its own and not keys of** :class:`~galaxy_lib.config.Config`: a ``Config``
 describes one model and is saved with each run; a curve is many runs of one configuration (one
@@ -41,24 +42,28 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from galaxy_lib.config import Config, display_path, load_config, parse_overrides, read_yaml_mapping, resolve_path
+from galaxy_lib.config import Config, load_config, override_values, set_block
 from galaxy_lib.errors import ConfigError
+from galaxy_lib.parameters_file import (
+    CURVE,
+    ENSEMBLE,
+    FOLDER_NAME_RULE,
+    ParametersFile,
+    file_kind,
+    is_folder_name,
+    read,
+)
+from galaxy_lib.paths import display_path, resolve_path
 
-CURVE_KEYS = ("name", "config", "set", "sizes", "seeds", "minutes", "out", "validation")
-"""Keys of a learning-curve file."""
 VALIDATION_KEYS = ("config", "set", "sizes", "seeds", "minutes", "out", "fit_up_to")
 """Keys of its ``validation`` block."""
 MAIN_ONLY_OVERRIDES = frozenset({"data"})
 """Command-line keys that change the main curve only (see the module docstring)."""
-
-_CONFIG_KEYS = frozenset(f.name for f in dataclasses.fields(Config))
-_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # as a report's run_name: it names folders
 
 
 @dataclass(frozen=True)
@@ -125,23 +130,7 @@ class CurveConfig:
 def is_curve_file(path: str | os.PathLike[str] | None) -> bool:
     """Whether ``path`` is a learning-curve file (a mapping with a ``sizes`` key). A file that
     cannot be read is not one (loading it as a configuration reports why)."""
-    if not path:
-        return False
-    try:
-        return "sizes" in read_yaml_mapping(Path(path))
-    except ConfigError:
-        return False
-
-
-def _keys_mapping(value: Any, where: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise ConfigError(f"{where}: `set` must be a mapping of config keys, got {type(value).__name__}")
-    unknown = sorted(set(value) - _CONFIG_KEYS, key=str)
-    if unknown:
-        raise ConfigError(f"{where}: unknown config key(s) in `set`: {', '.join(map(str, unknown))}")
-    return dict(value)
+    return file_kind(path) == CURVE
 
 
 def _sizes_text(value: Any, where: str) -> str:
@@ -183,16 +172,15 @@ def _spec(raw: Mapping[str, Any], path: Path, where: str, overrides: Mapping[str
     config_file = (path.parent / str(raw["config"])).resolve()
     if not config_file.is_file():
         raise ConfigError(f"{where}: parameters file not found: {config_file}")
-    if is_curve_file(config_file):
+    file = read(config_file)  # a problem inside the parameters file names that file
+    if file.kind == CURVE:
         raise ConfigError(f"{where}: {config_file} is a learning-curve file itself; `config` is one parameters file")
-    from galaxy_lib.model.ensemble import is_ensemble_file
-
-    if is_ensemble_file(config_file):
+    if file.kind == ENSEMBLE:
         raise ConfigError(f"{where}: {config_file} is an ensemble; a learning curve trains one configuration")
     if "sizes" not in raw:
         raise ConfigError(f"{where}: no `sizes` (training-set sizes, e.g. 150,300,600,1200,all)")
-    changes = {**_keys_mapping(raw.get("set"), where), **overrides}
-    base = load_config(config_file)  # a problem inside the parameters file names that file
+    changes = {**set_block(raw.get("set"), where), **overrides}
+    base = load_config(file)
     try:
         config = base.replace(**changes)
     except ConfigError as exc:
@@ -225,28 +213,21 @@ def _check_fit_up_to(value: Any, spec: CurveSpec, where: str) -> int:
 
 
 def load_curve_file(
-    path: str | os.PathLike[str],
+    path: str | os.PathLike[str] | ParametersFile,
     overrides: Mapping[str, Any] | Iterable[str] | None = None,
 ) -> CurveConfig:
-    """Read a learning-curve file (see the module docstring). ``overrides`` (a dict or
+    """Read a learning-curve file (see the module docstring); ``path`` may be a file
+    :func:`galaxy_lib.parameters_file.read` has read already. ``overrides`` (a dict or
     ``key=value`` strings) change every point (``data``: the main curve's only). Every problem is a
     one-line :class:`ConfigError` naming the file and, where it lies there, the block."""
-    path = Path(path)
-    raw = read_yaml_mapping(path)
-    unknown = sorted(set(raw) - set(CURVE_KEYS), key=str)
-    if unknown:
-        raise ConfigError(f"unknown learning-curve key(s) in {path}: {', '.join(map(str, unknown))} (a learning-"
-                          f"curve file has {', '.join(CURVE_KEYS)}; configuration keys go in `set` or in the "
-                          "parameters file named by `config`)")
+    file = read(path, CURVE)  # unknown top-level keys are named here
+    path, raw = file.path, file.values
     if "name" not in raw:
         raise ConfigError(f"{path}: a learning curve needs a `name` (its report reports/<name>)")
     name = raw["name"]
-    if not isinstance(name, str) or not _SAFE_NAME.fullmatch(name) or name.endswith(".failed"):
-        raise ConfigError(f"{path}: name {name!r} must be a plain folder name (letters, digits, _ . -)")
-    extra = dict(overrides) if isinstance(overrides, Mapping) else parse_overrides(overrides or [])
-    unknown = sorted(set(extra) - _CONFIG_KEYS)
-    if unknown:
-        raise ConfigError(f"unknown config key(s) in overrides: {', '.join(map(str, unknown))}")
+    if not is_folder_name(name):
+        raise ConfigError(f"{path}: name {name!r} {FOLDER_NAME_RULE}")
+    extra = override_values(overrides)
     main = _spec(raw, path, str(path), extra, name)
     validation, fit_up_to = None, 0
     block = raw.get("validation")
@@ -302,7 +283,6 @@ def run_curves(curves: CurveConfig, *, verbose: bool | None = None) -> tuple[Any
 
 
 __all__ = [
-    "CURVE_KEYS",
     "MAIN_ONLY_OVERRIDES",
     "VALIDATION_KEYS",
     "CurveConfig",

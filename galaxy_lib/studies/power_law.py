@@ -42,6 +42,7 @@ import numpy as np
 from scipy.optimize import OptimizeWarning, curve_fit
 
 from galaxy_lib.errors import DataError
+from galaxy_lib.evaluation.metrics import percentile_interval
 from galaxy_lib.kaggle import TRAINING_GALAXIES
 
 KAGGLE_TRAINING_GALAXIES = TRAINING_GALAXIES
@@ -258,11 +259,10 @@ def extrapolate(
             raise DataError(f"bootstrap resample {i + 1}: the power-law fit did not converge ({exc})") from None
         law = _unscale(scaled, reference)
         params[i] = (law.c, law.a, law.b)
-    tail = 100 * (1 - level) / 2
     curves = params[:, [0]] + params[:, [1]] * np.power(grid[None, :], -params[:, [2]])
     at_target = params[:, 0] + params[:, 1] * np.power(float(target), -params[:, 2])
-    band_low, band_high = np.percentile(curves, [tail, 100 - tail], axis=0)
-    low, high = np.percentile(at_target, [tail, 100 - tail])
+    band_low, band_high = percentile_interval(curves, level, axis=0)
+    low, high = percentile_interval(at_target, level)
     return Extrapolation(
         fit=fit, target=int(target), prediction=float(fit.law(target)), low=float(low), high=float(high),
         level=level, grid=grid, curve=np.asarray(fit.law(grid)), band_low=band_low, band_high=band_high,

@@ -40,10 +40,10 @@ from tqdm import tqdm
 
 from galaxy_lib import tree
 from galaxy_lib.config import Config
-from galaxy_lib.errors import ConfigError, DataError, writing
+from galaxy_lib.errors import ConfigError, DataError
 from galaxy_lib.kaggle import LABELS_FILE, TEST_IMAGES, TRAINING_IMAGES, has_labels
 from galaxy_lib.locks import run_lock
-from galaxy_lib.paths import display_path, replace_folder, resolve_path
+from galaxy_lib.paths import display_path, replace_folder, resolve_path, writing
 from galaxy_lib.synth import catalogue, zipped
 from galaxy_lib.synth.catalogue import METADATA_FILE, TRUTH_FILE, VERSION, make_galaxy
 

@@ -23,7 +23,6 @@ place; a partial folder of another seed or size is discarded, with a message.
 from __future__ import annotations
 
 import contextlib
-import json
 import multiprocessing
 import os
 import shutil
@@ -37,10 +36,15 @@ import numpy as np
 from tqdm import tqdm
 
 from galaxy_lib import tree
-from galaxy_lib.config import atomic_path, atomic_write_text, display_path
 from galaxy_lib.errors import ConfigError
 from galaxy_lib.kaggle import LABELS_FILE, LABELS_ZIP, TEST_IMAGES, TEST_ZIP, TRAINING_IMAGES, TRAINING_ZIP
-from galaxy_lib.paths import replace_folder
+from galaxy_lib.paths import (
+    atomic_path,
+    atomic_write_json,
+    display_path,
+    read_json_object,
+    replace_folder,
+)
 from galaxy_lib.synth import catalogue
 from galaxy_lib.synth.catalogue import METADATA_FILE, TRUTH_FILE, SkyTables
 
@@ -130,7 +134,7 @@ def _start(staging: Path, request: dict[str, Any]) -> dict[str, Any]:
     with SkyTables(staging) as tables:  # the two headers
         sums = tables.state()
     state = {"request": request, "done": 0, "files": _sizes(staging), "zips": {}, **sums}
-    _save(staging, state)
+    save_progress(staging, state)
     return state
 
 
@@ -138,8 +142,10 @@ def _sizes(staging: Path) -> dict[str, int]:
     return {name: (staging / name).stat().st_size for name in SkyTables.FILES}
 
 
-def _save(staging: Path, state: dict[str, Any]) -> None:
-    atomic_write_text(staging / PROGRESS_FILE, json.dumps(state) + "\n")
+def save_progress(staging: Path, state: dict[str, Any]) -> None:
+    """Write the resumable checkpoint of the set being made in ``staging`` (atomically: a crash or a
+    full disk here leaves the previous checkpoint, from which the next run resumes)."""
+    atomic_write_json(staging / PROGRESS_FILE, state, indent=None)
 
 
 def _problem(staging: Path, state: Any, request: dict[str, Any]) -> str | None:
@@ -170,10 +176,7 @@ def _resume(staging: Path, request: dict[str, Any], progress: bool) -> dict[str,
     path = staging / PROGRESS_FILE
     if not path.is_file():
         return None
-    try:
-        state = json.loads(path.read_text())
-    except (OSError, ValueError):
-        state = None
+    state = read_json_object(path)
     problem = _problem(staging, state, request)
     if problem is not None:
         print(f"{display_path(staging)}: not resumed, starting again ({problem})", file=sys.stderr)
@@ -247,7 +250,7 @@ def _write_chunk(staging: Path, state: dict[str, Any], stop: int,
                 with contextlib.suppress(ValueError, OSError):  # on the closed handle close() writes none
                     archive.close()  # (and garbage collection has nothing left to write either)
     new = {**state, "done": stop, "files": _sizes(staging), "zips": zips, **tables.state()}
-    _save(staging, new)
+    save_progress(staging, new)
     for name, record in state["zips"].items():  # the previous checkpoint's copies are no longer needed
         if zips[name]["directory"] != record["directory"]:
             (staging / record["directory"]).unlink(missing_ok=True)
@@ -267,7 +270,7 @@ def _finish(staging: Path, state: dict[str, Any], seed: int, n: int, n_test: int
             shutil.copyfileobj(source, target, 1 << 20)
     metadata = catalogue.sky_metadata(seed, n, n_test, state)
     metadata["layout"] = f"Kaggle's zips: {', '.join(z for z in ZIPS if z in state['zips'])}, {LABELS_ZIP}"
-    atomic_write_text(staging / METADATA_FILE, json.dumps(metadata, indent=2) + "\n")
+    atomic_write_json(staging / METADATA_FILE, metadata)
     keep = {*state["zips"], LABELS_ZIP, TRUTH_FILE, METADATA_FILE}
     (staging / PROGRESS_FILE).unlink()
     for leftover in staging.iterdir():
