@@ -45,8 +45,8 @@ from galaxy_lib.model.strategy import agreed_stop, make_strategy, worker_folder
 from galaxy_lib.paths import atomic_write_text, display_path
 from galaxy_lib.tf_setup import configure_threads, import_tensorflow
 
-__all__ = ["compile_model", "learning_rate_at", "model_source", "precision_policy", "train"]
-"""The names notebooks and benchmarks use; ``learning_rate_at`` lives in :mod:`~galaxy_lib.model.schedule`
+__all__ = ["compile_model", "learning_rate_at", "model_source", "precision_policy", "stop_reason", "train"]
+"""The names notebooks, benchmarks and tests use; ``learning_rate_at`` lives in :mod:`~galaxy_lib.model.schedule`
 and is named here because ``notebooks/02_train.ipynb`` shows it beside :func:`compile_model`."""
 
 tf = import_tensorflow()
