@@ -315,7 +315,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Galaxy Zoo VGG6: data checks, synthetic sky, training, evaluation and reports.",
     )
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+    _add_data_verbs(sub)
+    _add_model_verbs(sub)
+    _add_report_verbs(sub)
+    return parser
 
+
+def _add_data_verbs(sub: argparse._SubParsersAction) -> None:
+    """The verbs that check, generate or build a data set."""
     p = sub.add_parser("check-data", help="validate a Kaggle-layout data set and print a summary")
     p.add_argument("path", help="folder with images_training_rev1/ and training_solutions_rev1.csv, or the Kaggle zips")
     p.add_argument("--tolerance", type=float, default=0.01, help="allowed deviation from the tree sums (default 0.01)")
@@ -360,14 +367,19 @@ def build_parser() -> argparse.ArgumentParser:
                                                       "(default parameters/default.yaml)")
     p.set_defaults(func=_sample)
 
-    def config_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("-f", "--file", help="parameters/NAME.yaml (defaults: the paper's settings)")
-        p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one config key (repeatable)")
-        p.add_argument("--data", help="data set path (overrides the file's `data`)")
 
+def _config_args(p: argparse.ArgumentParser) -> None:
+    """The options of the verbs that start from a configuration: its file, overrides and data set."""
+    p.add_argument("-f", "--file", help="parameters/NAME.yaml (defaults: the paper's settings)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one config key (repeatable)")
+    p.add_argument("--data", help="data set path (overrides the file's `data`)")
+
+
+def _add_model_verbs(sub: argparse._SubParsersAction) -> None:
+    """The verbs that train runs and use them: train, predict, evaluate, and the learning curve."""
     p = sub.add_parser("train", help="train a model into a run folder (resumes an interrupted run), "
                                      "or every member of an ensemble file into an ensemble folder")
-    config_args(p)
+    _config_args(p)
     p.add_argument("--out", required=True, help="run folder, e.g. runs/NAME (for an ensemble file: its folder)")
     p.set_defaults(func=_train)
 
@@ -392,7 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("curve", help="learning curve: train one configuration on nested subsets of the training "
                                      "galaxies (same validation and test galaxies), resumable; curve.csv and figures "
                                      "(-f a learning-curve file: its curves, as its report needs them)")
-    config_args(p)
+    _config_args(p)
     p.add_argument("--sizes", help="training-set sizes, comma-separated; 'all' = every training "
                                    "galaxy of the split, e.g. 150,300,600,1200,all (required unless -f names a "
                                    "learning-curve file)")
@@ -405,9 +417,12 @@ def build_parser() -> argparse.ArgumentParser:
                                  "names a learning-curve file)")
     p.set_defaults(func=_curve)
 
+
+def _add_report_verbs(sub: argparse._SubParsersAction) -> None:
+    """The verbs that show results to people: reports, comparisons, the class index and JupyterLab."""
     p = sub.add_parser("report", help="execute the notebooks with papermill and render HTML reports "
                                       "(-f a learning-curve file: the learning-curve report)")
-    config_args(p)
+    _config_args(p)
     p.add_argument("--kernel", default=None, help="Jupyter kernel name (default: the current Python)")
     p.set_defaults(func=_report)
 
@@ -444,7 +459,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("lab_args", nargs="*", metavar="-- JUPYTERLAB_ARGS",
                    help="passed on to `jupyter lab` after a `--`, e.g. -- --IdentityProvider.token=SECRET")
     p.set_defaults(func=_lab)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,7 +2,7 @@
 (MultiWorkerMirroredStrategy, collective all-reduce over gRPC on 127.0.0.1).
 
 Worker 0 is the chief and writes the run folder; worker 1 writes only its private folder
-``workers/worker-1`` (:func:`galaxy_lib.model.train._worker_folder`). The workers are
+``workers/worker-1`` (:func:`galaxy_lib.model.strategy.worker_folder`). The workers are
 subprocesses with a deadline: when one fails or the time runs out both are killed, so a broken
 collective never leaves a worker waiting for its peer after the test.
 """
@@ -120,7 +120,7 @@ def test_a_failing_worker_stops_its_peer_and_fails_the_test(tmp_path):
 
 
 SHARD_SCRIPT = textwrap.dedent("""
-    # Which galaxies each worker reads, batch by batch, through the pipeline and train.for_strategy.
+    # Which galaxies each worker reads, batch by batch, through the pipeline and strategy.for_strategy.
     import json, sys
     import numpy as np
     from galaxy_lib.tf_setup import import_tensorflow
@@ -129,14 +129,14 @@ SHARD_SCRIPT = textwrap.dedent("""
     from galaxy_lib import tree
     from galaxy_lib.config import load_config
     from galaxy_lib.data import dataset, pipeline
-    from galaxy_lib.model import train
+    from galaxy_lib.model.strategy import for_strategy
     data = dataset.load_for_config(load_config(sys.argv[1]))
     n, batch = 21, 8  # a short last batch (5), split 3 + 2
     rows = np.repeat(np.arange(n, dtype=np.float32)[:, None], tree.N_ANSWERS, axis=1)  # label = row number
     ds = pipeline.make_dataset(data.images, data.ids[:n], rows, crop=128, image_size=32, batch_size=batch,
                                shuffle=True, seed=4)
     seen = []
-    for _, y in strategy.experimental_distribute_dataset(train.for_strategy(ds, n, batch, strategy)):
+    for _, y in strategy.experimental_distribute_dataset(for_strategy(ds, n, batch, strategy)):
         seen.append([int(v) for part in strategy.experimental_local_results(y) for v in part[:, 0].numpy()])
     print("SEEN " + json.dumps(seen))
 """)

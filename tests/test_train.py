@@ -14,7 +14,7 @@ from galaxy_lib import tree
 from galaxy_lib.config import Config
 from galaxy_lib.data import split
 from galaxy_lib.errors import RunError
-from galaxy_lib.model import runs, train
+from galaxy_lib.model import runs, schedule, train
 
 COMPARED = [c for c in runs.HISTORY_COLUMNS if c != "seconds"]
 RAW = [c for c in COMPARED if c != "val_rmse_ema"]  # what every run has (val_rmse_ema: weight averaging only)
@@ -209,51 +209,52 @@ def test_refit_trains_on_validation_galaxies_too_and_keeps_the_split(uninterrupt
 
 def test_learning_rate_schedule():
     constant = Config(learning_rate=0.01, epochs=4)
-    assert [train.learning_rate_at(constant, e) for e in range(4)] == [0.01] * 4
+    assert [schedule.learning_rate_at(constant, e) for e in range(4)] == [0.01] * 4
     cosine = constant.replace(lr_schedule="cosine")
-    rates = [train.learning_rate_at(cosine, e) for e in range(4)]
+    rates = [schedule.learning_rate_at(cosine, e) for e in range(4)]
     assert rates[0] == pytest.approx(0.01) and rates[2] == pytest.approx(0.005) and rates == sorted(rates, reverse=True)
 
 
 def test_step_schedule_divides_by_ten_after_72_and_92_percent_of_the_epochs():
     step = Config(learning_rate=0.04, epochs=25, lr_schedule="step")  # Dieleman's 18 and 23 of 25 (million images)
-    rates = [train.learning_rate_at(step, e) for e in range(25)]
+    rates = [schedule.learning_rate_at(step, e) for e in range(25)]
     assert rates[:18] == pytest.approx([0.04] * 18)  # epochs 0-17: 18 of 25 = 72% not yet finished
     assert rates[18:23] == pytest.approx([0.004] * 5) and rates[23:] == pytest.approx([0.0004] * 2)
     # exact percentages need no float luck: 72% of 50 is 36, 92% is 46
     fifty = step.replace(epochs=50)
-    assert [train.learning_rate_at(fifty, e) for e in (35, 36, 45, 46)] == pytest.approx([0.04, 0.004, 0.004, 0.0004])
+    assert [schedule.learning_rate_at(fifty, e) for e in (35, 36, 45, 46)] == pytest.approx(
+        [0.04, 0.004, 0.004, 0.0004])
 
 
 def test_a_run_cut_short_before_its_schedule_acted_is_told_so():
     """A time-limited run on a slow machine that never reached its first step gets a note; one that
     decayed, finished, uses the budget clock or a constant rate does not."""
     step = Config(epochs=25, lr_schedule="step", time_limit_minutes=10, schedule_clock="epochs")
-    first_decayed = next(e for e in range(25) if train.learning_rate_at(step, e) < step.learning_rate)
-    note = train.unfinished_schedule(step, first_decayed)  # every epoch so far at the full rate
+    first_decayed = next(e for e in range(25) if schedule.learning_rate_at(step, e) < step.learning_rate)
+    note = schedule.unfinished_schedule(step, first_decayed)  # every epoch so far at the full rate
     assert note and f"due at epoch {first_decayed + 1} of 25" in note and "schedule_clock: budget" in note
-    assert train.unfinished_schedule(step, first_decayed + 1) is None  # one epoch at a tenth: it acted
-    assert train.unfinished_schedule(step, 25) is None
-    assert train.unfinished_schedule(step.replace(epochs=1), 0) is None  # no step to miss
-    assert train.unfinished_schedule(step.replace(schedule_clock="budget"), 3) is None
-    assert train.unfinished_schedule(step.replace(lr_schedule="constant"), 3) is None
-    assert "40% of the way" in train.unfinished_schedule(step.replace(lr_schedule="cosine"), 10)
+    assert schedule.unfinished_schedule(step, first_decayed + 1) is None  # one epoch at a tenth: it acted
+    assert schedule.unfinished_schedule(step, 25) is None
+    assert schedule.unfinished_schedule(step.replace(epochs=1), 0) is None  # no step to miss
+    assert schedule.unfinished_schedule(step.replace(schedule_clock="budget"), 3) is None
+    assert schedule.unfinished_schedule(step.replace(lr_schedule="constant"), 3) is None
+    assert "40% of the way" in schedule.unfinished_schedule(step.replace(lr_schedule="cosine"), 10)
 
 
 def test_budget_clock_decays_by_the_time_used_or_the_epochs_done_whichever_is_further():
     step = Config(learning_rate=0.04, epochs=100, lr_schedule="step", time_limit_minutes=10, schedule_clock="budget")
     # early epochs on a slow machine: 7.2 of 10 minutes gone -> the first step, 9.2 -> the second
-    assert [train.learning_rate_at(step, 5, 60 * m) for m in (0, 7.1, 7.2, 9.19, 9.2)] == pytest.approx(
+    assert [schedule.learning_rate_at(step, 5, 60 * m) for m in (0, 7.1, 7.2, 9.19, 9.2)] == pytest.approx(
         [0.04, 0.04, 0.004, 0.004, 0.0004])
     # a fast machine reaches the epochs first: the epoch share rules, as with the default clock
     by_epochs = step.replace(schedule_clock="epochs")
-    assert [train.learning_rate_at(step, e, 1.0) for e in (71, 72, 92)] == pytest.approx(
-        [train.learning_rate_at(by_epochs, e) for e in (71, 72, 92)])
-    assert train.schedule_progress(step, 50, 60 * 20) == 1.0  # never past the end
+    assert [schedule.learning_rate_at(step, e, 1.0) for e in (71, 72, 92)] == pytest.approx(
+        [schedule.learning_rate_at(by_epochs, e) for e in (71, 72, 92)])
+    assert schedule.schedule_progress(step, 50, 60 * 20) == 1.0  # never past the end
     cosine = step.replace(lr_schedule="cosine")
-    assert train.learning_rate_at(cosine, 0, 60 * 5) == pytest.approx(0.02)  # half the budget: half the cosine
+    assert schedule.learning_rate_at(cosine, 0, 60 * 5) == pytest.approx(0.02)  # half the budget: half the cosine
     # the epoch clock ignores the time used (seeded runs reproduce on any machine)
-    assert train.learning_rate_at(by_epochs, 5, 60 * 9.5) == pytest.approx(0.04)
+    assert schedule.learning_rate_at(by_epochs, 5, 60 * 9.5) == pytest.approx(0.04)
 
 
 def test_a_time_limit_times_the_schedule_by_the_budget_unless_told_otherwise():
@@ -261,23 +262,23 @@ def test_a_time_limit_times_the_schedule_by_the_budget_unless_told_otherwise():
     one the schedule follows the epochs, and an explicit clock is kept."""
     timed = Config(learning_rate=0.04, epochs=440, lr_schedule="step", time_limit_minutes=20)
     assert timed.schedule_clock == "auto" and timed.clock == "budget"
-    assert train.learning_rate_at(timed, 130, 60 * 15) == pytest.approx(0.004)  # epoch 130 of 440, 75% of the time
-    assert train.unfinished_schedule(timed, 130) is None
+    assert schedule.learning_rate_at(timed, 130, 60 * 15) == pytest.approx(0.004)  # epoch 130 of 440, 75% of the time
+    assert schedule.unfinished_schedule(timed, 130) is None
     assert timed.replace(time_limit_minutes=0).clock == "epochs"
     assert timed.replace(schedule_clock="epochs").clock == "epochs"
-    assert train.learning_rate_at(timed.replace(schedule_clock="epochs"), 130, 60 * 15) == pytest.approx(0.04)
+    assert schedule.learning_rate_at(timed.replace(schedule_clock="epochs"), 130, 60 * 15) == pytest.approx(0.04)
 
 
 def test_warmup_ramps_any_schedule_from_a_tenth():
     warm = Config(learning_rate=0.01, epochs=10, warmup_epochs=3)
-    assert [train.learning_rate_at(warm, e) for e in range(5)] == pytest.approx([0.001, 0.004, 0.007, 0.01, 0.01])
+    assert [schedule.learning_rate_at(warm, e) for e in range(5)] == pytest.approx([0.001, 0.004, 0.007, 0.01, 0.01])
     cosine = warm.replace(lr_schedule="cosine")
     plain = warm.replace(lr_schedule="cosine", warmup_epochs=0)
-    assert train.learning_rate_at(cosine, 1) == pytest.approx(0.4 * train.learning_rate_at(plain, 1))
-    assert [train.learning_rate_at(cosine, e) for e in range(3, 10)] == [
-        train.learning_rate_at(plain, e) for e in range(3, 10)]  # after the warm-up: the schedule itself
+    assert schedule.learning_rate_at(cosine, 1) == pytest.approx(0.4 * schedule.learning_rate_at(plain, 1))
+    assert [schedule.learning_rate_at(cosine, e) for e in range(3, 10)] == [
+        schedule.learning_rate_at(plain, e) for e in range(3, 10)]  # after the warm-up: the schedule itself
     step = warm.replace(lr_schedule="step", epochs=4, warmup_epochs=1)
-    assert [train.learning_rate_at(step, e) for e in range(4)] == pytest.approx([0.001, 0.01, 0.01, 0.001])
+    assert [schedule.learning_rate_at(step, e) for e in range(4)] == pytest.approx([0.001, 0.01, 0.01, 0.001])
 
 
 @pytest.mark.slow

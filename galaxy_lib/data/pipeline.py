@@ -29,6 +29,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -363,72 +364,109 @@ def make_dataset(
     """
     ids, labels = _check_inputs(images, ids, labels)
     side = _output_side(crop, image_size)
-    order = epoch_order(len(ids), shuffle=shuffle, seed=seed)
-    label_table = None if labels is None else tf.constant(labels)
-    threads = data_threads()
-
-    def with_labels(x: tf.Tensor, rows: tf.Tensor) -> Any:
-        return x if label_table is None else (x, tf.gather(label_table, rows))
-
+    batching = _Batching(
+        order=epoch_order(len(ids), shuffle=shuffle, seed=seed), batch_size=batch_size, drop_remainder=drop_remainder,
+        threads=data_threads(), deterministic=deterministic,
+        label_table=None if labels is None else tf.constant(labels),
+    )
     if crops is not None:
-        table = tf.convert_to_tensor(crops, dtype=tf.uint8)
-        if tuple(table.shape) != (len(ids), side, side, 3):
-            raise ValueError(f"crops must have shape ({len(ids)}, {side}, {side}, 3), got {tuple(table.shape)}")
-        batches = order.batch(batch_size, drop_remainder=drop_remainder).map(
-            lambda rows: with_labels(tf.gather(table, rows), rows), num_parallel_calls=threads,
-            deterministic=deterministic,
-        )
+        batches = _batches_from_crops(batching, crops, len(ids), side)
     elif cache_dir is not None:
         path = build_crop_cache(
             images, ids, cache_dir, crop=crop, image_size=image_size, resize_bad_size=resize_bad_size
         )
-        def read_rows(rows: np.ndarray) -> np.ndarray:
-            with CacheReader(path, side) as reader:  # open for this batch only: closed when read
-                return reader(rows)
-
-        def load_batch(rows: tf.Tensor) -> Any:
-            x = tf.ensure_shape(tf.numpy_function(read_rows, [rows], tf.uint8, stateful=False), [None, side, side, 3])
-            return with_labels(x, rows)
-
-        batches = order.batch(batch_size, drop_remainder=drop_remainder).map(
-            load_batch, num_parallel_calls=threads, deterministic=deterministic
-        )
+        batches = _batches_from_cache(batching, path, side)
     else:
-        source, read = _byte_reader(images, ids)
-        paths = tf.constant(source)
+        batches = _batches_from_jpegs(batching, images, ids, crop, image_size, resize_bad_size)
+    batches = _model_inputs(batching, batches, augment=augment, mixup=mixup, seed=seed)
+    return fixed_parallelism(batches.prefetch(PREFETCH))
 
-        def load_one(row: tf.Tensor) -> Any:
-            return with_labels(decode_crop(read(tf.gather(paths, row)), crop, image_size, resize_bad_size), row)
 
-        batches = order.map(load_one, num_parallel_calls=threads, deterministic=deterministic).batch(
-            batch_size, drop_remainder=drop_remainder
-        )
+@dataclass(frozen=True)
+class _Batching:
+    """What :func:`make_dataset`'s three crop sources share: the epoch's order of rows, how they
+    are batched and mapped in parallel, and the labels each batch of crops is joined with."""
+
+    order: tf.data.Dataset
+    batch_size: int
+    drop_remainder: bool
+    threads: int
+    deterministic: bool
+    label_table: tf.Tensor | None  # None: batches of images alone
+
+    def with_labels(self, x: tf.Tensor, rows: tf.Tensor) -> Any:
+        return x if self.label_table is None else (x, tf.gather(self.label_table, rows))
+
+    def map(self, batches: tf.data.Dataset, function: Callable[..., Any]) -> tf.data.Dataset:
+        return batches.map(function, num_parallel_calls=self.threads, deterministic=self.deterministic)
+
+    def batched(self, rows: tf.data.Dataset) -> tf.data.Dataset:
+        return rows.batch(self.batch_size, drop_remainder=self.drop_remainder)
+
+
+def _batches_from_crops(batching: _Batching, crops: tf.Tensor | np.ndarray, n: int, side: int) -> tf.data.Dataset:
+    """Batches gathered from every crop already in memory (one uint8 tensor): no decoding, no reading."""
+    table = tf.convert_to_tensor(crops, dtype=tf.uint8)
+    if tuple(table.shape) != (n, side, side, 3):
+        raise ValueError(f"crops must have shape ({n}, {side}, {side}, 3), got {tuple(table.shape)}")
+    return batching.map(batching.batched(batching.order),
+                        lambda rows: batching.with_labels(tf.gather(table, rows), rows))
+
+
+def _batches_from_cache(batching: _Batching, path: Path, side: int) -> tf.data.Dataset:
+    """Batches read back, row by row, from the crop cache file ``path`` (:func:`build_crop_cache`)."""
+
+    def read_rows(rows: np.ndarray) -> np.ndarray:
+        with CacheReader(path, side) as reader:  # open for this batch only: closed when read
+            return reader(rows)
+
+    def load_batch(rows: tf.Tensor) -> Any:
+        x = tf.ensure_shape(tf.numpy_function(read_rows, [rows], tf.uint8, stateful=False), [None, side, side, 3])
+        return batching.with_labels(x, rows)
+
+    return batching.map(batching.batched(batching.order), load_batch)
+
+
+def _batches_from_jpegs(batching: _Batching, images: ImageSource, ids: np.ndarray, crop: int, image_size: int,
+                        resize_bad_size: bool) -> tf.data.Dataset:
+    """Batches of crops read and decoded from their JPEGs: only the file names are held in memory."""
+    source, read = _byte_reader(images, ids)
+    paths = tf.constant(source)
+
+    def load_one(row: tf.Tensor) -> Any:
+        return batching.with_labels(decode_crop(read(tf.gather(paths, row)), crop, image_size, resize_bad_size), row)
+
+    return batching.batched(batching.map(batching.order, load_one))
+
+
+def _model_inputs(batching: _Batching, batches: tf.data.Dataset, *,
+                  augment: Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None, mixup: float,
+                  seed: int) -> tf.data.Dataset:
+    """``batches`` of uint8 crops as the model takes them: float32 in [0, 1], augmented and mixed
+    (``mixup``) when asked, each batch from a stateless seed drawn from ``seed``."""
+    labelled = batching.label_table is not None
 
     def to_float(*batch: Any) -> Any:
         x = tf.cast(batch[0], tf.float32) / 255.0
-        return x if labels is None else (x, batch[1])
+        return x if not labelled else (x, batch[1])
 
-    if mixup > 0 and labels is None:
+    if mixup > 0 and not labelled:
         raise ValueError("mixup mixes labels too: it needs labels")
     if augment is None and mixup <= 0:
-        batches = batches.map(to_float, num_parallel_calls=threads, deterministic=deterministic)
-    else:
-        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+        return batching.map(batches, to_float)
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
 
-        def apply(batch: Any, random: tf.Tensor) -> Any:
-            # One map for the cast and the augmentation: a batch crosses one fewer tf.data stage.
-            batch = to_float(*batch) if isinstance(batch, tuple) else to_float(batch)
-            pair = tf.stack([tf.constant(seed, tf.int64), random])
-            if labels is None:
-                return augment(batch, pair)
-            x, y = batch
-            if augment is not None:
-                x = augment(x, pair)
-            if mixup > 0:
-                x, y = mix_pairs(x, y, tf.random.experimental.stateless_fold_in(pair, 1), mixup)
-            return x, y
+    def apply(batch: Any, random: tf.Tensor) -> Any:
+        # One map for the cast and the augmentation: a batch crosses one fewer tf.data stage.
+        batch = to_float(*batch) if isinstance(batch, tuple) else to_float(batch)
+        pair = tf.stack([tf.constant(seed, tf.int64), random])
+        if not labelled:
+            return augment(batch, pair)
+        x, y = batch
+        if augment is not None:
+            x = augment(x, pair)
+        if mixup > 0:
+            x, y = mix_pairs(x, y, tf.random.experimental.stateless_fold_in(pair, 1), mixup)
+        return x, y
 
-        batches = tf.data.Dataset.zip((batches, seeds)).map(
-            apply, num_parallel_calls=threads, deterministic=deterministic
-        )
-    return fixed_parallelism(batches.prefetch(PREFETCH))
+    return batching.map(tf.data.Dataset.zip((batches, seeds)), apply)

@@ -262,29 +262,22 @@ def _auc_dict(table: pd.DataFrame) -> dict[str, dict[str, Any]]:
     }
 
 
-def assess(
-    config: Config,
-    split: pd.DataFrame,
-    history: pd.DataFrame,
-    data,
-    predictions: dict[str, np.ndarray],
-    *,
-    model: str = "best",
-    progress: bool = True,
-    make_figures: bool = True,
-    members: Sequence[MemberRun] = (),
-) -> RunEvaluation:
-    """All metrics, baselines, tables and figures from predictions already made.
+@dataclass(frozen=True)
+class _Truth:
+    """The galaxies an evaluation uses, by split, and their true answers: the split it scores
+    (``test``, or ``val`` when the run has no test galaxies), the training galaxies the baselines
+    are fitted on, and the validation galaxies when they are scored beside the test set."""
 
-    ``predictions`` maps ``'test'`` (and optionally ``'val'``) to ``(n, 37)`` arrays in the
-    order of that split's GalaxyIDs in ``split``. ``data`` is a
-    :class:`~galaxy_lib.data.dataset.GalaxyData` holding at least the run's galaxies. Baselines are
-    fitted on the ``train`` rows of ``split`` only.
+    ids: dict[str, np.ndarray]  # train, val, test
+    evaluated: str
+    y_train: np.ndarray
+    y_eval: np.ndarray
+    y_val: np.ndarray | None  # None unless the test split is evaluated and the validation one predicted
 
-    With ``members`` the predictions are an ensemble's mean: each member's own figures join the
-    tables and ``metrics['members']``, ``history`` is the members' (with a ``member`` column, for
-    the training curves), and the top-level last-epoch figures are left empty (no single log).
-    """
+
+def _truth(split: pd.DataFrame, data, predictions: dict[str, np.ndarray]) -> _Truth:
+    """The :class:`_Truth` of ``split``, after refusing a split with nothing to evaluate or fit
+    baselines on, and predictions that do not match its galaxies."""
     ids = {name: _split_ids(split, name) for name in ("train", "val", "test")}
     evaluated = "test" if len(ids["test"]) else "val"
     if not len(ids[evaluated]):
@@ -296,51 +289,60 @@ def assess(
             raise ValueError(f"{name}: {len(predictions[name])} predictions for {len(ids[name])} galaxies")
     if evaluated not in predictions:
         raise ValueError(f"no predictions for the {evaluated} split")
-
     _, y_train = data.subset(ids["train"])
     _, y_eval = data.subset(ids[evaluated])
-    y_pred = np.asarray(predictions[evaluated], dtype=np.float64)
-    result = evaluate_predictions(y_eval, y_pred, min_positives=config.auc_min_positives,
-                                  n_bootstrap=config.bootstrap, seed=config.seed)
-    val = None
+    y_val = None
     if evaluated == "test" and len(ids["val"]) and "val" in predictions:
         _, y_val = data.subset(ids["val"])
-        val = evaluate_predictions(y_val, predictions["val"], min_positives=config.auc_min_positives,
-                                   n_bootstrap=0, seed=config.seed)
+    return _Truth(ids, evaluated, y_train, y_eval, y_val)
 
-    colours = baselines.central_pixel_colours(
-        data.images, np.concatenate([ids["train"], ids[evaluated]]), progress=progress
+
+def _baseline_predictions(config: Config, data, truth: _Truth, *, progress: bool) -> dict[str, np.ndarray]:
+    """The baselines' predictions of the evaluated galaxies, fitted on the training galaxies only
+    (the central-pixel baseline reads both sets' images)."""
+    train_ids, eval_ids = truth.ids["train"], truth.ids[truth.evaluated]
+    colours = baselines.central_pixel_colours(data.images, np.concatenate([train_ids, eval_ids]), progress=progress)
+    return baselines.baseline_predictions(
+        truth.y_train, len(truth.y_eval), train_colours=colours[: len(train_ids)],
+        eval_colours=colours[len(train_ids) :], clusters=config.central_pixel_clusters, seed=config.seed,
     )
-    base_preds = baselines.baseline_predictions(
-        y_train, len(y_eval), train_colours=colours[: len(ids["train"])], eval_colours=colours[len(ids["train"]) :],
-        clusters=config.central_pixel_clusters, seed=config.seed,
-    )
+
+
+def _ensemble_tables(
+    config: Config, truth: _Truth, y_pred: np.ndarray, base_preds: dict[str, np.ndarray],
+    members: Sequence[MemberRun], val: EvaluationResult | None, test: EvaluationResult | None, model: str,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, dict[str, EvaluationResult]]]:
+    """An ensemble's baseline table and paper-vs-honest table, with a row for each member beside
+    the ensemble's, and each member's own scores by split (for ``metrics['members']``)."""
+    evaluated, y_eval = truth.evaluated, truth.y_eval
+    models = {f"the ensemble ({evaluated})": y_pred}
+    models |= {f"member {m.name} ({evaluated})": m.predictions[evaluated] for m in members}
+    table = baseline_table(y_eval, base_preds, models=models)
+    own = {
+        m.name: {name: evaluate_predictions(y, m.predictions[name], min_positives=config.auc_min_positives,
+                                            n_bootstrap=0, seed=config.seed)
+                 for name, y in (("val", truth.y_val), (evaluated, y_eval))
+                 if y is not None and name in m.predictions}
+        for m in members
+    }
+    n_train = len(truth.ids["train"])
+    parts = [paper_vs_honest_table(pd.DataFrame(), include_paper=True)]
+    parts += [paper_vs_honest_table(m.history, own[m.name].get("val"), own[m.name].get("test"),
+                                    n_train=n_train, model=model, include_paper=False,
+                                    subject=f"member {m.name}") for m in members]
+    parts.append(paper_vs_honest_table(pd.DataFrame(), val, test, model=f"members' {model} models",
+                                       include_paper=False, subject="the ensemble"))
+    return table, pd.concat(parts, ignore_index=True), own
+
+
+def _metrics_record(
+    config: Config, truth: _Truth, result: EvaluationResult, val: EvaluationResult | None, log: pd.DataFrame,
+    base_preds: dict[str, np.ndarray], paper: pd.DataFrame, model: str,
+) -> dict[str, Any]:
+    """What ``metrics.json`` holds for an evaluation (before :func:`_clean`), in its order of keys."""
+    evaluated, y_eval, ids = truth.evaluated, truth.y_eval, truth.ids
     test = result if evaluated == "test" else None
-    if not members:
-        table = baseline_table(y_eval, base_preds, models={f"this model ({evaluated})": y_pred})
-        paper = paper_vs_honest_table(history, val, test, n_train=len(ids["train"]), model=model)
-        log = history
-    else:
-        models = {f"the ensemble ({evaluated})": y_pred}
-        models |= {f"member {m.name} ({evaluated})": m.predictions[evaluated] for m in members}
-        table = baseline_table(y_eval, base_preds, models=models)
-        own = {
-            m.name: {name: evaluate_predictions(y, m.predictions[name], min_positives=config.auc_min_positives,
-                                                n_bootstrap=0, seed=config.seed)
-                     for name, y in (("val", y_val if val is not None else None), (evaluated, y_eval))
-                     if y is not None and name in m.predictions}
-            for m in members
-        }
-        parts = [paper_vs_honest_table(pd.DataFrame(), include_paper=True)]
-        parts += [paper_vs_honest_table(m.history, own[m.name].get("val"), own[m.name].get("test"),
-                                        n_train=len(ids["train"]), model=model, include_paper=False,
-                                        subject=f"member {m.name}") for m in members]
-        parts.append(paper_vs_honest_table(pd.DataFrame(), val, test, model=f"members' {model} models",
-                                           include_paper=False, subject="the ensemble"))
-        paper = pd.concat(parts, ignore_index=True)
-        log = pd.DataFrame()  # no single training log: each member's is in metrics["members"]
-    table = with_data_column(table, synthetic=config.synthetic, n=len(y_eval), split=evaluated)
-    m: dict[str, Any] = {
+    return {
         "evaluated_split": evaluated,
         "model": model,
         "tta": config.tta,
@@ -372,23 +374,73 @@ def assess(
         "auc": _auc_dict(result.auc),
         "paper_vs_honest": paper.astype(object).where(paper.notna(), None).to_dict(orient="records"),
     }
+
+
+def _member_records(members: Sequence[MemberRun], own: dict[str, dict[str, EvaluationResult]]) -> list[dict]:
+    """``metrics['members']``: each member's own held-out figures and its training log's last epoch."""
+    return [
+        {
+            "name": member.name,
+            **member.record,
+            "test_rmse": own[member.name]["test"].rmse if "test" in own[member.name] else None,
+            "test_accuracy": own[member.name]["test"].accuracy if "test" in own[member.name] else None,
+            "val_rmse": own[member.name]["val"].rmse if "val" in own[member.name] else None,
+            "train_rmse_last_epoch": _last(member.history, "rmse"),
+            "epochs": int(_last(member.history, "epoch")) if _last(member.history, "epoch") is not None else None,
+        }
+        for member in members
+    ]
+
+
+def assess(
+    config: Config,
+    split: pd.DataFrame,
+    history: pd.DataFrame,
+    data,
+    predictions: dict[str, np.ndarray],
+    *,
+    model: str = "best",
+    progress: bool = True,
+    make_figures: bool = True,
+    members: Sequence[MemberRun] = (),
+) -> RunEvaluation:
+    """All metrics, baselines, tables and figures from predictions already made.
+
+    ``predictions`` maps ``'test'`` (and optionally ``'val'``) to ``(n, 37)`` arrays in the
+    order of that split's GalaxyIDs in ``split``. ``data`` is a
+    :class:`~galaxy_lib.data.dataset.GalaxyData` holding at least the run's galaxies. Baselines are
+    fitted on the ``train`` rows of ``split`` only.
+
+    With ``members`` the predictions are an ensemble's mean: each member's own figures join the
+    tables and ``metrics['members']``, ``history`` is the members' (with a ``member`` column, for
+    the training curves), and the top-level last-epoch figures are left empty (no single log).
+    """
+    truth = _truth(split, data, predictions)
+    evaluated, y_eval = truth.evaluated, truth.y_eval
+    y_pred = np.asarray(predictions[evaluated], dtype=np.float64)
+    result = evaluate_predictions(y_eval, y_pred, min_positives=config.auc_min_positives,
+                                  n_bootstrap=config.bootstrap, seed=config.seed)
+    val = None
+    if truth.y_val is not None:
+        val = evaluate_predictions(truth.y_val, predictions["val"], min_positives=config.auc_min_positives,
+                                   n_bootstrap=0, seed=config.seed)
+    base_preds = _baseline_predictions(config, data, truth, progress=progress)
+    test = result if evaluated == "test" else None
+    if not members:
+        table = baseline_table(y_eval, base_preds, models={f"this model ({evaluated})": y_pred})
+        paper = paper_vs_honest_table(history, val, test, n_train=len(truth.ids["train"]), model=model)
+        log = history
+    else:
+        table, paper, own = _ensemble_tables(config, truth, y_pred, base_preds, members, val, test, model)
+        log = pd.DataFrame()  # no single training log: each member's is in metrics["members"]
+    table = with_data_column(table, synthetic=config.synthetic, n=len(y_eval), split=evaluated)
+    record = _metrics_record(config, truth, result, val, log, base_preds, paper, model)
     if members:
-        m["members"] = [
-            {
-                "name": member.name,
-                **member.record,
-                "test_rmse": own[member.name]["test"].rmse if "test" in own[member.name] else None,
-                "test_accuracy": own[member.name]["test"].accuracy if "test" in own[member.name] else None,
-                "val_rmse": own[member.name]["val"].rmse if "val" in own[member.name] else None,
-                "train_rmse_last_epoch": _last(member.history, "rmse"),
-                "epochs": int(_last(member.history, "epoch")) if _last(member.history, "epoch") is not None else None,
-            }
-            for member in members
-        ]
+        record["members"] = _member_records(members, own)
     evaluation = RunEvaluation(
-        config=config, evaluated_split=evaluated, ids=ids[evaluated], y_true=y_eval, y_pred=y_pred, result=result,
-        val=val, baselines=table, paper_vs_honest=paper, history=history, metrics=_clean(m),
-        training_mean=np.asarray(y_train, dtype=np.float64).mean(axis=0),
+        config=config, evaluated_split=evaluated, ids=truth.ids[evaluated], y_true=y_eval, y_pred=y_pred,
+        result=result, val=val, baselines=table, paper_vs_honest=paper, history=history, metrics=_clean(record),
+        training_mean=np.asarray(truth.y_train, dtype=np.float64).mean(axis=0),
     )
     if make_figures:
         evaluation.figures = make_evaluation_figures(evaluation, data.images)
@@ -520,6 +572,21 @@ def _check_finite(values: np.ndarray, model_file: Path, split: str) -> None:
         )
 
 
+def _member_configs(members: Sequence[RunFolder], config: Config | None,
+                    overrides: dict[str, Any] | None) -> list[Config]:
+    """Each member's configuration to evaluate with: its saved one, with ``overrides`` and with
+    ``config``'s differences from the first member's applied to all (each member keeps its own
+    place); a change that is not the evaluation's to make is refused naming the member and key."""
+    saved = [member.load_config() for member in members]
+    changes = dict(overrides or {})
+    if config is not None:
+        members[0].config_for_evaluation(config)  # refuses a change that is not the evaluation's to make
+        changes |= {key: new for key, (_, new) in config.changes_from(saved[0]).items()
+                    if key not in {"run_name", "runs_dir", "reports_dir"}}  # each member keeps its own place
+    return [member.config_for_evaluation(own.replace(**changes)) if changes else own
+            for member, own in zip(members, saved, strict=True)]
+
+
 def evaluate_ensemble(
     ensemble_dir: str | os.PathLike[str],
     data=None,
@@ -552,14 +619,7 @@ def evaluate_ensemble(
     folder = EnsembleFolder(Path(ensemble_dir)).require()
     members = folder.members()
     split, same_val = shared_split(folder)
-    saved = [member.load_config() for _, member in members]
-    changes = dict(overrides or {})
-    if config is not None:
-        members[0][1].config_for_evaluation(config)  # refuses a change that is not the evaluation's to make
-        changes |= {key: new for key, (_, new) in config.changes_from(saved[0]).items()
-                    if key not in {"run_name", "runs_dir", "reports_dir"}}  # each member keeps its own place
-    configs = [member.config_for_evaluation(own.replace(**changes)) if changes else own
-               for (_, member), own in zip(members, saved, strict=True)]
+    configs = _member_configs([member for _, member in members], config, overrides)
     if any(c.refit for c in configs):  # a member trained on the validation galaxies: none are held out
         split, same_val = split_module.as_trained(split, True), False
 

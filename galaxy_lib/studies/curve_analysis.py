@@ -145,7 +145,7 @@ class ComputeCurve:
                    else "more training time on these galaxies would help little")
         against = f"against {tolerance}"
         if self.schedule == "step" and self.more_time_helps():
-            # the step decay's last step comes at 92% of its clock (train.STEP_SCHEDULE), always inside the
+            # the step decay's last step comes at 92% of its clock (schedule.STEP_SCHEDULE), always inside the
             # last quarter: the fall there measures the step as much as the extra time (issue 30)
             against = f"more than {tolerance}"
             verdict = ("but that part holds the step decay's last learning-rate step, so the fall measures the step "

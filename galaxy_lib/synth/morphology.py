@@ -143,23 +143,19 @@ def _mix(p: np.ndarray, prior: np.ndarray, weight: float) -> np.ndarray:
     return weight * p + (1.0 - weight) * prior / prior.sum()
 
 
-def question_probabilities(m: Morphology) -> np.ndarray:
-    """Per-question answer probabilities of one volunteer who reaches each question.
+def _odd(m: Morphology) -> float:
+    """The strongest odd feature (ring, merger, disturbance, irregularity, lens, dust lane)."""
+    return max(m.ring, m.merger, m.disturbed, m.irregular, m.lens, m.dust_lane)
 
-    Returns a 37-vector in Kaggle column order in which every question sums to 1; the
-    noise-free Kaggle-style label is ``tree.normalise_to_tree`` of it.
-    """
+
+def _smooth_features_star(m: Morphology) -> list[float]:
+    """Q1 smooth / features / star."""
     v = m.visibility
-    odd = max(m.ring, m.merger, m.disturbed, m.irregular, m.lens, m.dust_lane)
-    p = np.zeros(tree.N_ANSWERS)
-    s = tree.question_slices()
-
-    # Q1 smooth / features / star
     star = 0.012 + 0.025 * (1 - v)
     if m.kind == "smooth":
-        feat = 0.02 + 0.08 * (1 - v) + 0.35 * odd * v
+        feat = 0.02 + 0.08 * (1 - v) + 0.35 * _odd(m) * v
     elif m.kind == "disk":
-        detail = min(1.0, 0.5 * (1 - m.bulge_fraction) + 0.6 * m.arm_strength + 0.4 * m.bar + 0.3 * odd)
+        detail = min(1.0, 0.5 * (1 - m.bulge_fraction) + 0.6 * m.arm_strength + 0.4 * m.bar + 0.3 * _odd(m))
         feat = 0.05 + 0.93 * v * (0.8 + 0.2 * detail)
     elif m.kind == "edgeon":
         feat = 0.3 + 0.68 * v
@@ -167,74 +163,114 @@ def question_probabilities(m: Morphology) -> np.ndarray:
         star = 0.5 + 0.4 * v
         feat = 0.25 * (1 - star)
     feat = min(feat, 0.97 - star)
-    p[s[0]] = [1 - feat - star, feat, star]
+    return [1 - feat - star, feat, star]
 
-    # Q2 edge-on?
+
+def _edge_on(m: Morphology) -> list[float]:
+    """Q2 edge-on?"""
     if m.kind == "edgeon":
-        yes = 0.45 + 0.5 * v
+        yes = 0.45 + 0.5 * m.visibility
     elif m.kind == "artifact" and m.artifact == "trail":
         yes = 0.5
     else:
         yes = 0.03 + 0.35 * float(np.clip((0.5 - m.q) / 0.35, 0, 1))
-    p[s[1]] = [yes, 1 - yes]
+    return [yes, 1 - yes]
 
-    # Q3 bar?
+
+def _bar(m: Morphology) -> list[float]:
+    """Q3 bar?"""
+    v = m.visibility
     yes = 0.06 + 0.85 * m.bar * v if m.bar > 0 else 0.05 + 0.1 * (1 - v)
-    p[s[2]] = [yes, 1 - yes]
+    return [yes, 1 - yes]
 
-    # Q4 spiral arms?
+
+def _spiral(m: Morphology) -> list[float]:
+    """Q4 spiral arms?"""
     if m.arms > 0:
-        yes = 0.15 + 0.85 * min(1.0, 1.5 * m.arm_strength) * v
+        yes = 0.15 + 0.85 * min(1.0, 1.5 * m.arm_strength) * m.visibility
     else:
         yes = 0.1 + 0.15 * m.irregular + 0.1 * m.disturbed
     yes = min(yes, 0.97)
-    p[s[3]] = [yes, 1 - yes]
+    return [yes, 1 - yes]
 
-    # Q5 bulge prominence: none / noticeable / obvious / dominant
+
+def _bulge(m: Morphology) -> np.ndarray:
+    """Q5 bulge prominence: none / noticeable / obvious / dominant."""
+    v = m.visibility
     position = float(np.interp(m.bulge_fraction, [0.0, 0.1, 0.35, 0.8], [0.0, 1.0, 2.0, 3.0]))
     if m.kind != "disk":
         position = min(position, 2.0)
-    p[s[4]] = _mix(_soft_onehot(position, 4, 0.45 + 0.5 * (1 - v)), [0.15, 0.4, 0.35, 0.1], 0.6 + 0.35 * v)
+    return _mix(_soft_onehot(position, 4, 0.45 + 0.5 * (1 - v)), [0.15, 0.4, 0.35, 0.1], 0.6 + 0.35 * v)
 
-    # Q6 anything odd?
-    yes = 0.08 + 0.12 * (1 - v) + 0.75 * odd * (0.4 + 0.6 * v)
+
+def _anything_odd(m: Morphology) -> list[float]:
+    """Q6 anything odd?"""
+    v = m.visibility
+    yes = 0.08 + 0.12 * (1 - v) + 0.75 * _odd(m) * (0.4 + 0.6 * v)
     if m.kind == "artifact":
         yes += 0.35
-    p[s[5]] = [min(yes, 0.97), 1 - min(yes, 0.97)]
+    return [min(yes, 0.97), 1 - min(yes, 0.97)]
 
-    # Q7 roundness: completely / in between / cigar
+
+def _roundness(m: Morphology) -> np.ndarray:
+    """Q7 roundness: completely / in between / cigar."""
     position = float(np.interp(m.q, [0.3, 0.62, 0.95], [2.0, 1.0, 0.0]))
-    p[s[6]] = _soft_onehot(position, 3, 0.55 + 0.35 * (1 - v))
+    return _soft_onehot(position, 3, 0.55 + 0.35 * (1 - m.visibility))
 
-    # Q8 odd feature: ring, lens, disturbed, irregular, other, merger, dust lane
+
+def _odd_feature(m: Morphology) -> np.ndarray:
+    """Q8 odd feature: ring, lens, disturbed, irregular, other, merger, dust lane."""
     weights = np.array([0.04, 0.04, 0.06, 0.07, 0.28, 0.06, 0.01])
     present = np.array([m.ring, m.lens, m.disturbed, m.irregular, 0.0, m.merger, m.dust_lane])
     if m.kind == "artifact":
         present[4] = 1.0
-    weights = weights + 3.0 * present * (0.3 + 0.7 * v)
-    p[s[7]] = weights / weights.sum()
+    weights = weights + 3.0 * present * (0.3 + 0.7 * m.visibility)
+    return weights / weights.sum()
 
-    # Q9 edge-on bulge: rounded / boxy / none
+
+def _edge_on_bulge(m: Morphology) -> np.ndarray:
+    """Q9 edge-on bulge: rounded / boxy / none."""
     if m.edge_bulge:
         truth = np.eye(3)[EDGE_BULGES.index(m.edge_bulge)]
     else:
         truth = np.array([0.8, 0.05, 0.15]) if m.bulge_fraction > 0.1 else np.array([0.3, 0.05, 0.65])
-    p[s[8]] = _mix(truth, [0.6, 0.12, 0.28], 0.3 + 0.6 * v)
+    return _mix(truth, [0.6, 0.12, 0.28], 0.3 + 0.6 * m.visibility)
 
-    # Q10 pitch: tight / medium / loose
+
+def _pitch(m: Morphology) -> np.ndarray | list[float]:
+    """Q10 pitch: tight / medium / loose."""
     if m.arms > 0:
+        v = m.visibility
         position = float(np.interp(m.pitch_deg, [10.0, 20.0, 32.0], [0.0, 1.0, 2.0]))
-        p[s[9]] = _mix(_soft_onehot(position, 3, 0.4 + 0.5 * (1 - v)), [0.45, 0.38, 0.17], 0.4 + 0.55 * v)
-    else:
-        p[s[9]] = [0.45, 0.38, 0.17]
+        return _mix(_soft_onehot(position, 3, 0.4 + 0.5 * (1 - v)), [0.45, 0.38, 0.17], 0.4 + 0.55 * v)
+    return [0.45, 0.38, 0.17]
 
-    # Q11 number of arms: 1 / 2 / 3 / 4 / more / can't tell
+
+def _arm_count(m: Morphology) -> np.ndarray | list[float]:
+    """Q11 number of arms: 1 / 2 / 3 / 4 / more / can't tell."""
     if m.arms > 0:
+        v = m.visibility
         arms = _soft_onehot(m.arms - 1, 5, 0.35 + 0.5 * (1 - v))
         cant = 0.1 + 0.6 * (1 - v * min(1.0, 1.3 * m.arm_strength))
-        p[s[10]] = np.append(arms * (1 - cant), cant)
-    else:
-        p[s[10]] = [0.08, 0.3, 0.05, 0.02, 0.02, 0.53]
+        return np.append(arms * (1 - cant), cant)
+    return [0.08, 0.3, 0.05, 0.02, 0.02, 0.53]
+
+
+QUESTION_RULES = (_smooth_features_star, _edge_on, _bar, _spiral, _bulge, _anything_odd, _roundness, _odd_feature,
+                  _edge_on_bulge, _pitch, _arm_count)
+"""One volunteer's answer probabilities for each question (Q1 to Q11, in tree order), from the
+galaxy's morphology and visibility: one small rule per question, so each can be read and tuned alone."""
+
+
+def question_probabilities(m: Morphology) -> np.ndarray:
+    """Per-question answer probabilities of one volunteer who reaches each question.
+
+    Returns a 37-vector in Kaggle column order in which every question sums to 1; the
+    noise-free Kaggle-style label is ``tree.normalise_to_tree`` of it.
+    """
+    p = np.zeros(tree.N_ANSWERS)
+    for answers, rule in zip(tree.question_slices(), QUESTION_RULES, strict=True):
+        p[answers] = rule(m)
     return p
 
 
