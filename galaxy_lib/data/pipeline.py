@@ -19,8 +19,9 @@ memory stays flat in the data set's size.
 tf.data's autotuning is switched off (:func:`fixed_parallelism`), with the parallelism set to
 the usable cores: destroying an autotuned iterator waits for its optimisation thread's next
 wake-up, which backs off 10, 20, 40 ... ms from the iterator's start, so an epoch that made a
-fresh iterator ended at 2.55, 5.11 or 10.23 s in about a third of epochs (the "10.3 s epochs";
-``benchmarks/bench_stall.py`` reproduces it in isolation).
+fresh iterator could end at 2.55, 5.11 or 10.23 s (the "10.3 s epochs"). ``benchmarks/bench_stall.py``
+reproduces it in isolation: 4 of 8 epochs of 1.5 s ended at 2.55 s and 1 of 8 epochs of 6 s at 10.24 s
+with autotuning, none without (benchmarks/results/stall-iterator.json).
 """
 
 from __future__ import annotations
@@ -60,8 +61,8 @@ def fixed_parallelism(ds: tf.data.Dataset) -> tf.data.Dataset:
     Why: an autotuned iterator runs an optimisation thread that sleeps 10 ms, 20 ms, 40 ms ...
     between rounds, and destroying the iterator (Keras does at the end of every ``fit`` and
     ``evaluate``) sometimes waits for that thread's next wake-up: 2.55, 5.11 or 10.23 s after the
-    iterator started. Measured on 2-core machines: about a third of epochs rounded up to those
-    lengths (``benchmarks/bench_stall.py``).
+    iterator started. In isolation (``benchmarks/bench_stall.py``,
+    ``stall-iterator.json``) 5 of 16 autotuned epochs were rounded up to those lengths, none without.
     """
     options = tf.data.Options()
     options.autotune.enabled = False
