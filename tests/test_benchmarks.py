@@ -157,7 +157,8 @@ def test_every_stored_result_says_how_to_remeasure_it():
         assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", record["date"]), name
         assert record["machine"]["cores"] and record["figures"], name
         provenance = record["provenance"]
-        assert re.fullmatch(re.escape(results_store.MEASURED) + r"(; command pinned on \d{4}-\d{2}-\d{2} .+)?",
+        assert re.fullmatch(re.escape(results_store.MEASURED) + r"(; command pinned on \d{4}-\d{2}-\d{2} .+)?"
+                            r"(; figures\.[a-z_]+ computed on \d{4}-\d{2}-\d{2} from the stored .+)?",
                             provenance) or re.match(
             r"backfilled from README\.md at commit [0-9a-f]{40}: measured by `[^`]+` before results were stored",
             provenance), name

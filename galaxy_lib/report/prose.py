@@ -20,8 +20,8 @@ API (documented for the templates' authors; see also :mod:`galaxy_lib.results`):
   name starts so, by name); ``table(rows, columns)`` (:func:`table`); ``fail(text)`` (stop with a
   one-line error, for a check a template makes); ``same_host(a, b, ...)``; ``BACKFILLED`` (the
   dagger) and ``NOT_RECORDED``; the learning-curve wording of the reports (``curve_sentence``,
-  ``extrapolation_paragraph``, ``budget_limited``, ``without_smallest``: the fit refitted without
-  the smallest sizes).
+  ``extrapolation_paragraph``, ``budget_limited``). Rendering only looks figures up: a figure
+  that needs a computation (a refit, a bootstrap) is stored by its benchmark, never computed here.
 - Number filters (``None`` gives "-", the one "number or dash" rule; text passes as it is):
   ``rmse`` (0.1234), ``count`` (2,447), ``minutes`` (12.1 min), ``seconds`` (3.52 s), ``min_s``
   (6 min 1 s), ``ratio`` (x1.17), ``times`` (1.2x), ``percent`` (12.3%), ``f(".2f")`` (a format
@@ -271,7 +271,6 @@ def environment(results: Results, folders: Sequence[str | os.PathLike[str]],
         fail=_fail, same_host=same_host, BACKFILLED=BACKFILLED, NOT_RECORDED=NOT_RECORDED,
         curve_sentence=_curve_analysis("data_or_method"), budget_limited=_curve_analysis("budget_limited"),
         extrapolation_paragraph=_curve_analysis("extrapolation_paragraph"),
-        without_smallest=_curve_analysis("without_smallest"),
     )
     env.globals.update(extra or {})
     env.filters.update({name: _text_passes(number) for name, number in NUMBER_FILTERS.items()})
