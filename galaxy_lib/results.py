@@ -174,11 +174,28 @@ class Result(Mapping[str, Any]):
 
     @property
     def cpu(self) -> str:
-        """The CPU as a table names it: ``AMD EPYC, 2 cores``, or ``not recorded (backfilled)``."""
+        """The machine as a table names it: ``AMD EPYC, 2 cores, kernel 6.18.44-fc-v1300, model alone
+        503 img/s`` (the kernel and the model-alone speed where recorded), or ``not recorded
+        (backfilled)``. Why more than the family name: hosts sold as one "AMD EPYC" ran the same
+        epoch 1.6x apart (issue 30), so a reader comparing two rows must see whether one host ran both."""
         model, cores = self.machine.get("cpu_model"), self.machine.get("cores")
         if not model:
             return NOT_RECORDED + (" (backfilled)" if self.backfilled else "")
-        return f"{model}, {cores} cores" if cores else str(model)
+        parts = [f"{model}, {cores} cores" if cores else str(model)]
+        if self.kernel:
+            parts.append(f"kernel {self.kernel}")
+        speed = self.machine.get("model_img_s")
+        if isinstance(speed, int | float):
+            parts.append(f"model alone {speed:,.0f} img/s")
+        return ", ".join(parts)
+
+    @property
+    def kernel(self) -> str:
+        """The kernel release of the platform string (``6.18.44-fc-v1300`` of
+        ``Linux-6.18.44-fc-v1300-x86_64-with-glibc2.36``), or ``""`` where none is recorded."""
+        platform = str(self.machine.get("platform") or "")
+        match = re.match(r"[A-Za-z]+-(.+?)-(?:x86_64|aarch64|arm64|i[3-6]86)(?:-|$)", platform)
+        return match[1] if match else ""
 
     @property
     def platform(self) -> str:
@@ -195,8 +212,9 @@ class Result(Mapping[str, Any]):
 
     @property
     def host(self) -> str:
-        """The machine beyond its family name: ``AMD EPYC, 2 cores; Linux-6.18...; model alone 863 img/s``."""
-        return f"{self.cpu}; platform {self.platform}; model alone {self.model_speed}"
+        """The machine in full, for a line that has room: the :attr:`cpu` text, then the whole platform
+        string (``AMD EPYC, 2 cores, kernel 6.18...; platform Linux-6.18...``)."""
+        return f"{self.cpu}; platform {self.platform}"
 
     def same_host(self, *others: Result) -> bool:
         """Whether ``others`` ran on this host (:func:`same_host`)."""

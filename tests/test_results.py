@@ -84,9 +84,11 @@ def test_provenance_and_the_machine_are_read_from_the_file():
     assert not measured.backfilled and backfilled.backfilled
     assert measured.cpu == "AMD EPYC, 2 cores" and backfilled.cpu == "not recorded (backfilled)"
     assert measured.load == 1.9 and backfilled.load is None
-    assert measured.host == "AMD EPYC, 2 cores; platform Linux-6.18-a; model alone not recorded"
-    timed = Result(record("quality-c", machine={**MACHINE, "model_img_s": 863.2}))
-    assert timed.model_speed == "863 img/s"
+    assert measured.host == "AMD EPYC, 2 cores; platform Linux-6.18-a"
+    timed = Result(record("quality-c", machine={**MACHINE, "model_img_s": 863.2,
+                                                 "platform": "Linux-6.18.44-fc-v1300-x86_64-with-glibc2.36"}))
+    assert timed.model_speed == "863 img/s" and timed.kernel == "6.18.44-fc-v1300"
+    assert timed.cpu == "AMD EPYC, 2 cores, kernel 6.18.44-fc-v1300, model alone 863 img/s"  # the host, not the family
 
 
 def test_figures_are_compared_only_within_one_host():
