@@ -27,9 +27,11 @@ of 1,280 images, about 10 s on 2 cores. Benchmarks that train or time the model 
 figure) and ``bench_stall`` (a consumer that only sleeps: its figures hold on any CPU) do not,
 so their results carry no ``model_img_s``.
 
-**How noisy.** ``bench_epoch``'s model-alone figure varied from 1,005 to 1,433 img/s on one host
-in one session (``benchmarks/results/epoch-*.json``), so a difference up to
-:data:`galaxy_lib.results.SAME_HOST_RATIO` (1.5x) is not evidence of another machine; a larger one is.
+**How noisy.** With tf.data's autotuning off (as the project's pipeline has it), five calibrations
+in a row on one idle 2-core AMD EPYC host gave 813-889 img/s. Before that was set, the autotune stall
+(an iterator's destruction waiting 2.55 s for its optimisation thread) hit one, two or none of the
+three passes, and the same host read 503, 738, 853 and 854 img/s: a difference up to
+:data:`galaxy_lib.results.SAME_HOST_RATIO` (1.5x) is still not taken as evidence of another machine.
 
 ``GALAXY_CALIBRATION=off`` skips the measurement (``model_img_s`` is then ``None``: measured by
 nobody, said so): the test suite sets it, since its benchmark runs are about the code, not the
@@ -73,7 +75,12 @@ with train.precision_policy(config.precision):
 side = config.input_size
 x = tf.random.stateless_uniform([config.batch_size, side, side, 3], seed=[1, 2])
 y = tf.random.stateless_uniform([config.batch_size, 37], seed=[3, 4])
-ds = tf.data.Dataset.from_tensors((x, y)).repeat(steps)
+# autotuning off, as the project's pipeline has it: destroying an autotuned iterator (fit does, at the
+# end of every pass) can wait 2.55 s for its optimisation thread, which turned 1.5 s passes into 2.55 s
+# ones in two of three passes and halved the figure (galaxy_lib/data/pipeline.py, fixed_parallelism)
+options = tf.data.Options()
+options.autotune.enabled = False
+ds = tf.data.Dataset.from_tensors((x, y)).repeat(steps).with_options(options)
 model.fit(ds, epochs=1, verbose=0)  # trace and warm up
 times = []
 for _ in range(3):
