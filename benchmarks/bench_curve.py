@@ -79,17 +79,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
 
     from galaxy_lib.config import parse_overrides
+    from galaxy_lib.errors import GalaxyLibError
+    from galaxy_lib.parameters_file import CURVE, read
     from galaxy_lib.studies import curve, curve_analysis, figures
-    from galaxy_lib.studies.curve_file import is_curve_file, load_curve_file, run_curves
+    from galaxy_lib.studies.curve_file import load_curve_file, run_curves
     from galaxy_lib.synth import sky
 
-    if not is_curve_file(args.file):
+    try:
+        file = read(args.file)  # read once: its kind, then its curves
+    except GalaxyLibError as exc:  # missing, unreadable or not a mapping: one line, as before
+        raise SystemExit(f"-f {args.file}: {exc}") from None
+    if file.kind != CURVE:
         raise SystemExit(f"-f {args.file}: not a learning-curve file (one with `sizes`, e.g. "
                          "parameters/learning_curve.yaml)")
     load = round(os.getloadavg()[0], 2)  # the load before training (none when every point is reused) ...
     calibration.calibrate()  # ... and before this machine's model-alone speed, stored with the result
     machine = results_store.machine_record(load_average=load)
-    curves = load_curve_file(args.file, parse_overrides(args.set))
+    curves = load_curve_file(file, parse_overrides(args.set))
     for spec in (curves.curve, curves.validation):  # the validation curve's sky: made here, as `report` makes it
         if spec is not None and spec.config.synthetic:
             sky.ensure_synthetic(spec.config)
