@@ -24,6 +24,11 @@ Usage::
     python benchmarks/bench_quality.py -f parameters/improved.yaml --minutes 20 --out runs/bench-improved
     python benchmarks/bench_quality.py -f parameters/improved.yaml --minutes 5 --set batch_size=32
 
+Screens (``--screen``) choose between levers on the validation galaxies alone: the best model is
+scored there with the configuration's test-time averaging (``val_rmse_tta``, also stored for every
+other run) and the test set is left unscored, so that the test figure of the finalists, each scored
+once, stays an unbiased estimate.
+
 A run folder that exists is resumed (or, when finished, only re-scored). Use 2 otherwise idle
 CPU cores for figures worth recording: the time limit makes the score depend on speed.
 """
@@ -56,6 +61,9 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--out", type=Path, help="run folder (default runs/bench-<label>)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
     parser.add_argument("--split-seed", type=int, default=0, help="seed of the shared split (default 0)")
+    parser.add_argument("--screen", action="store_true",
+                        help="score the validation galaxies only and leave the test set unscored "
+                             "(for screening levers: choose on validation, confirm finalists once on test)")
     results_store.add_result_arguments(parser)
     args = parser.parse_args(argv)
 
@@ -116,8 +124,12 @@ def main(argv: list[str] | None = None) -> Path:
     print(f"validation      best {monitor} {run.history[monitor].min():.4f} "
           f"(epoch {int(run.history.loc[run.history[monitor].idxmin(), 'epoch'])})")
     print(f"training mean   test RMSE {mean_prediction:.4f} (predict the training set's mean answers)")
+    scored = len(val_ids) and not config.refit
+    validation = _score_validation(run_dir, data, val_ids, config.tta, model) if scored else None
+    if validation is not None:
+        print(f"validation, TTA {config.tta:<9}RMSE {validation:.4f} (the best model, as the test set is scored)")
     test = {}
-    for tta in ("none", "flips", "dihedral", "dihedral_shift"):
+    for tta in () if args.screen else ("none", "flips", "dihedral", "dihedral_shift"):
         predictions = predict.predict_galaxies(run_dir, data.images, test_ids, tta=tta, model=model)
         test[tta] = {"rmse": metrics.rmse(test_labels, predictions),
                      "accuracy": metrics.paper_accuracy(test_labels, predictions)}
@@ -146,6 +158,8 @@ def main(argv: list[str] | None = None) -> Path:
         "best_val_rmse": None if config.refit else float(history[monitor].iloc[best]),
         "best_val_monitor": monitor,
         "best_epoch": int(history["epoch"].iloc[best]),
+        "val_rmse_tta": validation,
+        "screen": args.screen,
         "training_mean_test_rmse": mean_prediction,
         "tta": config.tta,
         "test_rmse": test[config.tta]["rmse"] if config.tta in test else None,
@@ -156,6 +170,16 @@ def main(argv: list[str] | None = None) -> Path:
     results_store.write_result(f"quality-{run_label}", command, setup, figures, results_dir=args.results_dir)
     print(f"reproduce       {command}")
     return Path(run_dir)
+
+
+def _score_validation(run_dir: Path, data, val_ids, tta: str, model) -> float:
+    """The best model's RMSE on the validation galaxies with the configuration's test-time averaging:
+    the figure screens choose by, computed as the test figure is, so the test set can stay unscored."""
+    from galaxy_lib.evaluation import metrics
+    from galaxy_lib.model import predict
+
+    ids, labels = data.subset(val_ids)
+    return metrics.rmse(labels, predict.predict_galaxies(run_dir, data.images, ids, tta=tta, model=model))
 
 
 def np_tile(row, n: int):

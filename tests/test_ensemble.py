@@ -522,9 +522,10 @@ def test_the_report_shows_an_ensemble_as_one_model_with_its_members(smoke_ensemb
 
 @pytest.mark.slow
 @pytest.mark.bench  # two one-epoch trainings on the real sample: `make test-bench`
-def test_bench_ensemble_scores_bench_runs_on_the_shared_split(real_sample, tmp_path):
+def test_bench_ensemble_scores_bench_runs_on_the_shared_split(real_sample, tmp_path, monkeypatch):
     """benchmarks/bench_ensemble.py on two one-epoch bench runs of the smoke model (seeds 0 and 1)
-    on the real sample's shared split: each member's figures and the ensemble's land in the JSON."""
+    on the real sample's shared split: each member's figures and the ensemble's land in the JSON;
+    then ``bench_quality.py --screen`` re-scores one of them on its validation galaxies only."""
     import sys
 
     sys.path.insert(0, str(REPO / "benchmarks"))
@@ -548,3 +549,26 @@ def test_bench_ensemble_scores_bench_runs_on_the_shared_split(real_sample, tmp_p
     assert figures["gain_over_best_member"] == pytest.approx(figures["best_member_test_rmse"] - figures["test_rmse"])
     assert all(m["epochs"] == 1 for m in figures["members"]) and 0 < figures["test_rmse"] < 0.5
     assert record["command"].startswith("python benchmarks/bench_ensemble.py --members ")
+
+    # --screen re-scores the finished seed-0 run on its validation galaxies alone: no test galaxy is predicted
+    from galaxy_lib.data import split
+    from galaxy_lib.model import predict
+    from galaxy_lib.model.runs import RunFolder
+
+    predicted: list[set] = []
+    real_predict = predict.predict_galaxies
+
+    def recording(run_dir, images, ids, **kwargs):
+        predicted.append(set(ids))
+        return real_predict(run_dir, images, ids, **kwargs)
+
+    monkeypatch.setattr(predict, "predict_galaxies", recording)
+    bench_quality.main(["-f", str(REPO / "parameters" / "smoke.yaml"), "--minutes", "0.01", "--data", str(real_sample),
+                        "--set", "seed=0", "--set", "synthetic=false", "--set", "tta=none", "--screen",
+                        "--out", str(runs[0]), "--results-dir", str(tmp_path), "--label", "screen"])
+    screen = results_store.load_results(tmp_path)["quality-screen"]["figures"]
+    run_split = RunFolder(runs[0]).load().split
+    assert predicted == [set(split.ids_of(run_split, "val"))]
+    assert screen["screen"] and screen["test"] == {} and screen["test_rmse"] is None
+    # without test-time averaging the validation score is the best epoch's own (Keras' evaluate, float32 sums)
+    assert screen["val_rmse_tta"] == pytest.approx(screen["best_val_rmse"], abs=1e-4)
