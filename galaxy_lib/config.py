@@ -87,6 +87,10 @@ class Config:
     conv_blocks: int = 2  # convolution blocks; each one past the paper's 2 adds Conv-Conv (2x filters)-BN-MaxPool2
 
     # --- training -------------------------------------------------------------------------
+    # a .keras model, or a run folder (its last.keras), whose weights start this run instead of the
+    # seeded random ones (pretraining, then fine-tuning); relative to the project root; the same
+    # architecture is required, the optimizer starts afresh, and a resumed run's checkpoint wins
+    init_weights: str = ""
     seed: int = 0  # seeds the model: initial weights, shuffling, augmentation, dropout (not the split: split_seed)
     epochs: int = 50  # training epochs (paper: 50)
     batch_size: int = 256  # images per step (paper: 256)
