@@ -85,8 +85,14 @@ class Config:
     second_pool: int = 4  # size of the second max-pool (paper: 4)
     width: float = 1.0  # multiplies every layer's filter/unit count (paper: 1.0)
     conv_blocks: int = 2  # convolution blocks; each one past the paper's 2 adds Conv-Conv (2x filters)-BN-MaxPool2
+    last_block_convs: int = 2  # 3x3 convolutions in the last block past the paper's 2 (3 = deeper; conv_blocks 3+)
+    last_block_filters: int = 0  # filters of the last block's convolutions (0 = twice the previous block's, 96 = wider)
 
     # --- training -------------------------------------------------------------------------
+    # a .keras model, or a run folder (its last.keras), whose weights start this run instead of the
+    # seeded random ones (pretraining, then fine-tuning); relative to the project root; the same
+    # architecture is required, the optimizer starts afresh, and a resumed run's checkpoint wins
+    init_weights: str = ""
     seed: int = 0  # seeds the model: initial weights, shuffling, augmentation, dropout (not the split: split_seed)
     epochs: int = 50  # training epochs (paper: 50)
     batch_size: int = 256  # images per step (paper: 256)
@@ -147,6 +153,8 @@ class Config:
             "second_pool": self.second_pool >= 1,
             "width": self.width > 0,
             "conv_blocks": 2 <= self.conv_blocks <= 4,
+            "last_block_convs": 1 <= self.last_block_convs <= 4,
+            "last_block_filters": 0 <= self.last_block_filters <= 1024,
             "synthetic_n": self.synthetic_n >= 1,
             "synthetic_test_n": self.synthetic_test_n >= 0,
             "synthetic_seed": self.synthetic_seed >= 0,
@@ -195,6 +203,10 @@ class Config:
              "set model: vgg6_views, or leave views at its default"),
             ("views_combine", self.views_combine != Config.views_combine, "model", self.model == "vgg6_views",
              "set model: vgg6_views, or leave views_combine at its default"),
+            ("last_block_convs", self.last_block_convs != Config.last_block_convs, "conv_blocks",
+             self.conv_blocks > 2, "set conv_blocks: 3 or more, or leave last_block_convs at its default"),
+            ("last_block_filters", self.last_block_filters != Config.last_block_filters, "conv_blocks",
+             self.conv_blocks > 2, "set conv_blocks: 3 or more, or leave last_block_filters at its default"),
             ("ema_momentum", self.ema_momentum != Config.ema_momentum, "weight_averaging",
              self.weight_averaging != "none", "set weight_averaging: ema, or leave ema_momentum at its default"),
             ("schedule_clock", self.schedule_clock == "budget", "time_limit_minutes",

@@ -73,6 +73,58 @@ def test_a_third_conv_block_deepens_the_body_and_shrinks_the_dense_layer():
         Config(conv_blocks=1)
 
 
+def test_a_deeper_or_wider_last_block_by_hand():
+    """The conv_blocks 3 model above (491,829 parameters) with a third convolution in its last block:
+    + conv7 3*3*64*64 + 64 = 36,928, and the map 14 -> 12 -> 10 -> 8 -> pool 4, so the dense layer gets
+    4*4*64 = 1,024 features (1,024*256 + 256 = 262,400 instead of 409,856): 381,301. With 96 filters in
+    the last block: conv5 3*3*32*96 + 96 = 27,744 (not 18,496), conv6 3*3*96*96 + 96 = 83,040 (not 36,928),
+    BatchNorm 4*96 = 384 (not 256), dense 5*5*96*256 + 256 = 614,656 (not 409,856): 752,117."""
+    base = Config(crop=207, image_size=69, second_pool=2, conv_blocks=3)
+    default = network.build_model(base)
+    assert default.count_params() == 491_829
+    assert [name for _, name in network.layer_summary(default)][:13] == [
+        "conv1", "conv2", "pool1", "dropout1", "conv3", "conv4", "batchnorm", "pool2", "dropout2",
+        "conv5", "conv6", "batchnorm3", "pool3"]  # the names saved models have: unchanged
+    deeper = network.build_model(base.replace(last_block_convs=3))
+    assert deeper.get_layer("conv7").output.shape[1:] == (8, 8, 64)
+    assert deeper.get_layer("pool3").output.shape[1:] == (4, 4, 64)
+    assert deeper.get_layer("flatten").output.shape[-1] == 1_024
+    assert deeper.count_params() == 491_829 + 3 * 3 * 64 * 64 + 64 - (1_600 - 1_024) * 256 == 381_301
+    assert network.final_side(69, 2, 3, 3) == 4 and network.final_side(69, 2, 3) == 5
+    wider = network.build_model(base.replace(last_block_filters=96))
+    assert wider.get_layer("conv5").filters == 96 and wider.get_layer("conv6").filters == 96
+    assert "conv7" not in [layer.name for layer in wider.layers]
+    assert wider.count_params() == 491_829 + (27_744 - 18_496) + (83_040 - 36_928) + (384 - 256) + (
+        614_656 - 409_856) == 752_117
+    views = network.build_model(base.replace(model="vgg6_views", last_block_convs=3))
+    assert views.count_params() == 381_301  # the shared body, mean merge
+    # conv_blocks 4 at 69: block 4 (the last) gets the keys, block 3 keeps its two 64-filter convolutions
+    four = network.build_model(base.replace(image_size=128, conv_blocks=4, last_block_filters=96))
+    assert four.get_layer("conv6").filters == 64 and four.get_layer("conv8").filters == 96
+
+
+def test_the_last_block_keys_need_a_block_past_the_papers_two():
+    for key, value in (("last_block_convs", 3), ("last_block_filters", 96)):
+        with pytest.raises(ConfigError, match=rf"^config key '{key}' \({value}\) does nothing while 'conv_blocks' "
+                                              r"is 2: set conv_blocks: 3 or more"):
+            Config(**{key: value})
+        with pytest.raises(ValueError, match=key):
+            network.vgg6(69, second_pool=2, **{key: value})
+    for key, value in (("last_block_convs", 0), ("last_block_convs", 5), ("last_block_filters", -1)):
+        with pytest.raises(ConfigError, match=rf"'{key}'.*out of range"):
+            Config(conv_blocks=3, **{key: value})
+    # a deeper last block can leave nothing: the error names the key that did it
+    config = Config(crop=207, image_size=40, second_pool=2, conv_blocks=3, last_block_convs=3)  # 7 -> 1 -> pool 0
+    with pytest.raises(ConfigError, match=r"^config keys 'crop'/'image_size', 'second_pool', 'conv_blocks' and "
+                                          r"'last_block_convs': a 40-pixel input .* and 3 blocks \(3 convolutions "
+                                          r"in the last\); .* or last_block_convs$"):
+        network.build_model(config)
+    assert network.final_side(40, 2, 3) == 1 and network.final_side(40, 2, 3, 3) == 0
+    assert network.build_model(config.replace(last_block_convs=2)).get_layer("pool3").output.shape[1:] == (1, 1, 64)
+    with pytest.raises(ValueError, match="too small .* last_block_convs=3"):
+        network.vgg6(40, second_pool=2, conv_blocks=3, last_block_convs=3)
+
+
 def test_too_small_input_is_a_clear_error():
     with pytest.raises(ValueError, match="too small"):
         network.vgg6(16)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import inspect
 import tempfile
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,8 +33,8 @@ import numpy as np
 
 from galaxy_lib import tree
 from galaxy_lib.config import Config
-from galaxy_lib.errors import ModelError, RunError
-from galaxy_lib.paths import display_path
+from galaxy_lib.errors import ConfigError, ModelError, RunError
+from galaxy_lib.paths import display_path, resolve_path
 
 if TYPE_CHECKING:
     import keras
@@ -254,3 +255,53 @@ def _check_compiled(model: keras.Model, config: Config, images: np.ndarray) -> N
     if missing:
         raise ModelError(f"{compiler}: the model reports {', '.join(sorted(scores))} but training records "
                          f"{', '.join(missing)}; add keras.metrics.RootMeanSquaredError(name='rmse') to its metrics")
+
+
+# --- initial weights (pretraining, then fine-tuning) ----------------------------------------------
+
+
+def initial_weights_file(config: Config) -> Path | None:
+    """The ``.keras`` file whose weights start ``config``'s run (``init_weights``), None without one.
+
+    ``init_weights`` names a model file or a run folder (then its ``last.keras``: the end of the
+    pretraining, not its best epoch on a validation set that may differ from this run's); relative
+    paths are read from the project root, like ``data``. Checked before the run folder is written,
+    so a misspelt path costs nothing; the error is one line naming the key and the file.
+    """
+    if not config.init_weights:
+        return None
+    path = resolve_path(config.init_weights)
+    if path.is_dir():
+        path = path / "last.keras"
+        if not path.is_file():
+            raise ConfigError(f"config key 'init_weights': {display_path(path)}: the run folder has no last.keras "
+                              "(has it finished an epoch?)")
+    elif not path.is_file():
+        raise ConfigError(f"config key 'init_weights': {display_path(path)}: no such model file or run folder")
+    return path
+
+
+def load_initial_weights(model: keras.Model, path: Path) -> None:
+    """Copy the weights (only: the optimizer starts afresh) of the model saved at ``path`` into ``model``.
+
+    The saved model must have ``model``'s architecture (:func:`architecture_difference`: the same layer
+    classes, shapes and parameter counts, names aside), since weights are copied in order; anything
+    else is a :class:`ConfigError` naming the key, the file and the first layer that differs.
+    """
+    import keras
+
+    reason = None if zipfile.is_zipfile(path) else "not a .keras model (not a zip archive)"
+    saved = None
+    if reason is None:
+        try:
+            saved = keras.models.load_model(path, compile=False, safe_mode=True)  # no code from the file
+        except (ValueError, KeyError, OSError, EOFError, TypeError, zipfile.BadZipFile) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            reason = f"cannot be loaded as a Keras model ({first[:200]})"
+    if saved is None:
+        raise ConfigError(f"config key 'init_weights': {display_path(path)}: {reason}")
+    difference = architecture_difference(describe(saved), describe(model))
+    if difference is not None:
+        raise ConfigError(f"config key 'init_weights': {display_path(path)}: another architecture than this "
+                          f"run's ({difference}); pretrain with the same model keys, or clear init_weights")
+    model.set_weights(saved.get_weights())

@@ -88,12 +88,14 @@ def _scaled(units: int, width: float) -> int:
     return max(1, round(units * width))
 
 
-def final_side(input_size: int, second_pool: int, conv_blocks: int = 2) -> int:
+def final_side(input_size: int, second_pool: int, conv_blocks: int = 2, last_block_convs: int = 2) -> int:
     """Side of VGG6's last feature map: four valid 3x3 convolutions and two pools shrink the input,
-    and each extra block two more valid convolutions and a pool of 2."""
+    and each extra block two more valid convolutions (``last_block_convs`` in the last one) and a
+    pool of 2. Below 1 when the map vanishes on the way (a convolution or pool would get nothing)."""
     side = ((input_size - 4) // 2 - 4) // second_pool
-    for _ in range(conv_blocks - 2):
-        side = (side - 4) // 2
+    for block in range(3, conv_blocks + 1):
+        convs = last_block_convs if block == conv_blocks else 2
+        side = (side - 2 * convs) // 2  # each valid 3x3 convolution takes 2 pixels, then a pool of 2
     return side
 
 
@@ -112,7 +114,19 @@ def _check_head(head: str) -> None:
         raise ValueError(f"head {head!r} is not one of sigmoid, tree")
 
 
-def _vgg6_body(x, *, second_pool: int, width: float, conv_blocks: int = 2):
+def _check_last_block(conv_blocks: int, last_block_convs: int, last_block_filters: int) -> None:
+    """The last block's shape applies to the blocks past the paper's two only: refuse it otherwise,
+    rather than build a model that silently ignores it."""
+    if last_block_convs < 1 or last_block_filters < 0:
+        raise ValueError(f"last_block_convs {last_block_convs} must be at least 1 and last_block_filters "
+                         f"{last_block_filters} at least 0")
+    if conv_blocks <= 2 and (last_block_convs != 2 or last_block_filters != 0):
+        raise ValueError(f"last_block_convs={last_block_convs} and last_block_filters={last_block_filters} shape "
+                         f"the blocks past the paper's two; conv_blocks={conv_blocks} has none")
+
+
+def _vgg6_body(x, *, second_pool: int, width: float, conv_blocks: int = 2, last_block_convs: int = 2,
+               last_block_filters: int = 0):
     """VGG6 from its first convolution to ``Flatten``: the part that sees pixels.
 
     Shared by :func:`vgg6` (once per image) and :func:`vgg6_views` (once per view, the same
@@ -120,7 +134,10 @@ def _vgg6_body(x, *, second_pool: int, width: float, conv_blocks: int = 2):
     ``conv_blocks`` above 2 appends VGG-style blocks (two 3x3 convolutions with twice the
     previous block's filters, BatchNorm, a pool of 2, dropout 0.25) before ``Flatten``: a deeper
     body sees larger structures (spiral arms, bars) at the cost of a little compute on small maps,
-    and shrinks the dense layer's input.
+    and shrinks the dense layer's input. The last of those blocks may have ``last_block_convs``
+    convolutions (a deeper block) of ``last_block_filters`` filters each (0: the doubling rule; more:
+    a wider block): on its small map either costs little compute. Layers are named by position, so
+    the default body keeps its names and only the extra convolutions get new ones.
     """
     x = layers.Conv2D(_scaled(16, width), 3, activation="relu", name="conv1")(x)
     x = layers.Conv2D(_scaled(16, width), 3, activation="relu", name="conv2")(x)
@@ -134,9 +151,11 @@ def _vgg6_body(x, *, second_pool: int, width: float, conv_blocks: int = 2):
     filters = 32
     for block in range(3, conv_blocks + 1):
         filters *= 2
+        last = block == conv_blocks
+        block_filters = (last_block_filters or filters) if last else filters
         first = 2 * block - 1
-        x = layers.Conv2D(_scaled(filters, width), 3, activation="relu", name=f"conv{first}")(x)
-        x = layers.Conv2D(_scaled(filters, width), 3, activation="relu", name=f"conv{first + 1}")(x)
+        for i in range(last_block_convs if last else 2):
+            x = layers.Conv2D(_scaled(block_filters, width), 3, activation="relu", name=f"conv{first + i}")(x)
         x = layers.BatchNormalization(name=f"batchnorm{block}")(x)
         x = layers.MaxPooling2D(2, name=f"pool{block}")(x)
         x = layers.Dropout(0.25, name=f"dropout_block{block}")(x)
@@ -161,6 +180,8 @@ def vgg6(
     second_pool: int = 4,
     width: float = 1.0,
     conv_blocks: int = 2,
+    last_block_convs: int = 2,
+    last_block_filters: int = 0,
     tree_normalisation: str = "relu",
     name: str = "vgg6",
 ) -> keras.Model:
@@ -169,16 +190,19 @@ def vgg6(
     Layer order: Conv16-Conv16-MaxPool2-Dropout0.25-Conv32-Conv32-BatchNorm-MaxPool(second_pool)-
     Dropout0.25-Flatten-Dense256-Dropout0.5-Dense37 + head. ``head='sigmoid'`` is the paper's;
     ``head='tree'`` feeds the 37 linear outputs to :class:`TreeHead`. ``conv_blocks`` above 2
-    deepens the body (see :func:`_vgg6_body`); 2 is the paper's.
+    deepens the body (see :func:`_vgg6_body`); 2 is the paper's. ``last_block_convs`` and
+    ``last_block_filters`` shape the last of those extra blocks (they need ``conv_blocks`` above 2).
     """
     _check_head(head)
-    if final_side(input_size, second_pool, conv_blocks) < 1:
+    _check_last_block(conv_blocks, last_block_convs, last_block_filters)
+    if final_side(input_size, second_pool, conv_blocks, last_block_convs) < 1:
         raise ValueError(
-            f"input side {input_size} is too small for VGG6 with second_pool={second_pool} "
-            f"and conv_blocks={conv_blocks}"
+            f"input side {input_size} is too small for VGG6 with second_pool={second_pool}, "
+            f"conv_blocks={conv_blocks} and last_block_convs={last_block_convs}"
         )
     inputs = keras.Input(shape=(input_size, input_size, 3), name="image")
-    x = _vgg6_body(inputs, second_pool=second_pool, width=width, conv_blocks=conv_blocks)
+    x = _vgg6_body(inputs, second_pool=second_pool, width=width, conv_blocks=conv_blocks,
+                   last_block_convs=last_block_convs, last_block_filters=last_block_filters)
     outputs = _vgg6_top(x, head=head, width=width, tree_normalisation=tree_normalisation)
     return keras.Model(inputs, outputs, name=name)
 
@@ -333,6 +357,8 @@ def vgg6_views(
     second_pool: int = 2,
     width: float = 1.0,
     conv_blocks: int = 2,
+    last_block_convs: int = 2,
+    last_block_filters: int = 0,
     tree_normalisation: str = "relu",
     name: str = "vgg6_views",
 ) -> keras.Model:
@@ -347,15 +373,17 @@ def vgg6_views(
     """
     _check_head(head)
     _check_views(views)
+    _check_last_block(conv_blocks, last_block_convs, last_block_filters)
     side = view_side(input_size, views)
-    if final_side(side, second_pool, conv_blocks) < 1:
+    if final_side(side, second_pool, conv_blocks, last_block_convs) < 1:
         raise ValueError(
-            f"input side {input_size} (views of side {side}) is too small for VGG6 with second_pool={second_pool} "
-            f"and conv_blocks={conv_blocks}"
+            f"input side {input_size} (views of side {side}) is too small for VGG6 with second_pool={second_pool}, "
+            f"conv_blocks={conv_blocks} and last_block_convs={last_block_convs}"
         )
     inputs = keras.Input(shape=(input_size, input_size, 3), name="image")
     x = ViewStack(views, name="views")(inputs)
-    x = _vgg6_body(x, second_pool=second_pool, width=width, conv_blocks=conv_blocks)
+    x = _vgg6_body(x, second_pool=second_pool, width=width, conv_blocks=conv_blocks,
+                   last_block_convs=last_block_convs, last_block_filters=last_block_filters)
     x = ViewMerge(views, combine, name="merge_views")(x)
     outputs = _vgg6_top(x, head=head, width=width, tree_normalisation=tree_normalisation)
     return keras.Model(inputs, outputs, name=name)
@@ -375,12 +403,16 @@ def build_model(config: Config) -> keras.Model:
         side = view_side(config.input_size, config.views)
         if side != config.input_size:
             parts = f" (cut into {side}-pixel parts by views: {config.views})"
-    if final_side(side, config.second_pool, config.conv_blocks) < 1:
+    if final_side(side, config.second_pool, config.conv_blocks, config.last_block_convs) < 1:
+        deeper = config.last_block_convs != Config.last_block_convs
+        keys = "'second_pool', 'conv_blocks' and 'last_block_convs'" if deeper else "'second_pool' and 'conv_blocks'"
+        last = f" ({config.last_block_convs} convolutions in the last)" if deeper else ""
         raise ConfigError(
-            "config keys 'crop'/'image_size', 'second_pool' and 'conv_blocks': "
+            f"config keys 'crop'/'image_size', {keys}: "
             f"a {config.input_size}-pixel input{parts} leaves nothing after VGG6's convolutions, "
-            f"a second pool of {config.second_pool} and {config.conv_blocks} blocks; "
+            f"a second pool of {config.second_pool} and {config.conv_blocks} blocks{last}; "
             "use a larger image_size, a smaller second_pool or fewer conv_blocks"
+            + (" or last_block_convs" if deeper else "")
         )
     return MODELS[config.model](
         config.input_size,
@@ -388,6 +420,8 @@ def build_model(config: Config) -> keras.Model:
         second_pool=config.second_pool,
         width=config.width,
         conv_blocks=config.conv_blocks,
+        last_block_convs=config.last_block_convs,
+        last_block_filters=config.last_block_filters,
         tree_normalisation=config.tree_normalisation,
         **extra,
     )

@@ -42,7 +42,7 @@ from galaxy_lib.model.progress import EpochProgress, format_row
 from galaxy_lib.model.runs import HISTORY_COLUMNS, ResumeState, RunFolder
 from galaxy_lib.model.schedule import learning_rate_at, unfinished_schedule
 from galaxy_lib.model.strategy import agreed_stop, make_strategy, worker_folder
-from galaxy_lib.paths import atomic_write_text, display_path
+from galaxy_lib.paths import atomic_write_text, display_path, resolve_path
 from galaxy_lib.tf_setup import configure_threads, import_tensorflow
 
 __all__ = ["compile_model", "learning_rate_at", "model_source", "precision_policy", "stop_reason", "train"]
@@ -169,6 +169,8 @@ def _train_in(folder: RunFolder, config: Config, strategy: tf.distribute.Strateg
     run_dir = folder.path
     _check_architecture(folder, config, source, candidate)
     saved = resume_point(folder, config)
+    # a resumed run's checkpoint wins over init_weights (whose file it then no longer needs)
+    init_file = None if saved is not None and saved.checkpoint else architecture.initial_weights_file(config)
     data = training_data(folder, config)
     state = saved or ResumeState(monitor=data.monitor)
     history = history_until(folder, state, saved is not None)
@@ -177,7 +179,7 @@ def _train_in(folder: RunFolder, config: Config, strategy: tf.distribute.Strateg
         print(f"{display_path(run_dir)}: already complete ({reason}); raise `epochs` to train further", flush=True)
         return run_dir
 
-    model = _build_model(folder, config, strategy, state, source)
+    model = _build_model(folder, config, strategy, state, source, init_file)
     atomic_write_text(folder.architecture_file, json.dumps(candidate or source.record(model), indent=2) + "\n")
     write_environment(
         folder.environment_file,
@@ -186,6 +188,7 @@ def _train_in(folder: RunFolder, config: Config, strategy: tf.distribute.Strateg
             "replicas": strategy.num_replicas_in_sync,
             "precision": config.precision,
             "deterministic": config.deterministic,
+            **({"init_weights": display_path(resolve_path(config.init_weights))} if config.init_weights else {}),
         },
     )
     batches = Batches(folder, config, strategy, data)
@@ -222,9 +225,10 @@ def _check_architecture(folder: RunFolder, config: Config, source: architecture.
 
 
 def _build_model(folder: RunFolder, config: Config, strategy: tf.distribute.Strategy, state: ResumeState,
-                 source: architecture.ModelSource) -> keras.Model:
+                 source: architecture.ModelSource, init_file: Path | None = None) -> keras.Model:
     """The compiled model (the configuration's or ``source``'s), seeded by the run's seed, with the
-    resume checkpoint's weights, optimizer state and dropout generators when the state names one."""
+    resume checkpoint's weights, optimizer state and dropout generators when the state names one,
+    else the weights of ``init_file`` (``init_weights``: fine-tuning a pretrained model) when given."""
     with precision_policy(config.precision):
         keras.utils.set_random_seed(config.model_seed)
         with strategy.scope():
@@ -233,6 +237,8 @@ def _build_model(folder: RunFolder, config: Config, strategy: tf.distribute.Stra
             fit_across_workers(model, strategy)
             if state.checkpoint:
                 load_checkpoint(model, folder, state)
+            elif init_file is not None:
+                architecture.load_initial_weights(model, init_file)
     return model
 
 

@@ -132,7 +132,8 @@ def model_note(model: Any, config: Config) -> str:
                  "flattened) to its units, so the input size matters through the size of that map.")
     paper = Config()
     if config.model in network.MODELS and config.input_size != paper.input_size:
-        ours = network.final_side(config.input_size, config.second_pool, config.conv_blocks)
+        ours = network.final_side(config.input_size, config.second_pool, config.conv_blocks,
+                                  config.last_block_convs)
         theirs = network.final_side(paper.input_size, paper.second_pool, paper.conv_blocks)
         same = "the same" if ours == theirs else "a different"
         text += (f" The paper's {paper.input_size}-pixel input with a second pool of {paper.second_pool} leaves a "
