@@ -147,6 +147,8 @@ def main(argv: list[str] | None = None) -> Path:
         "run_dir": results_store.display_path(run_dir),
         "config": {**config.to_dict(), "data": results_store.display_path(args.data)},
     }
+    if config.init_weights:
+        setup["pretraining"] = _pretraining(config.init_weights)
     figures = {
         "epochs": state.epoch,
         "training_minutes": state.elapsed_seconds / 60,
@@ -170,6 +172,23 @@ def main(argv: list[str] | None = None) -> Path:
     results_store.write_result(f"quality-{run_label}", command, setup, figures, results_dir=args.results_dir)
     print(f"reproduce       {command}")
     return Path(run_dir)
+
+
+def _pretraining(init_weights: str) -> dict:
+    """Where a fine-tuned run's starting weights came from: the pretraining run's data, epochs and
+    wall time, so that a result can say what its minutes do not include (the pretraining's own)."""
+    from galaxy_lib.model.runs import RunFolder
+    from galaxy_lib.paths import resolve_path
+
+    path = resolve_path(init_weights)
+    record: dict = {"init_weights": init_weights}
+    folder = RunFolder(path if path.is_dir() else path.parent)
+    state = folder.read_state() if folder.config_file.is_file() else None
+    if state is not None:
+        pre = folder.load_config()
+        record.update(data=pre.data, synthetic=pre.synthetic, galaxies=pre.synthetic_n if pre.synthetic else None,
+                      epochs=state.epoch, minutes=state.elapsed_seconds / 60, stopped=state.finished)
+    return record
 
 
 def _score_validation(run_dir: Path, data, val_ids, tta: str, model) -> float:
