@@ -78,13 +78,14 @@ def test_batchnorm_reestimation_gives_the_mean_and_variance_of_the_pass():
     activations = [x.astype(np.float64) @ kernel + bias for x, _ in batches]
 
     assert averaging.reestimate_batchnorm(model, batches) == 4
-    np.testing.assert_allclose(bn.moving_mean.numpy(), np.concatenate(activations).mean(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(bn.moving_mean.numpy(), np.concatenate(activations).mean(axis=0),
+                               rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(bn.moving_variance.numpy(), np.mean([a.var(axis=0) for a in activations], axis=0),
                                rtol=1e-4)
     assert bn.momentum == 0.99
 
     averaging.reestimate_batchnorm(model, [batches[0]])  # one batch: exactly its statistics
-    np.testing.assert_allclose(bn.moving_mean.numpy(), activations[0].mean(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(bn.moving_mean.numpy(), activations[0].mean(axis=0), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(bn.moving_variance.numpy(), activations[0].var(axis=0), rtol=1e-4)
     assert [layer.name for layer in averaging.batchnorm_layers(model)] == ["bn"]
 
@@ -125,6 +126,10 @@ def test_older_state_files_without_the_average_still_read(tmp_path):
     payload = {k: v for k, v in json.loads(json.dumps(state.__dict__)).items() if not k.startswith("swa_")}
     path.write_text(json.dumps(payload))
     assert runs.ResumeState.read(path) == state
+    state.write(path)  # without an average, written as before the keys existed
+    assert json.loads(path.read_text()) == payload
+    runs.ResumeState(epoch=2, swa_epochs=1, swa_average="average-epoch-0002.npz").write(path)
+    assert runs.ResumeState.read(path).swa_epochs == 1
     path.write_text(json.dumps({**payload, "swa_epochs": 2, "swa_average": None}))
     with pytest.raises(RunError, match="swa_epochs 2 and swa_average None disagree"):
         runs.ResumeState.read(path)

@@ -501,8 +501,12 @@ class ResumeState:
 
     def write(self, path: str | os.PathLike[str]) -> None:
         """Save to ``path`` atomically (a temporary file, then renamed): the commit point of a
-        checkpoint, so a crash leaves the previous state or this one, never half of either."""
-        atomic_write_json(Path(path), dataclasses.asdict(self))
+        checkpoint, so a crash leaves the previous state or this one, never half of either. The keys
+        added later (:attr:`_ADDED`) are written only when they hold something: a run without them keeps
+        the layout ``state.json`` always had, which older versions of this code read."""
+        defaults = ResumeState()
+        atomic_write_json(Path(path), {key: value for key, value in dataclasses.asdict(self).items()
+                                       if key not in self._ADDED or value != getattr(defaults, key)})
 
 
 # --- the same, as functions of a path ---------------------------------------------------------------
