@@ -123,6 +123,11 @@ def main(argv: list[str] | None = None) -> Path:
         print(f"refit           the {len(val_ids):,} validation galaxies trained too; best.keras by training RMSE")
     print(f"validation      best {monitor} {run.history[monitor].min():.4f} "
           f"(epoch {int(run.history.loc[run.history[monitor].idxmin(), 'epoch'])})")
+    swa = folder.read_swa() if config.weight_averaging == "swa" else None
+    if swa is not None:
+        scored = "no validation set" if swa["val_rmse_swa"] is None else f"val_rmse {swa['val_rmse_swa']:.4f}"
+        print(f"swa             average of {swa['epochs']} epochs, {scored}"
+              f"{'; it is best.keras' if swa['best'] else ''}")
     print(f"training mean   test RMSE {mean_prediction:.4f} (predict the training set's mean answers)")
     scored = len(val_ids) and not config.refit
     validation = _score_validation(run_dir, data, val_ids, config.tta, model) if scored else None
@@ -168,6 +173,8 @@ def main(argv: list[str] | None = None) -> Path:
         "test_accuracy": test[config.tta]["accuracy"] if config.tta in test else None,
         "test": test,
     }
+    if swa is not None:  # best_val_rmse stays the best epoch's; best.keras (scored above) may be the average
+        figures.update(swa_epochs=swa["epochs"], val_rmse_swa=swa["val_rmse_swa"], swa_is_best=swa["best"])
     command = results_store.command_line(__file__, argv)
     results_store.write_result(f"quality-{run_label}", command, setup, figures, results_dir=args.results_dir)
     print(f"reproduce       {command}")

@@ -35,7 +35,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "tta": ("none", "flips", "dihedral", "dihedral_shift"),
     "tree_normalisation": ("softmax", "relu"),
     "views_combine": ("mean", "concat"),
-    "weight_averaging": ("none", "ema"),
+    "weight_averaging": ("none", "ema", "swa"),
 }
 
 VIEW_COUNTS: tuple[int, ...] = (4, 8, 16)
@@ -113,8 +113,9 @@ class Config:
     time_limit_minutes: float = 0.0  # stop training after this wall time (0 = no limit)
     strategy: str = "auto"  # tf.distribute: auto, none, mirrored, multi_worker
     precision: str = "float32"  # float32, mixed_bfloat16 (CPUs with AVX-512 BF16) or mixed_float16 (GPUs)
-    weight_averaging: str = "none"  # 'ema': also evaluate (and pick best.keras by) an average of the weights
+    weight_averaging: str = "none"  # 'ema' (a moving average, scored each epoch) or 'swa' (epochs from swa_start)
     ema_momentum: float = 0.999  # the average's momentum per step (needs weight_averaging: ema)
+    swa_start: float = 0.72  # share of the schedule done from which epochs enter the swa average (needs swa)
     deterministic: bool = True  # TensorFlow op determinism (identical seeded CPU runs)
     threads: int = 0  # TensorFlow intra-op threads (0 = the cores this process may use)
     checkpoint_seconds: float = 60  # write the resume checkpoint at most this often (and at the end; 0 = every epoch)
@@ -168,6 +169,7 @@ class Config:
             "time_limit_minutes": self.time_limit_minutes >= 0,
             "warmup_epochs": self.warmup_epochs >= 0,
             "ema_momentum": 0 < self.ema_momentum < 1,
+            "swa_start": 0 <= self.swa_start < 1,
             "threads": self.threads >= 0,
             "crop_memory_mb": self.crop_memory_mb >= 0,
             "checkpoint_seconds": self.checkpoint_seconds >= 0,
@@ -208,7 +210,9 @@ class Config:
             ("last_block_filters", self.last_block_filters != Config.last_block_filters, "conv_blocks",
              self.conv_blocks > 2, "set conv_blocks: 3 or more, or leave last_block_filters at its default"),
             ("ema_momentum", self.ema_momentum != Config.ema_momentum, "weight_averaging",
-             self.weight_averaging != "none", "set weight_averaging: ema, or leave ema_momentum at its default"),
+             self.weight_averaging == "ema", "set weight_averaging: ema, or leave ema_momentum at its default"),
+            ("swa_start", self.swa_start != Config.swa_start, "weight_averaging",
+             self.weight_averaging == "swa", "set weight_averaging: swa, or leave swa_start at its default"),
             ("schedule_clock", self.schedule_clock == "budget", "time_limit_minutes",
              self.time_limit_minutes > 0, "set a time_limit_minutes budget, or schedule_clock: epochs"),
             ("refit", self.refit, "val_fraction", self.val_fraction > 0,

@@ -23,7 +23,7 @@ import pandas as pd
 from galaxy_lib.config import Config
 from galaxy_lib.errors import RunError
 from galaxy_lib.model import network
-from galaxy_lib.model.averaging import ema_weights
+from galaxy_lib.model.averaging import EpochAverage, ema_weights
 from galaxy_lib.model.runs import RESUMABLE_CHANGES, ResumeState, RunFolder, check_same_run, read_history
 from galaxy_lib.paths import atomic_path, display_path, writing
 
@@ -109,9 +109,29 @@ def load_checkpoint(model: keras.Model, folder: RunFolder, state: ResumeState) -
         raise RunError(f"{path}: cannot be resumed from (corrupt or partial file?): {reason}; {advice}")
 
 
+def load_average(folder: RunFolder, state: ResumeState, model: keras.Model) -> EpochAverage:
+    """The ``weight_averaging: swa`` average saved with the resume checkpoint (an empty one when no
+    epoch has entered it yet); a missing, unreadable or mismatched file is a :class:`RunError` naming it."""
+    if not state.swa_average:
+        return EpochAverage()
+    path = folder.resume_dir / state.swa_average
+    advice = (f"delete {display_path(folder.resume_dir)} to train this run again from its first epoch, "
+              "or train into a new folder")
+    try:
+        average = EpochAverage.load(path, state.swa_epochs)
+        reason = average.check(model)
+    except FileNotFoundError:
+        reason = f"the weight average that {folder.STATE} names is missing"
+    except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        reason = f"not a readable weight average ({type(exc).__name__})"
+    if reason is not None:
+        raise RunError(f"{path}: {reason}; {advice}")
+    return average
+
+
 def save_checkpoint(
     model: keras.Model, folder: RunFolder, state: ResumeState, best_weights: list[np.ndarray] | None,
-    *, averaging: bool,
+    *, averaging: bool, average: EpochAverage | None = None,
 ) -> None:
     """Write the run's models and its resume point for the epoch ``state.epoch``.
 
@@ -119,7 +139,8 @@ def save_checkpoint(
     ``.keras`` files an epoch cost more than a short epoch's compute. ``best_weights`` (the best
     epoch since the last checkpoint, if any) go to ``best.keras``. ``resume/state.json`` is
     written last, the commit point: a run killed between checkpoints resumes from the last one
-    and, every epoch being seeded, recomputes the lost epochs exactly.
+    and, every epoch being seeded, recomputes the lost epochs exactly. ``average`` (the
+    ``weight_averaging: swa`` mean, once an epoch has entered it) is saved beside the checkpoint.
     """
     if best_weights is not None:
         current = model.get_weights()
@@ -137,9 +158,13 @@ def save_checkpoint(
     with writing(resume_dir):
         resume_dir.mkdir(exist_ok=True)
     save_model(model, resume_dir / checkpoint)
-    old = state.checkpoint
+    old, old_average = state.checkpoint, state.swa_average
+    if average is not None and average.count:
+        state.swa_average, state.swa_epochs = f"average-epoch-{state.epoch:04d}.npz", average.count
+        average.save(resume_dir / state.swa_average)
     state.checkpoint = checkpoint
     state.seed_generators = [v.numpy().tolist() for v in seed_generator_states(model)]
     state.write(folder.state_file)  # the commit point
-    if old and old != checkpoint:
-        (resume_dir / old).unlink(missing_ok=True)
+    for name, new in ((old, checkpoint), (old_average, state.swa_average)):
+        if name and name != new:
+            (resume_dir / name).unlink(missing_ok=True)

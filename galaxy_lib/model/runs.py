@@ -12,6 +12,10 @@ string literals in each of them; :class:`RunFolder` names them once:
                            weight average with the lowest validation RMSE)
 ``last.keras``             the model after the last finished epoch
 ``ema.keras``              the weight average after the last finished epoch (``weight_averaging: ema``)
+``swa.keras``              the uniform average of the epochs from ``swa_start`` on, with BatchNorm statistics
+                           re-estimated for it (``weight_averaging: swa``); also ``best.keras`` when its
+                           validation RMSE is lower than the best epoch's, or when nothing was held out
+``swa.json``               that average's record: epochs averaged, its validation RMSE, whether it is best
 ``resume/``                the last epoch's model with its optimizer state, and ``state.json``
 ``environment.json``       packages, devices and machine that trained it
 ``architecture.json``      where the model's code came from (the configuration's VGG6 or a function
@@ -69,9 +73,10 @@ ARCHITECTURE_SOURCES = ("configuration", "notebook")
 """Where a run's model came from: the configuration's builder (:func:`galaxy_lib.model.network.build_model`)
 or a function the student defined (in a notebook, or any code passing ``build_model=`` to training)."""
 
-MODELS = ("best", "last", "ema")
+MODELS = ("best", "last", "ema", "swa")
 """The checkpoints a run keeps: ``best`` (lowest validation RMSE), ``last`` and, with
-``weight_averaging: ema``, ``ema`` (the weight average after the last epoch)."""
+``weight_averaging: ema``, ``ema`` (the weight average after the last epoch) or, with
+``weight_averaging: swa``, ``swa`` (the average of the epochs from ``swa_start`` on)."""
 
 EVALUATION_KEYS = frozenset({"tta", "auc_min_positives", "bootstrap", "central_pixel_clusters"})
 """Keys only evaluation reads: a run can be evaluated with any values of them."""
@@ -141,6 +146,7 @@ class RunFolder:
     QUESTION_ACCURACY: ClassVar[str] = "question_accuracy.csv"
     FIGURES: ClassVar[str] = "figures"
     SUBMISSION: ClassVar[str] = "submission.csv"
+    SWA: ClassVar[str] = "swa.json"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", Path(self.path))
@@ -164,7 +170,7 @@ class RunFolder:
 
     @staticmethod
     def model_name(which: str = "best") -> str:
-        """``best.keras``, ``last.keras`` or ``ema.keras``."""
+        """``best.keras``, ``last.keras``, ``ema.keras`` or ``swa.keras``."""
         if which not in MODELS:
             raise ValueError(f"which must be one of {', '.join(map(repr, MODELS))}, got {which!r}")
         return f"{which}.keras"
@@ -244,6 +250,10 @@ class RunFolder:
     @property
     def submission_file(self) -> Path:
         return self.path / self.SUBMISSION
+
+    @property
+    def swa_file(self) -> Path:
+        return self.path / self.SWA
 
     def model_file(self, which: str = "best") -> Path:
         return self.path / self.model_name(which)
@@ -333,6 +343,22 @@ class RunFolder:
         or None before the first checkpoint (see :meth:`ResumeState.read`)."""
         return ResumeState.read(self.state_file)
 
+    def read_swa(self) -> dict[str, Any] | None:
+        """``swa.json`` (``weight_averaging: swa``): ``epochs`` averaged, ``after_epoch`` (the
+        epochs trained when it was made), ``val_rmse_swa`` (None without a validation set) and
+        ``best`` (whether ``best.keras`` is the average); None when the run has none."""
+        path = self.swa_file
+        if not path.is_file():
+            return None
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise RunError(f"{path}: not readable JSON ({type(exc).__name__}); the run folder is damaged; "
+                           "delete it and rerun the training command to make it again") from None
+        if not isinstance(record, dict) or not isinstance(record.get("epochs"), int):
+            raise RunError(f"{path}: has no whole number 'epochs'; the run folder is damaged")
+        return record
+
     def read_architecture(self) -> dict[str, Any] | None:
         """``architecture.json``: where the model came from (``source``: ``configuration`` or
         ``notebook``), the building function, its layers and parameter count; None for a run
@@ -355,7 +381,7 @@ class RunFolder:
         return Run(self.path, self.load_config(), self.load_split(), self.read_history())
 
     def load_model(self, which: str = "best") -> keras.Model:
-        """The run's ``best`` (lowest validation RMSE), ``last`` or ``ema`` model, ready for prediction.
+        """The run's ``best`` (lowest validation RMSE), ``last``, ``ema`` or ``swa`` model, ready for prediction.
 
         A missing file and a file Keras cannot read are :class:`RunError` s naming the file
         (Keras itself reports a corrupt ``.keras`` file as "File not found").
@@ -365,6 +391,11 @@ class RunFolder:
             self.require()
             if which == "ema" and self.load_config().weight_averaging != "ema":
                 raise RunError(f"{path}: no weight average: the run was trained without weight_averaging: ema")
+            if which == "swa" and self.load_config().weight_averaging != "swa":
+                raise RunError(f"{path}: no weight average: the run was trained without weight_averaging: swa")
+            if which == "swa":
+                raise RunError(f"{path}: no average yet: it is made when training stops, once an epoch from "
+                               "swa_start on has finished")
             raise RunError(f"{path}: no model yet; has the run finished an epoch?")
         reason = None if zipfile.is_zipfile(path) else f"not a zip archive ({path.stat().st_size:,} bytes)"
         if reason is None:
@@ -409,12 +440,18 @@ class ResumeState:
     """The dropout layers' random-generator states, not part of a ``.keras`` file's weights."""
     finished: str | None = None
     """Why training stopped; None while it may go on."""
+    swa_epochs: int = 0
+    """Epochs in the ``weight_averaging: swa`` average so far (0 without it)."""
+    swa_average: str | None = None
+    """That average's file name in ``resume/`` (``.npz``, saved with ``checkpoint``)."""
 
     _TYPES: ClassVar[dict[str, tuple[type, ...]]] = {
         "epoch": (int,), "best": (int, float, type(None)), "monitor": (str,), "epochs_without_improvement": (int,),
         "elapsed_seconds": (int, float), "checkpoint": (str, type(None)), "seed_generators": (list,),
-        "finished": (str, type(None)),
+        "finished": (str, type(None)), "swa_epochs": (int,), "swa_average": (str, type(None)),
     }
+    _ADDED: ClassVar[frozenset[str]] = frozenset({"swa_epochs", "swa_average"})
+    """Keys that state files written before they existed lack: read as their defaults."""
 
     @classmethod
     def read(cls, path: str | os.PathLike[str]) -> ResumeState | None:
@@ -437,6 +474,8 @@ class ResumeState:
             raise RunError(f"{path}: expected a JSON object, got {type(payload).__name__}; {advice}")
         values: dict[str, Any] = {}
         for key, types in cls._TYPES.items():
+            if key not in payload and key in cls._ADDED:
+                continue
             if key not in payload:
                 raise RunError(f"{path}: key {key!r} is missing; {advice}")
             value = payload[key]
@@ -449,8 +488,11 @@ class ResumeState:
                 or state.elapsed_seconds < 0:
             raise RunError(f"{path}: negative or non-finite epoch, epochs_without_improvement or elapsed_seconds; "
                            f"{advice}")
-        if state.checkpoint is not None and Path(state.checkpoint).name != state.checkpoint:
-            raise RunError(f"{path}: checkpoint {state.checkpoint!r} is not a file name in {path.parent.name}/; "
+        for key, name in (("checkpoint", state.checkpoint), ("swa_average", state.swa_average)):
+            if name is not None and Path(name).name != name:
+                raise RunError(f"{path}: {key} {name!r} is not a file name in {path.parent.name}/; {advice}")
+        if state.swa_epochs < 0 or (state.swa_epochs > 0) != (state.swa_average is not None):
+            raise RunError(f"{path}: swa_epochs {state.swa_epochs} and swa_average {state.swa_average!r} disagree; "
                            f"{advice}")
         if state.best is not None:
             state.best = float(state.best)
@@ -459,8 +501,12 @@ class ResumeState:
 
     def write(self, path: str | os.PathLike[str]) -> None:
         """Save to ``path`` atomically (a temporary file, then renamed): the commit point of a
-        checkpoint, so a crash leaves the previous state or this one, never half of either."""
-        atomic_write_json(Path(path), dataclasses.asdict(self))
+        checkpoint, so a crash leaves the previous state or this one, never half of either. The keys
+        added later (:attr:`_ADDED`) are written only when they hold something: a run without them keeps
+        the layout ``state.json`` always had, which older versions of this code read."""
+        defaults = ResumeState()
+        atomic_write_json(Path(path), {key: value for key, value in dataclasses.asdict(self).items()
+                                       if key not in self._ADDED or value != getattr(defaults, key)})
 
 
 # --- the same, as functions of a path ---------------------------------------------------------------
@@ -515,5 +561,5 @@ def load_run(run_dir: str | os.PathLike[str]) -> Run:
 
 
 def load_model(run_dir: str | os.PathLike[str], which: str = "best") -> keras.Model:
-    """The run's ``best`` (lowest validation RMSE), ``last`` or ``ema`` model, ready for prediction."""
+    """The run's ``best`` (lowest validation RMSE), ``last``, ``ema`` or ``swa`` model, ready for prediction."""
     return RunFolder(Path(run_dir)).load_model(which)

@@ -3,7 +3,8 @@
 A run folder (``runs/NAME``) holds everything needed to reproduce and evaluate the run:
 ``config.yaml`` (the resolved configuration), ``split.csv`` (which galaxy is train, val or
 test), ``history.csv`` (one row per epoch), ``best.keras`` (lowest validation RMSE),
-``last.keras``, ``ema.keras`` (with ``weight_averaging: ema``), ``environment.json`` and
+``last.keras``, ``ema.keras`` (with ``weight_averaging: ema``), ``swa.keras`` and ``swa.json`` (with
+``weight_averaging: swa``), ``environment.json`` and
 ``resume/`` (the last finished epoch's model with its optimizer state, plus ``state.json``).
 Its layout and readers live in :mod:`galaxy_lib.model.runs`.
 
@@ -34,15 +35,22 @@ from galaxy_lib.config import Config
 from galaxy_lib.environment import write_environment
 from galaxy_lib.locks import run_lock
 from galaxy_lib.model import architecture, network
-from galaxy_lib.model.averaging import AveragingAdam, ema_weights
+from galaxy_lib.model.averaging import AveragingAdam, EpochAverage, averaged_weights, ema_weights, reestimate_batchnorm
 from galaxy_lib.model.batches import Batches, training_data
-from galaxy_lib.model.checkpoint import history_until, load_checkpoint, resume_point, save_checkpoint
+from galaxy_lib.model.checkpoint import (
+    history_until,
+    load_average,
+    load_checkpoint,
+    resume_point,
+    save_checkpoint,
+    save_model,
+)
 from galaxy_lib.model.keras_patch import fit_across_workers
 from galaxy_lib.model.progress import EpochProgress, format_row
 from galaxy_lib.model.runs import HISTORY_COLUMNS, ResumeState, RunFolder
-from galaxy_lib.model.schedule import learning_rate_at, unfinished_schedule
+from galaxy_lib.model.schedule import learning_rate_at, schedule_progress, unfinished_schedule
 from galaxy_lib.model.strategy import agreed_stop, make_strategy, worker_folder
-from galaxy_lib.paths import atomic_write_text, display_path, resolve_path
+from galaxy_lib.paths import atomic_write_json, atomic_write_text, display_path, resolve_path
 from galaxy_lib.tf_setup import configure_threads, import_tensorflow
 
 __all__ = ["compile_model", "learning_rate_at", "model_source", "precision_policy", "stop_reason", "train"]
@@ -175,7 +183,7 @@ def _train_in(folder: RunFolder, config: Config, strategy: tf.distribute.Strateg
     state = saved or ResumeState(monitor=data.monitor)
     history = history_until(folder, state, saved is not None)
     reason = agreed_stop(strategy, stop_reason(config, state, history))
-    if reason is not None:
+    if reason is not None and not _average_pending(folder, config, state):
         print(f"{display_path(run_dir)}: already complete ({reason}); raise `epochs` to train further", flush=True)
         return run_dir
 
@@ -201,8 +209,12 @@ def _train_in(folder: RunFolder, config: Config, strategy: tf.distribute.Strateg
         + (f"; resuming after epoch {first}" if first else ""),
         flush=True,
     )
-    reason = _epoch_loop(folder, config, strategy, model, batches, state, history, data.monitor,
-                         started=started, interactive=interactive, callbacks=callbacks)
+    average = load_average(folder, state, model) if config.weight_averaging == "swa" else None
+    if reason is None:  # else only the average of a run killed after its last checkpoint is left to make
+        reason = _epoch_loop(folder, config, strategy, model, batches, state, history, data.monitor,
+                             started=started, interactive=interactive, callbacks=callbacks, average=average)
+    if average is not None and average.count:
+        _finish_average(folder, model, batches, state, average)
     state.finished = reason
     state.write(folder.state_file)
     print(f"finished: {reason}; best {data.monitor} {state.best:.4f}; run folder {display_path(run_dir)}", flush=True)
@@ -210,6 +222,43 @@ def _train_in(folder: RunFolder, config: Config, strategy: tf.distribute.Strateg
     if note:
         print(note, flush=True)
     return run_dir
+
+
+def _average_pending(folder: RunFolder, config: Config, state: ResumeState) -> bool:
+    """Whether a finished ``weight_averaging: swa`` run still lacks the ``swa.keras`` of its last
+    checkpoint: killed after that checkpoint and before :func:`_finish_average` wrote ``swa.json``."""
+    if config.weight_averaging != "swa" or state.swa_epochs == 0:
+        return False
+    record = folder.read_swa()
+    return record is None or (record.get("after_epoch"), record["epochs"]) != (state.epoch, state.swa_epochs)
+
+
+def _finish_average(folder: RunFolder, model: keras.Model, batches: Batches, state: ResumeState,
+                    average: EpochAverage) -> None:
+    """Make the ``weight_averaging: swa`` model when training stops: the mean of the averaged epochs'
+    weights with BatchNorm statistics re-estimated on one pass of the last epoch's (seeded, so
+    reproducible) training batches, saved as ``swa.keras``, scored on the validation set and recorded
+    in ``swa.json``. Model selection stays by validation RMSE: the average becomes ``best.keras``
+    too when it beats the best epoch. Without a validation set (``refit``) nothing can compare
+    them, and the average, which the configuration asked for, becomes ``best.keras``.
+
+    Runs after the final checkpoint, and the model's weights are restored afterwards: a run resumed
+    with more ``epochs`` trains on from its raw weights and makes its average again when it stops.
+    """
+    with averaged_weights(model, average):
+        reestimate_batchnorm(model, batches.train(max(state.epoch - 1, 0)))
+        save_model(model, folder.model_file("swa"))
+        score = None
+        if batches.val is not None:
+            score = float(model.evaluate(batches.val, verbose=0, return_dict=True)["rmse"])
+        best = score is None or state.best is None or score < state.best
+        if best:
+            save_model(model, folder.model_file("best"))
+    atomic_write_json(folder.swa_file, {"epochs": average.count, "after_epoch": state.epoch,
+                                        "val_rmse_swa": score, "best": best})
+    scored = "no validation set" if score is None else f"val_rmse {score:.4f}, best epoch's {state.best:.4f}"
+    print(f"swa: average of {average.count} epochs ({scored}); saved as swa.keras"
+          + (" and best.keras" if best else ""), flush=True)
 
 
 def _check_architecture(folder: RunFolder, config: Config, source: architecture.ModelSource,
@@ -262,10 +311,12 @@ def stop_reason(config: Config, state: ResumeState, history: pd.DataFrame) -> st
 def _epoch_loop(
     folder: RunFolder, config: Config, strategy: tf.distribute.Strategy, model: keras.Model, batches: Batches,
     state: ResumeState, history: pd.DataFrame, monitor: str, *, started: float, interactive: bool,
-    callbacks: Sequence[keras.callbacks.Callback],
+    callbacks: Sequence[keras.callbacks.Callback], average: EpochAverage | None = None,
 ) -> str:
     """Train from ``state.epoch`` until a stop rule says why (returned), updating ``state`` and
     ``history.csv`` every epoch and checkpointing every ``checkpoint_seconds`` and at the end.
+    ``average`` (``weight_averaging: swa``) takes in the weights of each epoch that starts at or
+    after ``swa_start`` of the schedule (:func:`~galaxy_lib.model.schedule.schedule_progress`).
 
     The best epoch's weights are kept in memory until the next checkpoint writes them, so a
     short epoch does not pay for three ``.keras`` files.
@@ -278,7 +329,9 @@ def _epoch_loop(
     best_weights: list[np.ndarray] | None = None  # the best epoch's weights, until best.keras holds them
     reason = None
     for epoch in range(state.epoch, config.epochs):
-        learning_rate = learning_rate_at(config, epoch, elapsed_before + (time.monotonic() - started))
+        elapsed = elapsed_before + (time.monotonic() - started)
+        learning_rate = learning_rate_at(config, epoch, elapsed)
+        averaged = average is not None and schedule_progress(config, epoch, elapsed) >= config.swa_start
         model.optimizer.learning_rate.assign(learning_rate)
         train_ds = batches.train(epoch)
         tick = time.monotonic()
@@ -286,6 +339,8 @@ def _epoch_loop(
             train_ds, validation_data=batches.val, initial_epoch=epoch, epochs=epoch + 1, verbose=0, shuffle=False,
             callbacks=[progress, *callbacks],
         ).history
+        if averaged:
+            average.update(model)
         row = {"epoch": epoch + 1, **{k: float(v[-1]) for k, v in logs.items()}}
         row = {c: row.get(c, math.nan) for c in HISTORY_COLUMNS}
         row["learning_rate"] = learning_rate
@@ -309,7 +364,7 @@ def _epoch_loop(
         state.elapsed_seconds = elapsed_before + (time.monotonic() - started)
         reason = agreed_stop(strategy, stop_reason(config, state, history))
         if reason is not None or time.monotonic() - last_checkpoint >= config.checkpoint_seconds:
-            save_checkpoint(model, folder, state, best_weights, averaging=averaging)
+            save_checkpoint(model, folder, state, best_weights, averaging=averaging, average=average)
             best_weights, last_checkpoint = None, time.monotonic()
         print(format_row(row, config.epochs) + ("  *" if improved else ""), flush=True)
         if reason is not None:
