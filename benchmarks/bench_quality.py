@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> Path:
         "config": {**config.to_dict(), "data": results_store.display_path(args.data)},
     }
     if config.init_weights:
-        setup["pretraining"] = _pretraining(config.init_weights)
+        setup["pretraining"] = pretraining_record(config.init_weights)
     figures = {
         "epochs": state.epoch,
         "training_minutes": state.elapsed_seconds / 60,
@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> Path:
     return Path(run_dir)
 
 
-def _pretraining(init_weights: str) -> dict:
+def pretraining_record(init_weights: str) -> dict:
     """Where a fine-tuned run's starting weights came from: the pretraining run's data, epochs and
     wall time, so that a result can say what its minutes do not include (the pretraining's own)."""
     from galaxy_lib.model.runs import RunFolder

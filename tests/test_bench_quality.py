@@ -20,11 +20,11 @@ def test_a_fine_tuned_result_names_its_pretraining_run_and_its_minutes(tmp_path)
     Config(data="data/pretrain-sky", synthetic=True, synthetic_n=10000).save(folder.config_file)
     ResumeState(epoch=17, elapsed_seconds=300.0, finished="time limit: 5.0 of 5 minutes used").write(folder.state_file)
     for given in (str(folder.path), str(folder.path / "last.keras")):  # a run folder, or its model file
-        record = bench_quality._pretraining(given)
+        record = bench_quality.pretraining_record(given)
         assert record == {"init_weights": given, "data": "data/pretrain-sky", "synthetic": True, "galaxies": 10000,
                           "epochs": 17, "minutes": 5.0, "stopped": "time limit: 5.0 of 5 minutes used"}
 
 
 def test_a_model_file_outside_a_run_folder_is_named_alone(tmp_path):
     model = tmp_path / "weights.keras"
-    assert bench_quality._pretraining(str(model)) == {"init_weights": str(model)}
+    assert bench_quality.pretraining_record(str(model)) == {"init_weights": str(model)}
