@@ -31,7 +31,8 @@ def test_the_repository_curve_files_load():
     real = load_curve_file(REPO / "parameters" / "learning_curve.yaml")
     assert real.name == "learning_curve" and real.curve.sizes == "150,300,600,1200,all"
     assert real.curve.seeds == 2 and real.curve.point_config.time_limit_minutes == 5
-    assert real.config == load_config(REPO / "parameters" / "sample.yaml").replace(epochs=440, schedule_clock="budget")
+    assert real.config == load_config(REPO / "parameters" / "sample.yaml").replace(
+        epochs=440, schedule_clock="budget", conv_blocks=2)  # the two blocks its stored curve measured (issue 31)
     assert real.validation is not None and real.validation.config.synthetic and real.fit_up_to == 2500
     assert real.validation.folder != real.curve.folder
     smoke = load_curve_file(REPO / "parameters" / "smoke_curve.yaml")

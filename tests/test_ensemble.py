@@ -138,8 +138,9 @@ def test_the_repository_ensemble_files_load():
     schedules = []
     for member in real.members:  # each member is improved.yaml with its seed and schedule, 440 epochs in 20 minutes
         schedules.append(member.config.lr_schedule)  # the step decay timed by the epochs, as the members were measured
+        assert member.config.conv_blocks == 2 != improved.conv_blocks  # the paper's two blocks, as measured (issue 31)
         assert member.config.replace(seed=0, runs_dir="runs", run_name="improved", lr_schedule="step") == (
-            improved.replace(time_limit_minutes=20, epochs=440, schedule_clock="epochs"))
+            improved.replace(time_limit_minutes=20, epochs=440, schedule_clock="epochs", conv_blocks=2))
     assert schedules == ["step", "step", "constant"]  # the measured ensemble (README, ensemble-improved-x3-60min)
 
 
