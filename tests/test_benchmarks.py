@@ -7,6 +7,7 @@ siblings), so it is put on ``sys.path`` here.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import shlex
@@ -278,7 +279,7 @@ def test_the_test_suite_table_shows_each_target_against_its_limit():
 def test_every_table_names_its_cpu():
     """Each region says which CPU its figures came from."""
     results = results_store.load_results()
-    assert len(readme_tables.regions()) == 20
+    assert len(readme_tables.regions()) == 21
     for name in readme_tables.regions():
         text = readme_tables.render_region(name, results)
         assert "CPU" in text or NOT_RECORDED in text, name
@@ -496,3 +497,22 @@ def test_bench_curve_stores_the_curve_its_fit_and_its_check(smoke_curve_report, 
     assert record["command"] == "python benchmarks/bench_curve.py " + shlex.join(argv)
     # finished points are read, not trained again
     assert (root / "runs" / "smoke-curve" / "n00020-seed0" / "history.csv").stat().st_mtime_ns == trained
+
+
+def test_validation_screens_compare_on_validation_and_never_show_a_test_figure():
+    """Issue 31's screens (``bench_quality --screen``) are compared by their 8-view validation RMSE
+    against the first row, show no test figure, and stay out of the older screens' table, whose
+    column is the test RMSE."""
+    results = results_store.load_results()
+    screens = sorted(name for name, rec in results.items() if rec["figures"].get("screen"))
+    assert "quality-screen60-deep" in screens and len(screens) >= 2
+    lever = next(name for name in screens if name != "quality-screen60-deep")
+    base = results["quality-screen60-deep"]["figures"]["val_rmse_tta"]
+    results[lever] = copy.deepcopy(results[lever])
+    results[lever]["figures"]["val_rmse_tta"] = base + 0.0123
+    text = readme_tables.render_region("chosen-on-validation", results)
+    assert "| +0.0123 | not scored |" in text
+    assert text.count("| not scored |") == len(screens)
+    assert results[lever]["command"] in text and "--screen" in results[lever]["command"]
+    older = readme_tables.render_region("screens", results)  # its rows name their changes; ours all set conv_blocks=3
+    assert "`conv_blocks=3`" not in older and "| 60 epochs |" in older
