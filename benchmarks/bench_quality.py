@@ -85,6 +85,8 @@ def main(argv: list[str] | None = None) -> Path:
     calibration.calibrate()  # this machine's model-alone speed, stored with the result (calibration.py)
     run_label = args.label or results_store.label(Path(args.file).stem, *args.set)
     out = args.out or REPO / "runs" / f"bench-{run_label}"  # one folder per variant: runs resume, not collide
+    results_store.refuse_another_commands_result(f"quality-{run_label}", results_store.command_line(__file__, argv),
+                                                 args.results_dir)
 
     data = dataset.load_for_config(config)
     if not RunFolder(out).split_file.is_file():

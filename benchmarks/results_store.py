@@ -98,6 +98,24 @@ def add_result_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--label", help="result file <benchmark>-<label>.json (default: from the arguments)")
 
 
+def refuse_another_commands_result(name: str, command: str,
+                                  results_dir: str | os.PathLike[str] = RESULTS_DIR) -> None:
+    """Stop, before anything is measured, when ``<name>.json`` holds the result of another command:
+    a label drawn from a parameters file's name would otherwise overwrite a stored row measured with
+    that file's older contents (``improved.yaml`` before and after ``conv_blocks: 3``). Re-running a
+    result's own command replaces it, as it should."""
+    path = Path(results_dir) / f"{name}.json"
+    if not path.is_file():
+        return
+    try:
+        stored = json.loads(path.read_text()).get("command")
+    except (OSError, ValueError, AttributeError):
+        return  # a damaged file is replaced by the measurement, as before
+    if stored and stored != command:
+        raise SystemExit(f"{display_path(path)}: holds the result of another command ({stored}); re-run that "
+                         "command to re-measure it, or give this one its own --label")
+
+
 def write_result(
     name: str,
     command: str,
