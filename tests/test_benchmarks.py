@@ -514,5 +514,10 @@ def test_validation_screens_compare_on_validation_and_never_show_a_test_figure()
     assert "| +0.0123 | not scored |" in text
     assert text.count("| not scored |") == len(screens)
     assert results[lever]["command"] in text and "--screen" in results[lever]["command"]
+    # a pretrained finalist's minutes are its pretraining's and its own: 20 in all
+    finalist = results["quality-improved_pretrained"]
+    pre, own = finalist["setup"]["pretraining"], finalist["figures"]
+    assert (f"{pre['epochs']} + {own['epochs']} ({pre['minutes']:.1f} + {own['training_minutes']:.1f} min; "
+            f"pretrained in `{pre['init_weights']}`)") in text
     older = readme_tables.render_region("screens", results)  # its rows name their changes; ours all set conv_blocks=3
     assert "`conv_blocks=3`" not in older and "| 60 epochs |" in older
