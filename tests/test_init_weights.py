@@ -54,6 +54,7 @@ def same_weights(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
     return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
 
 
+@pytest.mark.slow  # trains two tiny runs
 def test_a_fine_tuned_run_starts_from_the_saved_weights_and_records_them(tiny_data, pretrained, tmp_path):
     saved = keras.models.load_model(pretrained, compile=False).get_weights()
     start = StartingWeights()
