@@ -120,6 +120,18 @@ class Run:
         return RunFolder(self.path)
 
 
+def _read_json(path: Path, advice: str) -> Any:
+    """The JSON value of a run folder's record ``path``, None when the file is absent; unreadable JSON
+    is a :class:`RunError` naming the file, saying the folder is damaged and what to do (``advice``)."""
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RunError(f"{path}: not readable JSON ({type(exc).__name__}); the run folder is damaged; "
+                       f"{advice}") from None
+
+
 @dataclass(frozen=True)
 class RunFolder:
     """A run folder's named paths and readers. ``RunFolder(path)`` touches no file; the
@@ -348,13 +360,9 @@ class RunFolder:
         epochs trained when it was made), ``val_rmse_swa`` (None without a validation set) and
         ``best`` (whether ``best.keras`` is the average); None when the run has none."""
         path = self.swa_file
-        if not path.is_file():
+        record = _read_json(path, "delete it and rerun the training command to make it again")
+        if record is None:
             return None
-        try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise RunError(f"{path}: not readable JSON ({type(exc).__name__}); the run folder is damaged; "
-                           "delete it and rerun the training command to make it again") from None
         if not isinstance(record, dict) or not isinstance(record.get("epochs"), int):
             raise RunError(f"{path}: has no whole number 'epochs'; the run folder is damaged")
         return record
@@ -365,13 +373,9 @@ class RunFolder:
         trained before the file existed (its model is the configuration's). A damaged file is a
         :class:`RunError` saying what to do."""
         path = self.architecture_file
-        if not path.is_file():
+        record = _read_json(path, "training writes it again when the run is trained into a new folder")
+        if record is None:
             return None
-        try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise RunError(f"{path}: not readable JSON ({type(exc).__name__}); the run folder is damaged; "
-                           "training writes it again when the run is trained into a new folder") from None
         if not isinstance(record, dict) or record.get("source") not in ARCHITECTURE_SOURCES:
             raise RunError(f"{path}: has no 'source' of {', '.join(ARCHITECTURE_SOURCES)}; the run folder is damaged")
         return record
