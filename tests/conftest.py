@@ -8,6 +8,7 @@ import gc
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -74,6 +75,17 @@ def real_sample() -> Path:
     if not (SAMPLE / "training_solutions_rev1.csv").is_file():
         pytest.skip(f"real Galaxy Zoo sample not found at {SAMPLE}")
     return SAMPLE
+
+
+def tiny_run_config(data: Path, **changes: Any) -> Any:
+    """The configuration of the tests' tiny real runs on :func:`write_kaggle_folder` data: 32x32 inputs,
+    batches of 8, a quarter of the galaxies each for validation and test, 3 epochs, a checkpoint every
+    epoch (so a killed run resumes from the epoch it reached); ``changes`` override any key."""
+    from galaxy_lib.config import Config
+
+    base = dict(data=str(data), crop=128, image_size=32, second_pool=2, epochs=3, batch_size=8,
+                val_fraction=0.25, test_fraction=0.25, seed=5, checkpoint_seconds=0)
+    return Config(**{**base, **changes})
 
 
 def write_kaggle_folder(root: Path, n: int = 12, seed: int = 0, size: int = 424, first_id: int = 100000) -> Path:

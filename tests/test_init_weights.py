@@ -7,7 +7,7 @@ import zipfile
 
 import numpy as np
 import pytest
-from conftest import write_kaggle_folder
+from conftest import tiny_run_config, write_kaggle_folder
 
 from galaxy_lib.config import Config
 from galaxy_lib.errors import ConfigError, RunError
@@ -22,9 +22,7 @@ def tiny_data(tmp_path_factory):
 
 
 def tiny_config(data, **changes) -> Config:
-    base = dict(data=str(data), crop=128, image_size=32, second_pool=2, epochs=1, batch_size=8,
-                val_fraction=0.25, test_fraction=0.25, seed=5, checkpoint_seconds=0)
-    return Config(**{**base, **changes})
+    return tiny_run_config(data, **{"epochs": 1, **changes})
 
 
 @pytest.fixture(scope="module")

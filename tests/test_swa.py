@@ -8,7 +8,7 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import write_kaggle_folder
+from conftest import tiny_run_config, write_kaggle_folder
 
 from galaxy_lib.config import Config
 from galaxy_lib.errors import ConfigError, RunError
@@ -159,11 +159,7 @@ def tiny_data(tmp_path_factory):
 
 def swa_config(data, **changes) -> Config:
     """test_train's tiny run; swa_start 0.3 of 3 epochs averages the last two (progress 1/3 and 2/3)."""
-    base = dict(
-        data=str(data), crop=128, image_size=32, second_pool=2, epochs=3, batch_size=8,
-        val_fraction=0.25, test_fraction=0.25, seed=5, checkpoint_seconds=0, weight_averaging="swa", swa_start=0.3,
-    )
-    return Config(**{**base, **changes})
+    return tiny_run_config(data, **{"weight_averaging": "swa", "swa_start": 0.3, **changes})
 
 
 class Interrupt(Exception):

@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import train_on_two_logical_cpus, write_kaggle_folder
+from conftest import tiny_run_config, train_on_two_logical_cpus, write_kaggle_folder
 
 from galaxy_lib import tree
 from galaxy_lib.config import Config
@@ -25,12 +25,7 @@ def tiny_data(tmp_path_factory):
     return write_kaggle_folder(tmp_path_factory.mktemp("tiny") / "kaggle", n=24, seed=3)
 
 
-def tiny_config(data, **changes) -> Config:
-    base = dict(
-        data=str(data), crop=128, image_size=32, second_pool=2, epochs=3, batch_size=8,
-        val_fraction=0.25, test_fraction=0.25, seed=5, checkpoint_seconds=0,
-    )
-    return Config(**{**base, **changes})
+tiny_config = tiny_run_config
 
 
 class Interrupt(Exception):
